@@ -1,0 +1,1 @@
+"""Emulated kiosks: real WebRTC calls (aiortc) across a userspace emulation of an ADSL line."""

@@ -1,0 +1,1 @@
+"""Planners: kiosk placement, line sizing and generation upgrades, written as scenarios twin runs."""
