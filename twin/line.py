@@ -1,0 +1,1100 @@
+"""The ADSL line: one object owns every physical effect of the kiosk's (or agent's) access line.
+
+Pure module: no SimPy, no asyncio, no printing; the only I/O is :meth:`CapacityTrace.from_file`.
+Both the SimPy twin and the real-time emulator (an asyncio UDP relay) ask this module for sync rates,
+cell tax, fixed delays, buffering and loss; neither re-derives them.
+
+Layers, bottom up:
+
+* **Physics of the loop** - :func:`loop_attenuation_db`, :func:`attainable_sync_rate_kbps`: how fast a
+  modem can sync on a copper pair of a given length (rate-reach table of ``facts.md``).
+* **ATM cell tax** - :func:`atm_cells`, :func:`atm_wire_bytes`, :func:`atm_efficiency`,
+  :func:`serialization_time_s`, :func:`ip_capacity_kbps`: an IP packet plus its encapsulation overhead
+  is padded into 53-byte ATM cells carrying 48 bytes each.
+* **Commercial offers** - :class:`LineOffer`, :data:`OFFERS`, :func:`get_offer`: the rate caps sold in
+  France 2004-2008.
+* **A provisioned line** - :class:`AdslLine`: offer + loop length + encapsulation + interleaving +
+  buffers + loss + outages; sync rate = min(offer cap, attainable).
+* **One direction as a packet queue** - :class:`LinkQueue`: drop-tail FIFO in explicit time, with
+  :class:`BernoulliLoss` / :class:`GilbertElliottLoss`, a mahimahi :class:`CapacityTrace` and an
+  :class:`OutageSchedule`. ``send(now_s, ip_bytes)`` returns a delivery time or ``None``.
+
+Units live in names: ``_kbps`` is kbit/s with 1 kbit = 1000 bit; ``_ms`` milliseconds; ``_s`` seconds;
+``_m`` metres; ``_db`` decibels; ``_bytes`` octets. Sync rates count ATM cells on the wire (53-byte
+cells, header included), which is how DSL modems report them.
+
+Randomness is always an argument (a :class:`numpy.random.Generator`), never module state.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+from collections import deque
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from twin.errors import LineError, TwinInputError
+
+__all__ = [
+    "ATM_CELL_BYTES",
+    "ATM_PAYLOAD_BYTES",
+    "ENCAPSULATION_OVERHEAD_BYTES",
+    "ELIGIBILITY_LIMIT_DB",
+    "READSL_MAX_LOOP_M",
+    "UP_MAX_KBPS",
+    "UP_KNEE_DB",
+    "UP_AT_LIMIT_KBPS",
+    "LineFamily",
+    "Encapsulation",
+    "Direction",
+    "atm_cells",
+    "atm_wire_bytes",
+    "atm_efficiency",
+    "serialization_time_s",
+    "ip_capacity_kbps",
+    "loop_attenuation_db",
+    "attainable_sync_rate_kbps",
+    "LineOffer",
+    "OFFERS",
+    "get_offer",
+    "AdslLine",
+    "LossModel",
+    "BernoulliLoss",
+    "GilbertElliottLoss",
+    "CapacityTrace",
+    "OutageSchedule",
+    "LinkStats",
+    "LinkQueue",
+]
+
+# --------------------------------------------------------------------------------------------------
+# ATM cell tax
+# --------------------------------------------------------------------------------------------------
+
+ATM_CELL_BYTES = 53
+"""Bytes of one ATM cell on the wire: 5-byte header + 48-byte payload (ITU-T I.361)."""
+
+ATM_PAYLOAD_BYTES = 48
+"""Payload bytes of one ATM cell (ITU-T I.361). Best possible efficiency is 48/53 = 90.57 %."""
+
+
+class LineFamily(str, Enum):
+    """DSL technology of a line (decides reach and attainable rates).
+
+    * ``ADSL``: ITU-T G.992.1 / G.992.3 (ADSL / ADSL2), Annex A; the rate-reach column "ADSL / ADSL2".
+    * ``READSL``: Reach-Extended ADSL2 (G.992.3 Annex L), sold by France Telecom from May 2005 for
+      loops of 5.5-8 km, capped at 512/128 kbit/s (facts.md, "ADSL line").
+    * ``ADSL2PLUS``: ITU-T G.992.5; the rate-reach column "ADSL2+".
+    """
+
+    ADSL = "adsl"
+    READSL = "readsl"
+    ADSL2PLUS = "adsl2plus"
+
+
+class Encapsulation(str, Enum):
+    """Encapsulation of IP over the ATM virtual circuit; its per-packet overhead is in
+    :data:`ENCAPSULATION_OVERHEAD_BYTES`.
+
+    Values are those of Linux ``tc-stab`` / OpenWrt SQM "overhead" settings (AAL5's 8-byte CPCS
+    trailer included), derived from RFC 2364 (PPPoA), RFC 2516 (PPPoE), RFC 2684 (multiprotocol
+    over AAL5: LLC/SNAP or VC-MUX) and ITU-T I.363.5 (AAL5 trailer). French ADSL of 2005-2008
+    (France Telecom/Orange, Free, ...) used mostly PPPoE LLC or PPPoA VC-MUX.
+    """
+
+    PPPOA_VCMUX = "pppoa-vcmux"
+    PPPOA_LLC = "pppoa-llc"
+    PPPOE_VCMUX = "pppoe-vcmux"
+    PPPOE_VCMUX_FCS = "pppoe-vcmux-fcs"
+    PPPOE_LLC = "pppoe-llc"
+    PPPOE_LLC_FCS = "pppoe-llc-fcs"
+    BRIDGED_VCMUX = "bridged-vcmux"
+    BRIDGED_VCMUX_FCS = "bridged-vcmux-fcs"
+    BRIDGED_LLC = "bridged-llc"
+    BRIDGED_LLC_FCS = "bridged-llc-fcs"
+    IPOA_VCMUX = "ipoa-vcmux"
+    IPOA_LLC = "ipoa-llc"
+
+
+ENCAPSULATION_OVERHEAD_BYTES: dict[Encapsulation, int] = {
+    # PPP 2 + AAL5 8
+    Encapsulation.PPPOA_VCMUX: 10,
+    # PPP 2 + LLC/NLPID 4 (RFC 2364) + AAL5 8
+    Encapsulation.PPPOA_LLC: 14,
+    # PPP 2 + PPPoE 6 + Ethernet MAC 14 + VC-MUX pad 2 + AAL5 8
+    Encapsulation.PPPOE_VCMUX: 32,
+    Encapsulation.PPPOE_VCMUX_FCS: 36,  # + Ethernet FCS 4
+    # PPP 2 + PPPoE 6 + Ethernet MAC 14 + LLC/SNAP 10 (RFC 2684 bridged) + AAL5 8
+    Encapsulation.PPPOE_LLC: 40,
+    Encapsulation.PPPOE_LLC_FCS: 44,  # + Ethernet FCS 4
+    # Ethernet MAC 14 + VC-MUX pad 2 + AAL5 8 (RFC 2684 bridged, "IPoE")
+    Encapsulation.BRIDGED_VCMUX: 24,
+    Encapsulation.BRIDGED_VCMUX_FCS: 28,
+    # Ethernet MAC 14 + LLC/SNAP 10 + AAL5 8
+    Encapsulation.BRIDGED_LLC: 32,
+    Encapsulation.BRIDGED_LLC_FCS: 36,
+    # AAL5 8 (RFC 2684 routed, VC-MUX)
+    Encapsulation.IPOA_VCMUX: 8,
+    # LLC/SNAP 8 + AAL5 8 (RFC 2684 routed, LLC)
+    Encapsulation.IPOA_LLC: 16,
+}
+"""Per-IP-packet overhead in bytes before padding to whole cells, AAL5 trailer included (the Linux
+tc-stab / SQM convention; facts.md gives PPPoA VC-MUX 10, PPPoE LLC 40, 44 with FCS; the others follow
+from the same RFC 2364 / 2516 / 2684 header sizes)."""
+
+
+def _encapsulation(value: Encapsulation | str) -> Encapsulation:
+    try:
+        return Encapsulation(value)
+    except ValueError:
+        known = ", ".join(e.value for e in Encapsulation)
+        raise LineError(f"unknown encapsulation {value!r}; known: {known}") from None
+
+
+def _check_ip_bytes(ip_bytes: int) -> int:
+    if isinstance(ip_bytes, bool) or int(ip_bytes) != ip_bytes or ip_bytes <= 0:
+        raise ValueError(f"ip_bytes must be a positive integer, got {ip_bytes!r}")
+    return int(ip_bytes)
+
+
+def atm_cells(ip_bytes: int, encapsulation: Encapsulation | str) -> int:
+    """Number of ATM cells carrying one IP packet: ``ceil((ip_bytes + overhead) / 48)``.
+
+    Args:
+        ip_bytes: size of the IP packet (IP header included), bytes, > 0.
+        encapsulation: an :class:`Encapsulation` (or its string value).
+
+    Returns:
+        Whole cells (AAL5 pads the last cell). Example: 1500 B over PPPoA VC-MUX -> 32 cells;
+        over PPPoE LLC -> 33 cells (facts.md worked values).
+
+    Raises:
+        ValueError: non-positive or non-integer size. LineError: unknown encapsulation.
+    """
+    ip_bytes = _check_ip_bytes(ip_bytes)
+    overhead = ENCAPSULATION_OVERHEAD_BYTES[_encapsulation(encapsulation)]
+    return -(-(ip_bytes + overhead) // ATM_PAYLOAD_BYTES)
+
+
+def atm_wire_bytes(ip_bytes: int, encapsulation: Encapsulation | str) -> int:
+    """Bytes on the DSL wire for one IP packet: ``53 * atm_cells(ip_bytes, encapsulation)``."""
+    return ATM_CELL_BYTES * atm_cells(ip_bytes, encapsulation)
+
+
+def atm_efficiency(ip_bytes: int, encapsulation: Encapsulation | str) -> float:
+    """IP bytes / wire bytes for one packet, in (0, 48/53]. 1500 B PPPoA -> 0.884; 100 B PPPoE LLC -> 0.629."""
+    return ip_bytes / atm_wire_bytes(ip_bytes, encapsulation)
+
+
+def serialization_time_s(ip_bytes: int, sync_rate_kbps: float, encapsulation: Encapsulation | str) -> float:
+    """Seconds to clock one IP packet's ATM cells onto a line synced at ``sync_rate_kbps``.
+
+    ``53 * cells * 8 / (sync_rate_kbps * 1000)``. 1500 B PPPoE LLC at 385 kbit/s -> 36.34 ms.
+
+    Raises:
+        ValueError: non-positive rate or size.
+    """
+    if not sync_rate_kbps > 0:
+        raise ValueError(f"sync_rate_kbps must be > 0, got {sync_rate_kbps!r}")
+    return atm_wire_bytes(ip_bytes, encapsulation) * 8.0 / (sync_rate_kbps * 1000.0)
+
+
+def ip_capacity_kbps(sync_rate_kbps: float, ip_bytes: int, encapsulation: Encapsulation | str) -> float:
+    """IP-layer throughput (kbit/s) of a saturated line sending packets of ``ip_bytes`` each.
+
+    ``sync_rate_kbps * atm_efficiency(ip_bytes, encapsulation)``. 385 kbit/s, 1500 B, PPPoE LLC
+    -> 330.2 kbit/s.
+    """
+    if not sync_rate_kbps > 0:
+        raise ValueError(f"sync_rate_kbps must be > 0, got {sync_rate_kbps!r}")
+    return sync_rate_kbps * atm_efficiency(ip_bytes, encapsulation)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loop physics: attenuation and rate-reach
+# --------------------------------------------------------------------------------------------------
+
+_REACH_LOOP_M = (170.0, 1301.0, 2540.0, 3909.0, 5004.0, 5755.0)
+_REACH_ATTEN_DB = (4.1, 20.3, 39.6, 47.6, 53.0, 60.8)
+_REACH_ADSL_DOWN_KBPS = (8000.0, 7300.0, 5700.0, 4200.0, 3100.0, 2000.0)
+_REACH_ADSL2PLUS_DOWN_KBPS = (19400.0, 14200.0, 7400.0, 5400.0, 4300.0, 3000.0)
+# Rate-reach table of facts.md ("ADSL line"): mixed 0.4/0.6 mm copper, downstream sync rate.
+
+ATTENUATION_EXTRAPOLATION_DB_PER_M = (_REACH_ATTEN_DB[-1] - _REACH_ATTEN_DB[0]) / (
+    _REACH_LOOP_M[-1] - _REACH_LOOP_M[0]
+)
+"""Slope used beyond the last table row (10.15 dB/km): the mean slope of the facts.md table, which
+lies between the 300 kHz attenuation of 0.5 mm (12.4 dB/km) and 0.6 mm (10.3 dB/km) copper.
+ASSUMPTION (the table stops at 5,755 m)."""
+
+ELIGIBILITY_LIMIT_DB = 70.0
+"""ADSL / ADSL2+ eligibility limit, loop attenuation in dB (facts.md: "about 70 dB"); with the
+extrapolation slope above this is reached at about 6,660 m."""
+
+READSL_MAX_LOOP_M = 8000.0
+"""READSL reach limit (facts.md: READSL reaches 5.5 to 8 km)."""
+
+READSL_DOWN_KBPS = 512.0
+READSL_UP_KBPS = 128.0
+"""READSL attainable rate, taken equal to its commercial cap 512/128 kbit/s on every loop up to
+:data:`READSL_MAX_LOOP_M` (facts.md). ASSUMPTION: the cap, not the physics, binds within reach."""
+
+UP_MAX_KBPS = 1024.0
+"""Upstream attainable sync rate on short loops, ADSL / ADSL2 / ADSL2+ Annex A: about 1 Mbit/s
+(G.992.1/G.992.5 Annex A upstream band 25-138 kHz; facts.md: ADSL2+ "~1M up").
+ASSUMPTION - the rate-reach table gives downstream only."""
+
+UP_KNEE_DB = 40.0
+"""Loop attenuation up to which upstream stays at :data:`UP_MAX_KBPS`. ASSUMPTION: the upstream band is
+low-frequency, so it degrades much later than downstream."""
+
+UP_AT_LIMIT_KBPS = 256.0
+"""Upstream attainable sync rate at the eligibility limit (:data:`ELIGIBILITY_LIMIT_DB`); linear in dB
+between :data:`UP_KNEE_DB` and the limit. ASSUMPTION (order of magnitude of long French lines of the
+period, which still synced the 128/256 kbit/s upstream profiles)."""
+
+
+def _check_loop_length(loop_length_m: float) -> float:
+    if not (isinstance(loop_length_m, numbers.Real) and math.isfinite(loop_length_m)) or loop_length_m < 0:
+        raise LineError(f"loop_length_m must be a finite number >= 0, got {loop_length_m!r}")
+    return float(loop_length_m)
+
+
+def loop_attenuation_db(loop_length_m: float) -> float:
+    """Loop attenuation (dB, at 300 kHz as reported by French eligibility tests) of a copper loop.
+
+    Piecewise-linear interpolation of the facts.md rate-reach table (mixed 0.4/0.6 mm), through
+    (0 m, 0 dB) below the first row and extrapolated at :data:`ATTENUATION_EXTRAPOLATION_DB_PER_M`
+    beyond the last (ASSUMPTION).
+
+    Raises:
+        LineError: negative or non-finite length.
+    """
+    length = _check_loop_length(loop_length_m)
+    if length <= _REACH_LOOP_M[-1]:
+        return float(np.interp(length, (0.0, *_REACH_LOOP_M), (0.0, *_REACH_ATTEN_DB)))
+    return _REACH_ATTEN_DB[-1] + (length - _REACH_LOOP_M[-1]) * ATTENUATION_EXTRAPOLATION_DB_PER_M
+
+
+def _extrapolated_rate(length: float, rates: tuple[float, ...]) -> float:
+    if length <= _REACH_LOOP_M[0]:
+        return rates[0]
+    if length <= _REACH_LOOP_M[-1]:
+        return float(np.interp(length, _REACH_LOOP_M, rates))
+    slope = (rates[-1] - rates[-2]) / (_REACH_LOOP_M[-1] - _REACH_LOOP_M[-2])
+    return max(0.0, rates[-1] + slope * (length - _REACH_LOOP_M[-1]))
+
+
+def _upstream_rate(attenuation_db: float) -> float:
+    if attenuation_db <= UP_KNEE_DB:
+        return UP_MAX_KBPS
+    frac = (attenuation_db - UP_KNEE_DB) / (ELIGIBILITY_LIMIT_DB - UP_KNEE_DB)
+    return UP_MAX_KBPS + frac * (UP_AT_LIMIT_KBPS - UP_MAX_KBPS)
+
+
+def attainable_sync_rate_kbps(loop_length_m: float, family: LineFamily | str) -> tuple[float, float]:
+    """Attainable (downstream, upstream) sync rates in kbit/s on a loop of ``loop_length_m``.
+
+    * Downstream, ADSL and ADSL2+: linear interpolation in loop length of the facts.md rate-reach
+      table (flat below 170 m; beyond 5,755 m the last segment's slope is extrapolated - ASSUMPTION).
+    * Upstream, ADSL and ADSL2+: :data:`UP_MAX_KBPS` up to :data:`UP_KNEE_DB` of loop attenuation, then
+      linear in dB down to :data:`UP_AT_LIMIT_KBPS` at the eligibility limit - ASSUMPTION.
+    * READSL: (:data:`READSL_DOWN_KBPS`, :data:`READSL_UP_KBPS`) up to :data:`READSL_MAX_LOOP_M`.
+
+    Raises:
+        LineError: loop beyond reach (attenuation > :data:`ELIGIBILITY_LIMIT_DB` for ADSL/ADSL2+,
+        length > :data:`READSL_MAX_LOOP_M` for READSL), naming length and family; negative length;
+        unknown family.
+    """
+    length = _check_loop_length(loop_length_m)
+    try:
+        fam = LineFamily(family)
+    except ValueError:
+        known = ", ".join(f.value for f in LineFamily)
+        raise LineError(f"unknown line family {family!r}; known: {known}") from None
+    if fam is LineFamily.READSL:
+        if length > READSL_MAX_LOOP_M:
+            raise LineError(
+                f"loop of {length:.0f} m is beyond READSL reach ({READSL_MAX_LOOP_M:.0f} m): "
+                f"family {fam.value} cannot sync"
+            )
+        return READSL_DOWN_KBPS, READSL_UP_KBPS
+    attenuation = loop_attenuation_db(length)
+    if attenuation > ELIGIBILITY_LIMIT_DB:
+        raise LineError(
+            f"loop of {length:.0f} m ({attenuation:.1f} dB) is beyond the {ELIGIBILITY_LIMIT_DB:.0f} dB "
+            f"eligibility limit of family {fam.value}; READSL reaches {READSL_MAX_LOOP_M:.0f} m"
+        )
+    table = _REACH_ADSL2PLUS_DOWN_KBPS if fam is LineFamily.ADSL2PLUS else _REACH_ADSL_DOWN_KBPS
+    return _extrapolated_rate(length, table), _upstream_rate(attenuation)
+
+
+# --------------------------------------------------------------------------------------------------
+# Offers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineOffer:
+    """A commercial ADSL offer: rate caps (sync-rate profile) and approximate monthly cost.
+
+    Attributes:
+        name: key in :data:`OFFERS`, e.g. ``"adsl-512-128"``.
+        family: technology (:class:`LineFamily`).
+        down_kbps: downstream cap, kbit/s (profile sync rate, ATM level).
+        up_kbps: upstream cap, kbit/s (profile sync rate, ATM level).
+        monthly_cost_eur: approximate monthly price, EUR incl. VAT. ASSUMPTION for every built-in
+            offer: order of magnitude of 2005-2008 French retail prices, not taken from a tariff.
+        description: where the offer comes from.
+    """
+
+    name: str
+    family: LineFamily
+    down_kbps: float
+    up_kbps: float
+    monthly_cost_eur: float
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "family", LineFamily(self.family))
+        for name in ("down_kbps", "up_kbps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise LineError(f"offer {self.name!r}: {name} must be > 0, got {value!r}")
+        if not (math.isfinite(self.monthly_cost_eur) and self.monthly_cost_eur >= 0):
+            raise LineError(f"offer {self.name!r}: monthly_cost_eur must be >= 0, got {self.monthly_cost_eur!r}")
+
+
+OFFERS: dict[str, LineOffer] = {
+    o.name: o
+    for o in (
+        LineOffer(
+            "adsl-128-64", LineFamily.ADSL, 128.0, 64.0, 15.0,
+            "Entry 128k offer (facts.md: '128k'); 64 kbit/s up is an ASSUMPTION (usual profile then).",
+        ),
+        LineOffer("adsl-512-128", LineFamily.ADSL, 512.0, 128.0, 20.0, "512k/128k (facts.md)."),
+        LineOffer("adsl-1024-256", LineFamily.ADSL, 1024.0, 256.0, 25.0, "1M/256k (facts.md)."),
+        LineOffer("adsl-2048-256", LineFamily.ADSL, 2048.0, 256.0, 30.0, "2M/256k retail (facts.md)."),
+        LineOffer(
+            "adsl-2048-128", LineFamily.ADSL, 2048.0, 128.0, 30.0,
+            "2M wholesale profile 2048/128 (facts.md).",
+        ),
+        LineOffer(
+            "adsl-max", LineFamily.ADSL, 8000.0, 800.0, 35.0,
+            "'ADSL Max' rate-adaptive 2-8M (facts.md); the 800 kbit/s up cap is an ASSUMPTION.",
+        ),
+        LineOffer(
+            "readsl-512-128", LineFamily.READSL, 512.0, 128.0, 30.0,
+            "READSL from May 2005, 5.5-8 km, 512/128 (facts.md).",
+        ),
+        LineOffer(
+            "adsl2plus", LineFamily.ADSL2PLUS, 20000.0, 1000.0, 30.0,
+            "ADSL2+ up to ~20M down / ~1M up (facts.md).",
+        ),
+    )
+}
+"""French ADSL offers 2004-2008 (facts.md, "ADSL line"). Monthly costs are ASSUMPTIONS (see
+:class:`LineOffer`)."""
+
+
+def get_offer(name: str) -> LineOffer:
+    """The built-in offer called ``name``.
+
+    Raises:
+        LineError: unknown name, listing the known ones.
+    """
+    try:
+        return OFFERS[name]
+    except KeyError:
+        raise LineError(f"unknown line offer {name!r}; known offers: {', '.join(OFFERS)}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# A provisioned line
+# --------------------------------------------------------------------------------------------------
+
+
+class Direction(str, Enum):
+    """Direction on an access line. ``UP``: from the site (kiosk or agent) to the network - for a kiosk
+    this carries the citizen's video and is the bottleneck. ``DOWN``: network to the site."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+DEFAULT_INTERLEAVING_DELAY_MS = 16.0
+"""One-way interleaving delay per direction with the fast path off (facts.md: about 10-20 ms one way;
+depth 64 about 25 ms RTT). Default of the 10-20 ms range chosen mid-high."""
+
+FAST_PATH_DELAY_MS = 1.0
+"""One-way framing delay on a fast-path (non-interleaved) line. ASSUMPTION (a few hundred
+microseconds of DMT framing plus Reed-Solomon, rounded up)."""
+
+DEFAULT_PROPAGATION_DELAY_MS = 5.0
+"""One-way backhaul + core delay from the exchange (DSLAM) through the BAS to the peer's network.
+ASSUMPTION: a few hundred km of fibre (Auvergne to a regional/national BAS) is ~2-3 ms, plus
+switching."""
+
+DEFAULT_UP_BUFFER_BYTES = 120_000
+"""Modem upstream buffer (facts.md: ~120 KB on average, up to ~365 KB)."""
+
+DEFAULT_DOWN_BUFFER_BYTES = 64_000
+"""DSLAM/BAS per-subscriber downstream buffer. ASSUMPTION (no measurement at hand; 64 KB is 1 s at
+512 kbit/s, 64 ms at 8 Mbit/s)."""
+
+DEFAULT_MTBF_H = 2190.0
+"""Mean time between line outages, hours (about four per year). ASSUMPTION."""
+
+DEFAULT_MTTR_H = 8.0
+"""Mean time to restore a line, hours. ASSUMPTION (business lines had 4 h restore guarantees,
+residential lines often took days; 8 h is a middle value)."""
+
+
+@dataclass(frozen=True)
+class AdslLine:
+    """An ADSL access line as provisioned at a site; owns sync rate, cell tax, delays, buffers, loss
+    and outage statistics.
+
+    Attributes:
+        offer: the commercial offer (rate caps); a name from :data:`OFFERS` is accepted.
+        loop_length_m: copper loop length from the exchange, metres.
+        encapsulation: IP-over-ATM encapsulation (default PPPoE LLC, the most common in France).
+        interleaved: interleaving on (fast path off), the default on long French lines.
+        interleaving_delay_ms: one-way interleaving delay per direction when ``interleaved``
+            (:data:`DEFAULT_INTERLEAVING_DELAY_MS`).
+        propagation_delay_ms: one-way backhaul + core delay (:data:`DEFAULT_PROPAGATION_DELAY_MS`).
+        up_buffer_bytes: modem upstream buffer, bytes of ATM wire (:data:`DEFAULT_UP_BUFFER_BYTES`).
+        down_buffer_bytes: network-side downstream buffer, bytes (:data:`DEFAULT_DOWN_BUFFER_BYTES`).
+        loss_pct: random packet loss on the line, % (independent per packet), default 0.
+        mtbf_h: mean time between outages, hours (:data:`DEFAULT_MTBF_H`, ASSUMPTION).
+        mttr_h: mean outage duration, hours (:data:`DEFAULT_MTTR_H`, ASSUMPTION).
+
+    Raises:
+        LineError (at construction): a negative or non-finite value (naming field and value), loss
+        above 100 %, a zero buffer or MTBF, or a loop the family cannot sync.
+    """
+
+    offer: LineOffer
+    loop_length_m: float
+    encapsulation: Encapsulation = Encapsulation.PPPOE_LLC
+    interleaved: bool = True
+    interleaving_delay_ms: float = DEFAULT_INTERLEAVING_DELAY_MS
+    propagation_delay_ms: float = DEFAULT_PROPAGATION_DELAY_MS
+    up_buffer_bytes: int = DEFAULT_UP_BUFFER_BYTES
+    down_buffer_bytes: int = DEFAULT_DOWN_BUFFER_BYTES
+    loss_pct: float = 0.0
+    mtbf_h: float = DEFAULT_MTBF_H
+    mttr_h: float = DEFAULT_MTTR_H
+
+    def __post_init__(self) -> None:
+        if isinstance(self.offer, str):
+            object.__setattr__(self, "offer", get_offer(self.offer))
+        if not isinstance(self.offer, LineOffer):
+            raise LineError(f"offer must be a LineOffer, got {self.offer!r}")
+        object.__setattr__(self, "encapsulation", _encapsulation(self.encapsulation))
+        for name in (
+            "loop_length_m", "interleaving_delay_ms", "propagation_delay_ms", "up_buffer_bytes",
+            "down_buffer_bytes", "loss_pct", "mtbf_h", "mttr_h",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise LineError(f"line field {name} must be a finite number >= 0, got {value!r}")
+        if self.loss_pct > 100:
+            raise LineError(f"line field loss_pct must be <= 100, got {self.loss_pct!r}")
+        for name in ("up_buffer_bytes", "down_buffer_bytes", "mtbf_h"):
+            if getattr(self, name) == 0:
+                raise LineError(f"line field {name} must be > 0, got 0")
+        attainable_sync_rate_kbps(self.loop_length_m, self.offer.family)  # raises when out of reach
+
+    @property
+    def attainable_kbps(self) -> tuple[float, float]:
+        """(down, up) attainable sync rates at this loop length, kbit/s."""
+        return attainable_sync_rate_kbps(self.loop_length_m, self.offer.family)
+
+    @property
+    def sync_rate_down_kbps(self) -> float:
+        """Downstream sync rate: min(offer cap, attainable), kbit/s of ATM wire."""
+        return min(self.offer.down_kbps, self.attainable_kbps[0])
+
+    @property
+    def sync_rate_up_kbps(self) -> float:
+        """Upstream sync rate: min(offer cap, attainable), kbit/s of ATM wire."""
+        return min(self.offer.up_kbps, self.attainable_kbps[1])
+
+    def sync_rate_kbps(self, direction: Direction | str) -> float:
+        """Sync rate in ``direction``, kbit/s."""
+        return self.sync_rate_up_kbps if Direction(direction) is Direction.UP else self.sync_rate_down_kbps
+
+    def buffer_bytes(self, direction: Direction | str) -> int:
+        """Buffer in front of the bottleneck in ``direction`` (modem upstream / network downstream)."""
+        return int(self.up_buffer_bytes if Direction(direction) is Direction.UP else self.down_buffer_bytes)
+
+    def fixed_delay_ms(self, direction: Direction | str) -> float:
+        """Size-independent one-way delay in ``direction``: interleaving (or fast-path framing) +
+        propagation, ms. Both directions are symmetric in this model."""
+        Direction(direction)
+        framing = self.interleaving_delay_ms if self.interleaved else FAST_PATH_DELAY_MS
+        return framing + self.propagation_delay_ms
+
+    def ip_capacity_kbps(self, direction: Direction | str, ip_bytes: int) -> float:
+        """IP throughput (kbit/s) in ``direction`` for a stream of ``ip_bytes`` packets."""
+        return ip_capacity_kbps(self.sync_rate_kbps(direction), ip_bytes, self.encapsulation)
+
+    def serialization_time_s(self, direction: Direction | str, ip_bytes: int) -> float:
+        """Seconds to serialize one ``ip_bytes`` packet in ``direction``."""
+        return serialization_time_s(ip_bytes, self.sync_rate_kbps(direction), self.encapsulation)
+
+    def one_way_delay_ms(self, direction: Direction | str, ip_bytes: int, queue_bytes: float = 0) -> float:
+        """One-way delay (ms) of a packet of ``ip_bytes`` arriving behind ``queue_bytes`` of ATM wire
+        bytes already queued: queue drain + own serialization + :meth:`fixed_delay_ms`."""
+        if queue_bytes < 0:
+            raise ValueError(f"queue_bytes must be >= 0, got {queue_bytes!r}")
+        rate_bps = self.sync_rate_kbps(direction) * 1000.0
+        queue_ms = queue_bytes * 8.0 / rate_bps * 1000.0
+        return queue_ms + self.serialization_time_s(direction, ip_bytes) * 1000.0 + self.fixed_delay_ms(direction)
+
+    def with_(self, **changes: object) -> AdslLine:
+        """A copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Loss models
+# --------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class LossModel(Protocol):
+    """Per-packet random loss. ``lost(rng)`` is called once per packet crossing the line, in order;
+    stateful models advance their state on each call."""
+
+    def lost(self, rng: np.random.Generator) -> bool: ...
+
+
+def _check_probability(name: str, value: float) -> float:
+    if not (isinstance(value, numbers.Real) and 0.0 <= value <= 1.0):
+        raise LineError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+@dataclass
+class BernoulliLoss:
+    """Independent loss with probability ``loss_pct / 100`` per packet."""
+
+    loss_pct: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.loss_pct, numbers.Real) and 0.0 <= self.loss_pct <= 100.0):
+            raise LineError(f"loss_pct must be in [0, 100], got {self.loss_pct!r}")
+        self._p = self.loss_pct / 100.0
+
+    def lost(self, rng: np.random.Generator) -> bool:
+        return bool(self._p > 0.0 and rng.random() < self._p)
+
+    @property
+    def mean_loss_pct(self) -> float:
+        return float(self.loss_pct)
+
+
+@dataclass
+class GilbertElliottLoss:
+    """Two-state Markov (Gilbert-Elliott) bursty loss: E. N. Gilbert, "Capacity of a burst-noise
+    channel", Bell Syst. Tech. J. 39, 1960; E. O. Elliott, "Estimates of error rates for codes on
+    burst-noise channels", BSTJ 42, 1963.
+
+    Per packet the state first moves (good -> bad with ``p_good_to_bad``, bad -> good with
+    ``p_bad_to_good``), then the packet is lost with ``loss_in_bad`` or ``loss_in_good``. The chain
+    starts in the good state. Stationary: ``pi_bad = p / (p + r)``; mean loss
+    ``pi_bad * loss_in_bad + (1 - pi_bad) * loss_in_good``; with ``loss_in_bad = 1`` and
+    ``loss_in_good = 0`` (the "simple Gilbert" model) loss bursts are geometric with mean ``1 / r``.
+    """
+
+    p_good_to_bad: float
+    p_bad_to_good: float
+    loss_in_bad: float = 1.0
+    loss_in_good: float = 0.0
+    bad: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("p_good_to_bad", "p_bad_to_good", "loss_in_bad", "loss_in_good"):
+            _check_probability(name, getattr(self, name))
+        if self.p_bad_to_good == 0.0 and self.p_good_to_bad > 0.0:
+            raise LineError("p_bad_to_good must be > 0 (otherwise the bad state absorbs)")
+
+    @classmethod
+    def from_mean_loss(cls, loss_pct: float, mean_burst_packets: float) -> GilbertElliottLoss:
+        """Simple Gilbert model (loss 1 in bad, 0 in good) with the given mean loss (%) and mean
+        loss-burst length (packets, >= 1): ``r = 1 / burst``, ``p = r * pi / (1 - pi)``.
+
+        Raises:
+            LineError: loss outside [0, 100), burst < 1, or a combination needing p > 1.
+        """
+        if not (isinstance(loss_pct, numbers.Real) and 0.0 <= loss_pct < 100.0):
+            raise LineError(f"loss_pct must be in [0, 100), got {loss_pct!r}")
+        if not (isinstance(mean_burst_packets, numbers.Real) and mean_burst_packets >= 1.0):
+            raise LineError(f"mean_burst_packets must be >= 1, got {mean_burst_packets!r}")
+        pi = loss_pct / 100.0
+        r = 1.0 / mean_burst_packets
+        p = r * pi / (1.0 - pi)
+        if p > 1.0:
+            raise LineError(
+                f"loss {loss_pct}% with mean burst {mean_burst_packets} packets needs p_good_to_bad={p:.3f} > 1"
+            )
+        return cls(p_good_to_bad=p, p_bad_to_good=r)
+
+    @property
+    def stationary_bad(self) -> float:
+        """Stationary probability of the bad state."""
+        total = self.p_good_to_bad + self.p_bad_to_good
+        return 0.0 if total == 0 else self.p_good_to_bad / total
+
+    @property
+    def mean_loss_pct(self) -> float:
+        """Long-run loss, %."""
+        pb = self.stationary_bad
+        return 100.0 * (pb * self.loss_in_bad + (1.0 - pb) * self.loss_in_good)
+
+    @property
+    def mean_burst_packets(self) -> float:
+        """Mean sojourn in the bad state, packets (= mean loss burst when loss_in_bad=1, loss_in_good=0)."""
+        return math.inf if self.p_bad_to_good == 0 else 1.0 / self.p_bad_to_good
+
+    def lost(self, rng: np.random.Generator) -> bool:
+        u = rng.random()
+        if self.bad:
+            if u < self.p_bad_to_good:
+                self.bad = False
+        elif u < self.p_good_to_bad:
+            self.bad = True
+        h = self.loss_in_bad if self.bad else self.loss_in_good
+        if h >= 1.0:
+            return True
+        if h <= 0.0:
+            return False
+        return bool(rng.random() < h)
+
+
+# --------------------------------------------------------------------------------------------------
+# Capacity traces (mahimahi)
+# --------------------------------------------------------------------------------------------------
+
+MAHIMAHI_OPPORTUNITY_BYTES = 1500
+"""Bytes per delivery opportunity of a mahimahi trace (Winstein et al., NSDI 2013)."""
+
+
+class CapacityTrace:
+    """A mahimahi link trace: delivery opportunities of 1500 bytes at integer-millisecond times,
+    repeating with period = last timestamp.
+
+    Args:
+        opportunities_ms: non-decreasing integers >= 0, last one > 0 (the period). A repeated time
+            means several opportunities in that millisecond. One entry ``[1]`` is 12 Mbit/s.
+        name: label (file name) for messages.
+
+    Opportunity ``k`` (k >= 0) happens at ``period * (k // n) + opportunities_ms[k % n]`` ms after the
+    trace origin.
+
+    Raises:
+        TwinInputError: empty, negative, decreasing, or zero period.
+    """
+
+    def __init__(self, opportunities_ms: list[int] | np.ndarray, name: str = "<trace>") -> None:
+        ts = np.asarray(opportunities_ms, dtype=np.int64)
+        if ts.ndim != 1 or ts.size == 0:
+            raise TwinInputError("capacity trace has no delivery opportunities", path=name)
+        if ts[0] < 0 or np.any(np.diff(ts) < 0):
+            raise TwinInputError("capacity trace times must be non-negative and non-decreasing", path=name)
+        if ts[-1] <= 0:
+            raise TwinInputError("capacity trace period (last timestamp) must be > 0 ms", path=name)
+        self.name = name
+        self._ts_ms = ts
+        self.period_ms = int(ts[-1])
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CapacityTrace:
+        """Read a mahimahi trace file (one integer millisecond timestamp per line; blank lines
+        ignored).
+
+        Raises:
+            TwinInputError: missing/unreadable file, or a malformed line (naming file, line number,
+            and value), or an invalid trace (see class doc).
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TwinInputError(f"cannot read capacity trace: {exc}", path=str(p)) from None
+        values: list[int] = []
+        previous = -1
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            s = raw.strip()
+            if not s:
+                continue
+            try:
+                v = int(s)
+            except ValueError:
+                raise TwinInputError(
+                    f"line {lineno}: expected an integer millisecond timestamp, got {s!r}", path=str(p)
+                ) from None
+            if v < 0 or v < previous:
+                raise TwinInputError(
+                    f"line {lineno}: timestamp {v} is negative or earlier than the previous one ({previous})",
+                    path=str(p),
+                )
+            previous = v
+            values.append(v)
+        return cls(values, name=str(p))
+
+    def __len__(self) -> int:
+        return int(self._ts_ms.size)
+
+    @property
+    def opportunities_per_period(self) -> int:
+        return int(self._ts_ms.size)
+
+    @property
+    def mean_rate_kbps(self) -> float:
+        """Mean capacity, kbit/s: ``n * 1500 * 8 / period_ms``."""
+        return self._ts_ms.size * MAHIMAHI_OPPORTUNITY_BYTES * 8.0 / self.period_ms
+
+    def opportunity_time_ms(self, k: int) -> int:
+        """Time (ms after origin) of opportunity ``k``."""
+        n = self._ts_ms.size
+        return self.period_ms * (k // n) + int(self._ts_ms[k % n])
+
+    def first_opportunity_at_or_after(self, t_ms: float) -> int:
+        """Index of the first opportunity at time >= ``t_ms`` (ms after origin)."""
+        if t_ms <= 0:
+            return int(np.searchsorted(self._ts_ms, 0, side="left"))
+        n = self._ts_ms.size
+        cycle = int(t_ms // self.period_ms)
+        while True:
+            rel = t_ms - cycle * self.period_ms
+            i = int(np.searchsorted(self._ts_ms, rel, side="left"))
+            if i < n:
+                return cycle * n + i
+            cycle += 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Outages
+# --------------------------------------------------------------------------------------------------
+
+
+class OutageSchedule:
+    """Intervals during which the line is down: ``[start_s, end_s)`` (down at start, up again at end).
+
+    Args:
+        intervals: (start_s, end_s) pairs with start < end; sorted and merged if overlapping.
+
+    Raises:
+        LineError: an interval with end <= start or non-finite bounds.
+    """
+
+    def __init__(self, intervals: list[tuple[float, float]] | tuple[tuple[float, float], ...] = ()) -> None:
+        cleaned: list[tuple[float, float]] = []
+        for pair in intervals:
+            start, end = float(pair[0]), float(pair[1])
+            if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+                raise LineError(f"outage interval ({pair[0]!r}, {pair[1]!r}) must have finite start < end")
+            cleaned.append((start, end))
+        cleaned.sort()
+        merged: list[tuple[float, float]] = []
+        for start, end in cleaned:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        self.intervals: tuple[tuple[float, float], ...] = tuple(merged)
+        self._starts = [s for s, _ in merged]
+
+    @classmethod
+    def from_intervals(cls, intervals: list[tuple[float, float]]) -> OutageSchedule:
+        """Same as the constructor (explicit alternative constructor)."""
+        return cls(intervals)
+
+    @classmethod
+    def from_mtbf(
+        cls, mtbf_h: float, mttr_h: float, horizon_s: float, rng: np.random.Generator, start_s: float = 0.0
+    ) -> OutageSchedule:
+        """Alternating renewal process on ``[start_s, start_s + horizon_s)``: the line starts up; up
+        times ~ Exponential(mean ``mtbf_h``), down times ~ Exponential(mean ``mttr_h``), all
+        independent (the classical two-state availability model; long-run availability
+        MTBF / (MTBF + MTTR)). The last outage may run past the horizon.
+
+        Raises:
+            LineError: mtbf_h <= 0, mttr_h < 0 or horizon_s < 0.
+        """
+        if not mtbf_h > 0 or not mttr_h >= 0 or not horizon_s >= 0:
+            raise LineError(
+                f"from_mtbf needs mtbf_h > 0, mttr_h >= 0, horizon_s >= 0; got {mtbf_h!r}, {mttr_h!r}, {horizon_s!r}"
+            )
+        intervals: list[tuple[float, float]] = []
+        t = float(start_s)
+        end = t + float(horizon_s)
+        while True:
+            t += rng.exponential(mtbf_h * 3600.0)
+            if t >= end:
+                break
+            down = rng.exponential(mttr_h * 3600.0) if mttr_h > 0 else 0.0
+            if down > 0:
+                intervals.append((t, t + down))
+            t += down
+        return cls(intervals)
+
+    def is_up(self, t_s: float) -> bool:
+        """True when the line is up at ``t_s``."""
+        i = bisect.bisect_right(self._starts, t_s) - 1
+        return not (i >= 0 and t_s < self.intervals[i][1])
+
+    def overlaps(self, t0_s: float, t1_s: float) -> bool:
+        """True when any outage intersects ``[t0_s, t1_s]``."""
+        if not self.is_up(t0_s):
+            return True
+        i = bisect.bisect_right(self._starts, t0_s)
+        return i < len(self._starts) and self._starts[i] <= t1_s
+
+    def downtime_s(self, t0_s: float, t1_s: float) -> float:
+        """Total down time inside ``[t0_s, t1_s]``."""
+        return sum(max(0.0, min(e, t1_s) - max(s, t0_s)) for s, e in self.intervals)
+
+    def __len__(self) -> int:
+        return len(self.intervals)
+
+
+# --------------------------------------------------------------------------------------------------
+# One direction as a queue
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinkStats:
+    """Counters of one :class:`LinkQueue`. ``packets_delivered`` / ``bytes_delivered`` count packets
+    given a delivery time (they are counted at :meth:`LinkQueue.send`). Byte counters are IP bytes,
+    except ``wire_bytes_delivered`` (ATM wire bytes)."""
+
+    packets_in: int = 0
+    packets_delivered: int = 0
+    dropped_buffer: int = 0
+    dropped_loss: int = 0
+    dropped_outage: int = 0
+    bytes_in: int = 0
+    bytes_delivered: int = 0
+    wire_bytes_delivered: int = 0
+    max_backlog_bytes: int = 0
+    max_queue_delay_s: float = 0.0
+
+    @property
+    def packets_dropped(self) -> int:
+        return self.dropped_buffer + self.dropped_loss + self.dropped_outage
+
+    @property
+    def loss_fraction(self) -> float:
+        """Dropped / offered packets (0 when nothing was offered)."""
+        return self.packets_dropped / self.packets_in if self.packets_in else 0.0
+
+
+class LinkQueue:
+    """One direction of an access line as a drop-tail FIFO in explicit time.
+
+    For each packet, :meth:`send` (``now_s`` non-decreasing across calls):
+
+    1. drops it (``dropped_outage``) if the line is down at ``now_s``, or if an outage begins before
+       its serialization would end (the modem loses sync and flushes its buffer);
+    2. drops it (``dropped_buffer``) if the backlog plus its ATM wire bytes would exceed
+       ``buffer_bytes`` (drop-tail). The backlog counts, in ATM wire bytes, every accepted packet whose
+       serialization has not finished at ``now_s`` (the one being clocked out included, in full);
+    3. serializes it after the previous packet (FIFO): at ``sync_rate_kbps`` over its ATM wire bytes,
+       or, with a ``capacity_trace``, over the trace's delivery opportunities;
+    4. draws random loss (``dropped_loss``) - the packet has used the line (it is corrupted on the
+       wire), so it still consumed serialization time;
+    5. returns ``finish + fixed_delay_ms + jitter``, raised if needed to the previous delivery time so
+       that deliveries never reorder.
+
+    Args:
+        sync_rate_kbps: line rate in kbit/s of ATM wire (> 0; unused for serialization with a trace).
+        encapsulation: IP-over-ATM encapsulation (cell tax).
+        buffer_bytes: drop-tail limit, ATM wire bytes (> 0).
+        fixed_delay_ms: interleaving + propagation added after serialization (>= 0).
+        rng: the random stream for loss and jitter.
+        loss: per-packet random loss, or None.
+        jitter_ms: mean of an Exponential extra delay per packet (>= 0; 0 = none). Order is kept.
+        capacity_trace: mahimahi trace replacing the constant rate. Choice documented here: an
+            opportunity carries 1500 bytes of **ATM wire** (cells), so the cell tax still applies;
+            a packet may span opportunities and an opportunity's unused bytes serve the next packet
+            only if it is already queued (mahimahi's byte-granular rule); idle opportunities are lost.
+        outages: outage schedule (same clock as ``now_s``), or None.
+        trace_start_s: clock time of the trace's origin; None = the first ``send``'s ``now_s``.
+
+    Raises:
+        LineError: invalid parameters. ValueError from :meth:`send`: time going backwards or a bad
+        packet size.
+    """
+
+    def __init__(
+        self,
+        sync_rate_kbps: float,
+        encapsulation: Encapsulation | str,
+        buffer_bytes: int,
+        fixed_delay_ms: float,
+        rng: np.random.Generator,
+        loss: LossModel | None = None,
+        jitter_ms: float = 0.0,
+        capacity_trace: CapacityTrace | None = None,
+        outages: OutageSchedule | None = None,
+        trace_start_s: float | None = None,
+    ) -> None:
+        if not (isinstance(sync_rate_kbps, numbers.Real) and math.isfinite(sync_rate_kbps) and sync_rate_kbps > 0):
+            raise LineError(f"sync_rate_kbps must be > 0, got {sync_rate_kbps!r}")
+        if not (isinstance(buffer_bytes, numbers.Real) and buffer_bytes > 0):
+            raise LineError(f"buffer_bytes must be > 0, got {buffer_bytes!r}")
+        for name, value in (("fixed_delay_ms", fixed_delay_ms), ("jitter_ms", jitter_ms)):
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+                raise LineError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise LineError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        self.sync_rate_kbps = float(sync_rate_kbps)
+        self.encapsulation = _encapsulation(encapsulation)
+        self.buffer_bytes = int(buffer_bytes)
+        self.fixed_delay_s = float(fixed_delay_ms) / 1000.0
+        self.jitter_s = float(jitter_ms) / 1000.0
+        self.rng = rng
+        self.loss = loss
+        self.capacity_trace = capacity_trace
+        self.outages = outages
+        self.trace_start_s = trace_start_s
+        self.stats = LinkStats()
+        self._rate_bytes_per_s = self.sync_rate_kbps * 1000.0 / 8.0
+        self._busy_until_s = -math.inf
+        self._last_delivery_s = -math.inf
+        self._last_now_s = -math.inf
+        self._in_flight: deque[tuple[float, int]] = deque()  # (serialization end, wire bytes)
+        self._backlog_bytes = 0
+        # trace cursor: current opportunity index and bytes left in it
+        self._opp_index = 0
+        self._opp_left = 0
+
+    @classmethod
+    def from_line(
+        cls, line: AdslLine, direction: Direction | str, rng: np.random.Generator, **overrides: object
+    ) -> LinkQueue:
+        """The queue for ``direction`` of ``line``: its sync rate, encapsulation, buffer, fixed delay
+        and Bernoulli loss (if ``loss_pct`` > 0). ``overrides`` replace any constructor argument
+        (e.g. ``loss=GilbertElliottLoss(...)``, ``outages=...``, ``jitter_ms=...``). Outages are not
+        generated here: build one :class:`OutageSchedule` (e.g. ``from_mtbf(line.mtbf_h,
+        line.mttr_h, ...)``) and pass the same one to both directions.
+        """
+        direction = Direction(direction)
+        kwargs: dict[str, object] = dict(
+            sync_rate_kbps=line.sync_rate_kbps(direction),
+            encapsulation=line.encapsulation,
+            buffer_bytes=line.buffer_bytes(direction),
+            fixed_delay_ms=line.fixed_delay_ms(direction),
+            loss=BernoulliLoss(line.loss_pct) if line.loss_pct > 0 else None,
+        )
+        unknown = set(overrides) - {
+            "sync_rate_kbps", "encapsulation", "buffer_bytes", "fixed_delay_ms", "loss", "jitter_ms",
+            "capacity_trace", "outages", "trace_start_s",
+        }
+        if unknown:
+            raise LineError(f"LinkQueue.from_line: unknown override(s) {sorted(unknown)}")
+        kwargs.update(overrides)
+        return cls(rng=rng, **kwargs)  # type: ignore[arg-type]
+
+    # -- state queries ------------------------------------------------------------------------
+
+    def _expire(self, now_s: float) -> None:
+        q = self._in_flight
+        while q and q[0][0] <= now_s:
+            self._backlog_bytes -= q.popleft()[1]
+
+    def backlog_bytes(self, now_s: float) -> int:
+        """ATM wire bytes accepted and not yet fully serialized at ``now_s``."""
+        return sum(b for end, b in self._in_flight if end > now_s)
+
+    def queue_delay_s(self, now_s: float) -> float:
+        """Wait before a packet arriving at ``now_s`` starts serializing (0 if the line is idle)."""
+        return max(0.0, self._busy_until_s - now_s)
+
+    # -- serialization ------------------------------------------------------------------------
+
+    def _serialize_trace(self, start_s: float, wire_bytes: int) -> float:
+        trace = self.capacity_trace
+        assert trace is not None
+        if self.trace_start_s is None:
+            self.trace_start_s = start_s
+        rel_ms = (start_s - self.trace_start_s) * 1000.0
+        k, left = self._opp_index, self._opp_left
+        if left <= 0 or trace.opportunity_time_ms(k) < rel_ms - 1e-9:
+            k = trace.first_opportunity_at_or_after(rel_ms - 1e-9)
+            left = MAHIMAHI_OPPORTUNITY_BYTES
+        need = wire_bytes
+        while True:
+            take = min(left, need)
+            need -= take
+            left -= take
+            if need == 0:
+                finish_k = k
+                if left == 0:
+                    k += 1
+                    left = MAHIMAHI_OPPORTUNITY_BYTES
+                break
+            k += 1
+            left = MAHIMAHI_OPPORTUNITY_BYTES
+        self._pending_cursor = (k, left)
+        return self.trace_start_s + trace.opportunity_time_ms(finish_k) / 1000.0
+
+    def send(self, now_s: float, ip_bytes: int) -> float | None:
+        """Offer one IP packet of ``ip_bytes`` at ``now_s``; return its delivery time (s, same clock)
+        at the far end, or None if dropped. See the class docstring for the order of checks.
+
+        Raises:
+            ValueError: ``now_s`` earlier than a previous call's, or a non-positive size.
+        """
+        if now_s < self._last_now_s:
+            raise ValueError(f"LinkQueue.send: time went backwards ({now_s} < {self._last_now_s})")
+        self._last_now_s = now_s
+        wire = atm_wire_bytes(ip_bytes, self.encapsulation)
+        st = self.stats
+        st.packets_in += 1
+        st.bytes_in += ip_bytes
+        if self.outages is not None and not self.outages.is_up(now_s):
+            st.dropped_outage += 1
+            return None
+        self._expire(now_s)
+        if self._backlog_bytes + wire > self.buffer_bytes:
+            st.dropped_buffer += 1
+            return None
+        start = max(now_s, self._busy_until_s)
+        if self.capacity_trace is None:
+            finish = start + wire / self._rate_bytes_per_s
+        else:
+            finish = self._serialize_trace(start, wire)
+        if self.outages is not None and self.outages.overlaps(now_s, finish):
+            st.dropped_outage += 1
+            return None
+        if self.capacity_trace is not None:
+            self._opp_index, self._opp_left = self._pending_cursor
+        self._busy_until_s = finish
+        self._in_flight.append((finish, wire))
+        self._backlog_bytes += wire
+        st.max_backlog_bytes = max(st.max_backlog_bytes, self._backlog_bytes)
+        st.max_queue_delay_s = max(st.max_queue_delay_s, start - now_s)
+        if self.loss is not None and self.loss.lost(self.rng):
+            st.dropped_loss += 1
+            return None
+        delivery = finish + self.fixed_delay_s
+        if self.jitter_s > 0:
+            delivery += self.rng.exponential(self.jitter_s)
+        delivery = max(delivery, self._last_delivery_s)
+        self._last_delivery_s = delivery
+        st.packets_delivered += 1
+        st.bytes_delivered += ip_bytes
+        st.wire_bytes_delivered += wire
+        return delivery
