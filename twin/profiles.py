@@ -1,0 +1,172 @@
+"""Encoder profiles of the kiosk generations: what each kiosk sends over its uplink. Pure data.
+
+A profile fixes the video codec, picture size, frame rate and the encoder's bitrate bounds (the
+emulator applies them to aiortc's module constants, see ``emulators/profiles.py``), plus the Opus
+audio bitrate. The quality models (:mod:`twin.quality`) derive the operating point from a profile and
+the ADSL lines.
+
+Built-in profiles (:data:`PROFILES`):
+
+* ``gen1`` - first-generation user kiosks (2005-2007), sized for a 128 kbit/s uplink: VP8 320x240 at
+  15 fps, video capped at 50 kbit/s, Opus 16 kbit/s. facts.md (aiortc section): with these caps a
+  128 kbit/s uplink carries 15 fps without drops. (The 2005 kiosks used a proprietary videophone; VP8
+  and Opus stand in for it in the emulator.)
+* ``gen2`` - second generation, interoperable with the standard (H.323/SIP room) videoconference
+  systems services already owned (facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
+  interoperable format of European room systems; CHOICE), video 96-768 kbit/s starting at 256
+  (CHOICE: 96 leaves room for audio on a 256 kbit/s uplink, 768 fills an ADSL Max / ADSL2+ uplink of
+  800-1000 kbit/s with headroom), Opus 24 kbit/s (CHOICE; standard systems would use G.722 at 64).
+* ``aiortc-stock`` - aiortc 1.16 unchanged: VP8 bounds min 250 / default 500 / max 1500 kbit/s
+  (``aiortc/codecs/vpx.py``), Opus fixed at 96 kbit/s (``aiortc/codecs/opus.py``), 640x480 at 30 fps
+  (the frame size and rate of aiortc's ``VideoStreamTrack``). facts.md: cannot fit a 128 or 256 kbit/s
+  uplink.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from twin.errors import TwinInputError
+
+__all__ = ["EncoderProfile", "PROFILES", "get_profile", "profile_for_generation", "GENERATION_PROFILES"]
+
+_VIDEO_CODECS = ("VP8", "H264")
+
+
+@dataclass(frozen=True)
+class EncoderProfile:
+    """Media sent by one end of an interview.
+
+    Attributes:
+        name: key in :data:`PROFILES`.
+        video_codec: ``"VP8"`` or ``"H264"``.
+        width_px, height_px: picture size, pixels.
+        frame_rate_fps: capture / target frame rate, frames per second.
+        video_min_kbps: encoder's lowest bitrate (rate control never goes below), kbit/s.
+        video_max_kbps: encoder's highest bitrate, kbit/s.
+        video_start_kbps: bitrate at call start, kbit/s (min <= start <= max).
+        audio_kbps: Opus bitrate, kbit/s (constant).
+        description: provenance of the numbers.
+        generation: kiosk generation this profile belongs to (None for reference profiles).
+
+    Raises:
+        TwinInputError (at construction): unknown codec, non-positive sizes/rates, bounds out of order.
+    """
+
+    name: str
+    video_codec: str
+    width_px: int
+    height_px: int
+    frame_rate_fps: float
+    video_min_kbps: float
+    video_max_kbps: float
+    video_start_kbps: float
+    audio_kbps: float
+    description: str = ""
+    generation: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.video_codec not in _VIDEO_CODECS:
+            raise TwinInputError(
+                f"profile {self.name!r}: video_codec must be one of {', '.join(_VIDEO_CODECS)}, got {self.video_codec!r}"
+            )
+        for field_name in (
+            "width_px", "height_px", "frame_rate_fps", "video_min_kbps", "video_max_kbps", "video_start_kbps",
+            "audio_kbps",
+        ):
+            value = getattr(self, field_name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise TwinInputError(f"profile {self.name!r}: {field_name} must be > 0, got {value!r}")
+        if not self.video_min_kbps <= self.video_start_kbps <= self.video_max_kbps:
+            raise TwinInputError(
+                f"profile {self.name!r}: need video_min_kbps <= video_start_kbps <= video_max_kbps, got "
+                f"{self.video_min_kbps} / {self.video_start_kbps} / {self.video_max_kbps}"
+            )
+
+    @property
+    def pixels(self) -> int:
+        return int(self.width_px * self.height_px)
+
+
+PROFILES: dict[str, EncoderProfile] = {
+    p.name: p
+    for p in (
+        EncoderProfile(
+            name="gen1",
+            video_codec="VP8",
+            width_px=320,
+            height_px=240,
+            frame_rate_fps=15.0,
+            video_min_kbps=30.0,
+            video_max_kbps=50.0,
+            video_start_kbps=50.0,
+            audio_kbps=16.0,
+            description=(
+                "Generation 1, fits a 128 kbit/s uplink: VP8 320x240@15, video capped at 50 kbit/s, Opus 16 "
+                "(facts.md, aiortc section). Minimum 30 kbit/s is a CHOICE."
+            ),
+            generation=1,
+        ),
+        EncoderProfile(
+            name="gen2",
+            video_codec="H264",
+            width_px=352,
+            height_px=288,
+            frame_rate_fps=25.0,
+            video_min_kbps=96.0,
+            video_max_kbps=768.0,
+            video_start_kbps=256.0,
+            audio_kbps=24.0,
+            description=(
+                "Generation 2, interoperable with standard videoconference systems: H.264 CIF@25, "
+                "96-768 kbit/s, Opus 24 (CHOICES, see module docstring)."
+            ),
+            generation=2,
+        ),
+        EncoderProfile(
+            name="aiortc-stock",
+            video_codec="VP8",
+            width_px=640,
+            height_px=480,
+            frame_rate_fps=30.0,
+            video_min_kbps=250.0,
+            video_max_kbps=1500.0,
+            video_start_kbps=500.0,
+            audio_kbps=96.0,
+            description=(
+                "aiortc 1.16 defaults: VP8 250/500/1500 kbit/s (codecs/vpx.py), Opus 96 fixed (codecs/opus.py), "
+                "640x480@30 (VideoStreamTrack)."
+            ),
+        ),
+    )
+}
+"""Built-in profiles by name (see the module docstring for provenance)."""
+
+GENERATION_PROFILES: dict[int, str] = {1: "gen1", 2: "gen2"}
+"""Profile name used by each kiosk generation."""
+
+
+def get_profile(name: str) -> EncoderProfile:
+    """The built-in profile called ``name``.
+
+    Raises:
+        TwinInputError: unknown name, listing the known ones.
+    """
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise TwinInputError(f"unknown encoder profile {name!r}; known profiles: {', '.join(PROFILES)}") from None
+
+
+def profile_for_generation(generation: int) -> EncoderProfile:
+    """The profile of kiosk ``generation`` (1 or 2).
+
+    Raises:
+        TwinInputError: unknown generation, listing the known ones.
+    """
+    try:
+        return PROFILES[GENERATION_PROFILES[generation]]
+    except (KeyError, TypeError):
+        known = ", ".join(str(g) for g in GENERATION_PROFILES)
+        raise TwinInputError(f"unknown kiosk generation {generation!r}; known generations: {known}") from None
