@@ -1,0 +1,401 @@
+"""Synthetic media for emulated calls: a numbered camera, a voice-like tone, a scanner and a printer.
+
+Everything a sender emits can be regenerated from a frame number, so the receiver measures quality and
+delay against ground truth without any side channel other than a shared in-process ledger of capture
+times (both peers of an emulated call live in one process).
+
+Video frames (``yuv420p``) carry their frame number twice in a strip along the top edge: one row of
+``BARCODE_BITS`` black/white blocks for the number and a second row with its bitwise complement. A
+block's value is read from the mean luma of its interior, so coding noise (ringing, blocking, a shift of
+a few levels) does not flip a bit; the complement row rejects frames whose strip was corrupted (returns
+``None`` rather than a wrong number). Below the strip, a fixed textured background with a textured disc
+("head") and a small bright patch ("hand") moving along Lissajous paths gives the encoder motion to code,
+roughly like a seated person talking.
+
+Audio: a 48 kHz mono ``s16`` signal, a 180 Hz voiced tone with harmonics and a 4 Hz syllabic envelope
+plus a little noise, in 20 ms frames (960 samples).
+
+Documents: the kiosk uploads a "scanned document" and the agent sends back a "print" over the same
+SCTP data channel; each transfer is timed from its first byte handed to the channel to the receiver's
+acknowledgement (see :class:`DocumentTransfer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from av import AudioFrame, VideoFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+AUDIO_SAMPLE_RATE_HZ = 48_000
+AUDIO_PTIME_S = 0.020
+AUDIO_SAMPLES_PER_FRAME = int(AUDIO_SAMPLE_RATE_HZ * AUDIO_PTIME_S)  # 960
+AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_SAMPLE_RATE_HZ)
+
+BARCODE_BITS = 20  # frame numbers 0 .. 2**20 - 1 (19 h at 15 fps)
+_LUMA_BLACK = 32
+_LUMA_WHITE = 224
+
+
+# --------------------------------------------------------------------------------------------------
+# Frame numbering: barcode strip
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarcodeGeometry:
+    """Where the frame-number strip lies in a ``width_px`` x ``height_px`` frame (all in pixels)."""
+
+    block_w_px: int
+    block_h_px: int
+
+    @property
+    def strip_h_px(self) -> int:
+        """Height of the whole strip (two rows of blocks)."""
+        return 2 * self.block_h_px
+
+    @classmethod
+    def for_size(cls, width_px: int, height_px: int) -> "BarcodeGeometry":
+        block_w = (width_px // BARCODE_BITS) & ~1
+        if block_w < 4:
+            raise ValueError(f"frame {width_px} px wide is too narrow for a {BARCODE_BITS}-bit barcode")
+        block_h = max(8, block_w)
+        if 2 * block_h > height_px // 3:
+            block_h = max(4, (height_px // 6) & ~1)
+        return cls(block_w_px=block_w, block_h_px=block_h)
+
+
+def _bits(number: int) -> np.ndarray:
+    return (number >> np.arange(BARCODE_BITS - 1, -1, -1)) & 1
+
+
+def draw_barcode(luma: np.ndarray, frame_no: int) -> None:
+    """Paint ``frame_no`` (and its complement) into the top strip of a luma plane, in place."""
+    height, width = luma.shape
+    geo = BarcodeGeometry.for_size(width, height)
+    if not 0 <= frame_no < 2**BARCODE_BITS:
+        raise ValueError(f"frame number {frame_no} out of barcode range")
+    bits = _bits(frame_no)
+    rows = (bits, 1 - bits)
+    luma[: geo.strip_h_px, :] = (_LUMA_BLACK + _LUMA_WHITE) // 2
+    for r, row_bits in enumerate(rows):
+        y0 = r * geo.block_h_px
+        for i, bit in enumerate(row_bits):
+            x0 = i * geo.block_w_px
+            luma[y0 : y0 + geo.block_h_px, x0 : x0 + geo.block_w_px] = _LUMA_WHITE if bit else _LUMA_BLACK
+
+
+def read_barcode(luma: np.ndarray) -> int | None:
+    """Read the frame number back from a (decoded, possibly noisy) luma plane.
+
+    Each block's value is the mean of its interior (a quarter of the block trimmed on each side) against
+    the mid-level threshold. Returns ``None`` when the complement row disagrees (corrupted strip).
+    """
+    height, width = luma.shape
+    geo = BarcodeGeometry.for_size(width, height)
+    mx, my = geo.block_w_px // 4, geo.block_h_px // 4
+    threshold = (_LUMA_BLACK + _LUMA_WHITE) / 2
+    strip = luma[: geo.strip_h_px, : BARCODE_BITS * geo.block_w_px].astype(np.float32)
+    # (2 rows, block_h, BARCODE_BITS, block_w) -> mean of interior per block
+    blocks = strip.reshape(2, geo.block_h_px, BARCODE_BITS, geo.block_w_px)
+    means = blocks[:, my : geo.block_h_px - my, :, mx : geo.block_w_px - mx].mean(axis=(1, 3))
+    bits = means > threshold
+    if not np.all(bits[0] != bits[1]):
+        return None
+    number = 0
+    for bit in bits[0]:
+        number = (number << 1) | int(bit)
+    return number
+
+
+# --------------------------------------------------------------------------------------------------
+# Synthetic camera
+# --------------------------------------------------------------------------------------------------
+
+
+class SyntheticScene:
+    """Reproducible camera content: ``luma(n)`` / ``yuv420p(n)`` depend only on the frame number.
+
+    Args:
+        width_px, height_px: frame size (even numbers).
+        seed: texture seed; the same seed gives the same pictures (default fixed so that sender and
+            receiver regenerate identical references).
+    """
+
+    def __init__(self, width_px: int, height_px: int, seed: int = 20050701) -> None:
+        if width_px % 2 or height_px % 2:
+            raise ValueError("frame size must be even for yuv420p")
+        self.width_px = width_px
+        self.height_px = height_px
+        self.geometry = BarcodeGeometry.for_size(width_px, height_px)
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:height_px, 0:width_px].astype(np.float32)
+        # Background: a wall with a soft gradient and a blurred texture (cheap box blur of noise).
+        noise = rng.normal(0.0, 1.0, size=(height_px, width_px)).astype(np.float32)
+        for axis in (0, 1):
+            noise = (noise + np.roll(noise, 1, axis) + np.roll(noise, -1, axis) + np.roll(noise, 2, axis)) / 4
+        bg = 90 + 50 * (xx / width_px) + 25 * (yy / height_px) + 18 * noise
+        # A "poster" of stripes on the wall: high spatial frequency, static.
+        px0, px1 = int(0.70 * width_px), int(0.92 * width_px)
+        py0, py1 = int(0.35 * height_px), int(0.75 * height_px)
+        bg[py0:py1, px0:px1] = 60 + 120 * ((xx[py0:py1, px0:px1] // 3) % 2)
+        self._bg = np.clip(bg, 16, 235).astype(np.uint8)
+        # Head: textured disc sprite.
+        self._r = max(6, height_px // 5)
+        d = 2 * self._r + 1
+        sy, sx = np.mgrid[-self._r : self._r + 1, -self._r : self._r + 1]
+        self._mask = (sx**2 + sy**2) <= self._r**2
+        tex = rng.normal(0.0, 1.0, size=(d, d)).astype(np.float32)
+        head = 170 + 25 * np.sin(sx / 3.0) * np.cos(sy / 4.0) + 12 * tex
+        self._head = np.clip(head, 16, 235).astype(np.uint8)
+        self._hand = max(4, height_px // 12)
+        self._u_bg = np.full((height_px // 2, width_px // 2), 120, np.uint8)
+        self._v_bg = np.full((height_px // 2, width_px // 2), 135, np.uint8)
+
+    def _positions(self, frame_no: int) -> tuple[int, int, int, int]:
+        w, h, r = self.width_px, self.height_px, self._r
+        top = self.geometry.strip_h_px + r + 2
+        cx = w * 0.4 + 0.18 * w * math.sin(2 * math.pi * frame_no / 97.0)
+        cy = (top + h - r - 2) / 2 + 0.25 * (h - top - 2 * r) * math.sin(2 * math.pi * frame_no / 61.0)
+        hx = w * 0.5 + 0.35 * w * math.sin(2 * math.pi * frame_no / 23.0)
+        hy = h * 0.75 + 0.15 * h * math.cos(2 * math.pi * frame_no / 17.0)
+        return int(cx), int(cy), int(hx), int(hy)
+
+    def luma(self, frame_no: int) -> np.ndarray:
+        """The Y plane (uint8, height x width) of frame ``frame_no``."""
+        y = self._bg.copy()
+        cx, cy, hx, hy = self._positions(frame_no)
+        r = self._r
+        region = y[cy - r : cy + r + 1, cx - r : cx + r + 1]
+        region[self._mask] = self._head[self._mask]
+        s = self._hand
+        hx = min(max(hx, 0), self.width_px - s)
+        hy = min(max(hy, self.geometry.strip_h_px), self.height_px - s)
+        y[hy : hy + s, hx : hx + s] = 220 - (frame_no % 8) * 6
+        draw_barcode(y, frame_no)
+        return y
+
+    def yuv420p(self, frame_no: int) -> np.ndarray:
+        """The frame as a ``(height * 3 / 2, width)`` uint8 array (PyAV's yuv420p ndarray layout)."""
+        y = self.luma(frame_no)
+        u = self._u_bg.copy()
+        v = self._v_bg.copy()
+        cx, cy, _, _ = self._positions(frame_no)
+        r2 = self._r // 2
+        u[cy // 2 - r2 : cy // 2 + r2, cx // 2 - r2 : cx // 2 + r2] = 110
+        v[cy // 2 - r2 : cy // 2 + r2, cx // 2 - r2 : cx // 2 + r2] = 155
+        return np.concatenate([y, u.reshape(-1, self.width_px), v.reshape(-1, self.width_px)])
+
+    def video_frame(self, frame_no: int) -> VideoFrame:
+        return VideoFrame.from_ndarray(self.yuv420p(frame_no), format="yuv420p")
+
+
+class FrameLedger:
+    """Capture times of numbered frames, shared in-process between a sender and its receiver.
+
+    ``captured[n]`` is the sender clock (``loop.time()``, seconds) at which frame ``n`` was handed to
+    the encoder.
+    """
+
+    def __init__(self) -> None:
+        self.captured: dict[int, float] = {}
+
+    def record(self, frame_no: int, time_s: float) -> None:
+        self.captured[frame_no] = time_s
+
+    def capture_time(self, frame_no: int) -> float | None:
+        return self.captured.get(frame_no)
+
+    @property
+    def frames_sent(self) -> int:
+        return len(self.captured)
+
+
+class SyntheticCameraTrack(MediaStreamTrack):
+    """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``loop.time()``.
+
+    Frames are numbered 0, 1, 2... and never skipped: if the consumer (encoder) is late, the next frame
+    is produced at once. Each frame's capture time is recorded in ``ledger``.
+    """
+
+    kind = "video"
+
+    def __init__(self, scene: SyntheticScene, frame_rate_fps: float, ledger: FrameLedger) -> None:
+        super().__init__()
+        if frame_rate_fps <= 0:
+            raise ValueError("frame rate must be positive")
+        self.scene = scene
+        self.frame_rate_fps = frame_rate_fps
+        self.ledger = ledger
+        self._next_no = 0
+        self._start_s: float | None = None
+
+    async def recv(self) -> VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        n = self._next_no
+        if self._start_s is None:
+            self._start_s = loop.time()
+        due = self._start_s + n / self.frame_rate_fps
+        wait = due - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = self.scene.video_frame(n)
+        frame.pts = int(round(n * VIDEO_CLOCK_RATE / self.frame_rate_fps))
+        frame.time_base = VIDEO_TIME_BASE
+        self.ledger.record(n, loop.time())
+        self._next_no = n + 1
+        return frame
+
+
+def voice_samples(start_sample: int, count: int) -> np.ndarray:
+    """Deterministic voice-like signal (int16, mono, 48 kHz) for samples ``start_sample ..``.
+
+    A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
+    derived from the sample index (no RNG state).
+    """
+    t = (start_sample + np.arange(count)) / AUDIO_SAMPLE_RATE_HZ
+    voiced = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.25 * np.sin(2 * np.pi * 540 * t)
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+    idx = (start_sample + np.arange(count)).astype(np.uint64)
+    hashed = (idx * np.uint64(2654435761)) % np.uint64(65521)
+    noise = hashed.astype(np.float64) / 65521.0 - 0.5
+    signal = 0.3 * envelope * voiced / 1.75 + 0.01 * noise
+    return np.clip(signal * 32767, -32768, 32767).astype(np.int16)
+
+
+class SyntheticVoiceTrack(MediaStreamTrack):
+    """A microphone producing :func:`voice_samples` in 20 ms frames, paced on ``loop.time()``.
+
+    ``frames_sent`` counts frames handed to the encoder.
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+        self._start_s: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        n = self.frames_sent
+        if self._start_s is None:
+            self._start_s = loop.time()
+        wait = self._start_s + n * AUDIO_PTIME_S - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        samples = voice_samples(n * AUDIO_SAMPLES_PER_FRAME, AUDIO_SAMPLES_PER_FRAME)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AUDIO_SAMPLE_RATE_HZ
+        frame.pts = n * AUDIO_SAMPLES_PER_FRAME
+        frame.time_base = AUDIO_TIME_BASE
+        self.frames_sent = n + 1
+        return frame
+
+
+# --------------------------------------------------------------------------------------------------
+# Documents over the data channel
+# --------------------------------------------------------------------------------------------------
+
+DOC_CHUNK_BYTES = 16_384
+
+
+def document_bytes(kind: str, size_bytes: int) -> bytes:
+    """Deterministic, incompressible-looking document content of ``size_bytes`` (a scan or a print)."""
+    seed = sum(kind.encode()) * 7919
+    return np.random.default_rng(seed).integers(0, 256, size=size_bytes, dtype=np.uint8).tobytes()
+
+
+@dataclass
+class DocumentTransfer:
+    """One document crossing the data channel, as seen from both ends (times are ``loop.time()``).
+
+    ``started_s`` when the sender handed the first chunk to the channel; ``progress`` holds
+    ``(time_s, bytes_received_so_far)`` at the receiver; ``received_s`` when the last byte arrived;
+    ``acked_s`` when the sender got the receiver's acknowledgement (the completion time).
+    """
+
+    kind: str
+    size_bytes: int
+    started_s: float | None = None
+    received_s: float | None = None
+    acked_s: float | None = None
+    bytes_received: int = 0
+    progress: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_s is None or self.acked_s is None:
+            return None
+        return self.acked_s - self.started_s
+
+
+class DocumentEndpoint:
+    """One end of the ``docs`` data channel: sends its documents and acknowledges the other end's.
+
+    Protocol (text messages frame binary chunks): ``"begin:<kind>:<size>"``, binary chunks,
+    ``"end:<kind>"``; the receiver answers ``"ack:<kind>:<bytes received>"`` once all bytes are in.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.outgoing: dict[str, DocumentTransfer] = {}
+        self.incoming: dict[str, DocumentTransfer] = {}
+        self._current_in: DocumentTransfer | None = None
+        self.channel = None
+
+    def attach(self, channel) -> None:
+        self.channel = channel
+        channel.on("message", self._on_message)
+
+    def send_document(self, kind: str, size_bytes: int) -> DocumentTransfer:
+        """Queue the whole document on the channel (SCTP paces it); returns its transfer record."""
+        transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes)
+        self.outgoing[kind] = transfer
+        if self.channel is None or self.channel.readyState != "open":
+            return transfer
+        payload = document_bytes(kind, size_bytes)
+        transfer.started_s = self.clock()
+        self.channel.send(f"begin:{kind}:{size_bytes}")
+        for i in range(0, size_bytes, DOC_CHUNK_BYTES):
+            self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
+        self.channel.send(f"end:{kind}")
+        return transfer
+
+    def _on_message(self, message) -> None:
+        now = self.clock()
+        if isinstance(message, (bytes, bytearray)):
+            cur = self._current_in
+            if cur is not None:
+                cur.bytes_received += len(message)
+                cur.progress.append((now, cur.bytes_received))
+            return
+        head, _, rest = message.partition(":")
+        if head == "begin":
+            kind, _, size = rest.partition(":")
+            cur = DocumentTransfer(kind=kind, size_bytes=int(size), started_s=now)
+            self.incoming[kind] = cur
+            self._current_in = cur
+        elif head == "end":
+            cur = self.incoming.get(rest)
+            if cur is not None:
+                cur.received_s = now
+                self._current_in = None
+                if self.channel is not None and self.channel.readyState == "open":
+                    self.channel.send(f"ack:{cur.kind}:{cur.bytes_received}")
+        elif head == "ack":
+            kind, _, _ = rest.partition(":")
+            out = self.outgoing.get(kind)
+            if out is not None:
+                out.acked_s = now

@@ -1,0 +1,403 @@
+"""Receiver-side measurements of an emulated call: pure functions plus small collectors.
+
+The pure functions (:func:`detect_freezes`, :func:`rate_series`, :func:`delay_summary`, :func:`psnr_db`,
+:func:`ssim_index`) take plain sequences and return plain records, so they are unit-tested on hand-made
+timelines without running a call. The collectors (:class:`VideoSink`, :class:`AudioSink`) consume a
+remote aiortc track during a call and keep what the summaries need.
+
+Freeze and pause follow the W3C webrtc-stats definitions (``freezeCount``, ``pauseCount``), which
+libwebrtc's ``VideoQualityObserver`` implements: an inter-frame gap is a *freeze* when it is at least
+``max(3 * avg, avg + 150 ms)``, ``avg`` being the mean of the last 30 inter-frame gaps; a gap of 5 s or
+more is a *pause* instead (counted apart, not a freeze, and kept out of the average). Details that the
+W3C text leaves open are chosen as follows (documented, testable): the average is over the gaps
+*before* the one judged, and no freeze is declared until ``min_history`` = 5 gaps are known (libwebrtc's
+``kMinFrameSamplesToDetectFreeze``; quoted from memory of its source, **unverified**).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from aiortc.mediastreams import MediaStreamError
+
+from emulators.media import AUDIO_SAMPLE_RATE_HZ, FrameLedger, SyntheticScene, read_barcode
+
+FREEZE_HISTORY_FRAMES = 30
+FREEZE_MIN_HISTORY_FRAMES = 5
+FREEZE_MIN_INCREASE_S = 0.150
+PAUSE_MIN_S = 5.0
+PSNR_CAP_DB = 99.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure functions
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A freeze or a pause: the frame before it was rendered at ``start_s``, it lasted ``duration_s``."""
+
+    start_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class FreezeStats:
+    """Freezes and pauses in one received video stream (W3C webrtc-stats definitions)."""
+
+    freezes: tuple[Stall, ...]
+    pauses: tuple[Stall, ...]
+
+    @property
+    def freeze_count(self) -> int:
+        return len(self.freezes)
+
+    @property
+    def total_freeze_s(self) -> float:
+        return float(sum(s.duration_s for s in self.freezes))
+
+    @property
+    def pause_count(self) -> int:
+        return len(self.pauses)
+
+    @property
+    def total_pause_s(self) -> float:
+        return float(sum(s.duration_s for s in self.pauses))
+
+
+def detect_freezes(
+    render_times_s: Sequence[float],
+    *,
+    history_frames: int = FREEZE_HISTORY_FRAMES,
+    min_history_frames: int = FREEZE_MIN_HISTORY_FRAMES,
+    min_increase_s: float = FREEZE_MIN_INCREASE_S,
+    pause_min_s: float = PAUSE_MIN_S,
+    end_s: float | None = None,
+) -> FreezeStats:
+    """Find freezes and pauses in a sequence of frame render times (seconds, non-decreasing).
+
+    A gap ``g`` between consecutive frames is a pause if ``g >= pause_min_s``; otherwise a freeze if at
+    least ``min_history_frames`` earlier gaps are known and ``g >= max(3 * avg, avg + min_increase_s)``
+    where ``avg`` is the mean of the last ``history_frames`` earlier non-pause gaps. If ``end_s`` is
+    given, the silence from the last frame to ``end_s`` is judged too (a stream that stops for good
+    ends with a pause or a freeze). Linear in the number of frames.
+    """
+    times = [float(t) for t in render_times_s]
+    if end_s is not None and times and end_s > times[-1]:
+        times.append(float(end_s))
+    freezes: list[Stall] = []
+    pauses: list[Stall] = []
+    window: deque[float] = deque(maxlen=history_frames)
+    window_sum = 0.0
+    for prev, cur in zip(times, times[1:]):
+        gap = cur - prev
+        if gap < 0:
+            raise ValueError("render times must be non-decreasing")
+        if gap >= pause_min_s:
+            pauses.append(Stall(prev, gap))
+            continue
+        if len(window) >= min_history_frames:
+            avg = window_sum / len(window)
+            if gap >= max(3 * avg, avg + min_increase_s):
+                freezes.append(Stall(prev, gap))
+        if len(window) == window.maxlen:
+            window_sum -= window[0]
+        window.append(gap)
+        window_sum += gap
+    return FreezeStats(tuple(freezes), tuple(pauses))
+
+
+def rate_series(times_s: Sequence[float], start_s: float, end_s: float, bin_s: float = 1.0,
+                weights: Sequence[float] | None = None) -> list[float]:
+    """Events (or summed ``weights``) per second in consecutive ``bin_s`` bins over ``[start_s, end_s)``.
+
+    With no weights this is a frame rate in fps; with weights in bits it is a bitrate in bit/s.
+    """
+    if end_s <= start_s:
+        return []
+    n_bins = max(1, int(math.ceil((end_s - start_s) / bin_s - 1e-9)))
+    t = np.asarray(times_s, dtype=float)
+    w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=float)
+    idx = np.floor((t - start_s) / bin_s).astype(int)
+    keep = (idx >= 0) & (idx < n_bins)
+    sums = np.bincount(idx[keep], weights=w[keep], minlength=n_bins)
+    # The last bin may be shorter than bin_s.
+    widths = np.full(n_bins, bin_s)
+    widths[-1] = (end_s - start_s) - bin_s * (n_bins - 1)
+    return [float(x) for x in sums / np.maximum(widths, 1e-9)]
+
+
+@dataclass(frozen=True)
+class DelaySummary:
+    """End-to-end delay statistics in milliseconds (``None`` when there were no samples)."""
+
+    count: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+
+
+def delay_summary(delays_s: Sequence[float]) -> DelaySummary:
+    """Mean, median, 95th percentile and max of delays given in seconds, reported in ms."""
+    if len(delays_s) == 0:
+        return DelaySummary(0, None, None, None, None)
+    d = np.asarray(delays_s, dtype=float) * 1000.0
+    return DelaySummary(
+        count=int(d.size),
+        mean_ms=float(d.mean()),
+        p50_ms=float(np.percentile(d, 50)),
+        p95_ms=float(np.percentile(d, 95)),
+        max_ms=float(d.max()),
+    )
+
+
+def psnr_db(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of 8-bit planes, in dB (capped at ``PSNR_CAP_DB`` for identical ones)."""
+    diff = reference.astype(np.float64) - decoded.astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    if mse <= 0.0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
+
+
+def ssim_index(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """Structural similarity (Wang et al. 2004) of 8-bit luma planes, via scikit-image."""
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(reference, decoded, data_range=255))
+
+
+# --------------------------------------------------------------------------------------------------
+# Collectors used during a call
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedFrame:
+    """One decoded video frame: receive time (``loop.time()``), number read from the barcode."""
+
+    time_s: float
+    frame_no: int | None
+
+
+class VideoSink:
+    """Consume a remote video track: time each frame, read its number, keep luma planes for quality.
+
+    Luma planes are kept for at most ``max_quality_frames`` frames: when the store is full, every other
+    stored frame is dropped and the sampling stride doubles (uniform subsampling of a long call), so
+    PSNR/SSIM are computed after the call, off the real-time path.
+    """
+
+    def __init__(self, ledger: FrameLedger, clock: Callable[[], float], max_quality_frames: int = 600) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.frames: list[ReceivedFrame] = []
+        self.quality_store: list[tuple[int, np.ndarray]] = []
+        self.max_quality_frames = max_quality_frames
+        self._stride = 1
+        self._seen_identified = 0
+        self.size: tuple[int, int] | None = None
+
+    def on_frame(self, frame) -> None:
+        now = self.clock()
+        luma = frame.to_ndarray(format="yuv420p")[: frame.height]
+        self.size = (frame.width, frame.height)
+        try:
+            number = read_barcode(luma)
+        except ValueError:
+            number = None
+        self.frames.append(ReceivedFrame(now, number))
+        if number is None:
+            return
+        if self._seen_identified % self._stride == 0:
+            self.quality_store.append((number, luma.copy()))
+            if len(self.quality_store) > self.max_quality_frames:
+                self.quality_store = self.quality_store[::2]
+                self._stride *= 2
+        self._seen_identified += 1
+
+    async def run(self, track) -> None:
+        """Read frames until the track ends or the task is cancelled."""
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.on_frame(frame)
+
+
+class AudioSink:
+    """Consume a remote audio track, counting decoded samples (48 kHz) and their arrival times."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.samples_received = 0
+        self.frame_times_s: list[float] = []
+
+    async def run(self, track) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.frame_times_s.append(self.clock())
+            # aiortc's Opus decoder outputs 48 kHz; count per-channel samples at that rate.
+            self.samples_received += int(frame.samples * AUDIO_SAMPLE_RATE_HZ / (frame.sample_rate or AUDIO_SAMPLE_RATE_HZ))
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-direction video summary
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoSummary:
+    """What one direction's receiver got. Times in seconds from the call start unless named ``_ms``."""
+
+    frames_sent: int
+    frames_decoded: int
+    frames_unidentified: int
+    first_frame_s: float | None
+    fps_mean: float
+    fps_series: list[float]
+    freeze_count: int
+    freeze_total_s: float
+    freezes_per_min: float
+    pause_count: int
+    pause_total_s: float
+    freezes: list[dict]
+    pauses: list[dict]
+    delay: dict
+    delay_series_ms: list[list[float]]
+    psnr_db: float | None
+    ssim: float | None
+    quality_frames: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize_video(
+    sink: VideoSink,
+    scene: SyntheticScene,
+    start_s: float,
+    end_s: float,
+    *,
+    compute_ssim: bool = True,
+) -> VideoSummary:
+    """Turn a :class:`VideoSink`'s raw records into a :class:`VideoSummary` over ``[start_s, end_s]``.
+
+    Delay of a frame = receive time - capture time recorded by the sender (same process clock).
+    Frames decoded more than once (a repeated number) count once for delay and quality. The frame rate
+    is over the whole call window, so a call that never shows video has 0 fps, not an undefined one.
+    """
+    times = [f.time_s for f in sink.frames]
+    duration_s = max(end_s - start_s, 1e-9)
+    stalls = detect_freezes(times, end_s=end_s) if times else FreezeStats((), ())
+    delays = []
+    delay_series = []
+    seen: set[int] = set()
+    for f in sink.frames:
+        if f.frame_no is None or f.frame_no in seen:
+            continue
+        seen.add(f.frame_no)
+        t0 = sink.ledger.capture_time(f.frame_no)
+        if t0 is not None:
+            delays.append(f.time_s - t0)
+            delay_series.append([round(f.time_s - start_s, 4), round((f.time_s - t0) * 1000, 2)])
+    psnrs, ssims = [], []
+    done: set[int] = set()
+    for number, luma in sink.quality_store:
+        if number in done or luma.shape != (scene.height_px, scene.width_px):
+            continue
+        done.add(number)
+        ref = scene.luma(number)
+        psnrs.append(psnr_db(ref, luma))
+        if compute_ssim:
+            ssims.append(ssim_index(ref, luma))
+    # Freeze rate over the span where video could have flowed (from the first frame on).
+    first = times[0] - start_s if times else None
+    watch_min = (end_s - times[0]) / 60.0 if times else 0.0
+    return VideoSummary(
+        frames_sent=sink.ledger.frames_sent,
+        frames_decoded=len(times),
+        frames_unidentified=sum(1 for f in sink.frames if f.frame_no is None),
+        first_frame_s=first,
+        fps_mean=len(times) / duration_s,
+        fps_series=rate_series(times, start_s, end_s),
+        freeze_count=stalls.freeze_count,
+        freeze_total_s=stalls.total_freeze_s,
+        freezes_per_min=(stalls.freeze_count / watch_min) if watch_min > 0 else 0.0,
+        pause_count=stalls.pause_count,
+        pause_total_s=stalls.total_pause_s,
+        freezes=[{"start_s": s.start_s - start_s, "duration_s": s.duration_s} for s in stalls.freezes],
+        pauses=[{"start_s": s.start_s - start_s, "duration_s": s.duration_s} for s in stalls.pauses],
+        delay=asdict(delay_summary(delays)),
+        delay_series_ms=delay_series,
+        psnr_db=float(np.mean(psnrs)) if psnrs else None,
+        ssim=float(np.mean(ssims)) if ssims else None,
+        quality_frames=len(psnrs),
+    )
+
+
+@dataclass
+class AudioSummary:
+    """One direction's audio: frames sent vs decoded, network loss and jitter from RTP statistics."""
+
+    frames_sent: int
+    frames_decoded: int
+    packets_received: int | None
+    packets_lost: int | None
+    packet_loss_pct: float | None
+    jitter_ms: float | None
+    decoded_loss_pct: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def loss_pct(received: int | None, lost: int | None) -> float | None:
+    """Lost / expected in %, from RTP receiver counters (``None`` if nothing was expected)."""
+    if received is None or lost is None or received + lost <= 0:
+        return None
+    return 100.0 * max(lost, 0) / (received + max(lost, 0))
+
+
+@dataclass
+class StatsSnapshot:
+    """The RTP statistics aiortc's ``getStats()`` gives, reduced to what the results use."""
+
+    inbound: dict = field(default_factory=dict)  # kind -> {packets_received, packets_lost, jitter_ms}
+    remote_inbound: dict = field(default_factory=dict)  # kind -> {rtt_ms, fraction_lost}
+    outbound: dict = field(default_factory=dict)  # kind -> {packets_sent, bytes_sent}
+
+
+async def snapshot_stats(pc, clock_rates: dict[str, int]) -> StatsSnapshot:
+    """Read one peer connection's ``getStats()`` (RTP jitter converted from clock units to ms)."""
+    report = await pc.getStats()
+    snap = StatsSnapshot()
+    for stat in report.values():
+        kind = getattr(stat, "kind", None)
+        if stat.type == "inbound-rtp":
+            rate = clock_rates.get(kind, 90_000)
+            snap.inbound[kind] = {
+                "packets_received": int(stat.packetsReceived),
+                "packets_lost": int(stat.packetsLost),
+                "jitter_ms": 1000.0 * float(stat.jitter) / rate,
+            }
+        elif stat.type == "remote-inbound-rtp":
+            snap.remote_inbound[kind] = {
+                "rtt_ms": 1000.0 * float(stat.roundTripTime),
+                "fraction_lost": float(stat.fractionLost),
+            }
+        elif stat.type == "outbound-rtp":
+            snap.outbound[kind] = {"packets_sent": int(stat.packetsSent), "bytes_sent": int(stat.bytesSent)}
+    return snap

@@ -1,0 +1,108 @@
+"""Apply a :class:`twin.profiles.EncoderProfile` to aiortc 1.16: bitrate bounds and codec choice.
+
+How aiortc sets its encoder bitrates (read in the installed sources, aiortc 1.16.0):
+
+* ``aiortc/codecs/vpx.py`` has module constants ``MIN_BITRATE`` (250 000), ``DEFAULT_BITRATE``
+  (500 000) and ``MAX_BITRATE`` (1 500 000), in bit/s. ``Vp8Encoder.__init__`` reads ``DEFAULT_BITRATE``
+  (the start rate); the ``target_bitrate`` setter, called on every REMB from the receiver, clamps to
+  ``[MIN_BITRATE, MAX_BITRATE]`` reading the module globals at each call. ``aiortc/codecs/h264.py`` has
+  the same three names (500 000 / 1 000 000 / 3 000 000) used the same way.
+* ``aiortc/codecs/opus.py`` has no constant: ``OpusEncoder.__init__`` hard-codes
+  ``self.codec.bit_rate = 96000``. The context manager therefore wraps ``OpusEncoder.__init__`` and sets
+  ``codec.bit_rate`` after it (the libopus context opens lazily at the first encode, so the value holds).
+* Encoders are created lazily by the RTP sender at its first frame (``codecs.get_encoder``), so the
+  constants must be in place for the whole call: :func:`encoder_limits` is entered before the peer
+  connections start and left after they are closed.
+
+These are process-wide settings: both peers of a call share them (one profile per call), and two calls
+with different profiles must run in different processes (the calibration sweep does).
+
+Codec choice uses the public ``RTCRtpTransceiver.setCodecPreferences`` with the codec's capabilities
+(plus RTX for video, so NACK retransmissions keep working).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from aiortc import RTCRtpSender
+from aiortc.codecs import h264, opus, vpx
+
+_VIDEO_MODULES = {"vp8": vpx, "h264": h264}
+
+
+def _kbps(profile, name: str, default: float | None) -> float | None:
+    value = getattr(profile, name, default)
+    return default if value is None else float(value)
+
+
+def video_bounds_bps(profile) -> tuple[int, int, int]:
+    """``(min, start, max)`` video bitrate in bit/s for a profile, made consistent (min <= start <= max)."""
+    vmax = _kbps(profile, "video_max_kbps", None)
+    vmin = _kbps(profile, "video_min_kbps", None)
+    vstart = _kbps(profile, "video_start_kbps", None)
+    if vmax is None:
+        raise ValueError(f"profile {getattr(profile, 'name', profile)!r} has no video_max_kbps")
+    vmin = min(vmin if vmin is not None else vmax / 4, vmax)
+    vstart = min(max(vstart if vstart is not None else vmax, vmin), vmax)
+    return int(vmin * 1000), int(vstart * 1000), int(vmax * 1000)
+
+
+@contextlib.contextmanager
+def encoder_limits(profile) -> Iterator[dict]:
+    """Set aiortc's VP8/H.264 bitrate bounds and Opus bitrate from ``profile``; restore on exit.
+
+    Both video codecs get the profile's bounds (whichever is negotiated obeys them). Yields a dict of
+    the values applied (bit/s) for the record. Not re-entrant across threads (process-wide state).
+    """
+    vmin, vstart, vmax = video_bounds_bps(profile)
+    audio_bps = int(_kbps(profile, "audio_kbps", 96.0) * 1000)
+    saved = {mod: (mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE) for mod in _VIDEO_MODULES.values()}
+    original_opus_init = opus.OpusEncoder.__init__
+
+    def opus_init(self, *args, **kwargs) -> None:
+        original_opus_init(self, *args, **kwargs)
+        self.codec.bit_rate = audio_bps
+
+    try:
+        for mod in _VIDEO_MODULES.values():
+            mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = vmin, vstart, vmax
+        opus.OpusEncoder.__init__ = opus_init
+        yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps}
+    finally:
+        for mod, values in saved.items():
+            mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = values
+        opus.OpusEncoder.__init__ = original_opus_init
+
+
+def codec_name(profile) -> str:
+    """The profile's video codec, lower case (``"vp8"`` or ``"h264"``)."""
+    name = str(getattr(profile, "video_codec", "vp8")).lower().replace(".", "").replace("-", "")
+    if name not in _VIDEO_MODULES:
+        raise ValueError(f"unsupported video codec {getattr(profile, 'video_codec', None)!r} (vp8 or h264)")
+    return name
+
+
+def video_codec_preferences(profile) -> list:
+    """Video codec capabilities to pass to ``setCodecPreferences``: the profile's codec, then RTX."""
+    wanted = codec_name(profile)
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    chosen = [c for c in caps if c.mimeType.lower() == f"video/{wanted}"]
+    rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    return chosen + rtx
+
+
+def audio_codec_preferences() -> list:
+    """Opus only (the profiles' speech codec)."""
+    caps = RTCRtpSender.getCapabilities("audio").codecs
+    return [c for c in caps if c.mimeType.lower() == "audio/opus"]
+
+
+def apply_codec_preferences(pc, profile) -> None:
+    """Set codec preferences on every transceiver of ``pc`` (call after adding tracks, before the offer)."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "video":
+            transceiver.setCodecPreferences(video_codec_preferences(profile))
+        elif transceiver.kind == "audio":
+            transceiver.setCodecPreferences(audio_codec_preferences())
