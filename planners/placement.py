@@ -1,0 +1,908 @@
+"""Kiosk placement on a cost matrix: p-median, maximal covering, set covering and p-center.
+
+A :class:`PlacementProblem` holds an (n_demand, n_candidates) cost matrix (km, or any non-negative cost),
+demand weights (e.g. residents) and the candidate sites that already exist (``fixed_sites``, forced open in
+every model). Each solver returns a :class:`PlacementResult` carrying the objective, a proven bound and the
+relative gap: an answer is never silently suboptimal. If a time limit stops a solver, ``optimal`` is False
+and ``bound``/``gap`` say how far from optimal the answer may be.
+
+Models and sources:
+
+* p-median (Hakimi 1964; MILP of ReVelle & Swain 1970): :func:`solve_pmedian`; heuristic greedy +
+  Teitz & Bart (1968) vertex substitution with a Lagrangian relaxation lower bound (Beasley 1985, 1993),
+  closed by an exact MILP (scipy.optimize.milp / HiGHS) when needed.
+* maximal covering location problem, MCLP (Church & ReVelle 1974): :func:`solve_mclp`.
+* location set covering problem, LSCP (Toregas, Swain, ReVelle & Bergman 1971): :func:`solve_lscp`.
+* vertex p-center (Hakimi 1964, 1965): :func:`solve_pcenter`, by bisection over the distinct distances with
+  a set-covering feasibility test (Minieka 1970).
+
+References:
+    S.L. Hakimi, "Optimum locations of switching centers and the absolute centers and medians of a graph",
+    Operations Research 12 (1964) 450-459.
+    M.B. Teitz, P. Bart, "Heuristic methods for estimating the generalized vertex median of a weighted
+    graph", Operations Research 16 (1968) 955-961.
+    C. ReVelle, R. Swain, "Central facilities location", Geographical Analysis 2 (1970) 30-42.
+    C. Toregas, R. Swain, C. ReVelle, L. Bergman, "The location of emergency service facilities",
+    Operations Research 19 (1971) 1363-1373.
+    R. Church, C. ReVelle, "The maximal covering location problem", Papers of the Regional Science
+    Association 32 (1974) 101-118.
+    E. Minieka, "The m-center problem", SIAM Review 12 (1970) 138-139.
+    J.E. Beasley, "A note on solving large p-median problems", EJOR 21 (1985) 270-273.
+    J.E. Beasley, "Lagrangean heuristics for location problems", EJOR 65 (1993) 383-399.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
+
+from twin.errors import TwinInputError
+
+__all__ = [
+    "PlacementProblem",
+    "PlacementResult",
+    "solve_pmedian",
+    "solve_mclp",
+    "solve_lscp",
+    "solve_pcenter",
+    "MILP_MAX_ASSIGNMENT_VARS",
+]
+
+#: p-median "auto"/"milp": largest n_demand x n_candidates (candidates left after the Lagrangian reduction)
+#: for which the exact MILP is attempted. 200 x 200 (pmed1-10) needs at most 40 000.
+MILP_MAX_ASSIGNMENT_VARS = 250_000
+
+_MODELS = ("p-median", "mclp", "lscp", "p-center")
+
+
+# --------------------------------------------------------------------------------------------------
+# Problem and result
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PlacementProblem:
+    """A placement instance on a cost matrix. Build it with :meth:`from_cost_matrix` (validates).
+
+    Attributes:
+        cost: (n_demand, n_candidates) float array, finite and >= 0: the cost (km) of serving demand
+            point i from candidate site j. Read-only.
+        weights: (n_demand,) float array, finite and >= 0: demand weight (e.g. residents). Read-only.
+        fixed_sites: sorted tuple of candidate indices that already exist and are forced open.
+    """
+
+    cost: np.ndarray
+    weights: np.ndarray
+    fixed_sites: tuple[int, ...] = ()
+    integral: bool = field(default=False, repr=False)
+    """True when cost and weights are all integers: objectives are integers and bounds may be rounded up."""
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost,
+        weights=None,
+        fixed_sites: Sequence[int] = (),
+    ) -> PlacementProblem:
+        """Validate and build a problem from a cost matrix.
+
+        Args:
+            cost: (n_demand, n_candidates) array-like of non-negative finite costs (km).
+            weights: (n_demand,) non-negative finite weights; default all ones.
+            fixed_sites: candidate indices (0-based) of existing sites, forced open in every model.
+
+        Raises:
+            TwinInputError: cost not 2-D or empty, NaN/inf/negative entries, weights of the wrong shape
+                or NaN/inf/negative, a fixed site out of range or repeated.
+        """
+        try:
+            c = np.array(cost, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise TwinInputError(f"cost matrix is not numeric: {exc}") from None
+        if c.ndim != 2 or c.shape[0] == 0 or c.shape[1] == 0:
+            raise TwinInputError(
+                f"cost matrix must be 2-D (n_demand, n_candidates) with n, m >= 1, got shape {c.shape}"
+            )
+        _check_finite_nonneg("cost", c)
+        n, m = c.shape
+        if weights is None:
+            w = np.ones(n)
+        else:
+            try:
+                w = np.array(weights, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise TwinInputError(f"weights are not numeric: {exc}") from None
+            if w.shape != (n,):
+                raise TwinInputError(f"weights must have shape ({n},) to match the cost matrix, got {w.shape}")
+            _check_finite_nonneg("weights", w)
+        fixed: list[int] = []
+        for s in fixed_sites:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+                raise TwinInputError(f"fixed site {s!r} is not an integer candidate index")
+            if not 0 <= int(s) < m:
+                raise TwinInputError(f"fixed site {s} out of range: candidates are 0..{m - 1}")
+            if int(s) in fixed:
+                raise TwinInputError(f"fixed site {s} listed twice")
+            fixed.append(int(s))
+        c.setflags(write=False)
+        w.setflags(write=False)
+        integral = bool(np.all(c == np.round(c)) and np.all(w == np.round(w)))
+        return cls(cost=c, weights=w, fixed_sites=tuple(sorted(fixed)), integral=integral)
+
+    @property
+    def n_demand(self) -> int:
+        """Number of demand points n (rows of ``cost``)."""
+        return self.cost.shape[0]
+
+    @property
+    def n_candidates(self) -> int:
+        """Number of candidate sites m (columns of ``cost``)."""
+        return self.cost.shape[1]
+
+    def check_p(self, p: int) -> int:
+        """Validate a number of sites to open (fixed sites included): ``len(fixed_sites) <= p <= m``.
+
+        Raises:
+            TwinInputError: p not an integer, p > n_candidates, p < number of fixed sites, or p < 1.
+        """
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+            raise TwinInputError(f"p must be an integer number of sites, got {p!r}")
+        p = int(p)
+        if p < 1:
+            raise TwinInputError(f"p must be >= 1, got {p}")
+        if p > self.n_candidates:
+            raise TwinInputError(f"p = {p} exceeds the number of candidate sites ({self.n_candidates})")
+        if p < len(self.fixed_sites):
+            raise TwinInputError(
+                f"p = {p} is smaller than the number of fixed (existing) sites ({len(self.fixed_sites)}); "
+                "p counts the existing sites too"
+            )
+        return p
+
+    def assignment(self, sites: Sequence[int]) -> np.ndarray:
+        """(n_demand,) int array: for each demand point, the chosen site (candidate index) of least cost."""
+        s = np.asarray(sorted(sites), dtype=np.int64)
+        return s[np.argmin(self.cost[:, s], axis=1)]
+
+    def pmedian_cost(self, sites: Sequence[int]) -> float:
+        """Weighted total cost sum_i w_i min_{j in sites} c_ij of a set of sites."""
+        s = np.asarray(list(sites), dtype=np.int64)
+        return float(self.weights @ self.cost[:, s].min(axis=1))
+
+    def coverage(self, sites: Sequence[int], radius_km: float) -> float:
+        """Total weight of the demand points within ``radius_km`` of at least one of ``sites``."""
+        s = np.asarray(list(sites), dtype=np.int64)
+        covered = (self.cost[:, s] <= radius_km).any(axis=1)
+        return float(self.weights[covered].sum())
+
+    def max_cost(self, sites: Sequence[int]) -> float:
+        """p-center objective: max over demand points of positive weight of min_{j in sites} c_ij."""
+        s = np.asarray(list(sites), dtype=np.int64)
+        active = self.weights > 0
+        if not active.any():
+            return 0.0
+        return float(self.cost[active][:, s].min(axis=1).max())
+
+
+def _check_finite_nonneg(name: str, a: np.ndarray) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise TwinInputError(f"{name}{list(idx)} = {a[idx]}: entries must be finite (no NaN or inf)")
+    neg = a < 0
+    if neg.any():
+        idx = tuple(int(k) for k in np.argwhere(neg)[0])
+        raise TwinInputError(f"{name}{list(idx)} = {a[idx]}: entries must be >= 0")
+
+
+def _check_radius(radius_km: float) -> float:
+    try:
+        r = float(radius_km)
+    except (TypeError, ValueError):
+        raise TwinInputError(f"radius_km must be a number, got {radius_km!r}") from None
+    if not math.isfinite(r) or r < 0:
+        raise TwinInputError(f"radius_km must be finite and >= 0, got {radius_km!r}")
+    return r
+
+
+@dataclass(frozen=True, eq=False)
+class PlacementResult:
+    """The outcome of a placement solve.
+
+    Attributes:
+        model: ``"p-median"``, ``"mclp"``, ``"lscp"`` or ``"p-center"``.
+        sites: sorted tuple of the chosen candidate indices (fixed sites included).
+        assignment: (n_demand,) int array, for each demand point the chosen site of least cost (for
+            MCLP a demand point counts as covered only if that cost is within the radius).
+        objective: value of the returned solution: weighted total cost (p-median), covered weight (MCLP,
+            maximised), number of sites (LSCP), largest cost to a positive-weight demand point (p-center).
+        bound: proven bound on the optimum: a LOWER bound for the minimisation models (p-median, LSCP,
+            p-center) and an UPPER bound for MCLP (maximisation). Equal to ``objective`` when proven optimal.
+        gap: relative gap |objective - bound| / max(|objective|, 1e-12), >= 0 (0 when optimal).
+        optimal: True only when optimality is proven (gap within the solver tolerance, see ``status``).
+        method: how it was solved, e.g. ``"milp-highs"``, ``"vertex-substitution+lagrangian"``.
+        solve_time_s: wall-clock time of the solve, s.
+        status: human-readable status text (solver message, time limit reached, ...).
+    """
+
+    model: str
+    sites: tuple[int, ...]
+    assignment: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    optimal: bool
+    method: str
+    solve_time_s: float
+    status: str
+
+    def __post_init__(self) -> None:
+        if self.model not in _MODELS:
+            raise ValueError(f"unknown model {self.model!r}")
+
+
+def _rel_gap(objective: float, bound: float) -> float:
+    return max(0.0, abs(objective - bound) / max(abs(objective), 1e-12))
+
+
+# --------------------------------------------------------------------------------------------------
+# MILP helper
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _MilpOutcome:
+    x: np.ndarray | None
+    objective: float  # in the minimisation sense passed to milp
+    bound: float  # dual bound, minimisation sense
+    proven: bool
+    status: str
+    infeasible: bool = False
+
+
+def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float) -> _MilpOutcome:
+    options = {"time_limit": max(float(time_limit_s), 0.1), "mip_rel_gap": mip_rel_gap, "presolve": True}
+    res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
+    if res.x is None:
+        if res.status == 2:  # proven infeasible
+            return _MilpOutcome(None, math.inf, math.inf, True, f"HiGHS: infeasible ({res.message})", True)
+        return _MilpOutcome(None, math.inf, -math.inf, False, f"HiGHS status {res.status}: {res.message}")
+    obj = float(res.fun)
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = obj if bound is None or not np.isfinite(bound) else float(bound)
+    proven = res.status == 0
+    return _MilpOutcome(res.x, obj, min(bound, obj), proven, f"HiGHS status {res.status}: {res.message}")
+
+
+def _finish_min(problem: PlacementProblem, objective: float, bound: float) -> tuple[float, float, bool]:
+    """Round a minimisation lower bound up on integral data; return (bound, gap, optimal)."""
+    if problem.integral and np.isfinite(bound):
+        bound = float(math.ceil(bound - 1e-6 * max(1.0, abs(bound))))
+    bound = min(bound, objective)
+    gap = _rel_gap(objective, bound)
+    return bound, gap, gap <= 1e-9
+
+
+# --------------------------------------------------------------------------------------------------
+# p-median
+# --------------------------------------------------------------------------------------------------
+
+
+def _nearest_two(D: np.ndarray, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For weighted costs D (n x m) and open sites: d1, index (into D columns) of nearest, d2."""
+    sub = D[:, sites]
+    if sites.size == 1:
+        return sub[:, 0].copy(), np.full(D.shape[0], sites[0]), np.full(D.shape[0], np.inf)
+    part = np.argpartition(sub, 1, axis=1)[:, :2]
+    rows = np.arange(D.shape[0])
+    a, b = sub[rows, part[:, 0]], sub[rows, part[:, 1]]
+    first = np.where(a <= b, part[:, 0], part[:, 1])
+    d1, d2 = np.minimum(a, b), np.maximum(a, b)
+    return d1, sites[first], d2
+
+
+def _greedy(D: np.ndarray, p: int, fixed: np.ndarray) -> np.ndarray:
+    """Greedy add (Kuehn & Hamburger 1963) from the fixed sites to p sites."""
+    n, m = D.shape
+    is_open = np.zeros(m, dtype=bool)
+    is_open[fixed] = True
+    if fixed.size:
+        d1 = D[:, fixed].min(axis=1)
+    else:
+        j = int(np.argmin(D.sum(axis=0)))
+        is_open[j] = True
+        d1 = D[:, j].copy()
+    while is_open.sum() < p:
+        gain = np.minimum(D, d1[:, None]).sum(axis=0)
+        gain[is_open] = np.inf
+        j = int(np.argmin(gain))
+        is_open[j] = True
+        d1 = np.minimum(d1, D[:, j])
+    return np.flatnonzero(is_open)
+
+
+def _vertex_substitution(D: np.ndarray, sites: np.ndarray, fixed_mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """Best-improvement swap local search (Teitz & Bart 1968) with vectorised swap evaluation.
+
+    For open set S with nearest weighted cost d1, nearest site c1 and second nearest d2, the change of
+    total cost when site r in S is swapped for closed candidate i is
+
+        delta(i, r) = sum_j [min(D_ji, d1_j) - d1_j] + sum_{j: c1_j = r} [min(D_ji, d2_j) - min(D_ji, d1_j)]
+
+    (Whitaker 1983; Resende & Werneck 2004), evaluated for all (i, r) pairs with one matrix product.
+    """
+    n, m = D.shape
+    sites = np.array(sorted(sites), dtype=np.int64)
+    p = sites.size
+    if p == m or p == int(fixed_mask.sum()):
+        return sites, float(D[:, sites].min(axis=1).sum())
+    while True:
+        d1, c1, d2 = _nearest_two(D, sites)
+        m1 = np.minimum(D, d1[:, None])
+        gain = (m1 - d1[:, None]).sum(axis=0)  # (m,) <= 0
+        B = np.minimum(D, d2[:, None]) - m1  # (n, m) >= 0
+        pos = np.searchsorted(sites, c1)
+        onehot = np.zeros((p, n))
+        onehot[pos, np.arange(n)] = 1.0
+        delta = gain[None, :] + onehot @ B  # (p, m)
+        delta[:, sites] = np.inf  # cannot insert an open site
+        delta[fixed_mask[sites], :] = np.inf  # cannot remove a fixed site
+        k = int(np.argmin(delta))
+        r_pos, i = divmod(k, m)
+        current = float(d1.sum())
+        if not delta[r_pos, i] < -1e-9 * max(1.0, abs(current)):
+            return sites, current
+        sites = np.sort(np.concatenate([np.delete(sites, r_pos), [i]]))
+
+
+@dataclass
+class _Lagrangian:
+    bound: float
+    best_sites: np.ndarray
+    best_cost: float
+    closed: np.ndarray  # bool (m,): proven closed in every solution better than the incumbent
+    opened: np.ndarray  # bool (m,): proven open in every solution better than the incumbent
+    iterations: int
+
+
+def _lagrangian(
+    D: np.ndarray,
+    p: int,
+    fixed_mask: np.ndarray,
+    ub_sites: np.ndarray,
+    ub: float,
+    integral: bool,
+    deadline: float,
+    max_iter: int = 3000,
+    search_every: int = 10,
+    patience: int = 30,
+    f_min: float = 1e-3,
+) -> _Lagrangian:
+    """Lagrangian relaxation of the assignment constraints with subgradient optimisation (Beasley 1993).
+
+    Relaxing sum_j x_ij = 1 with multipliers lambda_i gives
+    L(lambda) = sum_i lambda_i + min_{|S| = p, S >= fixed} sum_{j in S} rho_j,
+    rho_j = sum_i min(0, D_ij - lambda_i), a lower bound for every lambda. Each relaxed solution S is also
+    evaluated as a primal solution (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site
+    into (out of) S raises L; if the raised bound cannot beat the incumbent the site is fixed closed (open).
+    """
+    n, m = D.shape
+    free = ~fixed_mask
+    n_free = p - int(fixed_mask.sum())
+    free_idx = np.flatnonzero(free)
+    # improvement threshold: a solution better than ub costs at most ub - step
+    better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+    lam = D[:, ub_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
+    best_bound = -math.inf
+    best_sites, best_cost = ub_sites.copy(), ub
+    closed = np.zeros(m, dtype=bool)
+    opened = np.zeros(m, dtype=bool)
+    f = 2.0
+    since = 0
+    it = 0
+    searched: set[tuple[int, ...]] = set()
+    for it in range(1, max_iter + 1):
+        R = D - lam[:, None]
+        neg = R < 0
+        rho = np.where(neg, R, 0.0).sum(axis=0)  # (m,)
+        # choose the n_free smallest rho among free sites
+        if n_free > 0:
+            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
+            chosen_free = order[:n_free]
+        else:
+            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
+            chosen_free = order[:0]
+        S = np.concatenate([np.flatnonzero(fixed_mask), chosen_free])
+        L = float(lam.sum() + rho[S].sum())
+        # Lagrangian heuristic: S as a primal solution, improved by local search now and then
+        primal, cost_S = S, float(D[:, S].min(axis=1).sum())
+        key = tuple(sorted(S.tolist()))
+        if it % search_every == 0 and key not in searched:
+            searched.add(key)
+            S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
+            if cost_ls < cost_S:
+                primal, cost_S = S_ls, cost_ls
+        if cost_S < best_cost:
+            best_cost, best_sites = cost_S, np.sort(primal)
+            ub = cost_S
+            better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+        if L > best_bound + 1e-9 * max(1.0, abs(L)):
+            best_bound = L
+            since = 0
+        else:
+            since += 1
+        # reduction tests
+        if 0 < n_free < free_idx.size:
+            last_in = rho[order[n_free - 1]]
+            first_out = rho[order[n_free]]
+            out = order[n_free:]
+            closed[out[L - last_in + rho[out] >= better]] = True
+            opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
+        lb_proves = (math.ceil(best_bound - 1e-6 * max(1.0, abs(best_bound))) if integral else best_bound) >= ub * (
+            1 - 1e-12
+        )
+        if lb_proves or time.perf_counter() > deadline:
+            break
+        if since >= patience:
+            f /= 2.0
+            since = 0
+            if f < f_min:
+                break
+        x = neg[:, S]
+        g = 1.0 - x.sum(axis=1)
+        norm = float(g @ g)
+        if norm == 0.0:  # relaxed solution is feasible: L is optimal for the relaxation and primal
+            best_bound = max(best_bound, L)
+            break
+        t = f * (ub - L) / norm
+        lam = lam + t * g
+    return _Lagrangian(best_bound, best_sites, best_cost, closed, opened, it)
+
+
+def _pmedian_milp(
+    problem: PlacementProblem,
+    p: int,
+    open_allowed: np.ndarray,
+    forced_open: np.ndarray,
+    time_limit_s: float,
+    mip_rel_gap: float,
+) -> _MilpOutcome | None:
+    """Exact p-median MILP in the "radius" formulation of Elloumi (2010), solved by HiGHS.
+
+    For demand point i let D_i^1 < D_i^2 < ... < D_i^K be the distinct costs to the allowed candidates and
+    z_i^k (continuous, >= 0) indicate "no open site within D_i^k" (Cornuejols, Nemhauser & Wolsey 1980;
+    S. Elloumi, "A tighter formulation of the p-median problem", J. Comb. Optim. 19 (2010) 69-83)::
+
+        min  sum_i w_i (D_i^1 + sum_k (D_i^{k+1} - D_i^k) z_i^k)
+        s.t. z_i^k + sum_{j: c_ij <= D_i^k} y_j >= 1      for every i, k
+             sum_j y_j = p;  y_j in {0, 1};  y_j = 1 forced open, y_j = 0 outside ``open_allowed``.
+
+    Written in the equivalent sparse chained form z_i^1 + sum_{c_ij = D_i^1} y_j >= 1 and
+    z_i^k - z_i^{k-1} + sum_{c_ij = D_i^k} y_j >= 0 (same LP relaxation, O(n m) non-zeros). Levels whose
+    ball holds more than m - p candidates are dropped (one of them is always open: Elloumi 2010).
+    The MILP is usually much faster than the classical x_ij <= y_j model (ReVelle & Swain 1970) for the
+    same LP bound. Returns None if n x (allowed candidates) exceeds :data:`MILP_MAX_ASSIGNMENT_VARS`;
+    otherwise the outcome's ``x`` holds the chosen candidate indices.
+    """
+    cand = np.flatnonzero(open_allowed)
+    n, k = problem.n_demand, cand.size
+    if n * k > MILP_MAX_ASSIGNMENT_VARS:
+        return None
+    C = problem.cost[:, cand]
+    w = problem.weights
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    obj_z: list[np.ndarray] = []
+    rhs: list[np.ndarray] = []
+    const = 0.0
+    n_rows = 0
+    n_z = 0
+    for i in range(n):
+        if w[i] == 0:
+            continue
+        order = np.argsort(C[i], kind="stable")
+        d = C[i, order]
+        uniq, start = np.unique(d, return_index=True)
+        const += w[i] * uniq[0]
+        # levels 0..L-1 kept: ball {c <= uniq[lev]} holds start[lev + 1] <= k - p candidates
+        L = int(np.searchsorted(start[1:], k - p, side="right"))
+        if L == 0:
+            continue
+        lev = np.arange(L)
+        r = n_rows + lev
+        z = k + n_z + lev
+        counts = np.diff(start[: L + 1])
+        ys = order[: start[L]]
+        rows += [r, r[1:], np.repeat(r, counts)]
+        cols += [z, z[:-1], ys]
+        vals += [np.ones(L), -np.ones(L - 1), np.ones(ys.size)]
+        obj_z.append(w[i] * np.diff(uniq)[:L])
+        rhs.append(np.where(lev == 0, 1.0, 0.0))
+        n_rows += L
+        n_z += L
+    n_var = k + n_z
+    c = np.concatenate([np.zeros(k)] + obj_z)
+    constraints = [LinearConstraint(csr_matrix(np.concatenate([np.ones(k), np.zeros(n_z)])[None, :]), p, p)]
+    if n_rows:
+        A = csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_var)
+        )
+        constraints.insert(0, LinearConstraint(A, np.concatenate(rhs), np.inf))
+    lb = np.zeros(n_var)
+    lb[:k][forced_open[cand]] = 1.0
+    ub = np.concatenate([np.ones(k), np.full(n_z, np.inf)])
+    integrality = np.concatenate([np.ones(k), np.zeros(n_z)])
+    out = _run_milp(c, constraints, integrality, Bounds(lb, ub), time_limit_s, mip_rel_gap)
+    out.objective += const
+    out.bound += const
+    if out.x is not None:
+        out.x = cand[np.flatnonzero(out.x[:k] > 0.5)]
+    return out
+
+
+def solve_pmedian(
+    problem: PlacementProblem,
+    p: int,
+    time_limit_s: float = 60.0,
+    method: str = "auto",
+    seed: int | np.random.Generator | None = 0,
+    n_starts: int = 4,
+    mip_rel_gap: float = 1e-7,
+) -> PlacementResult:
+    """p-median: open p sites minimising the weighted total cost sum_i w_i min_{j in S} c_ij.
+
+    Formulation (Hakimi 1964; ReVelle & Swain 1970)::
+
+        min  sum_i sum_j w_i c_ij x_ij
+        s.t. sum_j x_ij = 1        for every demand point i
+             x_ij <= y_j            for every i, j
+             sum_j y_j = p;  y_j = 1 for fixed sites;  y_j in {0, 1}, x_ij >= 0.
+
+    Methods:
+        ``"heuristic"``: greedy add then Teitz & Bart (1968) vertex substitution (best-improvement swaps,
+        vectorised delta evaluation) from the greedy solution and ``n_starts - 1`` random starts, plus a
+        Lagrangian relaxation of the assignment constraints optimised by subgradient (Beasley 1985,
+        1993) giving a certified lower bound and a gap.
+        ``"milp"``: the MILP above with scipy.optimize.milp (HiGHS) on the full candidate set.
+        ``"auto"`` (default): heuristic + Lagrangian; if the gap is not closed, the MILP restricted by the
+        Lagrangian reduction tests (sites proven closed/open) closes it, time and size permitting
+        (at most :data:`MILP_MAX_ASSIGNMENT_VARS` assignment variables). Otherwise the heuristic answer
+        is returned with its honest gap.
+
+    Args:
+        problem: the instance.
+        p: number of sites to open, fixed sites included.
+        time_limit_s: overall wall-clock budget, s (the MILP gets what is left). On expiry the best
+            solution is returned with ``optimal=False`` and its bound and gap.
+        method: ``"auto"``, ``"heuristic"`` or ``"milp"``.
+        seed: seed or numpy Generator for the random restarts of the local search.
+        n_starts: number of local-search starts (the first is greedy).
+        mip_rel_gap: relative gap at which HiGHS stops. On integral data the bound is rounded up, so
+            any tolerance below 1/objective proves exact optimality.
+
+    Returns:
+        :class:`PlacementResult` with ``model="p-median"``; ``bound`` is a lower bound.
+
+    Raises:
+        TwinInputError: invalid p (see :meth:`PlacementProblem.check_p`) or unknown method.
+    """
+    t0 = time.perf_counter()
+    p = problem.check_p(p)
+    if method not in ("auto", "heuristic", "milp"):
+        raise TwinInputError(f"unknown p-median method {method!r}: use 'auto', 'heuristic' or 'milp'")
+    deadline = t0 + float(time_limit_s)
+    m = problem.n_candidates
+    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask[list(problem.fixed_sites)] = True
+    D = problem.weights[:, None] * problem.cost
+
+    if method == "milp":
+        out = _pmedian_milp(problem, p, np.ones(m, dtype=bool), fixed_mask, time_limit_s, mip_rel_gap)
+        if out is None:
+            raise TwinInputError(
+                f"p-median MILP too large ({problem.n_demand} x {m} assignment variables > "
+                f"{MILP_MAX_ASSIGNMENT_VARS}); use method='auto' or 'heuristic'"
+            )
+        if out.x is None:
+            raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
+        sites = tuple(int(s) for s in out.x)
+        obj = problem.pmedian_cost(sites)
+        bound, gap, optimal = _finish_min(problem, obj, out.bound)
+        return PlacementResult(
+            "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
+            time.perf_counter() - t0, out.status,
+        )
+
+    rng = np.random.default_rng(seed)
+    fixed = np.flatnonzero(fixed_mask)
+    best_sites, best = _vertex_substitution(D, _greedy(D, p, fixed), fixed_mask)
+    free_idx = np.flatnonzero(~fixed_mask)
+    for _ in range(max(0, n_starts - 1)):
+        if time.perf_counter() > deadline:
+            break
+        start = np.concatenate([fixed, rng.choice(free_idx, size=p - fixed.size, replace=False)])
+        s, c = _vertex_substitution(D, start, fixed_mask)
+        if c < best - 1e-9 * max(1.0, best):
+            best_sites, best = s, c
+    lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
+    if lr.best_cost < best:
+        best_sites, best = lr.best_sites, lr.best_cost
+    obj = problem.pmedian_cost(best_sites)
+    bound, gap, optimal = _finish_min(problem, obj, lr.bound)
+    method_name = "vertex-substitution+lagrangian"
+    status = f"Lagrangian bound after {lr.iterations} subgradient iterations"
+    if not optimal and method == "auto":
+        allowed = ~lr.closed | fixed_mask
+        forced = lr.opened | fixed_mask
+        remaining = deadline - time.perf_counter()
+        out = None
+        if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
+            # the reduction tests leave no room for a better solution: the incumbent is optimal
+            bound, gap, optimal = _finish_min(problem, obj, obj)
+            status += "; Lagrangian reduction tests prove the incumbent optimal"
+        elif remaining > 0.1:
+            out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap)
+        if optimal:
+            pass
+        elif out is None:
+            status += (
+                "; MILP not attempted (" + ("no time left" if remaining <= 0.1 else
+                f"more than {MILP_MAX_ASSIGNMENT_VARS} assignment variables after reduction") + ")"
+            )
+        else:
+            method_name = "vertex-substitution+lagrangian+milp-highs"
+            status += f"; reduced MILP on {int(allowed.sum())} of {m} candidates: {out.status}"
+            if out.x is not None:
+                cand_obj = problem.pmedian_cost(out.x)
+                if cand_obj < obj:
+                    best_sites, obj = out.x, cand_obj
+            # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
+            # (a proven-infeasible reduced MILP means no better solution exists)
+            milp_bound = out.bound if out.x is not None or out.proven else -math.inf
+            bound, gap, optimal = _finish_min(problem, obj, max(bound, min(milp_bound, obj)))
+    if not optimal:
+        status += f"; NOT proven optimal: relative gap {gap:.3g}"
+    sites = tuple(int(s) for s in sorted(best_sites))
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, method_name,
+        time.perf_counter() - t0, status,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Covering models
+# --------------------------------------------------------------------------------------------------
+
+
+def _coverage_matrix(problem: PlacementProblem, radius_km: float) -> csr_matrix:
+    return csr_matrix(problem.cost <= radius_km, dtype=float)
+
+
+def solve_mclp(
+    problem: PlacementProblem,
+    p: int,
+    radius_km: float,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-7,
+) -> PlacementResult:
+    """Maximal covering location problem (Church & ReVelle 1974): p sites covering the most weight.
+
+    Demand point i is covered when some open site j has c_ij <= radius_km (N_i = such sites)::
+
+        max  sum_i w_i z_i
+        s.t. z_i <= sum_{j in N_i} y_j    for every i
+             sum_j y_j = p;  y_j = 1 for fixed sites;  y_j in {0, 1},  0 <= z_i <= 1.
+
+    Solved with scipy.optimize.milp (HiGHS); z is continuous (integral at the optimum once y is).
+
+    Args:
+        problem: the instance; p counts the fixed sites.
+        p: number of sites to open.
+        radius_km: coverage radius (same unit as the cost matrix).
+        time_limit_s: HiGHS time limit, s.
+        mip_rel_gap: HiGHS relative gap tolerance.
+
+    Returns:
+        :class:`PlacementResult` with ``model="mclp"``, ``objective`` = covered weight and ``bound`` =
+        the MILP's proven UPPER bound on the covered weight.
+
+    Raises:
+        TwinInputError: invalid p or radius; no solution found within the time limit.
+    """
+    t0 = time.perf_counter()
+    p = problem.check_p(p)
+    r = _check_radius(radius_km)
+    n, m = problem.n_demand, problem.n_candidates
+    A = _coverage_matrix(problem, r)  # (n, m)
+    from scipy.sparse import hstack, identity
+
+    # variables: y (m), z (n); constraint z_i - sum_j a_ij y_j <= 0
+    A_cov = hstack([-A, identity(n, format="csr")], format="csr")
+    A_p = csr_matrix(np.concatenate([np.ones(m), np.zeros(n)])[None, :])
+    c = np.concatenate([np.zeros(m), -problem.weights])
+    lb = np.zeros(m + n)
+    lb[list(problem.fixed_sites)] = 1.0
+    integrality = np.concatenate([np.ones(m), np.zeros(n)])
+    out = _run_milp(
+        c,
+        [LinearConstraint(A_cov, -np.inf, 0), LinearConstraint(A_p, p, p)],
+        integrality,
+        Bounds(lb, np.ones(m + n)),
+        time_limit_s,
+        mip_rel_gap,
+    )
+    if out.x is None:
+        raise TwinInputError(f"MCLP found no solution within {time_limit_s} s ({out.status})")
+    sites = tuple(int(j) for j in np.flatnonzero(out.x[:m] > 0.5))
+    obj = problem.coverage(sites, r)
+    bound = -out.bound
+    if problem.integral and np.isfinite(bound):
+        bound = float(math.floor(bound + 1e-6 * max(1.0, abs(bound))))
+    bound = max(bound, obj)
+    gap = _rel_gap(obj, bound)
+    optimal = gap <= max(mip_rel_gap, 1e-9)
+    status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
+    return PlacementResult(
+        "mclp", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
+        time.perf_counter() - t0, status,
+    )
+
+
+def _lscp_milp(
+    problem: PlacementProblem, covers: np.ndarray, time_limit_s: float, mip_rel_gap: float
+) -> _MilpOutcome:
+    """min sum_j y_j  s.t. sum_{j in N_i} y_j >= 1 for every required i; fixed y_j = 1; y binary."""
+    m = problem.n_candidates
+    lb = np.zeros(m)
+    lb[list(problem.fixed_sites)] = 1.0
+    constraints = [LinearConstraint(csr_matrix(covers, dtype=float), 1, np.inf)] if covers.shape[0] else []
+    out = _run_milp(np.ones(m), constraints, np.ones(m), Bounds(lb, np.ones(m)), time_limit_s, mip_rel_gap)
+    if out.x is not None:
+        out.x = np.flatnonzero(out.x > 0.5)
+    return out
+
+
+def _required_rows(problem: PlacementProblem) -> np.ndarray:
+    return np.flatnonzero(problem.weights > 0)
+
+
+def solve_lscp(
+    problem: PlacementProblem,
+    radius_km: float,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-7,
+) -> PlacementResult:
+    """Location set covering problem (Toregas et al. 1971): fewest sites covering every demand point.
+
+    Every demand point of positive weight must have an open site within ``radius_km``::
+
+        min  sum_j y_j
+        s.t. sum_{j in N_i} y_j >= 1   for every i with w_i > 0,  N_i = {j : c_ij <= radius_km}
+             y_j = 1 for fixed sites;  y_j in {0, 1}.
+
+    Solved with scipy.optimize.milp (HiGHS). Demand points of zero weight impose no constraint.
+
+    Returns:
+        :class:`PlacementResult` with ``model="lscp"``, ``objective`` = number of sites (fixed included),
+        ``bound`` = proven lower bound on that number.
+
+    Raises:
+        TwinInputError: invalid radius; a positive-weight demand point with no candidate within the
+            radius (the message lists them and the smallest radius that would work); no solution found
+            within the time limit.
+    """
+    t0 = time.perf_counter()
+    r = _check_radius(radius_km)
+    rows = _required_rows(problem)
+    covers = problem.cost[rows] <= r
+    uncoverable = rows[~covers.any(axis=1)]
+    if uncoverable.size:
+        need = float(problem.cost[rows].min(axis=1).max())
+        shown = ", ".join(str(int(i)) for i in uncoverable[:10]) + (" ..." if uncoverable.size > 10 else "")
+        raise TwinInputError(
+            f"LSCP infeasible: {uncoverable.size} demand point(s) have no candidate site within "
+            f"radius_km={r:g} (demand indices {shown}); the smallest radius covering every demand point "
+            f"is {need:g}"
+        )
+    out = _lscp_milp(problem, covers, time_limit_s, mip_rel_gap)
+    if out.x is None:
+        raise TwinInputError(f"LSCP found no solution within {time_limit_s} s ({out.status})")
+    sites = tuple(int(j) for j in out.x)
+    obj = float(len(sites))
+    bound, gap, optimal = _finish_min(
+        PlacementProblem(problem.cost, problem.weights, problem.fixed_sites, True), obj, out.bound
+    )
+    status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
+    return PlacementResult(
+        "lscp", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
+        time.perf_counter() - t0, status,
+    )
+
+
+def solve_pcenter(
+    problem: PlacementProblem,
+    p: int,
+    time_limit_s: float = 60.0,
+) -> PlacementResult:
+    """Vertex p-center (Hakimi 1964): p sites minimising the largest cost to a demand point.
+
+    Objective: max over demand points with w_i > 0 of min_{j in S} c_ij (weights only select which
+    points count; they do not scale the costs). The optimum is one of the distinct entries of the cost
+    matrix, so it is found by bisection over them (Minieka 1970; Daskin 1995 ch. 5): radius r is
+    feasible iff the set-covering problem (:func:`solve_lscp`, with the fixed sites forced open) needs at
+    most p sites, each test an exact HiGHS MILP. The covering set found at the optimal radius is padded
+    to exactly p sites greedily by p-median cost (a tie-break that cannot raise the maximum).
+
+    Returns:
+        :class:`PlacementResult` with ``model="p-center"``; ``bound`` is a lower bound on the optimal
+        radius (equal to ``objective`` unless the time limit cut the bisection short).
+
+    Raises:
+        TwinInputError: invalid p.
+    """
+    t0 = time.perf_counter()
+    p = problem.check_p(p)
+    deadline = t0 + float(time_limit_s)
+    rows = _required_rows(problem)
+    fixed = np.array(problem.fixed_sites, dtype=np.int64)
+    D = problem.weights[:, None] * problem.cost
+    if rows.size == 0:
+        sites = _greedy(D, p, fixed)
+        sites_t = tuple(int(s) for s in sites)
+        return PlacementResult(
+            "p-center", sites_t, problem.assignment(sites_t), 0.0, 0.0, 0.0, True, "trivial",
+            time.perf_counter() - t0, "no demand point has positive weight",
+        )
+    C = problem.cost[rows]
+    values = np.unique(C)
+    # lower limit: every point needs some site; fixed sites alone already achieve their max
+    lo = int(np.searchsorted(values, C.min(axis=1).max()))
+    # upper: a feasible solution (greedy p-median)
+    start = _greedy(D, p, fixed)
+    best_sites = start
+    best_r = float(C[:, start].min(axis=1).max())
+    hi = int(np.searchsorted(values, best_r))
+    lo_bound = float(values[lo])
+    timed_out = False
+    n_tests = 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.05:
+            timed_out = True
+            break
+        out = _lscp_milp(problem, C <= values[mid], remaining, 1e-9)
+        n_tests += 1
+        if out.x is not None and out.x.size <= p:
+            hi = mid
+            best_sites = out.x
+            best_r = float(C[:, out.x].min(axis=1).max())
+            hi = int(np.searchsorted(values, best_r))
+        elif out.proven or (out.x is not None and math.ceil(out.bound - 1e-6) > p):
+            lo = mid + 1
+            lo_bound = float(values[lo])
+        else:
+            timed_out = True
+            break
+    # pad to exactly p sites by greedy p-median tie-break
+    if best_sites.size < p:
+        best_sites = _greedy(D, p, np.asarray(best_sites, dtype=np.int64))
+    sites = tuple(int(s) for s in sorted(best_sites))
+    obj = problem.max_cost(sites)
+    bound = min(lo_bound, obj)
+    gap = _rel_gap(obj, bound)
+    optimal = gap <= 1e-12
+    status = f"bisection over {values.size} distinct costs, {n_tests} set-cover MILPs"
+    if timed_out:
+        status += f"; time limit reached, NOT proven optimal: relative gap {gap:.3g}"
+    return PlacementResult(
+        "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
+        time.perf_counter() - t0, status,
+    )
