@@ -1,0 +1,236 @@
+"""Tests of twin.quality: G.1070 and G.107 reference values, the opinion model's operating point
+against hand-computed cell-tax arithmetic, and the calibration table's parsing and lookup."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twin.errors import TwinInputError
+from twin.line import AdslLine, Encapsulation, atm_wire_bytes
+from twin.profiles import get_profile
+from twin.quality import (
+    CALIBRATION_COLUMNS,
+    G1070_H264_BASELINE_VGA_6_INCH,
+    G1070_H264_VGA_9_2_INCH,
+    G1070_MPEG4_QQVGA_2_1_INCH,
+    G1070_MPEG4_QVGA_4_2_INCH,
+    CalibrationTable,
+    InterviewQuality,
+    OpinionQualityModel,
+    QualityModel,
+    emodel_delay_impairment,
+    emodel_rating,
+    g1070_video_quality,
+    opus_impairment,
+    r_to_mos,
+)
+
+# ---------------------------------------------------------------- G.1070
+
+
+def test_g1070_reference_values():
+    c = G1070_H264_VGA_9_2_INCH
+    assert round(g1070_video_quality(384, 15, 0, c), 3) == 3.282
+    assert round(g1070_video_quality(384, 15, 1, c), 3) == 2.987
+    assert round(g1070_video_quality(1000, 30, 0, G1070_H264_BASELINE_VGA_6_INCH), 3) == 3.869
+
+
+def test_g1070_intermediates():
+    # facts.md: Ofr 10.47, IOfr 2.373, DFrV 1.286, DPplV 7.217 at Br 384, Fr 15 (9.2-inch set)
+    c, br, fr = G1070_H264_VGA_9_2_INCH, 384.0, 15.0
+    assert round(c.v1 + c.v2 * br, 2) == 10.47
+    assert round(c.v3 - c.v3 / (1 + (br / c.v4) ** c.v5), 3) == 2.373
+    assert round(c.v6 + c.v7 * br, 3) == 1.286
+    assert round(c.v10 + c.v11 * math.exp(-fr / c.v8) + c.v12 * math.exp(-br / c.v9), 3) == 7.217
+    # and the loss term is consistent with them: Vq(1 %) - 1 = (Vq(0) - 1) exp(-1 / DPplV)
+    v0, v1 = g1070_video_quality(br, fr, 0, c), g1070_video_quality(br, fr, 1, c)
+    assert math.isclose((v1 - 1) / (v0 - 1), math.exp(-1 / 7.2170), rel_tol=1e-3)
+
+
+def test_g1070_no_video_is_one():
+    assert g1070_video_quality(0, 15, 0) == 1.0
+    assert g1070_video_quality(100, 0, 0) == 1.0
+    with pytest.raises(ValueError):
+        g1070_video_quality(-1, 15, 0)
+
+
+@given(
+    st.floats(1, 5000), st.floats(0.1, 60), st.floats(0, 100),
+    st.sampled_from([G1070_H264_VGA_9_2_INCH, G1070_H264_BASELINE_VGA_6_INCH, G1070_MPEG4_QVGA_4_2_INCH,
+                     G1070_MPEG4_QQVGA_2_1_INCH]),
+)
+def test_g1070_bounded_and_loss_monotone(br, fr, ppl, c):
+    vq = g1070_video_quality(br, fr, ppl, c)
+    assert 1.0 <= vq <= 5.0
+    assert g1070_video_quality(br, fr, min(100.0, ppl + 1), c) <= vq + 1e-12
+
+
+# ---------------------------------------------------------------- E-model
+
+
+def test_emodel_reference_values():
+    assert round(emodel_rating(0, 0, ie=0, bpl=4.3), 4) == 93.2060  # Ro - Is - Idle = 93.206
+    assert math.isclose(emodel_rating(0, 0, 0, 4.3), 93.2062, abs_tol=3e-4)
+    assert round(r_to_mos(90), 2) == 4.34
+    assert round(r_to_mos(70), 2) == 3.60
+    r = emodel_rating(150, 1.0, ie=0, bpl=25.1)
+    assert round(r, 2) == 89.40
+    assert round(r_to_mos(r), 2) == 4.32
+
+
+def test_emodel_pieces():
+    assert emodel_delay_impairment(100) == 0.0
+    assert emodel_delay_impairment(400) > emodel_delay_impairment(200) > 0
+    assert r_to_mos(-5) == 1.0 and r_to_mos(120) == 4.5
+    # Ie,eff of G.711 without PLC at 2 % random loss: 95 * 2 / (2 + 4.3)
+    assert math.isclose(93.2062 - emodel_rating(0, 2, 0, 4.3), 95 * 2 / 6.3, abs_tol=3e-4)
+
+
+@given(st.floats(0, 100), st.floats(0, 100))
+def test_mos_monotone_in_r(a, b):
+    lo, hi = sorted((a, b))
+    assert 1.0 <= r_to_mos(lo) <= r_to_mos(hi) + 1e-12 <= 4.5 + 1e-12
+
+
+def test_opus_assumption_shape():
+    assert opus_impairment(96) == (0.0, 25.1)
+    ie16, _ = opus_impairment(16)
+    assert math.isclose(ie16, 11 * 16 / 24)
+
+
+# ---------------------------------------------------------------- opinion model
+
+
+AGENT = AdslLine("adsl-2048-256", 1000)
+
+
+def test_opinion_model_is_a_quality_model():
+    assert isinstance(OpinionQualityModel(), QualityModel)
+
+
+def test_gen1_on_128k_uplink_cell_tax_arithmetic():
+    """Hand computation for gen1 (Opus 16, VP8 <= 50 kbit/s at 15 fps) on a 512/128 PPPoE LLC line.
+
+    Audio: 40 B payload + 58 B headers = 98 B IP -> 3 cells = 159 B x 50/s = 63.6 kbit/s of wire.
+    Budget 0.9 x 128 = 115.2 -> 51.6 kbit/s for video. A 50 kbit/s frame (417 B + 62) needs 11 cells
+    = 70.0 kbit/s: too much; the model settles where a frame fits in 8 cells (424 B x 15/s = 50.9):
+    frame <= 8 x 48 - 40 - 62 = 282 B -> video <= 282 x 8 x 15 = 33.84 kbit/s.
+    """
+    kiosk = AdslLine("adsl-512-128", 2000, encapsulation=Encapsulation.PPPOE_LLC)
+    assert atm_wire_bytes(98, "pppoe-llc") == 159
+    q = OpinionQualityModel().score(kiosk, AGENT, get_profile("gen1"))
+    assert 33.8 - 0.2 <= q.video_kbps_up <= 33.84 + 1e-6
+    assert q.frame_rate_fps_up == 15.0 and q.loss_pct == 0.0
+    assert q.mos == min(q.video_mos_up, q.speech_mos)
+    assert math.isclose(q.video_mos_up, g1070_video_quality(q.video_kbps_up, 15, 0))
+
+
+def test_stock_aiortc_collapses_on_128k():
+    """Stock aiortc: Opus 96 alone is 240 + 58 = 298 B -> 8 cells = 424 B x 50/s = 169.6 kbit/s of wire
+    on PPPoE LLC, more than the 128 kbit/s uplink: the queue overflows, the buffer stays full."""
+    kiosk = AdslLine("adsl-512-128", 2000)
+    q = OpinionQualityModel().score(kiosk, AGENT, get_profile("aiortc-stock"))
+    # video 250 kbit/s at 30 fps: 1042 B + 62 = 1104 B -> 24 cells = 1272 B x 30/s = 305.28 kbit/s
+    offered = 169.6 + 305.28
+    d = 1 - 128 / offered
+    assert math.isclose(q.loss_pct, 100 * d, rel_tol=1e-9)
+    assert math.isclose(q.frame_rate_fps_up, 30 * (1 - d), rel_tol=1e-9)
+    assert q.one_way_delay_ms > 120_000 * 8 / 128  # the full modem buffer drains in 7.5 s
+    assert q.mos < 1.1 and q.speech_mos < 1.1
+
+
+def test_more_uplink_never_hurts():
+    model = OpinionQualityModel()
+    for profile in ("gen1", "gen2", "aiortc-stock"):
+        scores = [model.score(AdslLine(o, 1000), AdslLine("adsl2plus", 500), get_profile(profile)).mos
+                  for o in ("adsl-128-64", "adsl-512-128", "adsl-1024-256", "adsl-max", "adsl2plus")]
+        assert all(a <= b + 1e-9 for a, b in zip(scores, scores[1:])), (profile, scores)
+
+
+def test_line_loss_lowers_scores():
+    model = OpinionQualityModel()
+    clean = model.score(AdslLine("adsl-max", 1000), AGENT, get_profile("gen2"))
+    lossy = model.score(AdslLine("adsl-max", 1000, loss_pct=2.0), AGENT, get_profile("gen2"))
+    assert math.isclose(lossy.loss_pct, 2.0)
+    assert lossy.video_mos_up < clean.video_mos_up and lossy.speech_mos < clean.speech_mos
+
+
+# ---------------------------------------------------------------- calibration table
+
+
+def _write_csv(path, rows, columns=CALIBRATION_COLUMNS):
+    lines = [",".join(columns)]
+    for r in rows:
+        lines.append(",".join(str(r.get(c, "")) for c in columns))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _row(**kw):
+    base = dict(profile="gen1", line="adsl-512-128", up_kbps=128, down_kbps=512, loss_pct=0, video_fps_up=15,
+                video_kbps_up=50, freezes_per_min_up=0, delay_p95_ms_up=200, psnr_db_up=32, ssim_up=0.9,
+                speech_loss_pct=0, mos_video_up=3.0, mos_speech=4.0, mos=3.0)
+    base.update(kw)
+    return base
+
+
+def test_calibration_exact_match(tmp_path):
+    path = tmp_path / "cal.csv"
+    _write_csv(path, [_row(), _row(line="adsl-1024-256", up_kbps=256, mos=3.8, mos_video_up=3.8)])
+    table = CalibrationTable.from_csv(path)
+    q = table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen1"))
+    assert isinstance(q, InterviewQuality)
+    assert (q.mos, q.video_mos_up, q.speech_mos, q.frame_rate_fps_up, q.one_way_delay_ms) == (3.0, 3.0, 4.0, 15, 200)
+    assert q.video_mos_down is None and "adsl-512-128" in q.source
+    assert isinstance(table, QualityModel)
+
+
+def test_calibration_interpolates_and_clamps(tmp_path):
+    path = tmp_path / "cal.csv"
+    _write_csv(path, [_row(line="a", up_kbps=128, mos=2.0), _row(line="b", up_kbps=256, mos=4.0, psnr_db_up="nan")])
+    table = CalibrationTable.from_csv(path)
+    gen1 = get_profile("gen1")
+    mid = table.score(AdslLine("adsl-1024-256", 1000), AGENT, gen1)  # up 256 -> exactly row b
+    assert mid.mos == 4.0
+    from twin.line import LineFamily, LineOffer
+
+    odd = AdslLine(LineOffer("odd-192", LineFamily.ADSL, 1024, 192, 20), 1000)
+    q = table.score(odd, AGENT, gen1)
+    assert math.isclose(q.mos, 3.0) and "interpolated" in q.source
+    low = table.score(AdslLine("adsl-128-64", 1000), AGENT, gen1)
+    assert low.mos == 2.0 and "clamped" in low.source
+    high = table.score(AdslLine("adsl-max", 1000), AGENT, gen1)
+    assert high.mos == 4.0 and "clamped" in high.source
+
+
+def test_calibration_prefers_nearest_loss(tmp_path):
+    path = tmp_path / "cal.csv"
+    _write_csv(path, [_row(loss_pct=0, mos=3.0), _row(loss_pct=2, mos=2.0)])
+    table = CalibrationTable.from_csv(path)
+    assert table.score(AdslLine("adsl-512-128", 1000, loss_pct=1.8), AGENT, get_profile("gen1")).mos == 2.0
+    with pytest.raises(TwinInputError, match="gen2.*gen1"):
+        table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen2"))
+
+
+def test_calibration_errors(tmp_path):
+    with pytest.raises(TwinInputError, match="missing.csv"):
+        CalibrationTable.from_csv(tmp_path / "missing.csv")
+    no_col = tmp_path / "nocol.csv"
+    _write_csv(no_col, [_row()], columns=[c for c in CALIBRATION_COLUMNS if c != "mos"])
+    with pytest.raises(TwinInputError, match=r"nocol.csv.*mos"):
+        CalibrationTable.from_csv(no_col)
+    bad = tmp_path / "bad.csv"
+    _write_csv(bad, [_row(), _row(up_kbps="fast")])
+    with pytest.raises(TwinInputError, match=r"bad.csv.*line 3.*up_kbps.*fast"):
+        CalibrationTable.from_csv(bad)
+    out = tmp_path / "out.csv"
+    _write_csv(out, [_row(mos=7)])
+    with pytest.raises(TwinInputError, match=r"line 2.*column mos.*7"):
+        CalibrationTable.from_csv(out)
+    empty = tmp_path / "empty.csv"
+    _write_csv(empty, [])
+    with pytest.raises(TwinInputError, match="no rows"):
+        CalibrationTable.from_csv(empty)
