@@ -166,8 +166,13 @@ class PlacementProblem:
         return p
 
     def assignment(self, sites: Sequence[int]) -> np.ndarray:
-        """(n_demand,) int array: for each demand point, the chosen site (candidate index) of least cost."""
+        """(n_demand,) int array: for each demand point, the chosen site (candidate index) of least cost.
+
+        All -1 when ``sites`` is empty (an LSCP where no demand point needs covering).
+        """
         s = np.asarray(sorted(sites), dtype=np.int64)
+        if s.size == 0:
+            return np.full(self.n_demand, -1, dtype=np.int64)
         return s[np.argmin(self.cost[:, s], axis=1)]
 
     def pmedian_cost(self, sites: Sequence[int]) -> float:
@@ -219,7 +224,8 @@ class PlacementResult:
         model: ``"p-median"``, ``"mclp"``, ``"lscp"`` or ``"p-center"``.
         sites: sorted tuple of the chosen candidate indices (fixed sites included).
         assignment: (n_demand,) int array, for each demand point the chosen site of least cost (for
-            MCLP a demand point counts as covered only if that cost is within the radius).
+            MCLP a demand point counts as covered only if that cost is within the radius; -1 everywhere
+            if no site is chosen).
         objective: value of the returned solution: weighted total cost (p-median), covered weight (MCLP,
             maximised), number of sites (LSCP), largest cost to a positive-weight demand point (p-center).
         bound: proven bound on the optimum: a LOWER bound for the minimisation models (p-median, LSCP,

@@ -1,0 +1,119 @@
+"""OR-Library p-median reader: format, the duplicated-edge convention, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planners.orlib import read_orlib_optima, read_orlib_pmedian
+from planners.placement import PlacementProblem, solve_pmedian
+from twin.errors import TwinInputError
+
+DATA = Path(__file__).parent / "data" / "or-library"
+
+
+def _write(tmp_path: Path, text: str, name: str = "inst.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_pmed1_shape_and_metric():
+    inst = read_orlib_pmedian(DATA / "pmed1.txt")
+    assert (inst.n_vertices, inst.p, inst.name) == (100, 5, "pmed1")
+    d = inst.distances
+    assert d.shape == (100, 100)
+    assert np.all(np.isfinite(d))
+    np.testing.assert_array_equal(d, d.T)
+    np.testing.assert_array_equal(np.diag(d), 0)
+    # shortest paths satisfy the triangle inequality
+    k = 7
+    assert np.all(d <= d[:, [k]] + d[[k], :] + 1e-9)
+
+
+def test_optima_file():
+    optima = read_orlib_optima(DATA / "pmedopt.txt")
+    assert optima["pmed1"] == 5819 and optima["pmed2"] == 4093
+    assert optima["pmed5"] == 1355 and optima["pmed10"] == 1255
+    assert len(optima) == 10
+
+
+def test_last_duplicated_edge_wins_tiny(tmp_path):
+    path = _write(tmp_path, "3 3 1\n1 2 5\n2 3 4\n2 1 9\n")
+    d = read_orlib_pmedian(path).distances
+    assert d[0, 1] == 9 and d[1, 0] == 9  # the last occurrence (reversed orientation) holds
+    assert d[0, 2] == 13
+
+
+def _pmed1_with_min_duplicates(tmp_path) -> Path:
+    """pmed1 rewritten so that every duplicated edge keeps its MINIMUM cost (the wrong convention)."""
+    lines = (DATA / "pmed1.txt").read_text().split("\n")
+    header, body = lines[0], [s for s in lines[1:] if s.strip()]
+    best: dict[tuple[int, int], int] = {}
+    for s in body:
+        i, j, c = (int(f) for f in s.split())
+        key = (min(i, j), max(i, j))
+        best[key] = min(c, best.get(key, c))
+    n, _, p = header.split()
+    text = f"{n} {len(best)} {p}\n" + "".join(f"{i} {j} {c}\n" for (i, j), c in best.items())
+    return _write(tmp_path, text, "pmed1_min.txt")
+
+
+def test_pmed1_duplicated_edge_trap(tmp_path):
+    """facts.md: last-wins gives the published optimum 5819; keeping the minimum gives 5718."""
+    body = [s.split() for s in (DATA / "pmed1.txt").read_text().split("\n")[1:] if s.strip()]
+    keys = [tuple(sorted((int(a), int(b)))) for a, b, _ in body]
+    assert len(keys) != len(set(keys)), "pmed1 is expected to contain duplicated edges"
+
+    last = read_orlib_pmedian(DATA / "pmed1.txt")
+    res = solve_pmedian(PlacementProblem.from_cost_matrix(last.distances), last.p)
+    assert res.optimal and res.objective == 5819
+
+    wrong = read_orlib_pmedian(_pmed1_with_min_duplicates(tmp_path))
+    res_min = solve_pmedian(PlacementProblem.from_cost_matrix(wrong.distances), wrong.p)
+    assert res_min.optimal and res_min.objective == 5718
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "empty file"),
+        ("3 2\n1 2 3\n2 3 4\n", "line 1"),
+        ("3 2 1\n1 2 3\n2 x 4\n", "line 3"),
+        ("3 2 1\n1 2 3\n2 4 4\n", "line 3: vertex 4 out of range 1..3"),
+        ("3 2 1\n0 2 3\n2 3 4\n", "line 2: vertex 0 out of range"),
+        ("3 2 1\n1 2 -3\n2 3 4\n", "line 2: negative edge cost -3"),
+        ("3 3 1\n1 2 3\n2 3 4\n", "announces 3 edges"),
+        ("3 1 1\n1 2 3\n2 3 4\n", "line 3: unexpected line"),
+        ("3 2 4\n1 2 3\n2 3 4\n", "p must be in 1..3, got 4"),
+    ],
+)
+def test_parser_errors_name_file_line_value(tmp_path, text, fragment):
+    path = _write(tmp_path, text)
+    with pytest.raises(TwinInputError) as err:
+        read_orlib_pmedian(path)
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(TwinInputError, match="file not found"):
+        read_orlib_pmedian(tmp_path / "nope.txt")
+    with pytest.raises(TwinInputError, match="file not found"):
+        read_orlib_optima(tmp_path / "nope.txt")
+
+
+def test_optima_errors(tmp_path):
+    path = _write(tmp_path, "Data file   Optimal solution value\npmed1 5819\npmed2 40x3\n")
+    with pytest.raises(TwinInputError, match=r"line 3: optimal value '40x3'"):
+        read_orlib_optima(path)
+    path = _write(tmp_path, "header words here\npmed1 5819 extra\n", "o2.txt")
+    with pytest.raises(TwinInputError, match="line 2"):
+        read_orlib_optima(path)
+
+
+def test_disconnected_graph_gives_inf(tmp_path):
+    d = read_orlib_pmedian(_write(tmp_path, "4 2 2\n1 2 3\n3 4 0\n")).distances
+    assert d[0, 1] == 3 and d[2, 3] == 0 and np.isinf(d[0, 2])
