@@ -1,0 +1,157 @@
+"""Scenario validation: every class of bad scenario gets a ScenarioError naming file, field and value,
+and the command line turns it into exit status 2 with one paragraph and no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twin.errors import ScenarioError
+from twin.scenario import GEN1_SERVICE_LIMIT, load_scenario, scenario_json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+TINY = SCENARIOS / "tiny.yaml"
+
+
+@pytest.fixture()
+def tiny_copy(tmp_path: Path) -> Path:
+    """A copy of tiny.yaml beside a copy of its data folder, ready to be broken."""
+    shutil.copytree(SCENARIOS / "data", tmp_path / "data")
+    target = tmp_path / "tiny.yaml"
+    shutil.copy(TINY, target)
+    return target
+
+
+def _mutate(path: Path, change) -> Path:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert "\n" not in message.strip(), message
+    return message
+
+
+BAD_CASES = {
+    "unknown top-level key": (lambda d: d.update(colour="blue"), ["colour", "unknown field"]),
+    "unknown nested key": (lambda d: d["sites"][0].update(speed=3), ["sites[0].speed", "unknown field"]),
+    "wrong type": (lambda d: d["services"][0].update(agents="two"), ["services[0].agents", "'two'"]),
+    "negative need": (lambda d: d["services"][1].update(need_per_capita_per_year=-0.1),
+                      ["services[1].need_per_capita_per_year", "-0.1"]),
+    "negative loop length": (lambda d: d["sites"][0]["line"].update(loop_length_m=-5),
+                             ["sites[0].line.loop_length_m", "-5"]),
+    "uptake over one": (lambda d: d["demand"].update(kiosk_uptake=1.5), ["demand.kiosk_uptake", "1.5"]),
+    "bad time": (lambda d: d["services"][0]["slots"][0].update(start="25:00"), ["services[0].slots[0].start", "25:00"]),
+    "end before start": (lambda d: d["services"][0]["slots"][0].update(end="08:00"), ["services[0].slots[0]", "after"]),
+    "duplicate site id": (lambda d: d["sites"].append(dict(d["sites"][0])), ["sites[4].id", "'vorey'", "duplicate"]),
+    "duplicate service id": (lambda d: d["services"].append(dict(d["services"][0])),
+                             ["services[2].id", "'anpe'", "duplicate"]),
+    "unknown service in site": (lambda d: d["sites"][0].update(services=["anpe", "tax"]),
+                                ["sites[0].services[1]", "'tax'", "unknown service"]),
+    "unknown site in phase": (lambda d: d["phases"][0]["add"].append("atlantis"),
+                              ["phases[0].add[3]", "'atlantis'", "unknown site"]),
+    "gen1 over the service limit": (
+        lambda d: d["sites"][0].update(services=[f"s{i}" for i in range(GEN1_SERVICE_LIMIT + 1)]),
+        ["sites[0].services"]),
+    "upgrade before install": (lambda d: d["phases"][1].update(upgrade=["cunlhat"]),
+                               ["phases[1].upgrade[0]", "'cunlhat'"]),
+    "phases out of order": (lambda d: d["phases"][1].update(start_date="2006-01-01"),
+                            ["phases[1].start_date", "2006-01-01"]),
+    "site outside the region": (lambda d: d["sites"][0].update(place={"lat": 48.85, "lon": 2.35}),
+                                ["sites[0].place", "48.85", "outside the region"]),
+    "unknown commune": (lambda d: d["sites"][0].update(place={"commune": "Gotham"}),
+                        ["sites[0].place.commune", "'Gotham'"]),
+    "unknown line offer": (lambda d: d["sites"][0]["line"].update(offer="fibre-1g"),
+                           ["sites[0].line.offer", "'fibre-1g'"]),
+    "loop out of reach": (lambda d: d["sites"][0]["line"].update(loop_length_m=9500),
+                          ["sites[0].line.loop_length_m", "9500"]),
+    "missing data file": (lambda d: d["region"].update(communes_file="data/nowhere.csv"), ["nowhere.csv", "not found"]),
+    "missing calibration file": (lambda d: d.update(quality={"model": "calibration", "calibration_file": "x.csv"}),
+                                 ["quality.calibration_file", "x.csv"]),
+    "missing required field": (lambda d: d["services"][0].pop("agents"), ["services[0].agents", "required"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_scenario_names_field_and_value(tiny_copy: Path, case: str) -> None:
+    change, expected = BAD_CASES[case]
+    if case == "gen1 over the service limit":
+        # declare the extra services so that only the limit is wrong
+        def change(d):  # noqa: F811 - a case that needs the services to exist
+            for i in range(GEN1_SERVICE_LIMIT + 1):
+                svc = dict(d["services"][1])
+                svc["id"] = f"s{i}"
+                d["services"].append(svc)
+            d["sites"][0]["services"] = [f"s{i}" for i in range(GEN1_SERVICE_LIMIT + 1)]
+        expected = ["sites[0].services", f"at most {GEN1_SERVICE_LIMIT}"]
+    message = _error(_mutate(tiny_copy, change))
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in: {message}"
+
+
+def test_line_numbers_are_given(tiny_copy: Path) -> None:
+    text = tiny_copy.read_text().replace("agents: 1\n", "agents: many\n", 1)
+    tiny_copy.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "agents: many" in t)
+    assert f"line {line}" in _error(tiny_copy)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("", "empty"),
+    ("   \n# only a comment\n", "empty"),
+    ("name: [unclosed\n", "not valid YAML"),
+    ("- a list\n- not a mapping\n", "mapping"),
+    ("name: x\nname: y\n", "duplicate key"),
+    ("!!python/object/apply:os.system ['echo pwned']\n", "not valid YAML"),
+])
+def test_unreadable_files(tmp_path: Path, content: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    assert fragment in _error(path)
+
+
+def test_missing_and_binary_files(tmp_path: Path) -> None:
+    assert "not found" in _error(tmp_path / "absent.yaml")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    assert "UTF-8" in _error(binary)
+
+
+def test_every_shipped_scenario_loads() -> None:
+    paths = sorted(SCENARIOS.glob("*.yaml"))
+    assert TINY in paths
+    for path in paths:
+        loaded = load_scenario(path)
+        assert loaded.communes and loaded.spec.phases
+
+
+def test_json_schema_documents_fields() -> None:
+    schema = scenario_json_schema()
+    site = schema["$defs"]["SiteSpec"]["properties"]
+    assert "description" in site["kiosk_count"]
+    line = schema["$defs"]["LineSpec"]["properties"]
+    assert "metres" in line["loop_length_m"]["description"]
+    json.dumps(schema)
+
+
+def test_cli_bad_scenario_exit_status_2(tiny_copy: Path) -> None:
+    path = _mutate(tiny_copy, lambda d: d["services"][0].update(agents=-3))
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(path), "--out", str(tiny_copy.parent / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(path) in proc.stderr and "services[0].agents" in proc.stderr and "-3" in proc.stderr
+    assert not (tiny_copy.parent / "o").exists()

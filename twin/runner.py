@@ -1,0 +1,204 @@
+"""Replications of a scenario on local processes, written to a run folder as they finish.
+
+Seeds: the root seed gives a :class:`numpy.random.SeedSequence` whose ``spawn(replications)`` children
+are the replications' independent streams (replication i always gets child i), so the numbers do not
+depend on ``jobs`` or on completion order. Each worker process loads and compiles the scenario once.
+
+Results are written atomically after each replication (:mod:`twin.results`): an interrupted run keeps
+every replication it finished, with a summary of those and ``status: interrupted`` in its manifest.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.kpis import compute_kpis, kpi_names, summarize
+from twin.model import ModelInputs, prepare, simulate
+from twin.quality import CalibrationTable, OpinionQualityModel, QualityModel
+from twin.results import RunFolder, git_commit, package_versions
+from twin.scenario import LoadedScenario, load_scenario
+
+
+def quality_for_scenario(loaded: LoadedScenario) -> QualityModel:
+    """The scenario's quality model: the calibration table it names, else the default opinion model."""
+    if loaded.spec.quality.model == "calibration" and loaded.calibration_path is not None:
+        return CalibrationTable.from_csv(loaded.calibration_path)
+    return OpinionQualityModel()
+
+
+def compile_scenario(path: str | Path) -> tuple[LoadedScenario, ModelInputs]:
+    """Load, validate and compile a scenario file (raises ScenarioError/TwinInputError on bad input)."""
+    loaded = load_scenario(path)
+    return loaded, prepare(loaded, quality_for_scenario(loaded))
+
+
+def run_replication(inputs: ModelInputs, seed: np.random.SeedSequence) -> dict[str, dict[str, float]]:
+    """One replication's KPIs ({phase: {kpi: value}})."""
+    return compute_kpis(inputs, simulate(inputs, seed))
+
+
+_WORKER_INPUTS: dict[str, ModelInputs] = {}
+
+
+def _worker_init(path: str) -> None:
+    _WORKER_INPUTS[path] = compile_scenario(path)[1]
+
+
+def _worker_run(path: str, seed: np.random.SeedSequence) -> dict[str, dict[str, float]]:
+    return run_replication(_WORKER_INPUTS[path], seed)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What :func:`run_scenario` produced.
+
+    Attributes:
+        folder: the run folder.
+        summary: {phase: {kpi: {mean, ci95_half_width, n}}}.
+        kpis: KPI names in report order.
+        phases: phase names in order.
+        replications_done: how many replications finished.
+        interrupted: True if the run was stopped (KeyboardInterrupt) before all finished.
+    """
+
+    folder: Path
+    summary: dict[str, dict[str, dict[str, Any]]]
+    kpis: list[str]
+    phases: list[str]
+    replications_done: int
+    interrupted: bool
+
+
+def default_run_folder(scenario_name: str, root: Path = Path("results"), now: dt.datetime | None = None) -> Path:
+    """results/<scenario name>-<UTC timestamp>, made unique with a counter if needed."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "run"
+    base = root / f"{slug}-{now.strftime('%Y%m%d-%H%M%S')}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
+                 jobs: int = 1, out_dir: str | Path | None = None,
+                 on_replication: Callable[[int, int], None] | None = None,
+                 make_plots: bool = True) -> RunOutcome:
+    """Run a scenario's replications and write the run folder.
+
+    Args:
+        scenario_path: the YAML scenario.
+        replications: number of replications (default: the scenario's simulation.replications).
+        seed: root seed (default: the scenario's simulation.seed).
+        jobs: worker processes (1: run in this process).
+        out_dir: run folder (default :func:`default_run_folder` under ./results). Must not exist or be empty.
+        on_replication: callback(done, total) after each finished replication (for progress bars).
+        make_plots: write the PNG rollout plots into plots/.
+
+    Returns:
+        A :class:`RunOutcome`. On KeyboardInterrupt the finished replications are kept, the summary and
+        manifest say ``interrupted``, and the outcome is returned with ``interrupted=True``.
+
+    Raises:
+        twin.errors.TwinInputError: bad scenario, bad arguments, non-empty output folder.
+    """
+    from twin.errors import TwinInputError
+
+    loaded, inputs = compile_scenario(scenario_path)
+    spec = loaded.spec
+    n_rep = spec.simulation.replications if replications is None else replications
+    root_seed = spec.simulation.seed if seed is None else seed
+    if n_rep < 1:
+        raise TwinInputError(f"--replications must be >= 1, got {n_rep}")
+    if root_seed < 0:
+        raise TwinInputError(f"--seed must be >= 0, got {root_seed}")
+    if jobs < 1:
+        raise TwinInputError(f"--jobs must be >= 1, got {jobs}")
+    folder = Path(out_dir) if out_dir is not None else default_run_folder(spec.name)
+    run = RunFolder(folder)
+    kpis = kpi_names(inputs.service_ids)
+    phases = [cfg.window.name for cfg in inputs.phases]
+    started = dt.datetime.now(dt.timezone.utc)
+    manifest: dict[str, Any] = {
+        "scenario_name": spec.name,
+        "scenario_file": str(loaded.path),
+        "scenario_sha256": loaded.sha256,
+        "seed": root_seed,
+        "replications_requested": n_rep,
+        "replications_done": 0,
+        "jobs": jobs,
+        "quality_model": spec.quality.model,
+        "calibration_file": str(loaded.calibration_path) if loaded.calibration_path else None,
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "ended_utc": None,
+        "status": "running",
+    }
+    run.write_manifest(manifest)
+    run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
+                       "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
+    seeds = np.random.SeedSequence(root_seed).spawn(n_rep)
+    results: dict[int, dict[str, dict[str, float]]] = {}
+
+    def record(index: int, kpi_values: dict[str, dict[str, float]]) -> None:
+        results[index] = kpi_values
+        run.write_replications(results, kpis)
+        manifest["replications_done"] = len(results)
+        run.write_manifest(manifest)
+        if on_replication is not None:
+            on_replication(len(results), n_rep)
+
+    interrupted = False
+    try:
+        if jobs == 1:
+            for i, child in enumerate(seeds):
+                record(i, run_replication(inputs, child))
+        else:
+            path = str(loaded.path)
+            with cf.ProcessPoolExecutor(max_workers=min(jobs, n_rep), initializer=_worker_init,
+                                        initargs=(path,)) as pool:
+                futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
+                try:
+                    for future in cf.as_completed(futures):
+                        record(futures[future], future.result())
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    except KeyboardInterrupt:
+        interrupted = True
+    done = len(results)
+    ordered = [results[i] for i in sorted(results)]
+    summary = summarize(ordered)
+    run.write_summary(phases, kpis, summary)
+    if make_plots and ordered:
+        from twin.plots import write_rollout_plots
+
+        write_rollout_plots(run.path / "plots", phases, summary, spec.name)
+    manifest.update({
+        "replications_done": done,
+        "ended_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": "interrupted" if interrupted or done < n_rep else "complete",
+    })
+    run.write_manifest(manifest)
+    return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=done,
+                      interrupted=interrupted)
+
+
+def default_jobs() -> int:
+    """Worker processes by default: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
