@@ -219,7 +219,8 @@ class FrameLedger:
 
 
 class SyntheticCameraTrack(MediaStreamTrack):
-    """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``loop.time()``.
+    """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``clock``
+    (default ``loop.time``; must be the clock the receiver uses, since delays are differences).
 
     Frames are numbered 0, 1, 2... and never skipped: if the consumer (encoder) is late, the next frame
     is produced at once. Each frame's capture time is recorded in ``ledger``.
@@ -227,8 +228,10 @@ class SyntheticCameraTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, scene: SyntheticScene, frame_rate_fps: float, ledger: FrameLedger) -> None:
+    def __init__(self, scene: SyntheticScene, frame_rate_fps: float, ledger: FrameLedger,
+                 clock: Callable[[], float] | None = None) -> None:
         super().__init__()
+        self.clock = clock
         if frame_rate_fps <= 0:
             raise ValueError("frame rate must be positive")
         self.scene = scene
@@ -240,18 +243,18 @@ class SyntheticCameraTrack(MediaStreamTrack):
     async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
+        clock = self.clock or asyncio.get_running_loop().time
         n = self._next_no
         if self._start_s is None:
-            self._start_s = loop.time()
+            self._start_s = clock()
         due = self._start_s + n / self.frame_rate_fps
-        wait = due - loop.time()
+        wait = due - clock()
         if wait > 0:
             await asyncio.sleep(wait)
         frame = self.scene.video_frame(n)
         frame.pts = int(round(n * VIDEO_CLOCK_RATE / self.frame_rate_fps))
         frame.time_base = VIDEO_TIME_BASE
-        self.ledger.record(n, loop.time())
+        self.ledger.record(n, clock())
         self._next_no = n + 1
         return frame
 

@@ -33,6 +33,7 @@ FREEZE_MIN_HISTORY_FRAMES = 5
 FREEZE_MIN_INCREASE_S = 0.150
 PAUSE_MIN_S = 5.0
 PSNR_CAP_DB = 99.0
+MAX_SSIM_FRAMES = 120
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def ssim_index(reference: np.ndarray, decoded: np.ndarray) -> float:
     """Structural similarity (Wang et al. 2004) of 8-bit luma planes, via scikit-image."""
     from skimage.metrics import structural_similarity
 
-    return float(structural_similarity(reference, decoded, data_range=255))
+    return float(structural_similarity(reference.astype(np.float32), decoded.astype(np.float32), data_range=255))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,6 +281,7 @@ class VideoSummary:
     psnr_db: float | None
     ssim: float | None
     quality_frames: int
+    ssim_frames: int
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -292,12 +294,15 @@ def summarize_video(
     end_s: float,
     *,
     compute_ssim: bool = True,
+    max_ssim_frames: int = MAX_SSIM_FRAMES,
 ) -> VideoSummary:
     """Turn a :class:`VideoSink`'s raw records into a :class:`VideoSummary` over ``[start_s, end_s]``.
 
     Delay of a frame = receive time - capture time recorded by the sender (same process clock).
     Frames decoded more than once (a repeated number) count once for delay and quality. The frame rate
     is over the whole call window, so a call that never shows video has 0 fps, not an undefined one.
+    PSNR (luma) is computed on every stored frame; SSIM (scikit-image, about 10 ms a 320x240 frame) on
+    an evenly spaced subset of at most ``max_ssim_frames`` of them, to keep the post-call work short.
     """
     times = [f.time_s for f in sink.frames]
     duration_s = max(end_s - start_s, 1e-9)
@@ -315,13 +320,17 @@ def summarize_video(
             delay_series.append([round(f.time_s - start_s, 4), round((f.time_s - t0) * 1000, 2)])
     psnrs, ssims = [], []
     done: set[int] = set()
+    unique = []
     for number, luma in sink.quality_store:
         if number in done or luma.shape != (scene.height_px, scene.width_px):
             continue
         done.add(number)
+        unique.append((number, luma))
+    ssim_stride = max(1, int(math.ceil(len(unique) / max(1, max_ssim_frames))))
+    for i, (number, luma) in enumerate(unique):
         ref = scene.luma(number)
         psnrs.append(psnr_db(ref, luma))
-        if compute_ssim:
+        if compute_ssim and i % ssim_stride == 0:
             ssims.append(ssim_index(ref, luma))
     # Freeze rate over the span where video could have flowed (from the first frame on).
     first = times[0] - start_s if times else None
@@ -345,6 +354,7 @@ def summarize_video(
         psnr_db=float(np.mean(psnrs)) if psnrs else None,
         ssim=float(np.mean(ssims)) if ssims else None,
         quality_frames=len(psnrs),
+        ssim_frames=len(ssims),
     )
 
 
@@ -389,15 +399,22 @@ async def snapshot_stats(pc, clock_rates: dict[str, int]) -> StatsSnapshot:
         if stat.type == "inbound-rtp":
             rate = clock_rates.get(kind, 90_000)
             snap.inbound[kind] = {
-                "packets_received": int(stat.packetsReceived),
-                "packets_lost": int(stat.packetsLost),
-                "jitter_ms": 1000.0 * float(stat.jitter) / rate,
+                "packets_received": _int_or_none(stat.packetsReceived),
+                "packets_lost": _int_or_none(stat.packetsLost),
+                "jitter_ms": None if stat.jitter is None else 1000.0 * float(stat.jitter) / rate,
             }
         elif stat.type == "remote-inbound-rtp":
-            snap.remote_inbound[kind] = {
-                "rtt_ms": 1000.0 * float(stat.roundTripTime),
-                "fraction_lost": float(stat.fractionLost),
-            }
+            if stat.roundTripTime is not None:
+                snap.remote_inbound[kind] = {
+                    "rtt_ms": 1000.0 * float(stat.roundTripTime),
+                    # RTCP receiver reports carry the fraction lost in 1/256 units (RFC 3550 6.4.1)
+                    "fraction_lost": None if stat.fractionLost is None else float(stat.fractionLost) / 256.0,
+                }
         elif stat.type == "outbound-rtp":
-            snap.outbound[kind] = {"packets_sent": int(stat.packetsSent), "bytes_sent": int(stat.bytesSent)}
+            snap.outbound[kind] = {"packets_sent": _int_or_none(stat.packetsSent),
+                                   "bytes_sent": _int_or_none(stat.bytesSent)}
     return snap
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)

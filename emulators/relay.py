@@ -352,6 +352,8 @@ class UdpRelay:
             "offered_kbps_series": [round(float(x) / bin_s / 1000.0, 3) for x in offered],
             "kbps_by_kind": by_kind,
             "packets_by_kind": {k: int(np.sum(kinds == k)) for k in KINDS if np.any(kinds == k)},
+            "delivered_packets_by_kind": {k: int(np.sum(in_window & (kinds == k))) for k in by_kind},
+            "dropped_packets_by_kind": {k: int(np.sum(~ok & (kinds == k))) for k in KINDS if np.any(~ok & (kinds == k))},
         }
 
     def delay_series(self, direction: str, max_points: int = 4000) -> list[list[float]]:

@@ -1,0 +1,194 @@
+"""Calibration sweep: real emulated calls over lines x profiles, reduced to the CSV the twin reads.
+
+Each (line, profile) pair is one call (:func:`emulators.call.run_emulated_call`) in its own process
+(``ProcessPoolExecutor``, spawn start method, one call per process: aiortc's encoder bounds are
+process-wide, and one Python process tops out near one core). Rows are written to the CSV atomically
+after each call completes, so an interrupted sweep keeps the finished rows.
+
+Columns (:data:`twin.quality.CALIBRATION_COLUMNS`, meaning documented in
+:class:`twin.quality.CalibrationTable`), all measured on the kiosk -> agent direction unless named:
+
+* ``video_fps_up``: decoded frames/s at the agent over the connected part of the call;
+* ``video_kbps_up``: video codec payload received by the agent, kbit/s (delivered IP bitrate of the
+  video RTP packets minus :data:`twin.quality.VIDEO_PACKET_OVERHEAD_BYTES` per packet), comparable
+  with an encoder bitrate;
+* ``freezes_per_min_up``, ``delay_p95_ms_up`` (capture-to-decode, end to end), ``psnr_db_up``,
+  ``ssim_up``: from the receiver (:mod:`emulators.metrics`); ``nan`` when no frame arrived;
+* ``speech_loss_pct``: audio packets dropped on the emulated uplink (buffer, random loss, outage), %;
+* ``mos_video_up``: :func:`twin.quality.g1070_video_quality` at the measured payload bitrate, frame
+  rate and video packet loss (default coefficient set, as the opinion model);
+* ``mos_speech``: E-model (:func:`twin.quality.emodel_rating`, :func:`twin.quality.r_to_mos`) per
+  direction with Ta = mean network delay of the audio packets + :data:`twin.quality.ENDPOINT_DELAY_MS`,
+  Ppl = audio drop %, Opus impairment :func:`twin.quality.opus_impairment`, random loss (BurstR 1);
+  the worse direction is kept (as :class:`twin.quality.InterviewQuality` does);
+* ``mos = min(mos_video_up, mos_speech)`` (the rule of :class:`twin.quality.InterviewQuality`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import datetime as _dt
+import io
+import math
+import multiprocessing
+from pathlib import Path
+from typing import Callable
+
+from twin.errors import TwinInputError
+
+DEFAULT_LINES = ("adsl-128-64", "adsl-512-128", "adsl-1024-256", "adsl-2048-256", "adsl-max")
+"""Offers swept by default: the uplinks of French ADSL 2004-2008 from 64 to 800 kbit/s."""
+
+
+def default_csv_path(base: str | Path = "results") -> Path:
+    return Path(base) / f"calibration-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def _nan_if_none(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def calibration_row(result, profile, line_label: str) -> dict:
+    """Reduce one :class:`emulators.call.CallResult` to a calibration row (column meanings above)."""
+    from twin.quality import (
+        ENDPOINT_DELAY_MS,
+        emodel_rating,
+        g1070_video_quality,
+        opus_impairment,
+        r_to_mos,
+    )
+
+    up_video = result.video["up"]
+    net = result.network
+    fps = float(up_video["fps_mean"])
+    payload_kbps = float(net["up"]["video_payload_kbps_mean"])
+    video_loss = net["up"]["video_drop_pct"]
+    video_loss = 100.0 if video_loss is None and up_video["frames_decoded"] == 0 else float(video_loss or 0.0)
+    mos_video = g1070_video_quality(payload_kbps, fps, min(100.0, video_loss))
+    ie, bpl = opus_impairment(profile.audio_kbps)
+    speech = {}
+    for direction in ("up", "down"):
+        loss = net[direction]["audio_drop_pct"]
+        delivered_audio = net[direction]["delivered_packets_by_kind"].get("audio", 0)
+        if loss is None or delivered_audio == 0:
+            loss = 100.0  # no speech got through (dead line / never connected)
+        delay = net[direction]["queue_delay_ms"]["mean"]
+        ta = (delay if delay is not None else 0.0) + ENDPOINT_DELAY_MS
+        speech[direction] = (loss, r_to_mos(emodel_rating(ta, min(100.0, loss), ie, bpl)))
+    mos_speech = min(m for _, m in speech.values())
+    frames = up_video["frames_decoded"]
+    line_cfg = result.config["line"]
+    return {
+        "profile": profile.name,
+        "line": line_label,
+        "up_kbps": line_cfg["sync_rate_up_kbps"],
+        "down_kbps": line_cfg["sync_rate_down_kbps"],
+        "loss_pct": result.config["loss_pct"],
+        "video_fps_up": fps,
+        "video_kbps_up": payload_kbps,
+        "freezes_per_min_up": float(up_video["freezes_per_min"]) if frames else math.nan,
+        "delay_p95_ms_up": _nan_if_none(up_video["delay"]["p95_ms"]),
+        "psnr_db_up": _nan_if_none(up_video["psnr_db"]),
+        "ssim_up": _nan_if_none(up_video["ssim"]),
+        "speech_loss_pct": speech["up"][0],
+        "mos_video_up": mos_video,
+        "mos_speech": mos_speech,
+        "mos": min(mos_video, mos_speech),
+    }
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """CSV text with exactly :data:`twin.quality.CALIBRATION_COLUMNS`, rows sorted by profile then uplink."""
+    from twin.quality import CALIBRATION_COLUMNS
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CALIBRATION_COLUMNS)
+    for row in sorted(rows, key=lambda r: (r["profile"], r["up_kbps"], r["line"])):
+        writer.writerow([_format(row[c]) for c in CALIBRATION_COLUMNS])
+    return buf.getvalue()
+
+
+def _one_call(line_name: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
+              print_kb: float, loss_pct: float) -> dict:
+    """Worker: one call, returns its row (runs in a child process)."""
+    from twin.line import AdslLine, get_offer
+    from twin.profiles import get_profile
+
+    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
+
+    profile = get_profile(profile_name)
+    config = CallConfig(line=AdslLine(get_offer(line_name), DEFAULT_LOOP_LENGTH_M), profile=profile,
+                        duration_s=duration_s, seed=seed, scan_kb=scan_kb, print_kb=print_kb,
+                        loss_pct=loss_pct or None)
+    result = run_emulated_call(config)
+    row = calibration_row(result, profile, line_name)
+    row["_verdict"] = result.verdict
+    return row
+
+
+def run_calibration(
+    line_names: list[str],
+    profile_names: list[str],
+    *,
+    duration_s: float = 20.0,
+    jobs: int = 2,
+    seed: int = 0,
+    out_csv: str | Path,
+    scan_kb: float = 0.0,
+    print_kb: float = 0.0,
+    loss_pct: float = 0.0,
+    progress: Callable[[dict, int, int], None] | None = None,
+) -> list[dict]:
+    """Run every line x profile call, ``jobs`` at a time; write ``out_csv`` after each one.
+
+    Documents are off by default (``scan_kb = print_kb = 0``): the table describes the interview's
+    audio/video; a scan's effect is measured with ``twin emulate``. Returns the rows.
+
+    Raises:
+        TwinInputError: unknown line or profile, jobs < 1, duration <= 0 (checked before any call).
+    """
+    from twin.atomic import atomic_write_text
+    from twin.line import get_offer
+    from twin.profiles import get_profile
+
+    if not line_names or not profile_names:
+        raise TwinInputError("calibration needs at least one line and one profile")
+    for name in line_names:
+        get_offer(name)
+    for name in profile_names:
+        get_profile(name)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise TwinInputError(f"--jobs {jobs!r}: need at least 1 parallel call")
+    if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and duration_s > 0):
+        raise TwinInputError(f"--duration-s {duration_s!r}: must be > 0")
+    tasks = [(line, prof) for prof in profile_names for line in line_names]
+    rows: list[dict] = []
+    out = Path(out_csv)
+    ctx = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
+    try:
+        futures = {
+            pool.submit(_one_call, line, prof, float(duration_s), seed + i, scan_kb, print_kb, loss_pct): (line, prof)
+            for i, (line, prof) in enumerate(tasks)
+        }
+        for fut in cf.as_completed(futures):
+            row = fut.result()
+            row.pop("_verdict", None)
+            rows.append(row)
+            atomic_write_text(out, rows_to_csv(rows))
+            if progress is not None:
+                progress(row, len(rows), len(tasks))
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return rows

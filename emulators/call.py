@@ -1,0 +1,772 @@
+"""One real WebRTC call (aiortc) between an emulated citizen kiosk and an agent station across an
+emulated ADSL line, measured from both receivers.
+
+Topology (all on 127.0.0.1, one process, one asyncio loop)::
+
+    kiosk RTCPeerConnection --UP LinkQueue-->  UdpRelay  --> agent RTCPeerConnection
+                            <--DOWN LinkQueue--          <--
+
+The kiosk offers (audio + video + the ``docs`` data channel), the agent answers; the relay rewrites the
+candidates of both descriptions (:mod:`emulators.relay`). Both ends send the synthetic numbered camera
+and voice of :mod:`emulators.media` with the encoder bounds of the call's
+:class:`twin.profiles.EncoderProfile` (:mod:`emulators.profiles`). After ``documents_at_s`` the kiosk
+uploads a scan and the agent sends back a print over the data channel.
+
+Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
+happens (dead line, outage longer than the call, a peer failing): the body runs under
+``asyncio.wait_for``; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when run
+in the main thread) ends the media phase early and the result keeps what was measured
+(``interrupted=True``).
+
+:func:`run_call` is the coroutine, :func:`run_emulated_call` the synchronous wrapper; the result is a
+:class:`CallResult` (JSON-ready via :meth:`CallResult.to_dict`, written with :func:`write_call_result`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import io
+import logging
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from twin.errors import TwinInputError
+from twin.line import (
+    AdslLine,
+    BernoulliLoss,
+    CapacityTrace,
+    Direction,
+    GilbertElliottLoss,
+    LinkQueue,
+    OutageSchedule,
+    get_offer,
+)
+from twin.profiles import EncoderProfile, get_profile
+from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
+
+from emulators.media import (
+    AUDIO_SAMPLE_RATE_HZ,
+    DocumentEndpoint,
+    FrameLedger,
+    SyntheticCameraTrack,
+    SyntheticScene,
+    SyntheticVoiceTrack,
+)
+from emulators.metrics import (
+    AudioSink,
+    AudioSummary,
+    VideoSink,
+    loss_pct,
+    snapshot_stats,
+    summarize_video,
+)
+from emulators.profiles import apply_codec_preferences, encoder_limits
+from emulators.relay import UdpRelay, link_stats_dict, loopback_only
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LINE = "adsl-512-128"
+DEFAULT_LOOP_LENGTH_M = 2000.0
+"""Loop length used when a call names only an offer: at 2 km every built-in ADSL offer syncs at its cap
+(attainable about 6.6 Mbit/s down, 1 Mbit/s up), so the offer's rates are what the call gets."""
+
+CLOSE_TIMEOUT_S = 3.0
+"""Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
+
+STATS_INTERVAL_S = 1.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CallConfig:
+    """Everything one emulated call needs; :meth:`validate` checks it before anything starts.
+
+    Attributes:
+        line: the kiosk's access line (default: ``adsl-512-128`` at :data:`DEFAULT_LOOP_LENGTH_M`).
+        up_kbps, down_kbps: override the line's sync rate per direction (kbit/s of ATM wire).
+        loss_pct: random loss on both directions, % (overrides ``line.loss_pct``); 100 = dead line.
+        burst_length: mean loss-burst length in packets; with it the loss is Gilbert-Elliott
+            (simple Gilbert: loss 1 in the bad state) instead of independent.
+        outages: ``(start_s, end_s)`` intervals from the call start during which the line is down
+            (both directions).
+        trace_up, trace_down: mahimahi capacity traces replacing the constant rate of a direction.
+        profile: encoder profile of both ends (default ``gen1``).
+        duration_s: length of the media phase, seconds of wall time (the call ends then, always).
+        scan_kb, print_kb: document sizes (KB = 1000 bytes); 0 disables a transfer.
+        documents_at_s: seconds after the connection is up at which scan and print start.
+        seed: seeds the line's random streams (loss, jitter); same seed, same loss pattern for the
+            same packet sequence (the packet sequence itself depends on real-time scheduling).
+        compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
+    """
+
+    line: AdslLine | None = None
+    up_kbps: float | None = None
+    down_kbps: float | None = None
+    loss_pct: float | None = None
+    burst_length: float | None = None
+    outages: tuple[tuple[float, float], ...] = ()
+    trace_up: str | None = None
+    trace_down: str | None = None
+    profile: EncoderProfile | None = None
+    duration_s: float = 20.0
+    scan_kb: float = 300.0
+    print_kb: float = 100.0
+    documents_at_s: float = 1.0
+    seed: int = 0
+    compute_ssim: bool = True
+
+    def resolved_line(self) -> AdslLine:
+        return self.line if self.line is not None else AdslLine(get_offer(DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
+
+    def resolved_profile(self) -> EncoderProfile:
+        return self.profile if self.profile is not None else get_profile("gen1")
+
+    def validate(self) -> None:
+        """Raise :class:`TwinInputError` naming the bad field and value."""
+
+        def bad(name: str, why: str) -> TwinInputError:
+            return TwinInputError(f"call option {name}={getattr(self, name)!r}: {why}")
+
+        def finite(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not finite(self.duration_s) or self.duration_s <= 0:
+            raise bad("duration_s", "must be a number > 0 (seconds)")
+        for name in ("scan_kb", "print_kb", "documents_at_s"):
+            if not finite(getattr(self, name)) or getattr(self, name) < 0:
+                raise bad(name, "must be a number >= 0")
+        for name in ("up_kbps", "down_kbps"):
+            v = getattr(self, name)
+            if v is not None and (not finite(v) or v <= 0):
+                raise bad(name, "must be a rate > 0 kbit/s")
+        if self.loss_pct is not None and (not finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
+            raise bad("loss_pct", "must be between 0 and 100 (%)")
+        if self.burst_length is not None:
+            if not finite(self.burst_length) or self.burst_length < 1:
+                raise bad("burst_length", "mean burst length must be >= 1 packet")
+            if self.effective_loss_pct() >= 100:
+                raise bad("burst_length", "bursty loss needs loss_pct < 100 (use loss_pct=100 alone for a dead line)")
+            if self.effective_loss_pct() <= 0:
+                raise bad("burst_length", "bursty loss needs loss_pct > 0")
+        for start, end in self.outages:
+            if not (finite(start) and finite(end)) or start < 0 or end <= start:
+                raise TwinInputError(f"outage {start}:{end}: need 0 <= start < end (seconds from call start)")
+        for name in ("trace_up", "trace_down"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise TwinInputError(f"capacity trace for {name} not found", path=str(path))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise bad("seed", "must be an integer >= 0")
+        self.resolved_line()  # AdslLine validated itself at construction
+        self.resolved_profile()
+
+    def effective_loss_pct(self) -> float:
+        return float(self.loss_pct if self.loss_pct is not None else self.resolved_line().loss_pct)
+
+    def describe(self) -> dict:
+        """JSON-ready description of the call set-up (what the results were measured on)."""
+        line = self.resolved_line()
+        profile = self.resolved_profile()
+        return {
+            "line": {
+                "offer": line.offer.name,
+                "family": line.offer.family.value,
+                "loop_length_m": line.loop_length_m,
+                "encapsulation": line.encapsulation.value,
+                "interleaved": line.interleaved,
+                "sync_rate_up_kbps": self.up_kbps or line.sync_rate_up_kbps,
+                "sync_rate_down_kbps": self.down_kbps or line.sync_rate_down_kbps,
+                "fixed_delay_up_ms": line.fixed_delay_ms(Direction.UP),
+                "fixed_delay_down_ms": line.fixed_delay_ms(Direction.DOWN),
+                "up_buffer_bytes": line.up_buffer_bytes,
+                "down_buffer_bytes": line.down_buffer_bytes,
+            },
+            "loss_pct": self.effective_loss_pct(),
+            "burst_length": self.burst_length,
+            "outages": [list(o) for o in self.outages],
+            "trace_up": self.trace_up,
+            "trace_down": self.trace_down,
+            "profile": asdict(profile),
+            "duration_s": self.duration_s,
+            "scan_kb": self.scan_kb,
+            "print_kb": self.print_kb,
+            "documents_at_s": self.documents_at_s,
+            "seed": self.seed,
+        }
+
+
+def build_queues(config: CallConfig) -> tuple[LinkQueue, LinkQueue]:
+    """The UP and DOWN :class:`LinkQueue` of the call, from the line plus the call's overrides.
+
+    Each direction gets its own random stream (``SeedSequence(seed).spawn``) and its own loss model
+    instance (Gilbert-Elliott is stateful); both share one outage schedule. Traces start at the relay
+    clock's origin (call start).
+    """
+    line = config.resolved_line()
+    up_rng, down_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(2))
+    outages = OutageSchedule(list(config.outages)) if config.outages else None
+    loss = config.effective_loss_pct()
+
+    def loss_model():
+        if loss <= 0:
+            return None
+        if config.burst_length is not None:
+            return GilbertElliottLoss.from_mean_loss(loss, config.burst_length)
+        return BernoulliLoss(loss)
+
+    queues = []
+    for direction, rng, rate, trace in (
+        (Direction.UP, up_rng, config.up_kbps, config.trace_up),
+        (Direction.DOWN, down_rng, config.down_kbps, config.trace_down),
+    ):
+        overrides: dict[str, Any] = {"loss": loss_model(), "outages": outages}
+        if rate is not None:
+            overrides["sync_rate_kbps"] = float(rate)
+        if trace is not None:
+            overrides["capacity_trace"] = CapacityTrace.from_file(trace)
+            overrides["trace_start_s"] = 0.0
+        queues.append(LinkQueue.from_line(line, direction, rng, **overrides))
+    return queues[0], queues[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CallResult:
+    """Everything measured in one call. Times are seconds from the call start (relay clock origin).
+
+    ``video``/``audio``/``network`` are keyed by direction: ``"up"`` = kiosk -> agent (what the agent
+    sees), ``"down"`` = agent -> kiosk. ``dead`` is True when no video frame arrived in either direction.
+    """
+
+    config: dict
+    started_at: str
+    duration_s: float
+    wall_s: float
+    interrupted: bool
+    setup: dict
+    connection: dict
+    video: dict
+    audio: dict
+    network: dict
+    rtt_ms: dict
+    documents: dict
+    encoder: dict
+    errors: list[str]
+    dead: bool
+    verdict: list[str]
+
+    def to_dict(self) -> dict:
+        return _json_safe(asdict(self))
+
+    # Convenience accessors used by the CLI, the calibration and tests.
+    def fps(self, direction: str) -> float:
+        return float(self.video[direction]["fps_mean"])
+
+    def video_kbps(self, direction: str) -> float:
+        return float(self.network[direction]["video_kbps_mean"])
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# The call
+# --------------------------------------------------------------------------------------------------
+
+
+class _Peer:
+    """One end: peer connection, its camera and microphone, its sinks, its document endpoint."""
+
+    def __init__(self, name: str, profile: EncoderProfile, clock: Callable[[], float], ledger_out: FrameLedger,
+                 ledger_in: FrameLedger) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+        from aiortc.rtcconfiguration import RTCBundlePolicy
+
+        self.name = name
+        self.clock = clock
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.scene = SyntheticScene(profile.width_px, profile.height_px)
+        self.camera = SyntheticCameraTrack(self.scene, profile.frame_rate_fps, ledger_out, clock=clock)
+        self.voice = SyntheticVoiceTrack()
+        self.video_sink = VideoSink(ledger_in, clock)
+        self.audio_sink = AudioSink(clock)
+        self.docs = DocumentEndpoint(clock)
+        self.states: list[list] = []
+        self.ice_states: list[list] = []
+        self.tasks: list[asyncio.Task] = []
+        self.stats: dict = {}
+
+        @self.pc.on("connectionstatechange")
+        def _on_state() -> None:
+            self.states.append([round(clock(), 4), self.pc.connectionState])
+
+        @self.pc.on("iceconnectionstatechange")
+        def _on_ice() -> None:
+            self.ice_states.append([round(clock(), 4), self.pc.iceConnectionState])
+
+        @self.pc.on("track")
+        def _on_track(track) -> None:
+            sink = self.video_sink if track.kind == "video" else self.audio_sink
+            self.tasks.append(asyncio.ensure_future(sink.run(track)))
+
+        @self.pc.on("datachannel")
+        def _on_channel(channel) -> None:
+            self.docs.attach(channel)
+
+    def first_state_time(self, *states: str) -> float | None:
+        return next((t for t, s in self.states if s in states), None)
+
+
+def _candidate_addresses(sdp: str) -> list[str]:
+    """``ip:port`` of every candidate in an SDP (the addresses the peer's ICE sockets are bound to)."""
+    out = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            bits = line.split()
+            if len(bits) > 5 and f"{bits[4]}:{bits[5]}" not in out:
+                out.append(f"{bits[4]}:{bits[5]}")
+    return out
+
+
+async def _signal(kiosk: _Peer, agent: _Peer, relay: UdpRelay, profile: EncoderProfile,
+                  listen: list[str]) -> None:
+    from aiortc import RTCSessionDescription
+
+    kiosk.pc.addTrack(kiosk.voice)
+    kiosk.pc.addTrack(kiosk.camera)
+    kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
+    apply_codec_preferences(kiosk.pc, profile)
+    await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
+    listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
+    offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
+    await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    agent.pc.addTrack(agent.voice)
+    agent.pc.addTrack(agent.camera)
+    apply_codec_preferences(agent.pc, profile)
+    await agent.pc.setLocalDescription(await agent.pc.createAnswer())
+    answer_raw = agent.pc.localDescription.sdp
+    listen.extend(_candidate_addresses(answer_raw))
+    relay.set_payload_kinds(answer_raw)
+    await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=relay.sdp_for_kiosk(answer_raw), type="answer"))
+
+
+async def _poll_stats(kiosk: _Peer, agent: _Peer, clock: Callable[[], float], rtt_series: list) -> None:
+    """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
+    rates = {"audio": AUDIO_SAMPLE_RATE_HZ, "video": 90_000}
+    for peer in (kiosk, agent):
+        try:
+            peer.stats = asdict(await snapshot_stats(peer.pc, rates))
+        except Exception as exc:  # stats are best effort; never kill the call for them
+            log.warning("getStats failed on %s: %r", peer.name, exc)
+    for kind, rem in kiosk.stats.get("remote_inbound", {}).items():
+        rtt_series.append([round(clock(), 3), kind, round(rem["rtt_ms"], 2)])
+
+
+async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: CallConfig,
+                       stop: asyncio.Event, rtt_series: list, doc_state: dict, listen: list[str]) -> None:
+    """Signal, then watch the call until cancelled by the deadline or ``stop``."""
+    await _signal(kiosk, agent, relay, config.resolved_profile(), listen)
+    clock = relay.now_s
+    next_stats = clock() + STATS_INTERVAL_S
+    while not stop.is_set():
+        now = clock()
+        connected_s = kiosk.first_state_time("connected")
+        if connected_s is not None and now >= connected_s + config.documents_at_s:
+            ch = kiosk.docs.channel
+            if not doc_state["scan"] and ch is not None and ch.readyState == "open":
+                doc_state["scan"] = True
+                if config.scan_kb > 0:
+                    kiosk.docs.send_document("scan", int(config.scan_kb * 1000))
+            ch = agent.docs.channel
+            if not doc_state["print"] and ch is not None and ch.readyState == "open":
+                doc_state["print"] = True
+                if config.print_kb > 0:
+                    agent.docs.send_document("print", int(config.print_kb * 1000))
+        if now >= next_stats:
+            next_stats += STATS_INTERVAL_S
+            await _poll_stats(kiosk, agent, clock, rtt_series)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.1)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallResult:
+    """Run one emulated call and measure it. Never raises for network conditions; ends on time.
+
+    Args:
+        config: the call (validated here first; bad input raises :class:`TwinInputError`).
+        handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
+            (the second one interrupts as usual).
+    """
+    config.validate()
+    profile = config.resolved_profile()
+    up_q, down_q = build_queues(config)
+    loop = asyncio.get_running_loop()
+    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    wall0 = time.perf_counter()
+    stop = asyncio.Event()
+    errors: list[str] = []
+    rtt_series: list = []
+    doc_state = {"scan": False, "print": False}
+    listen: list[str] = []
+    interrupted = False
+    sigint_installed = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop.set()
+        try:
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
+        except Exception:
+            pass
+
+    with encoder_limits(profile) as applied, loopback_only():
+        relay = UdpRelay(up_q, down_q)
+        await relay.start()
+        listen.extend(f"{h}:{p}" for h, p in relay.sockets())
+        clock = relay.now_s
+        ledger_up, ledger_down = FrameLedger(), FrameLedger()
+        kiosk = _Peer("kiosk", profile, clock, ledger_out=ledger_up, ledger_in=ledger_down)
+        agent = _Peer("agent", profile, clock, ledger_out=ledger_down, ledger_in=ledger_up)
+        if handle_sigint:
+            try:
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+                sigint_installed = True
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        end_s = config.duration_s
+        try:
+            body = asyncio.ensure_future(_media_phase(kiosk, agent, relay, config, stop, rtt_series, doc_state, listen))
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({body, stopper}, timeout=max(0.0, config.duration_s - clock()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if body in done and body.exception() is not None:
+                exc = body.exception()
+                errors.append(f"call body failed at {clock():.2f} s: {type(exc).__name__}: {exc}")
+            end_s = min(clock(), config.duration_s) if interrupted else config.duration_s
+            stop.set()
+            for task in (body, stopper):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(body, stopper, return_exceptions=True)
+            try:  # last statistics, taken at the end of the media phase
+                await asyncio.wait_for(_poll_stats(kiosk, agent, clock, rtt_series), timeout=1.0)
+            except asyncio.TimeoutError:
+                errors.append("final getStats timed out")
+        except asyncio.CancelledError:
+            interrupted = True
+            end_s = min(clock(), config.duration_s)
+        finally:
+            if sigint_installed:
+                try:
+                    loop.remove_signal_handler(signal.SIGINT)
+                except Exception:
+                    pass
+            # Freeze the measurement window before closing (closing makes no media).
+            kiosk_states_at_end = list(kiosk.states)
+            agent_states_at_end = list(agent.states)
+            for peer in (kiosk, agent):
+                try:
+                    await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
+                except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
+                    errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
+            for peer in (kiosk, agent):
+                for task in peer.tasks:
+                    task.cancel()
+                await asyncio.gather(*peer.tasks, return_exceptions=True)
+            relay.close()
+
+    wall_s = time.perf_counter() - wall0
+    log.info("call media+close took %.2f s of wall time", wall_s)
+    return _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
+                     end_s, started_at, wall_s, interrupted, applied, errors, rtt_series, listen)
+
+
+def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0) -> dict:
+    if transfer is None:
+        return {"size_kb": 0.0, "started_s": None, "completed_s": None, "duration_s": None,
+                "bytes_received": 0, "complete": False, "goodput_kbps": None}
+    got = receiver_side.incoming.get(transfer.kind) if receiver_side is not None else None
+    received = got.bytes_received if got is not None else 0
+    duration = transfer.duration_s
+    complete = transfer.acked_s is not None and transfer.acked_s <= end_s
+    span = (transfer.acked_s if complete else end_s) - transfer.started_s if transfer.started_s is not None else None
+    return {
+        "size_kb": transfer.size_bytes / 1000.0,
+        "started_s": transfer.started_s,
+        "completed_s": transfer.acked_s if complete else None,
+        "duration_s": duration if complete else None,
+        "bytes_received": received,
+        "complete": complete,
+        "goodput_kbps": (received * 8 / 1000.0 / span) if span and span > 0 else None,
+    }
+
+
+def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, started_at,
+              wall_s, interrupted, applied, errors, rtt_series, listen) -> CallResult:
+    connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
+    window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
+    video = {}
+    for direction, sink, sender in (("up", agent.video_sink, kiosk), ("down", kiosk.video_sink, agent)):
+        summary = summarize_video(sink, sender.scene, window_start, end_s, compute_ssim=config.compute_ssim)
+        d = summary.to_dict()
+        d["window_s"] = [window_start, end_s]
+        video[direction] = d
+    network = {}
+    for direction, queue in (("up", up_q), ("down", down_q)):
+        s = relay.summary(direction, end_s=end_s)
+        s["link"] = link_stats_dict(queue)
+        s["delay_series_ms"] = relay.delay_series(direction)
+        span = max(end_s - window_start, 1e-9)
+        kinds = s["kbps_by_kind"]
+        for kind in ("video", "audio", "dtls", "rtcp"):
+            series = kinds.get(kind, [])
+            lo = int(math.floor(window_start))
+            vals = series[lo:]
+            s[f"{kind}_kbps_mean"] = float(np.sum(vals)) / span if vals and end_s > window_start else 0.0
+        # Codec payload received: IP bytes minus the per-packet headers twin.quality counts (IPv4, UDP,
+        # RTP, header extensions, SRTP tag), so it compares with an encoder bitrate (G.1070's Br).
+        n_video = s["delivered_packets_by_kind"].get("video", 0)
+        overhead_kbps = n_video * VIDEO_PACKET_OVERHEAD_BYTES * 8 / 1000.0 / span if end_s > window_start else 0.0
+        s["video_payload_kbps_mean"] = max(0.0, s["video_kbps_mean"] - overhead_kbps)
+        for kind in ("video", "audio"):
+            arrived = s["packets_by_kind"].get(kind, 0)
+            dropped = s["dropped_packets_by_kind"].get(kind, 0)
+            s[f"{kind}_drop_pct"] = 100.0 * dropped / arrived if arrived else None
+        network[direction] = s
+    audio = {}
+    for direction, receiver, sender in (("up", agent, kiosk), ("down", kiosk, agent)):
+        inbound = receiver.stats.get("inbound", {}).get("audio", {})
+        rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
+        decoded_frames = len(receiver.audio_sink.frame_times_s)
+        sent = sender.voice.frames_sent
+        audio[direction] = AudioSummary(
+            frames_sent=sent,
+            frames_decoded=decoded_frames,
+            packets_received=rec,
+            packets_lost=lost,
+            packet_loss_pct=loss_pct(rec, lost),
+            jitter_ms=inbound.get("jitter_ms"),
+            decoded_loss_pct=(100.0 * max(0.0, 1.0 - decoded_frames / sent)) if sent else None,
+        ).to_dict()
+        out = sender.stats.get("outbound", {}).get("video", {})
+        span = end_s - window_start
+        sent_bytes = out.get("bytes_sent")
+        video[direction]["encoder_kbps"] = (sent_bytes * 8 / 1000.0 / span) if sent_bytes and span > 0 else None
+        vin = receiver.stats.get("inbound", {}).get("video", {})
+        video[direction]["rtp_packets_received"] = vin.get("packets_received")
+        video[direction]["rtp_packets_lost"] = vin.get("packets_lost")
+        video[direction]["rtp_loss_pct"] = loss_pct(vin.get("packets_received"), vin.get("packets_lost"))
+        video[direction]["jitter_ms"] = vin.get("jitter_ms")
+    rtts = [r for _, _, r in rtt_series]
+    rtt = {"mean": float(np.mean(rtts)) if rtts else None, "p95": float(np.percentile(rtts, 95)) if rtts else None,
+           "series": rtt_series}
+    died_at = None
+    failure = None
+    for t, s in kiosk_states + agent_states:
+        if s in ("failed", "closed") and t < end_s - 1e-3:
+            if died_at is None or t < died_at:
+                died_at, failure = t, s
+    ice_completed = next((t for t, s in kiosk.ice_states if s == "completed"), None)
+    connection = {
+        "kiosk_states": kiosk_states,
+        "agent_states": agent_states,
+        "kiosk_ice_states": kiosk.ice_states,
+        "ever_connected": connected_s is not None,
+        "died": died_at is not None,
+        "died_at_s": died_at,
+        "failure_state": failure,
+        "listen_addresses": listen,
+    }
+    setup = {
+        "ice_completed_s": ice_completed,
+        "connected_s": connected_s,
+        "first_frame_up_s": video["up"]["first_frame_s"] + window_start if video["up"]["first_frame_s"] is not None else None,
+        "first_frame_down_s": video["down"]["first_frame_s"] + window_start if video["down"]["first_frame_s"] is not None else None,
+    }
+    # summarize_video reports first_frame relative to its window start; store absolute call times.
+    for direction in ("up", "down"):
+        video[direction]["first_frame_s"] = setup[f"first_frame_{direction}_s"]
+    documents = {
+        "scan": _doc_record(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
+        "print": _doc_record(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
+    }
+    dead = video["up"]["frames_decoded"] == 0 and video["down"]["frames_decoded"] == 0
+    result = CallResult(
+        config=config.describe(),
+        started_at=started_at,
+        duration_s=end_s,
+        wall_s=wall_s,
+        interrupted=interrupted,
+        setup=setup,
+        connection=connection,
+        video=video,
+        audio=audio,
+        network=network,
+        rtt_ms=rtt,
+        documents=documents,
+        encoder=applied,
+        errors=errors,
+        dead=dead,
+        verdict=[],
+    )
+    result.verdict = verdict_lines(result)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Verdict, files, plots
+# --------------------------------------------------------------------------------------------------
+
+
+def _fmt(v: float | None, spec: str, unit: str = "") -> str:
+    return "n/a" if v is None else f"{v:{spec}}{unit}"
+
+
+def verdict_lines(result: CallResult) -> list[str]:
+    """Short human verdict: one line per video direction, documents, connection fate."""
+    lines = []
+    conn = result.connection
+    if result.dead:
+        why = "line dead" if not conn["ever_connected"] else "connection up but no frame decoded"
+        if conn["ever_connected"] and conn["died"]:
+            why = f"connection {conn['failure_state']} at {conn['died_at_s']:.1f} s"
+        lines.append(f"no video received: {why}")
+    names = {"up": "uplink (kiosk->agent)", "down": "downlink (agent->kiosk)"}
+    for direction in ("up", "down"):
+        v = result.video[direction]
+        if v["frames_decoded"] == 0:
+            if not result.dead:
+                lines.append(f"{names[direction]}: no video received")
+            continue
+        pauses = f", {v['pause_count']} pauses" if v["pause_count"] else ""
+        lines.append(
+            f"{names[direction]} video {v['fps_mean']:.1f} fps, {v['freeze_count']} freezes{pauses}, "
+            f"p95 delay {_fmt(v['delay']['p95_ms'], '.0f', ' ms')}, PSNR {_fmt(v['psnr_db'], '.1f', ' dB')}, "
+            f"{result.network[direction]['video_kbps_mean']:.0f} kbit/s"
+        )
+    docs = []
+    for name in ("scan", "print"):
+        d = result.documents[name]
+        if d["size_kb"] <= 0 or d["started_s"] is None:
+            continue
+        if d["complete"]:
+            docs.append(f"{name} {d['size_kb']:.0f} KB in {d['duration_s']:.1f} s")
+        else:
+            docs.append(f"{name} incomplete: {d['bytes_received'] / 1000:.0f} of {d['size_kb']:.0f} KB "
+                        f"in {result.duration_s - d['started_s']:.0f} s")
+    if docs:
+        lines.append("; ".join(docs))
+    if conn["died"] and not result.dead:
+        lines.append(f"connection {conn['failure_state']} at {conn['died_at_s']:.1f} s "
+                     "(aioice consent expiry when the RTT stays high)")
+    if result.interrupted:
+        lines.append(f"interrupted at {result.duration_s:.1f} s: partial measurements")
+    return lines
+
+
+def plot_call(result: CallResult):
+    """Figure with frame rate, delivered bitrate and frame delay per direction (matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    colors = {"up": "tab:blue", "down": "tab:orange"}
+    label = {"up": "kiosk->agent", "down": "agent->kiosk"}
+    for direction in ("up", "down"):
+        v = result.video[direction]
+        start = v["window_s"][0]
+        fps = v["fps_series"]
+        if fps:
+            axes[0].step(start + np.arange(len(fps) + 1), fps + fps[-1:], where="post", color=colors[direction],
+                         label=label[direction])
+        kinds = result.network[direction]["kbps_by_kind"]
+        for kind, style in (("video", "-"), ("audio", ":"), ("dtls", "--")):
+            series = kinds.get(kind)
+            if series:
+                axes[1].step(np.arange(len(series) + 1), series + series[-1:], where="post", linestyle=style,
+                             color=colors[direction],
+                             label=f"{label[direction]} {kind if kind != 'dtls' else 'data'}")
+        pts = np.asarray(v["delay_series_ms"], float).reshape(-1, 2)
+        if pts.size:
+            axes[2].plot(pts[:, 0] + start, pts[:, 1], ".", ms=3, color=colors[direction], label=f"{label[direction]} frames")
+    axes[0].set_ylabel("decoded frames/s")
+    axes[1].set_ylabel("delivered kbit/s (IP)")
+    axes[2].set_ylabel("frame delay (ms)")
+    axes[2].set_xlabel("time from call start (s)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    line = result.config["line"]
+    fig.suptitle(f"{line['offer']} ({line['sync_rate_up_kbps']:.0f}/{line['sync_rate_down_kbps']:.0f} kbit/s up/down), "
+                 f"profile {result.config['profile']['name']}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def default_run_dir(base: str | Path = "results") -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"emulate-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(base) / f"emulate-{stamp}-{n}"
+    return path
+
+
+def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True) -> Path:
+    """Write ``result.json`` and ``timeseries.png`` into ``out_dir`` (atomically); returns the folder."""
+    from twin.atomic import atomic_write_bytes, atomic_write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "result.json", result.to_dict())
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = plot_call(result)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        atomic_write_bytes(out / "timeseries.png", buf.getvalue())
+    return out
+
+
+def run_emulated_call(config: CallConfig) -> CallResult:
+    """Synchronous wrapper: run :func:`run_call` on a fresh event loop."""
+    config.validate()
+    return asyncio.run(run_call(config))

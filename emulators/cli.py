@@ -1,0 +1,201 @@
+"""``twin emulate`` and ``twin calibrate``: thin click commands over :mod:`emulators.call` and
+:mod:`emulators.calibrate`. They parse, build a validated config, call one library function, print.
+
+Bad options raise :class:`twin.errors.TwinInputError` (the ``twin`` entry point turns it into exit
+status 2 without a traceback). A dead line is not an error: the call runs, the verdict says so, exit 0.
+A Ctrl-C during ``emulate`` ends the call early, writes what was measured, and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from twin.errors import TwinInputError
+
+FAMILIES = ("adsl", "readsl", "adsl2plus")
+
+
+def _parse_outage(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise TwinInputError(f"--outage {text!r}: expected START_S:END_S, e.g. 5:12") from None
+    return start, end
+
+
+def build_line(line_name: str | None, loop_length_m: float | None, family: str | None):
+    """The kiosk line from CLI options.
+
+    * ``--line NAME`` alone: that offer at the default loop length (it syncs at its caps).
+    * ``--loop-length-m M`` (+ ``--family``, default the offer's or ``adsl``) without ``--line``: an
+      uncapped line of that family syncing at its attainable rates (:func:`twin.line.attainable_sync_rate_kbps`).
+    * both: the named offer on a loop of ``M`` metres (sync = min(cap, attainable)).
+    """
+    from twin.line import AdslLine, LineFamily, LineOffer, attainable_sync_rate_kbps, get_offer
+
+    from emulators.call import DEFAULT_LINE, DEFAULT_LOOP_LENGTH_M
+
+    if family is not None and family not in FAMILIES:
+        raise TwinInputError(f"--family {family!r}: expected one of {', '.join(FAMILIES)}")
+    if loop_length_m is None:
+        if family is not None:
+            raise TwinInputError("--family needs --loop-length-m (or name an offer with --line)")
+        return AdslLine(get_offer(line_name or DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
+    if line_name is not None:
+        offer = get_offer(line_name)
+        if family is not None and family != offer.family.value:
+            raise TwinInputError(f"--family {family} contradicts --line {line_name} ({offer.family.value})")
+        return AdslLine(offer, loop_length_m)
+    fam = LineFamily(family or "adsl")
+    down, up = attainable_sync_rate_kbps(loop_length_m, fam)  # raises LineError when out of reach
+    offer = LineOffer(
+        name=f"{fam.value}-{loop_length_m:.0f}m", family=fam, down_kbps=down, up_kbps=up, monthly_cost_eur=0.0,
+        description="attainable sync rates of the loop, no commercial cap",
+    )
+    return AdslLine(offer, loop_length_m)
+
+
+def build_profile(name: str, codec: str | None, width: int | None, height: int | None, fps: float | None,
+                  max_video_kbps: float | None, audio_kbps: float | None):
+    """A built-in profile with optional overrides (validated by :class:`twin.profiles.EncoderProfile`)."""
+    from twin.profiles import get_profile
+
+    profile = get_profile(name)
+    changes: dict = {}
+    if codec is not None:
+        changes["video_codec"] = codec.upper().replace(".", "")
+    if width is not None:
+        changes["width_px"] = width
+    if height is not None:
+        changes["height_px"] = height
+    if fps is not None:
+        changes["frame_rate_fps"] = fps
+    if max_video_kbps is not None:
+        changes["video_max_kbps"] = max_video_kbps
+        if max_video_kbps > 0:  # keep min <= start <= max; a bad cap is reported by EncoderProfile
+            changes["video_min_kbps"] = min(profile.video_min_kbps, max_video_kbps)
+            changes["video_start_kbps"] = min(profile.video_start_kbps, max_video_kbps)
+    if audio_kbps is not None:
+        changes["audio_kbps"] = audio_kbps
+    if not changes:
+        return profile
+    for key in ("width_px", "height_px"):
+        if key in changes and (changes[key] <= 0 or changes[key] % 2):
+            raise TwinInputError(f"--{key[:-3]} {changes[key]}: frame size must be a positive even number of pixels")
+    if "width_px" in changes and changes["width_px"] < 80:
+        raise TwinInputError(f"--width {changes['width_px']}: at least 80 px (the frame-number barcode needs room)")
+    return dataclasses.replace(profile, name=f"{profile.name}+custom", **changes)
+
+
+def _print_verdict(result, out_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=max(100, Console().width))
+    table = Table(title="emulated call", show_lines=False)
+    for col in ("direction", "fps", "freezes", "pauses", "p95 delay", "PSNR", "SSIM", "video kbit/s", "drops"):
+        table.add_column(col, justify="right" if col != "direction" else "left")
+    for direction, label in (("up", "kiosk->agent"), ("down", "agent->kiosk")):
+        v = result.video[direction]
+        n = result.network[direction]
+        p95 = v["delay"]["p95_ms"]
+        drops = n["packets_dropped"]
+        table.add_row(
+            label,
+            f"{v['fps_mean']:.1f}",
+            str(v["freeze_count"]),
+            str(v["pause_count"]),
+            "-" if p95 is None else f"{p95:.0f} ms",
+            "-" if v["psnr_db"] is None else f"{v['psnr_db']:.1f} dB",
+            "-" if v["ssim"] is None else f"{v['ssim']:.3f}",
+            f"{n['video_kbps_mean']:.0f}",
+            f"{sum(drops.values())}/{n['packets_in']}",
+        )
+    console.print(table)
+    for line in result.verdict:
+        click.echo(line)
+    click.echo(str(out_dir))
+
+
+@click.command("emulate")
+@click.option("--line", "line_name", default=None, help="Named offer (default adsl-512-128).")
+@click.option("--loop-length-m", type=float, default=None, help="Copper loop length in metres.")
+@click.option("--family", default=None, help="Line family with --loop-length-m: adsl, readsl or adsl2plus.")
+@click.option("--up-kbps", type=float, default=None, help="Override the uplink sync rate (kbit/s).")
+@click.option("--down-kbps", type=float, default=None, help="Override the downlink sync rate (kbit/s).")
+@click.option("--loss-pct", type=float, default=None, help="Random packet loss on both directions, %.")
+@click.option("--burst-length", type=float, default=None, help="Mean loss burst (packets): Gilbert-Elliott loss.")
+@click.option("--outage", "outages", multiple=True, help="START_S:END_S line outage (repeatable).")
+@click.option("--trace-up", default=None, help="mahimahi capacity trace for the uplink.")
+@click.option("--trace-down", default=None, help="mahimahi capacity trace for the downlink.")
+@click.option("--profile", "profile_name", default="gen1", show_default=True, help="Encoder profile.")
+@click.option("--codec", default=None, help="Override the video codec (VP8 or H264).")
+@click.option("--width", type=int, default=None, help="Override the frame width (px).")
+@click.option("--height", type=int, default=None, help="Override the frame height (px).")
+@click.option("--fps", type=float, default=None, help="Override the frame rate.")
+@click.option("--max-video-kbps", type=float, default=None, help="Override the video bitrate cap (kbit/s).")
+@click.option("--audio-kbps", type=float, default=None, help="Override the Opus bitrate (kbit/s).")
+@click.option("--duration-s", type=float, default=20.0, show_default=True, help="Call length (s).")
+@click.option("--scan-kb", type=float, default=300.0, show_default=True, help="Scanned document uploaded (KB).")
+@click.option("--print-kb", type=float, default=100.0, show_default=True, help="Print sent back (KB).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the line's random loss.")
+@click.option("--out", "out_dir", default=None, help="Run folder (default results/emulate-<timestamp>).")
+@click.option("--no-plot", is_flag=True, help="Skip the PNG time series.")
+def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, outages,
+                    trace_up, trace_down, profile_name, codec, width, height, fps, max_video_kbps, audio_kbps,
+                    duration_s, scan_kb, print_kb, seed, out_dir, no_plot) -> None:
+    """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."""
+    from emulators.call import CallConfig, default_run_dir, run_emulated_call, write_call_result
+
+    config = CallConfig(
+        line=build_line(line_name, loop_length_m, family),
+        up_kbps=up_kbps,
+        down_kbps=down_kbps,
+        loss_pct=loss_pct,
+        burst_length=burst_length,
+        outages=tuple(_parse_outage(o) for o in outages),
+        trace_up=trace_up,
+        trace_down=trace_down,
+        profile=build_profile(profile_name, codec, width, height, fps, max_video_kbps, audio_kbps),
+        duration_s=duration_s,
+        scan_kb=scan_kb,
+        print_kb=print_kb,
+        seed=seed,
+    )
+    config.validate()
+    out = Path(out_dir) if out_dir else default_run_dir()
+    result = run_emulated_call(config)
+    write_call_result(result, out, plot=not no_plot)
+    _print_verdict(result, out)
+    if result.interrupted:
+        sys.exit(130)
+
+
+@click.command("calibrate")
+@click.option("--lines", default=None, help="Comma-separated offers (default: the usual kiosk offers).")
+@click.option("--profiles", default="gen1,gen2", show_default=True, help="Comma-separated encoder profiles.")
+@click.option("--duration-s", type=float, default=20.0, show_default=True, help="Length of each call (s).")
+@click.option("--jobs", type=int, default=2, show_default=True, help="Calls run in parallel (one process each).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
+@click.option("--out", "out_file", default=None, help="CSV file (default results/calibration-<timestamp>.csv).")
+def calibrate_command(lines, profiles, duration_s, jobs, seed, out_file) -> None:
+    """Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."""
+    from emulators.calibrate import DEFAULT_LINES, default_csv_path, run_calibration
+
+    line_names = [s.strip() for s in (lines.split(",") if lines else DEFAULT_LINES) if s.strip()]
+    profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
+    out = Path(out_file) if out_file else default_csv_path()
+
+    def progress(row: dict, done: int, total: int) -> None:
+        click.echo(
+            f"[{done}/{total}] {row['profile']} on {row['line']}: {row['video_fps_up']:.1f} fps up, "
+            f"{row['video_kbps_up']:.0f} kbit/s, p95 {row['delay_p95_ms_up']:.0f} ms, MOS {row['mos']:.2f}"
+        )
+
+    run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=out,
+                    progress=progress)
+    click.echo(str(out))

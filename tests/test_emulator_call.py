@@ -1,0 +1,88 @@
+"""Real aiortc calls across the emulated line (short ones: the whole file runs in about 25 s)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from twin.profiles import get_profile
+
+from emulators.call import CallConfig, run_emulated_call, write_call_result
+
+
+@pytest.fixture(scope="module")
+def gen1_call():
+    """One 8 s gen1 call over adsl-512-128 (128 kbit/s up, 512 down), shared by the tests below."""
+    config = CallConfig(profile=get_profile("gen1"), duration_s=8.0, scan_kb=20.0, print_kb=40.0,
+                        documents_at_s=0.5, seed=1)
+    t0 = time.perf_counter()
+    result = run_emulated_call(config)
+    return result, time.perf_counter() - t0
+
+
+def test_gen1_call_gets_video_both_ways(gen1_call):
+    result, _ = gen1_call
+    assert not result.dead and not result.errors
+    assert result.connection["ever_connected"] and not result.connection["died"]
+    assert result.setup["connected_s"] < 2.0
+    up, down = result.video["up"], result.video["down"]
+    assert up["frames_decoded"] > 0 and down["frames_decoded"] > 0
+    assert down["fps_mean"] > 12  # 512 kbit/s downlink carries gen1's 15 fps
+    assert up["fps_mean"] > 3
+    assert up["frames_unidentified"] == 0 and down["frames_unidentified"] == 0
+    assert 25 < down["psnr_db"] < 60 and 0.5 < down["ssim"] <= 1
+    assert down["delay"]["p50_ms"] > result.config["line"]["fixed_delay_down_ms"]
+    assert result.documents["print"]["complete"]
+
+
+def test_gen1_video_bitrate_stays_near_the_cap(gen1_call):
+    """On the uncongested 512 kbit/s downlink the VP8 encoder runs at the profile's 50 kbit/s cap."""
+    result, _ = gen1_call
+    cap = get_profile("gen1").video_max_kbps
+    encoder_kbps = result.video["down"]["encoder_kbps"]  # RTP payload bytes the agent sent
+    assert 0.6 * cap < encoder_kbps < 1.25 * cap, encoder_kbps
+    assert result.encoder["video_max_bps"] == cap * 1000
+    # Delivered IP bitrate adds RTP/SRTP/UDP/IP headers, not more than about 30 %.
+    assert result.network["down"]["video_kbps_mean"] < 1.3 * 1.25 * cap
+
+
+def test_everything_listens_on_loopback_only(gen1_call):
+    result, _ = gen1_call
+    addresses = result.connection["listen_addresses"]
+    assert len(addresses) >= 4  # two relay sockets + one ICE socket per peer
+    assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
+
+
+def test_call_ends_on_time_and_writes_results(gen1_call, tmp_path):
+    result, wall_s = gen1_call
+    assert result.duration_s == pytest.approx(8.0)
+    assert result.wall_s < 8.0 + 4.0
+    out = write_call_result(result, tmp_path / "run")
+    data = json.loads((out / "result.json").read_text())
+    assert data["video"]["up"]["frames_decoded"] == result.video["up"]["frames_decoded"]
+    assert (out / "timeseries.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"loss_pct": 100.0},  # dead line
+        {"outages": ((0.0, 1000.0),)},  # outage longer than the call
+    ],
+    ids=["loss-100", "outage-longer-than-call"],
+)
+def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
+    config = CallConfig(profile=get_profile("gen1"), duration_s=3.0, **overrides)
+    t0 = time.perf_counter()
+    result = run_emulated_call(config)
+    wall = time.perf_counter() - t0
+    assert wall < 3.0 + 5.0
+    assert result.dead
+    assert result.video["up"]["frames_decoded"] == 0 and result.video["down"]["frames_decoded"] == 0
+    assert result.verdict[0] == "no video received: line dead"
+    assert result.video["up"]["fps_mean"] == 0
+    drops = result.network["up"]["packets_dropped"]
+    assert drops["loss" if "loss_pct" in overrides else "outage"] == result.network["up"]["packets_in"] > 0
+    json.dumps(result.to_dict(), allow_nan=False)

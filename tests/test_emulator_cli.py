@@ -1,0 +1,53 @@
+"""``twin emulate`` / ``twin calibrate``: bad options exit with status 2 and no traceback, before any call."""
+
+from __future__ import annotations
+
+import pytest
+
+from twin.cli import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["emulate", "--line", "adsl-9000-1"], "unknown line offer"),
+        (["emulate", "--profile", "gen9"], "unknown encoder profile"),
+        (["emulate", "--duration-s", "-5"], "duration_s"),
+        (["emulate", "--duration-s", "0"], "duration_s"),
+        (["emulate", "--loss-pct", "150"], "loss_pct"),
+        (["emulate", "--loss-pct", "-1"], "loss_pct"),
+        (["emulate", "--loop-length-m", "12000", "--family", "adsl"], "eligibility limit"),
+        (["emulate", "--loop-length-m", "9000", "--family", "readsl"], "beyond READSL reach"),
+        (["emulate", "--family", "vdsl", "--loop-length-m", "1000"], "--family"),
+        (["emulate", "--trace-up", "/nonexistent/trace.up"], "not found"),
+        (["emulate", "--outage", "10:5"], "outage"),
+        (["emulate", "--outage", "abc"], "START_S:END_S"),
+        (["emulate", "--burst-length", "0.5", "--loss-pct", "2"], "burst_length"),
+        (["emulate", "--max-video-kbps", "-3"], "video_max_kbps"),
+        (["emulate", "--codec", "av1"], "video_codec"),
+        (["emulate", "--width", "321"], "even"),
+        (["emulate", "--bogus-option"], "No such option"),
+        (["calibrate", "--profiles", "gen9", "--out", "/tmp/never.csv"], "unknown encoder profile"),
+        (["calibrate", "--lines", "adsl-nope", "--out", "/tmp/never.csv"], "unknown line offer"),
+        (["calibrate", "--jobs", "0", "--out", "/tmp/never.csv"], "jobs"),
+    ],
+)
+def test_bad_options_exit_2_without_traceback(args, needle, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, (out, err)
+    assert needle in err
+    assert "Traceback" not in err + out
+
+
+def test_help_lists_the_options(capsys):
+    code, out, _ = run_cli(["emulate", "--help"], capsys)
+    assert code == 0
+    for option in ("--line", "--loop-length-m", "--burst-length", "--outage", "--trace-up", "--profile", "--seed"):
+        assert option in out

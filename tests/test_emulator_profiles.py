@@ -1,0 +1,71 @@
+"""Encoder profiles applied to aiortc: module constants changed inside the context, restored after."""
+
+from __future__ import annotations
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.codecs import h264, opus, vpx
+
+from twin.profiles import get_profile
+
+from emulators.profiles import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
+
+
+def test_constants_set_inside_and_restored_after():
+    before = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (vpx, h264)}
+    gen1 = get_profile("gen1")
+    with encoder_limits(gen1) as applied:
+        for m in (vpx, h264):
+            assert (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) == (30_000, 50_000, 50_000)
+        assert applied["audio_bps"] == 16_000
+        # The real aiortc code paths obey them: REMB setter clamps, Opus encoder starts at the profile rate.
+        enc = vpx.Vp8Encoder()
+        assert enc.target_bitrate == 50_000
+        enc.target_bitrate = 2_000_000
+        assert enc.target_bitrate == 50_000
+        enc.target_bitrate = 1_000
+        assert enc.target_bitrate == 30_000
+        assert opus.OpusEncoder().codec.bit_rate == 16_000
+    after = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (vpx, h264)}
+    assert after == before
+    assert opus.OpusEncoder().codec.bit_rate == 96_000
+
+
+def test_constants_restored_when_the_body_raises():
+    before = vpx.MAX_BITRATE
+    with pytest.raises(RuntimeError):
+        with encoder_limits(get_profile("gen2")):
+            assert vpx.MAX_BITRATE == 768_000
+            raise RuntimeError("boom")
+    assert vpx.MAX_BITRATE == before
+
+
+def test_stock_profile_is_aiortc_defaults():
+    assert video_bounds_bps(get_profile("aiortc-stock")) == (vpx.MIN_BITRATE, vpx.DEFAULT_BITRATE, vpx.MAX_BITRATE)
+
+
+def test_codec_preferences_follow_the_profile():
+    assert codec_name(get_profile("gen1")) == "vp8"
+    assert codec_name(get_profile("gen2")) == "h264"
+    prefs = video_codec_preferences(get_profile("gen2"))
+    assert {c.mimeType for c in prefs} == {"video/H264", "video/rtx"}
+    with pytest.raises(ValueError):
+        codec_name(type("FakeProfile", (), {"video_codec": "AV1"})())
+
+
+def test_offer_lists_only_the_preferred_codec():
+    import asyncio
+
+    from emulators.profiles import apply_codec_preferences
+    from emulators.media import FrameLedger, SyntheticCameraTrack, SyntheticScene
+
+    async def offer_sdp() -> str:
+        pc = RTCPeerConnection()
+        pc.addTrack(SyntheticCameraTrack(SyntheticScene(320, 240), 15, FrameLedger()))
+        apply_codec_preferences(pc, get_profile("gen2"))
+        offer = await pc.createOffer()
+        await pc.close()
+        return offer.sdp
+
+    sdp = asyncio.run(offer_sdp())
+    assert "H264/90000" in sdp and "VP8/90000" not in sdp
