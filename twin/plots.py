@@ -58,13 +58,15 @@ def plot_kpi(phases: Sequence[str], summary: Mapping[str, Any], kpi: str, *, yla
     return ax
 
 
-def plot_unmet(phases: Sequence[str], summary: Mapping[str, Any], *, ax: Axes | None = None) -> Axes:
+def plot_unmet(phases: Sequence[str], summary: Mapping[str, Any], *, ax: Axes | None = None,
+               reasons: Sequence[str] = UNMET_REASONS) -> Axes:
     """Unmet kiosk demand per phase, stacked by reason (means)."""
     _, ax = _new_ax(ax)
     x = np.arange(len(phases))
     bottom = np.zeros(len(phases))
-    colors = ["#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]
-    for reason, color in zip(UNMET_REASONS, colors):
+    palette = dict(zip(UNMET_REASONS, ["#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]))
+    for reason in reasons:
+        color = palette[reason]
         mean, _ = _mean_ci(summary, phases, f"unmet_{reason}")
         mean = np.nan_to_num(mean)
         ax.bar(x, mean, bottom=bottom, color=color, label=UNMET_LABELS[reason])
@@ -90,14 +92,19 @@ def write_rollout_plots(folder: Path, phases: Sequence[str], summary: Mapping[st
     folder = Path(folder)
     written = []
 
-    fig = Figure(figsize=(11, 7.5), dpi=110, layout="constrained")
-    axes = fig.subplots(2, 2)
+    fig = Figure(figsize=(14, 7.5), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 3)
     plot_kpi(phases, summary, "interviews_served", ylabel="interviews per phase", title="Interviews served",
              ax=axes[0, 0])
-    plot_unmet(phases, summary, ax=axes[0, 1])
+    plot_unmet(phases, summary, ax=axes[0, 1], reasons=[r for r in UNMET_REASONS if r != "too_far"])
+    axes[0, 1].set_title("Unmet demand at the kiosks, by reason")
+    plot_kpi(phases, summary, "unmet_too_far", ylabel="needs per phase",
+             title="Needs lost to distance (no kiosk near enough)", ax=axes[0, 2])
     plot_kpi(phases, summary, "wait_mean_min", ylabel="minutes", title="Mean waiting time", ax=axes[1, 0])
     plot_kpi(phases, summary, "mos_mean", ylabel="MOS (1-5)", title="Mean interview quality (MOS)", ax=axes[1, 1])
     axes[1, 1].set_ylim(1, 5)
+    plot_kpi(phases, summary, "share_mos_below_3", ylabel="% of interviews", title="Interviews under MOS 3",
+             ax=axes[1, 2], scale=100.0)
     fig.suptitle(f"{title}: rollout by phase (means, 95% CI over replications)")
     written.append(_save(fig, folder / "rollout.png"))
 

@@ -1,0 +1,104 @@
+"""`twin run`: run folders, reproducibility whatever --jobs, interruption, the Auvergne calibration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twin.kpis import kpi_names
+from twin.results import read_run
+from twin.runner import compile_scenario, run_replication, run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "scenarios" / "tiny.yaml"
+AUVERGNE = ROOT / "scenarios" / "auvergne-2008.yaml"
+
+
+def test_same_seed_same_summary_whatever_jobs(tmp_path: Path) -> None:
+    a = run_scenario(TINY, replications=4, seed=11, jobs=1, out_dir=tmp_path / "a", make_plots=False)
+    b = run_scenario(TINY, replications=4, seed=11, jobs=2, out_dir=tmp_path / "b", make_plots=False)
+    assert (a.folder / "summary.json").read_bytes() == (b.folder / "summary.json").read_bytes()
+    assert (a.folder / "replications.csv").read_bytes() == (b.folder / "replications.csv").read_bytes()
+    c = run_scenario(TINY, replications=4, seed=12, jobs=1, out_dir=tmp_path / "c", make_plots=False)
+    assert (a.folder / "summary.json").read_bytes() != (c.folder / "summary.json").read_bytes()
+
+
+def test_replications_are_independent_streams() -> None:
+    _, inputs = compile_scenario(TINY)
+    seeds = np.random.SeedSequence(5).spawn(2)
+    first, second = (run_replication(inputs, s) for s in seeds)
+    assert first != second
+    assert run_replication(inputs, np.random.SeedSequence(5).spawn(2)[0]) == first
+
+
+def test_run_folder_contents(tmp_path: Path) -> None:
+    outcome = run_scenario(TINY, replications=3, seed=1, jobs=1, out_dir=tmp_path / "run")
+    folder = outcome.folder
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for key in ("scenario_sha256", "seed", "replications_requested", "replications_done", "versions",
+                "git_commit", "started_utc", "ended_utc", "status"):
+        assert key in manifest
+    assert manifest["status"] == "complete" and manifest["replications_done"] == 3
+    assert (folder / "plots" / "rollout.png").stat().st_size > 10_000
+    run = read_run(folder)
+    assert [p["name"] for p in run.phases] == ["pilot", "extension"]
+    rows = (folder / "replications.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3 * 2 * len(kpi_names(("anpe", "caf")))
+    for phase in ("pilot", "extension"):
+        cell = run.summary[phase]["interviews_served"]
+        values = run.replications[phase]["interviews_served"]
+        assert cell["n"] == 3 and cell["mean"] == pytest.approx(np.mean(values))
+        assert cell["ci95_half_width"] > 0
+
+
+def test_interrupted_run_keeps_finished_replications(tmp_path: Path) -> None:
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    outcome = run_scenario(TINY, replications=5, seed=3, jobs=1, out_dir=tmp_path / "run",
+                           on_replication=stop_after_two, make_plots=False)
+    assert outcome.interrupted and outcome.replications_done == 2
+    manifest = json.loads((outcome.folder / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["replications_done"] == 2
+    assert read_run(outcome.folder).summary["pilot"]["interviews_served"]["n"] == 2
+
+
+def test_cli_run_prints_folder_last(tmp_path: Path) -> None:
+    out = tmp_path / "cli-run"
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(TINY), "-r", "2", "--jobs", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == str(out)
+    assert "interviews" in proc.stdout
+
+
+def test_cli_refuses_non_empty_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(TINY), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_auvergne_2007_matches_the_seed_article(tmp_path: Path) -> None:
+    """The seed article reports about 2,700 interviews in 2007: the calibrated scenario is within 10%."""
+    outcome = run_scenario(AUVERGNE, replications=3, jobs=2, out_dir=tmp_path / "auvergne", make_plots=False)
+    served_2007 = outcome.summary["2007"]["interviews_served"]["mean"]
+    assert 0.9 * 2700 <= served_2007 <= 1.1 * 2700
+    assert outcome.summary["target-end-2008"]["user_kiosks"]["mean"] == 58
+    assert outcome.summary["target-end-2008"]["expert_kiosks"]["mean"] == 42
+    assert outcome.summary["2006"]["user_kiosks"]["mean"] == 18
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
+    assert f"\n{command}\n" in readme
+    assert "twin run scenarios/auvergne-2008.yaml" in readme
