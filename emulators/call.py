@@ -513,16 +513,20 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
 
 def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0) -> dict:
     if transfer is None:
-        return {"size_kb": 0.0, "started_s": None, "completed_s": None, "duration_s": None,
+        return {"size_kb": 0.0, "started_s": None, "received_s": None, "received_duration_s": None,
+                "completed_s": None, "duration_s": None,
                 "bytes_received": 0, "complete": False, "goodput_kbps": None}
     got = receiver_side.incoming.get(transfer.kind) if receiver_side is not None else None
     received = got.bytes_received if got is not None else 0
     duration = transfer.duration_s
     complete = transfer.acked_s is not None and transfer.acked_s <= end_s
     span = (transfer.acked_s if complete else end_s) - transfer.started_s if transfer.started_s is not None else None
+    received_s = got.received_s if got is not None and got.received_s is not None and got.received_s <= end_s else None
     return {
         "size_kb": transfer.size_bytes / 1000.0,
         "started_s": transfer.started_s,
+        "received_s": received_s,
+        "received_duration_s": (received_s - transfer.started_s) if received_s is not None else None,
         "completed_s": transfer.acked_s if complete else None,
         "duration_s": duration if complete else None,
         "bytes_received": received,
@@ -681,6 +685,8 @@ def verdict_lines(result: CallResult) -> list[str]:
             continue
         if d["complete"]:
             docs.append(f"{name} {d['size_kb']:.0f} KB in {d['duration_s']:.1f} s")
+        elif d["received_s"] is not None:
+            docs.append(f"{name} {d['size_kb']:.0f} KB received in {d['received_duration_s']:.1f} s (ack not back)")
         else:
             docs.append(f"{name} incomplete: {d['bytes_received'] / 1000:.0f} of {d['size_kb']:.0f} KB "
                         f"in {result.duration_s - d['started_s']:.0f} s")

@@ -311,7 +311,7 @@ class SyntheticVoiceTrack(MediaStreamTrack):
 # Documents over the data channel
 # --------------------------------------------------------------------------------------------------
 
-DOC_CHUNK_BYTES = 16_384
+DOC_CHUNK_BYTES = 4_096
 
 
 def document_bytes(kind: str, size_bytes: int) -> bytes:
