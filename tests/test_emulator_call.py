@@ -86,3 +86,20 @@ def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
     drops = result.network["up"]["packets_dropped"]
     assert drops["loss" if "loss_pct" in overrides else "outage"] == result.network["up"]["packets_in"] > 0
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_calibration_row_has_exactly_the_twin_columns(gen1_call, tmp_path):
+    from twin.quality import CALIBRATION_COLUMNS, CalibrationTable
+
+    from emulators.calibrate import calibration_row, rows_to_csv
+
+    result, _ = gen1_call
+    row = calibration_row(result, get_profile("gen1"), "adsl-512-128")
+    assert tuple(row) == CALIBRATION_COLUMNS
+    assert row["up_kbps"] == 128 and row["down_kbps"] == 512
+    assert row["mos"] == min(row["mos_video_up"], row["mos_speech"])
+    path = tmp_path / "cal.csv"
+    path.write_text(rows_to_csv([row]))
+    assert path.read_text().splitlines()[0] == ",".join(CALIBRATION_COLUMNS)
+    table = CalibrationTable.from_csv(path)  # the twin reads what the emulator writes
+    assert table.rows[0].video_fps_up == pytest.approx(row["video_fps_up"], rel=1e-5)
