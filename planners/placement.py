@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, hstack, identity
 
 from twin.errors import TwinInputError
 
@@ -231,7 +231,9 @@ class PlacementResult:
         bound: proven bound on the optimum: a LOWER bound for the minimisation models (p-median, LSCP,
             p-center) and an UPPER bound for MCLP (maximisation). Equal to ``objective`` when proven optimal.
         gap: relative gap |objective - bound| / max(|objective|, 1e-12), >= 0 (0 when optimal).
-        optimal: True only when optimality is proven (gap within the solver tolerance, see ``status``).
+        optimal: True only when optimality is proven: gap exactly 0 on integral data (integer costs and
+            weights, bounds rounded), otherwise a relative gap within the MILP tolerance ``mip_rel_gap``
+            (default 1e-7). ``status`` says why it is not.
         method: how it was solved, e.g. ``"milp-highs"``, ``"vertex-substitution+lagrangian"``.
         solve_time_s: wall-clock time of the solve, s.
         status: human-readable status text (solver message, time limit reached, ...).
@@ -286,13 +288,17 @@ def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_
     return _MilpOutcome(res.x, obj, min(bound, obj), proven, f"HiGHS status {res.status}: {res.message}")
 
 
-def _finish_min(problem: PlacementProblem, objective: float, bound: float) -> tuple[float, float, bool]:
-    """Round a minimisation lower bound up on integral data; return (bound, gap, optimal)."""
-    if problem.integral and np.isfinite(bound):
-        bound = float(math.ceil(bound - 1e-6 * max(1.0, abs(bound))))
+def _finish_min(integral: bool, objective: float, bound: float, tol: float = 1e-9) -> tuple[float, float, bool]:
+    """Close a minimisation: round the lower bound up on integral data; return (bound, gap, optimal).
+
+    ``optimal`` means the relative gap is within ``tol`` (exactly 0 on integral data once the rounded
+    bound meets the objective).
+    """
+    if integral and np.isfinite(bound):
+        bound = float(math.ceil(bound - min(0.5, 1e-6 * max(1.0, abs(bound)))))
     bound = min(bound, objective)
     gap = _rel_gap(objective, bound)
-    return bound, gap, gap <= 1e-9
+    return bound, gap, gap <= tol
 
 
 # --------------------------------------------------------------------------------------------------
@@ -620,7 +626,7 @@ def solve_pmedian(
             raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
         sites = tuple(int(s) for s in out.x)
         obj = problem.pmedian_cost(sites)
-        bound, gap, optimal = _finish_min(problem, obj, out.bound)
+        bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, mip_rel_gap)
         return PlacementResult(
             "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
             time.perf_counter() - t0, out.status,
@@ -641,7 +647,7 @@ def solve_pmedian(
     if lr.best_cost < best:
         best_sites, best = lr.best_sites, lr.best_cost
     obj = problem.pmedian_cost(best_sites)
-    bound, gap, optimal = _finish_min(problem, obj, lr.bound)
+    bound, gap, optimal = _finish_min(problem.integral, obj, lr.bound)
     method_name = "vertex-substitution+lagrangian"
     status = f"Lagrangian bound after {lr.iterations} subgradient iterations"
     if not optimal and method == "auto":
@@ -651,7 +657,7 @@ def solve_pmedian(
         out = None
         if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
             # the reduction tests leave no room for a better solution: the incumbent is optimal
-            bound, gap, optimal = _finish_min(problem, obj, obj)
+            bound, gap, optimal = _finish_min(problem.integral, obj, obj)
             status += "; Lagrangian reduction tests prove the incumbent optimal"
         elif remaining > 0.1:
             out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap)
@@ -672,7 +678,9 @@ def solve_pmedian(
             # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
             # (a proven-infeasible reduced MILP means no better solution exists)
             milp_bound = out.bound if out.x is not None or out.proven else -math.inf
-            bound, gap, optimal = _finish_min(problem, obj, max(bound, min(milp_bound, obj)))
+            bound, gap, optimal = _finish_min(
+                problem.integral, obj, max(bound, min(milp_bound, obj)), max(mip_rel_gap, 1e-9)
+            )
     if not optimal:
         status += f"; NOT proven optimal: relative gap {gap:.3g}"
     sites = tuple(int(s) for s in sorted(best_sites))
@@ -727,7 +735,6 @@ def solve_mclp(
     r = _check_radius(radius_km)
     n, m = problem.n_demand, problem.n_candidates
     A = _coverage_matrix(problem, r)  # (n, m)
-    from scipy.sparse import hstack, identity
 
     # variables: y (m), z (n); constraint z_i - sum_j a_ij y_j <= 0
     A_cov = hstack([-A, identity(n, format="csr")], format="csr")
@@ -750,7 +757,7 @@ def solve_mclp(
     obj = problem.coverage(sites, r)
     bound = -out.bound
     if problem.integral and np.isfinite(bound):
-        bound = float(math.floor(bound + 1e-6 * max(1.0, abs(bound))))
+        bound = float(math.floor(bound + min(0.5, 1e-6 * max(1.0, abs(bound)))))
     bound = max(bound, obj)
     gap = _rel_gap(obj, bound)
     optimal = gap <= max(mip_rel_gap, 1e-9)
@@ -762,14 +769,26 @@ def solve_mclp(
 
 
 def _lscp_milp(
-    problem: PlacementProblem, covers: np.ndarray, time_limit_s: float, mip_rel_gap: float
+    problem: PlacementProblem,
+    covers: np.ndarray,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    max_sites: int | None = None,
 ) -> _MilpOutcome:
-    """min sum_j y_j  s.t. sum_{j in N_i} y_j >= 1 for every required i; fixed y_j = 1; y binary."""
+    """min sum_j y_j  s.t. sum_{j in N_i} y_j >= 1 for every required i; fixed y_j = 1; y binary.
+
+    With ``max_sites`` it is a pure feasibility problem (zero objective, sum_j y_j <= max_sites): HiGHS
+    stops at the first cover found, or proves infeasibility (``infeasible=True``).
+    """
     m = problem.n_candidates
     lb = np.zeros(m)
     lb[list(problem.fixed_sites)] = 1.0
     constraints = [LinearConstraint(csr_matrix(covers, dtype=float), 1, np.inf)] if covers.shape[0] else []
-    out = _run_milp(np.ones(m), constraints, np.ones(m), Bounds(lb, np.ones(m)), time_limit_s, mip_rel_gap)
+    c = np.ones(m)
+    if max_sites is not None:
+        constraints.append(LinearConstraint(csr_matrix(np.ones((1, m))), 0, max_sites))
+        c = np.zeros(m)
+    out = _run_milp(c, constraints, np.ones(m), Bounds(lb, np.ones(m)), time_limit_s, mip_rel_gap)
     if out.x is not None:
         out.x = np.flatnonzero(out.x > 0.5)
     return out
@@ -822,9 +841,7 @@ def solve_lscp(
         raise TwinInputError(f"LSCP found no solution within {time_limit_s} s ({out.status})")
     sites = tuple(int(j) for j in out.x)
     obj = float(len(sites))
-    bound, gap, optimal = _finish_min(
-        PlacementProblem(problem.cost, problem.weights, problem.fixed_sites, True), obj, out.bound
-    )
+    bound, gap, optimal = _finish_min(True, obj, out.bound)  # a number of sites is an integer
     status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
     return PlacementResult(
         "lscp", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
@@ -842,8 +859,8 @@ def solve_pcenter(
     Objective: max over demand points with w_i > 0 of min_{j in S} c_ij (weights only select which
     points count; they do not scale the costs). The optimum is one of the distinct entries of the cost
     matrix, so it is found by bisection over them (Minieka 1970; Daskin 1995 ch. 5): radius r is
-    feasible iff the set-covering problem (:func:`solve_lscp`, with the fixed sites forced open) needs at
-    most p sites, each test an exact HiGHS MILP. The covering set found at the optimal radius is padded
+    feasible iff the set-covering constraints of :func:`solve_lscp` (fixed sites forced open) admit a
+    cover with at most p sites, each test an exact HiGHS feasibility MILP. The covering set found at the optimal radius is padded
     to exactly p sites greedily by p-median cost (a tie-break that cannot raise the maximum).
 
     Returns:
@@ -884,14 +901,13 @@ def solve_pcenter(
         if remaining <= 0.05:
             timed_out = True
             break
-        out = _lscp_milp(problem, C <= values[mid], remaining, 1e-9)
+        out = _lscp_milp(problem, C <= values[mid], remaining, 1e-9, max_sites=p)
         n_tests += 1
-        if out.x is not None and out.x.size <= p:
-            hi = mid
+        if out.x is not None:  # a cover with <= p sites: radius values[mid] is feasible
             best_sites = out.x
             best_r = float(C[:, out.x].min(axis=1).max())
             hi = int(np.searchsorted(values, best_r))
-        elif out.proven or (out.x is not None and math.ceil(out.bound - 1e-6) > p):
+        elif out.infeasible:  # proven: no cover with <= p sites
             lo = mid + 1
             lo_bound = float(values[lo])
         else:
