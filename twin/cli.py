@@ -21,8 +21,8 @@ _LAZY_COMMANDS: dict[str, str] = {
     "emulate": "emulators.cli:emulate_command",
     "calibrate": "emulators.cli:calibrate_command",
     "plan": "planners.cli:plan_group",
-    "compare": "twin.commands:compare_command",
-    "report": "twin.commands:report_command",
+    "compare": "twin.compare_cli:compare_command",
+    "report": "twin.compare_cli:report_command",
 }
 
 
