@@ -1,0 +1,155 @@
+"""Benchmarks of the emulator: relay packet rate, and how many concurrent calls the machine sustains.
+
+Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-calls 8] [--profiles gen1,gen2]``
+
+1. **Relay packet rate.** A UDP probe (no WebRTC) pushes 200-byte packets through the relay over a
+   fast line (100 Mbit/s sync, so the LinkQueue never throttles) at increasing offered rates; reported:
+   packets/s delivered, CPU seconds per 1000 packets, median scheduling error. The point where the
+   delivered rate stops following the offered one is the relay's capacity on one core.
+2. **Concurrent calls.** For each profile, N calls (one process each, all started at the same wall
+   time) run on an uncongested line (4 Mbit/s up, 8 Mbit/s down, so the network is not the limit);
+   N is sustained if every call keeps its uplink frame rate within 5 % of a lone call's and its p95
+   frame delay within 50 ms of a lone call's. Reported: per N the worst fps and p95 delay, and the
+   largest N sustained.
+
+Writes ``results/bench-emulate-<timestamp>.json`` and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures as cf
+import datetime as dt
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from twin.atomic import atomic_write_json  # noqa: E402
+from twin.line import AdslLine, Direction, LinkQueue, get_offer  # noqa: E402
+
+FAST_UP_KBPS = 4000.0
+FAST_DOWN_KBPS = 8000.0
+FPS_TOLERANCE = 0.05
+DELAY_TOLERANCE_MS = 50.0
+
+
+def relay_packet_rate(offered_pps: list[int], duration_s: float = 2.0, ip_bytes: int = 200) -> list[dict]:
+    from emulators.probe import udp_probe
+
+    line = AdslLine(get_offer("adsl2plus"), 500.0)
+    rows = []
+    for pps in offered_pps:
+        up = LinkQueue.from_line(line, Direction.UP, np.random.default_rng(0), sync_rate_kbps=100_000.0)
+        down = LinkQueue.from_line(line, Direction.DOWN, np.random.default_rng(1), sync_rate_kbps=100_000.0)
+        rate_kbps = pps * ip_bytes * 8 / 1000.0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        res = asyncio.run(udp_probe(up, down, ip_bytes=ip_bytes, rate_kbps=rate_kbps, duration_s=duration_s))
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        delivered = int(res.delivered.sum())
+        r = res.recv_s[res.delivered]
+        span = (r.max() - r.min()) if r.size > 1 else float("nan")
+        late = res.relay.summary("up")["late_ms"]
+        rows.append({
+            "offered_pps": pps,
+            "sent": int(res.send_s.size),
+            "delivered": delivered,
+            "delivered_pps": delivered / span if span == span and span > 0 else None,
+            "cpu_s_per_1000_packets": 1000.0 * cpu / max(1, res.send_s.size),
+            "cpu_fraction": cpu / wall,
+            "median_added_delay_ms": float(np.median(res.delays_s()) * 1000) if delivered else None,
+            "late_ms_mean": late["mean"],
+            "late_ms_p95": late["p95"],
+        })
+        print(f"relay: offered {pps:6d} pps -> delivered {rows[-1]['delivered_pps'] or 0:8.0f} pps, "
+              f"{rows[-1]['cpu_s_per_1000_packets']:.3f} CPU-s/1000 pkts, late p95 {late['p95']:.2f} ms", flush=True)
+    return rows
+
+
+def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: float) -> dict:
+    from twin.profiles import get_profile
+
+    from emulators.call import CallConfig, run_emulated_call
+
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    cpu0 = time.process_time()
+    result = run_emulated_call(CallConfig(
+        line=AdslLine(get_offer("adsl-max"), 1000.0), up_kbps=FAST_UP_KBPS, down_kbps=FAST_DOWN_KBPS,
+        profile=get_profile(profile_name), duration_s=duration_s, scan_kb=0, print_kb=0, seed=seed,
+        compute_ssim=False,
+    ))
+    cpu = time.process_time() - cpu0
+    up = result.video["up"]
+    return {
+        "fps_up": up["fps_mean"],
+        "p95_ms_up": up["delay"]["p95_ms"],
+        "fps_down": result.video["down"]["fps_mean"],
+        "cpu_s_per_call_s": cpu / duration_s,
+        "errors": result.errors,
+    }
+
+
+def concurrent_calls(profile_name: str, counts: list[int], duration_s: float) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    steps = []
+    baseline = None
+    sustained = 0
+    for n in counts:
+        with cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            start_at = time.time() + 4.0  # leave the spawned interpreters time to import aiortc
+            futures = [pool.submit(_call_worker, profile_name, duration_s, i, start_at) for i in range(n)]
+            calls = [f.result() for f in futures]
+        worst_fps = min(c["fps_up"] for c in calls)
+        p95s = [c["p95_ms_up"] for c in calls if c["p95_ms_up"] is not None]
+        worst_p95 = max(p95s) if p95s else None
+        if baseline is None:
+            baseline = {"fps_up": worst_fps, "p95_ms_up": worst_p95}
+        ok = (
+            worst_p95 is not None and baseline["p95_ms_up"] is not None
+            and worst_fps >= (1 - FPS_TOLERANCE) * baseline["fps_up"]
+            and worst_p95 <= baseline["p95_ms_up"] + DELAY_TOLERANCE_MS
+        )
+        steps.append({"calls": n, "worst_fps_up": worst_fps, "worst_p95_ms_up": worst_p95, "sustained": ok,
+                      "cpu_s_per_call_s": float(np.mean([c["cpu_s_per_call_s"] for c in calls])), "calls_detail": calls})
+        print(f"{profile_name}: {n} concurrent calls -> worst fps {worst_fps:.1f}, worst p95 {worst_p95 or float('nan'):.0f} ms, "
+              f"{steps[-1]['cpu_s_per_call_s']:.2f} CPU-s per call-s, {'OK' if ok else 'degraded'}", flush=True)
+        if ok:
+            sustained = n
+        elif n > 1:
+            break
+    return {"profile": profile_name, "baseline": baseline, "steps": steps, "max_sustained_calls": sustained}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration-s", type=float, default=10.0)
+    parser.add_argument("--max-calls", type=int, default=8)
+    parser.add_argument("--profiles", default="gen1,gen2")
+    parser.add_argument("--skip-relay", action="store_true")
+    parser.add_argument("--skip-calls", action="store_true")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    report: dict = {"cpu_count": os.cpu_count(), "started_at": dt.datetime.now().isoformat(timespec="seconds")}
+    if not args.skip_relay:
+        report["relay"] = relay_packet_rate([500, 2000, 5000, 10000, 20000])
+    if not args.skip_calls:
+        counts = [n for n in (1, 2, 3, 4, 6, 8, 10, 12) if n <= args.max_calls]
+        report["calls"] = [concurrent_calls(p.strip(), counts, args.duration_s) for p in args.profiles.split(",") if p.strip()]
+        for c in report["calls"]:
+            print(f"{c['profile']}: {c['max_sustained_calls']} concurrent calls sustained on {os.cpu_count()} cores")
+    out = Path(args.out) if args.out else Path("results") / f"bench-emulate-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    atomic_write_json(out, json.loads(json.dumps(report, default=float)))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
