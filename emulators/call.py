@@ -472,6 +472,9 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             if body in done and body.exception() is not None:
                 exc = body.exception()
                 errors.append(f"call body failed at {clock():.2f} s: {type(exc).__name__}: {exc}")
+                # A failed peer does not end the call early: keep measuring until the deadline.
+                if not stop.is_set():
+                    await asyncio.wait({stopper}, timeout=max(0.0, config.duration_s - clock()))
             end_s = min(clock(), config.duration_s) if interrupted else config.duration_s
             stop.set()
             for task in (body, stopper):
@@ -500,6 +503,14 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
                 except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
                     errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
             for peer in (kiosk, agent):
+                # aiortc's decoder threads are not daemons: if close() timed out before stopping a
+                # receiver, its thread would keep the process alive. _handle_disconnect() stops it
+                # (idempotent; aiortc calls it itself when the DTLS transport closes).
+                for transceiver in peer.pc.getTransceivers():
+                    try:
+                        transceiver.receiver._handle_disconnect()
+                    except Exception as exc:  # noqa: BLE001
+                        errors.append(f"{peer.name} decoder stop: {type(exc).__name__}: {exc}")
                 for task in peer.tasks:
                     task.cancel()
                 await asyncio.gather(*peer.tasks, return_exceptions=True)
@@ -592,8 +603,20 @@ def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, 
         video[direction]["rtp_loss_pct"] = loss_pct(vin.get("packets_received"), vin.get("packets_lost"))
         video[direction]["jitter_ms"] = vin.get("jitter_ms")
     rtts = [r for _, _, r in rtt_series]
-    rtt = {"mean": float(np.mean(rtts)) if rtts else None, "p95": float(np.percentile(rtts, 95)) if rtts else None,
-           "series": rtt_series}
+    # Path RTT seen by the emulated line: mean added delay up + down per second (relay records).
+    # aiortc's own RTT (RTCP SR/RR) exists only while the RTT is below its ~1 s SR interval: it matches
+    # a receiver report against the *last* SR sent only, so a bloated buffer leaves it empty.
+    up_d, down_d = relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s)
+    path = [[float(i), round(u + d, 2)] for i, (u, d) in enumerate(zip(up_d, down_d)) if u is not None and d is not None]
+    path_values = [v for _, v in path]
+    rtt = {
+        "mean": float(np.mean(rtts)) if rtts else None,
+        "p95": float(np.percentile(rtts, 95)) if rtts else None,
+        "series": rtt_series,
+        "path_mean": float(np.mean(path_values)) if path_values else None,
+        "path_p95": float(np.percentile(path_values, 95)) if path_values else None,
+        "path_series": path,
+    }
     died_at = None
     failure = None
     for t, s in kiosk_states + agent_states:
@@ -693,8 +716,10 @@ def verdict_lines(result: CallResult) -> list[str]:
     if docs:
         lines.append("; ".join(docs))
     if conn["died"] and not result.dead:
-        lines.append(f"connection {conn['failure_state']} at {conn['died_at_s']:.1f} s "
-                     "(aioice consent expiry when the RTT stays high)")
+        before = [v for t, v in result.rtt_ms["path_series"] if t < conn["died_at_s"]]
+        why = (f"path RTT {before[-1] / 1000:.1f} s before it: ICE consent checks time out"
+               if before and before[-1] > 1000 else "cause not identified")
+        lines.append(f"connection {conn['failure_state']} itself at {conn['died_at_s']:.1f} s ({why})")
     if result.interrupted:
         lines.append(f"interrupted at {result.duration_s:.1f} s: partial measurements")
     return lines

@@ -356,6 +356,20 @@ class UdpRelay:
             "dropped_packets_by_kind": {k: int(np.sum(~ok & (kinds == k))) for k in KINDS if np.any(~ok & (kinds == k))},
         }
 
+    def delay_by_bin(self, direction: str, end_s: float, bin_s: float = 1.0) -> list[float | None]:
+        """Mean added delay (ms) of the delivered packets arriving in each ``bin_s`` bin of
+        ``[0, end_s)`` (``None`` for a bin without delivered packets)."""
+        log = self.logs[direction]
+        n_bins = max(0, int(math.ceil(end_s / bin_s - 1e-9)))
+        sums = np.zeros(n_bins)
+        counts = np.zeros(n_bins)
+        for a, d in zip(log.arrival_s, log.delivery_s):
+            i = int(a // bin_s)
+            if 0 <= i < n_bins and not math.isnan(d):
+                sums[i] += (d - a) * 1000.0
+                counts[i] += 1
+        return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
     def delay_series(self, direction: str, max_points: int = 4000) -> list[list[float]]:
         """``[arrival_s, added_delay_ms]`` of delivered packets (decimated to ``max_points``)."""
         log = self.logs[direction]
