@@ -146,11 +146,13 @@ def plot_unmet_by_run(comparison: Comparison, *, ax: Axes | None = None) -> Axes
     handles: list[Any] = [Patch(color=REASON_COLORS[reason], label=UNMET_LABELS[reason]) for reason in UNMET_REASONS]
     if n_runs > 1:
         handles += [Patch(facecolor="white", edgecolor="#333333", hatch=RUN_HATCHES[r % 8],
-                          label=_run_legend_label(comparison, r)) for r in range(n_runs)]
+                          label="run " + comparison.runs[r].label.split(":", 1)[0]
+                          + (" (partial)" if comparison.runs[r].partial else "")) for r in range(n_runs)]
     top = max(tops, default=0.0)
     if top > 0:
         ax.set_ylim(0, top * 1.45)  # head room for the legend
-    ax.legend(handles=handles, fontsize=7.5, ncol=3 if n_runs > 1 else 2, loc="upper center", framealpha=0.9)
+    ax.legend(handles=handles, fontsize=7.5, ncol=3 if n_runs > 1 else 2, loc="upper center", framealpha=0.9,
+              columnspacing=1.0, handlelength=1.5)
     ax.set_xticks(x, phases, rotation=20, ha="right")
     ax.set_ylabel(f"unmet kiosk needs{_count_unit(comparison, 'unmet_total')}")
     ax.set_title("Unmet demand by reason (error bar: 95% CI of the total)")
