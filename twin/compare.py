@@ -448,7 +448,7 @@ class Comparison:
         return None
 
     def kpi_label_suffix(self, kpi: str) -> str:
-        """" per year" for count KPIs when counts are yearly rates, else "per phase" for counts."""
+        """The unit suffix of a count KPI ("per year" or "per phase"); "" for other KPIs."""
         if kpi in COUNT_KPIS:
             return "per year" if self.per_year else "per phase"
         return ""

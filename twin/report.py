@@ -470,7 +470,7 @@ def demand_model_text() -> str:
     import twin.model
 
     doc = twin.model.__doc__ or ""
-    match = re.search(r"\*\*Demand\.\*\*(.*?)(?=\n- \*\*|\n\n)", doc, flags=re.S)
+    match = re.search(r"\*\*Demand\.\*\*(.*?)(?=\n- \*\*|\n\n)", doc, flags=re.DOTALL)
     if not match:
         return "See twin/model.py."
     return " ".join(match.group(1).replace("``", "").split())
@@ -534,11 +534,11 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
     single = len(c.runs) == 1
     title = title or (f"twin run report: {c.runs[0].name}" if single
                       else "twin comparison: " + " vs ".join(r.label for r in c.runs))
-    generated_utc = generated_utc or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    generated_utc = generated_utc or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     h: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
                     f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
-                    f"<h1>{_esc(title)}</h1><p class='small'>Generated {_esc(generated_utc)} by twin "
-                    f"(digital twin of the Auvergne videoconference kiosk network).</p>"]
+                    (f"<h1>{_esc(title)}</h1><p class='small'>Generated {_esc(generated_utc)} by twin "
+                     f"(digital twin of the Auvergne videoconference kiosk network).</p>")]
     for note in c.notes:
         h.append(f"<div class='note'>{_esc(note)}</div>")
 
