@@ -4,6 +4,8 @@ Three ways to get an (n_demand, n_candidates) cost matrix for :class:`planners.p
 
 * :func:`great_circle_km` - haversine distance on a sphere of the mean Earth radius;
 * :func:`distance_matrix_km` - great-circle distance times a road circuity factor (an assumption);
+  this is :func:`twin.region.road_distance_matrix_km` with input validation, so the planners and the twin
+  measure the same kilometres;
 * :func:`road_graph_distance_km` - shortest paths on a road graph (networkx, Dijkstra).
 """
 
@@ -15,6 +17,8 @@ import networkx as nx
 import numpy as np
 
 from twin.errors import TwinInputError
+from twin.region import EARTH_RADIUS_KM, road_distance_matrix_km
+from twin.region import great_circle_km as _region_great_circle_km
 
 __all__ = [
     "EARTH_MEAN_RADIUS_KM",
@@ -24,9 +28,10 @@ __all__ = [
     "road_graph_distance_km",
 ]
 
-#: IUGG mean Earth radius R1 = (2a + b) / 3 of the GRS80 ellipsoid, km.
+#: IUGG mean Earth radius R1 = (2a + b) / 3 of the GRS80 ellipsoid, km: the twin's own constant
+#: (:data:`twin.region.EARTH_RADIUS_KM`), re-exported under the planners' historical name.
 #: Source: H. Moritz, "Geodetic Reference System 1980", Journal of Geodesy 74 (2000) 128-133.
-EARTH_MEAN_RADIUS_KM = 6371.0088
+EARTH_MEAN_RADIUS_KM = EARTH_RADIUS_KM
 
 #: Road distance / great-circle distance. ASSUMPTION, not measured for Auvergne: detour indices of
 #: road networks are typically 1.2-1.4 (Ballou, Rahardja & Sakai, "Selected country circuity factors for
@@ -38,8 +43,9 @@ DEFAULT_CIRCUITY = 1.3
 def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Great-circle (haversine) distance in km between points given in decimal degrees.
 
-    Vectorised: arguments broadcast with numpy rules (e.g. ``lat1[:, None]`` against ``lat2[None, :]``
-    gives a matrix). Uses the mean Earth radius :data:`EARTH_MEAN_RADIUS_KM`; the spherical model errs
+    The validating front of :func:`twin.region.great_circle_km` (the one haversine of the project):
+    checks the coordinates, then delegates. Vectorised: arguments broadcast with numpy rules (e.g.
+    ``lat1[:, None]`` against ``lat2[None, :]`` gives a matrix). Uses the mean Earth radius :data:`EARTH_MEAN_RADIUS_KM`; the spherical model errs
     by up to about 0.5 % against the ellipsoid, which is far below the road circuity uncertainty.
 
     Args:
@@ -52,16 +58,20 @@ def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
         TwinInputError: NaN/infinite coordinates or a latitude outside [-90, 90].
     """
     arrays = [np.asarray(a, dtype=float) for a in (lat1, lon1, lat2, lon2)]
-    for name, a in zip(("lat1", "lon1", "lat2", "lon2"), arrays):
+    _check_coordinates("lat1", arrays[0], "lon1", arrays[1])
+    _check_coordinates("lat2", arrays[2], "lon2", arrays[3])
+    # one haversine for the whole project: the twin's (twin.region), so planners and twin agree exactly
+    return _region_great_circle_km(*arrays)
+
+
+def _check_coordinates(lat_name: str, lat: np.ndarray, lon_name: str, lon: np.ndarray) -> None:
+    """Raise TwinInputError on NaN/inf coordinates or a latitude outside [-90, 90] degrees."""
+    for name, a in ((lat_name, lat), (lon_name, lon)):
         if not np.all(np.isfinite(a)):
             raise TwinInputError(f"{name}: coordinates must be finite numbers (got NaN or inf)")
-    for name, a in (("lat1", arrays[0]), ("lat2", arrays[2])):
-        if np.any(np.abs(a) > 90.0):
-            bad = a[np.abs(a) > 90.0].flat[0]
-            raise TwinInputError(f"{name}: latitude {bad} outside [-90, 90] degrees")
-    phi1, lam1, phi2, lam2 = (np.radians(a) for a in arrays)
-    h = np.sin((phi2 - phi1) / 2.0) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2.0) ** 2
-    return 2.0 * EARTH_MEAN_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    if np.any(np.abs(lat) > 90.0):
+        bad = lat[np.abs(lat) > 90.0].flat[0]
+        raise TwinInputError(f"{lat_name}: latitude {bad} outside [-90, 90] degrees")
 
 
 def _latlon(name: str, a) -> np.ndarray:
@@ -90,7 +100,9 @@ def distance_matrix_km(demand_latlon, site_latlon, circuity: float = DEFAULT_CIR
         raise TwinInputError(f"circuity must be a finite number >= 1, got {circuity}")
     d = _latlon("demand_latlon", demand_latlon)
     s = _latlon("site_latlon", site_latlon)
-    return circuity * great_circle_km(d[:, None, 0], d[:, None, 1], s[None, :, 0], s[None, :, 1])
+    _check_coordinates("demand_latlon latitude", d[:, 0], "demand_latlon longitude", d[:, 1])
+    _check_coordinates("site_latlon latitude", s[:, 0], "site_latlon longitude", s[:, 1])
+    return road_distance_matrix_km(d, s, circuity)
 
 
 def road_graph_distance_km(
