@@ -191,6 +191,7 @@ def test_cost_skipped_with_a_note_when_scenario_missing_or_changed(runs: dict[st
     gone = _copy(runs["tiny"], tmp_path / "gone")
     manifest = json.loads((gone / "manifest.json").read_text())
     manifest["scenario_file"] = str(tmp_path / "no-such-scenario.yaml")
+    manifest["scenario_file_absolute"] = str(tmp_path / "no-such-scenario.yaml")
     (gone / "manifest.json").write_text(json.dumps(manifest))
     comparison = compare_runs([runs["tiny"], gone])
     assert any("not found" in n and "cost" in n for n in comparison.notes)

@@ -302,8 +302,8 @@ def phase_costs(loaded: Any, phases: Sequence[PhaseWindowDates],
 def scenario_for_run(run: RunData) -> tuple[Any | None, str | None]:
     """The run's scenario, loaded, if its file is still there and unchanged.
 
-    The manifest's ``scenario_file`` is resolved as given if absolute, else against the current folder
-    and, failing that, the run folder. The file's SHA-256 must equal the manifest's
+    The manifest's ``scenario_file`` is resolved as given if absolute, else against the current folder,
+    the run folder and, failing those, the absolute path the run recorded. The file's SHA-256 must equal the manifest's
     ``scenario_sha256``.
 
     Returns:
@@ -317,6 +317,8 @@ def scenario_for_run(run: RunData) -> tuple[Any | None, str | None]:
         return None, "the manifest names no scenario file"
     given = Path(name)
     candidates = [given] if given.is_absolute() else [Path.cwd() / given, run.path / given]
+    if run.manifest.get("scenario_file_absolute"):
+        candidates.append(Path(run.manifest["scenario_file_absolute"]))
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         return None, f"scenario file {name} not found (looked in the current folder and the run folder)"

@@ -80,7 +80,7 @@ class RunOutcome:
 
 def default_run_folder(scenario_name: str, root: Path = Path("results"), now: dt.datetime | None = None) -> Path:
     """results/<scenario name>-<UTC timestamp>, made unique with a counter if needed."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "run"
     base = root / f"{slug}-{now.strftime('%Y%m%d-%H%M%S')}"
     path, k = base, 1
@@ -128,10 +128,11 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     run = RunFolder(folder)
     kpis = kpi_names(inputs.service_ids)
     phases = [cfg.window.name for cfg in inputs.phases]
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     manifest: dict[str, Any] = {
         "scenario_name": spec.name,
         "scenario_file": str(loaded.path),
+        "scenario_file_absolute": str(loaded.path.resolve()),
         "scenario_sha256": loaded.sha256,
         "seed": root_seed,
         "replications_requested": n_rep,
@@ -188,7 +189,7 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         write_rollout_plots(run.path / "plots", phases, summary, spec.name)
     manifest.update({
         "replications_done": done,
-        "ended_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "ended_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": "interrupted" if interrupted or done < n_rep else "complete",
     })
     run.write_manifest(manifest)
