@@ -90,7 +90,7 @@ def test_bad_scenario_names_field_and_value(tiny_copy: Path, case: str) -> None:
     change, expected = BAD_CASES[case]
     if case == "gen1 over the service limit":
         # declare the extra services so that only the limit is wrong
-        def change(d):  # noqa: F811 - a case that needs the services to exist
+        def change(d):
             for i in range(GEN1_SERVICE_LIMIT + 1):
                 svc = dict(d["services"][1])
                 svc["id"] = f"s{i}"

@@ -45,7 +45,13 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
                 out_dir: Path | None, no_plots: bool) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
     from twin.runner import default_jobs, run_scenario

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from twin.errors import TwinInputError
 
-__all__ = ["EncoderProfile", "PROFILES", "get_profile", "profile_for_generation", "GENERATION_PROFILES"]
+__all__ = ["GENERATION_PROFILES", "PROFILES", "EncoderProfile", "get_profile", "profile_for_generation"]
 
 _VIDEO_CODECS = ("VP8", "H264")
 

@@ -47,8 +47,8 @@ def git_commit(path: Path) -> str | None:
 def package_versions(names: Sequence[str] = ("twin", "simpy", "numpy", "scipy", "pydantic", "networkx",
                                              "matplotlib", "aiortc")) -> dict[str, str | None]:
     """Installed versions of the packages that shape a run's numbers (None if not installed)."""
-    from importlib import metadata
     import platform
+    from importlib import metadata
 
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from twin.errors import ScenarioError
 
@@ -332,7 +339,7 @@ class Scenario(_Strict):
         service_ids = {s.id for s in self.services}
         site_by_id = {s.id: s for s in self.sites}
         for i, site in enumerate(self.sites):
-            for j, svc in enumerate(site.services):  # noqa: B007
+            for j, svc in enumerate(site.services):
                 if svc not in service_ids:
                     raise _CrossError(("sites", i, "services", j), svc, f"unknown service {svc!r}")
             if site.kind == "expert" and len(site.services) != 1:
@@ -593,7 +600,7 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
         raise ScenarioError("the scenario file is empty", path=str(path))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
