@@ -403,7 +403,8 @@ async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: Call
             if not doc_state["scan"] and ch is not None and ch.readyState == "open":
                 doc_state["scan"] = True
                 if config.scan_kb > 0:
-                    kiosk.docs.send_document("scan", int(config.scan_kb * 1000))
+                    kiosk.docs.send_document("scan", int(config.scan_kb * 1000),
+                                             rate_kbps=config.resolved_profile().document_kbps)
             ch = agent.docs.channel
             if not doc_state["print"] and ch is not None and ch.readyState == "open":
                 doc_state["print"] = True
@@ -497,6 +498,8 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             # Freeze the measurement window before closing (closing makes no media).
             kiosk_states_at_end = list(kiosk.states)
             agent_states_at_end = list(agent.states)
+            for peer in (kiosk, agent):
+                peer.docs.stop()
             for peer in (kiosk, agent):
                 try:
                     await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)

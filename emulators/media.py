@@ -357,13 +357,23 @@ class DocumentEndpoint:
         self.incoming: dict[str, DocumentTransfer] = {}
         self._current_in: DocumentTransfer | None = None
         self.channel = None
+        self._pacers: list[asyncio.Task] = []
 
     def attach(self, channel) -> None:
         self.channel = channel
         channel.on("message", self._on_message)
 
-    def send_document(self, kind: str, size_bytes: int) -> DocumentTransfer:
-        """Queue the whole document on the channel (SCTP paces it); returns its transfer record."""
+    def send_document(self, kind: str, size_bytes: int, rate_kbps: float | None = None) -> DocumentTransfer:
+        """Send a document; returns its transfer record.
+
+        Args:
+            kind: "scan" or "print".
+            size_bytes: document size, bytes.
+            rate_kbps: application-level pacing, kbit/s of document bytes (one chunk of
+                :data:`DOC_CHUNK_BYTES` every ``8 * DOC_CHUNK_BYTES / rate`` seconds, on the running
+                asyncio loop); None queues the whole document at once and lets SCTP's congestion control
+                pace it (which fills a modem buffer).
+        """
         transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes)
         self.outgoing[kind] = transfer
         if self.channel is None or self.channel.readyState != "open":
@@ -371,10 +381,28 @@ class DocumentEndpoint:
         payload = document_bytes(kind, size_bytes)
         transfer.started_s = self.clock()
         self.channel.send(f"begin:{kind}:{size_bytes}")
-        for i in range(0, size_bytes, DOC_CHUNK_BYTES):
-            self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
-        self.channel.send(f"end:{kind}")
+        if rate_kbps is None:
+            for i in range(0, size_bytes, DOC_CHUNK_BYTES):
+                self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
+            self.channel.send(f"end:{kind}")
+        else:
+            self._pacers.append(asyncio.get_running_loop().create_task(self._paced(kind, payload, rate_kbps)))
         return transfer
+
+    async def _paced(self, kind: str, payload: bytes, rate_kbps: float) -> None:
+        interval_s = DOC_CHUNK_BYTES * 8 / (rate_kbps * 1000.0)
+        for i in range(0, len(payload), DOC_CHUNK_BYTES):
+            if self.channel is None or self.channel.readyState != "open":
+                return
+            self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
+            await asyncio.sleep(interval_s)
+        if self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(f"end:{kind}")
+
+    def stop(self) -> None:
+        """Cancel paced transfers still running (at the end of a call)."""
+        for task in self._pacers:
+            task.cancel()
 
     def _on_message(self, message) -> None:
         now = self.clock()

@@ -10,6 +10,9 @@ How aiortc sets its encoder bitrates (read in the installed sources, aiortc 1.16
 * ``aiortc/codecs/opus.py`` has no constant: ``OpusEncoder.__init__`` hard-codes
   ``self.codec.bit_rate = 96000``. The context manager therefore wraps ``OpusEncoder.__init__`` and sets
   ``codec.bit_rate`` after it (the libopus context opens lazily at the first encode, so the value holds).
+  The Opus frame duration (``profile.audio_frame_ms``; aiortc: 20 ms, ``SAMPLES_PER_FRAME`` 960) is set
+  the same way: libopus's ``frame_duration`` option and a resampler cutting frames of that length.
+  aiortc's sender skips encoder calls that return no packet, so longer frames need nothing else.
 * Encoders are created lazily by the RTP sender at its first frame (``codecs.get_encoder``), so the
   constants must be in place for the whole call: :func:`encoder_limits` is entered before the peer
   connections start and left after they are closed.
@@ -27,6 +30,7 @@ import contextlib
 from typing import Iterator
 
 from aiortc import RTCRtpSender
+from av import AudioResampler
 from aiortc.codecs import h264, opus, vpx
 
 _VIDEO_MODULES = {"vp8": vpx, "h264": h264}
@@ -61,15 +65,22 @@ def encoder_limits(profile) -> Iterator[dict]:
     saved = {mod: (mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE) for mod in _VIDEO_MODULES.values()}
     original_opus_init = opus.OpusEncoder.__init__
 
+    frame_ms = float(getattr(profile, "audio_frame_ms", 20.0) or 20.0)
+
     def opus_init(self, *args, **kwargs) -> None:
         original_opus_init(self, *args, **kwargs)
         self.codec.bit_rate = audio_bps
+        if frame_ms != 20.0:
+            self.codec.options = {**dict(self.codec.options), "frame_duration": f"{frame_ms:g}"}
+            self.resampler = AudioResampler(format="s16", layout="stereo", rate=opus.SAMPLE_RATE,
+                                            frame_size=int(opus.SAMPLE_RATE * frame_ms / 1000))
 
     try:
         for mod in _VIDEO_MODULES.values():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = vmin, vstart, vmax
         opus.OpusEncoder.__init__ = opus_init
-        yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps}
+        yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps,
+               "audio_frame_ms": frame_ms}
     finally:
         for mod, values in saved.items():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = values

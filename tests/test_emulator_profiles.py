@@ -16,19 +16,43 @@ def test_constants_set_inside_and_restored_after():
     gen1 = get_profile("gen1")
     with encoder_limits(gen1) as applied:
         for m in (vpx, h264):
-            assert (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) == (30_000, 50_000, 50_000)
-        assert applied["audio_bps"] == 16_000
+            assert (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) == (
+                gen1.video_min_kbps * 1000, gen1.video_start_kbps * 1000, gen1.video_max_kbps * 1000)
+        assert applied["audio_bps"] == gen1.audio_kbps * 1000
         # The real aiortc code paths obey them: REMB setter clamps, Opus encoder starts at the profile rate.
         enc = vpx.Vp8Encoder()
-        assert enc.target_bitrate == 50_000
+        assert enc.target_bitrate == gen1.video_start_kbps * 1000
         enc.target_bitrate = 2_000_000
-        assert enc.target_bitrate == 50_000
+        assert enc.target_bitrate == gen1.video_max_kbps * 1000
         enc.target_bitrate = 1_000
-        assert enc.target_bitrate == 30_000
-        assert opus.OpusEncoder().codec.bit_rate == 16_000
+        assert enc.target_bitrate == gen1.video_min_kbps * 1000
+        assert opus.OpusEncoder().codec.bit_rate == gen1.audio_kbps * 1000
     after = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (vpx, h264)}
     assert after == before
     assert opus.OpusEncoder().codec.bit_rate == 96_000
+
+
+def test_opus_frame_duration_applied_and_restored():
+    """gen1 sends Opus in 60 ms frames: the encoder emits one packet per three 20 ms input frames."""
+    import fractions
+
+    import numpy as np
+    from av import AudioFrame
+
+    def packets(encoder) -> list[int]:
+        sizes = []
+        for k in range(9):
+            samples = np.random.default_rng(k).integers(-3000, 3000, 960).astype("int16").reshape(1, -1)
+            frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 48_000, k * 960, fractions.Fraction(1, 48_000)
+            payloads, _ = encoder.encode(frame)
+            sizes += [len(p) for p in payloads]
+        return sizes
+
+    with encoder_limits(get_profile("gen1")) as applied:
+        assert applied["audio_frame_ms"] == 60.0
+        assert len(packets(opus.OpusEncoder())) == 3
+    assert len(packets(opus.OpusEncoder())) == 9
 
 
 def test_constants_restored_when_the_body_raises():

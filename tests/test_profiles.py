@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 
 from twin.errors import TwinInputError
+from twin.line import Encapsulation, atm_wire_bytes
 from twin.profiles import PROFILES, EncoderProfile, get_profile, profile_for_generation
 
 
-def test_gen1_fits_128k_as_in_facts():
+def test_gen1_fits_128k_after_the_cell_tax():
+    """gen1's media at its caps fit 90% of a 128 kbit/s ATM sync rate over PPPoE LLC (link arithmetic)."""
     p = get_profile("gen1")
     assert (p.video_codec, p.width_px, p.height_px, p.frame_rate_fps) == ("VP8", 320, 240, 15)
-    assert p.video_max_kbps == 50 and p.audio_kbps == 16
     assert profile_for_generation(1) is p
+    enc = Encapsulation.PPPOE_LLC
+    audio_ip = math.ceil(p.audio_kbps * p.audio_frame_ms / 8) + 58  # IP+UDP+RTP+extensions+SRTP tag
+    audio_wire_kbps = atm_wire_bytes(audio_ip, enc) * 8 / p.audio_frame_ms
+    video_ip = math.ceil(p.video_max_kbps * 1000 / 8 / p.frame_rate_fps) + 62  # one packet per frame
+    video_wire_kbps = atm_wire_bytes(video_ip, enc) * 8 * p.frame_rate_fps / 1000
+    assert audio_wire_kbps + video_wire_kbps <= 0.9 * 128
+    # the same audio in aiortc's 20 ms frames alone would take half the uplink
+    audio20_ip = math.ceil(p.audio_kbps * 20 / 8) + 58
+    assert atm_wire_bytes(audio20_ip, enc) * 8 / 20 == pytest.approx(63.6)
 
 
 def test_gen2_is_h264_and_interoperable():

@@ -4,6 +4,7 @@ against hand-computed cell-tax arithmetic, and the calibration table's parsing a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -113,7 +114,8 @@ def test_opinion_model_is_a_quality_model():
 
 
 def test_gen1_on_128k_uplink_cell_tax_arithmetic():
-    """Hand computation for gen1 (Opus 16, VP8 <= 50 kbit/s at 15 fps) on a 512/128 PPPoE LLC line.
+    """Hand computation for a 20 ms-Opus gen1 variant (Opus 16, VP8 <= 50 kbit/s at 15 fps, facts.md's
+    caps) on a 512/128 PPPoE LLC line.
 
     Audio: 40 B payload + 58 B headers = 98 B IP -> 3 cells = 159 B x 50/s = 63.6 kbit/s of wire.
     Budget 0.9 x 128 = 115.2 -> 51.6 kbit/s for video. A 50 kbit/s frame (417 B + 62) needs 11 cells
@@ -122,11 +124,21 @@ def test_gen1_on_128k_uplink_cell_tax_arithmetic():
     """
     kiosk = AdslLine("adsl-512-128", 2000, encapsulation=Encapsulation.PPPOE_LLC)
     assert atm_wire_bytes(98, "pppoe-llc") == 159
-    q = OpinionQualityModel().score(kiosk, AGENT, get_profile("gen1"))
+    facts_gen1 = replace(get_profile("gen1"), video_max_kbps=50.0, video_start_kbps=50.0, audio_frame_ms=20.0)
+    q = OpinionQualityModel().score(kiosk, AGENT, facts_gen1)
     assert 33.8 - 0.2 <= q.video_kbps_up <= 33.84 + 1e-6
     assert q.frame_rate_fps_up == 15.0 and q.loss_pct == 0.0
     assert q.mos == min(q.video_mos_up, q.speech_mos)
     assert math.isclose(q.video_mos_up, g1070_video_quality(q.video_kbps_up, 15, 0))
+
+
+def test_shipped_gen1_keeps_its_video_cap_on_128k():
+    """Shipped gen1 (Opus in 60 ms frames): 120 + 58 = 178 B -> 5 cells = 265 B x 50/3 per s = 35.3 kbit/s
+    of wire; a 32 kbit/s frame (267 + 62 B) takes 8 cells = 50.9 kbit/s; 86.2 <= 115.2: the cap holds."""
+    kiosk = AdslLine("adsl-512-128", 2000, encapsulation=Encapsulation.PPPOE_LLC)
+    q = OpinionQualityModel().score(kiosk, AGENT, get_profile("gen1"))
+    assert q.video_kbps_up == get_profile("gen1").video_max_kbps == 32.0
+    assert q.frame_rate_fps_up == 15.0 and q.loss_pct == 0.0
 
 
 def test_stock_aiortc_collapses_on_128k():

@@ -8,8 +8,9 @@ the ADSL lines.
 Built-in profiles (:data:`PROFILES`):
 
 * ``gen1`` - first-generation user kiosks (2005-2007), sized for a 128 kbit/s uplink: VP8 320x240 at
-  15 fps, video capped at 50 kbit/s, Opus 16 kbit/s. facts.md (aiortc section): with these caps a
-  128 kbit/s uplink carries 15 fps without drops. (The 2005 kiosks used a proprietary videophone; VP8
+  15 fps, video capped at 32 kbit/s, Opus 16 kbit/s in 60 ms frames, scans paced at 16 kbit/s. facts.md
+  (aiortc section) quotes a 50 kbit/s cap carrying 15 fps without drops, an IP-level figure: over PPPoE
+  LLC the ATM cell tax on 20 ms Opus packets alone takes 64 kbit/s of a 128 kbit/s sync rate. (The 2005 kiosks used a proprietary videophone; VP8
   and Opus stand in for it in the emulator.)
 * ``gen2`` - second generation, interoperable with the standard (H.323/SIP room) videoconference
   systems services already owned (facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
@@ -49,6 +50,13 @@ class EncoderProfile:
         audio_kbps: Opus bitrate, kbit/s (constant).
         description: provenance of the numbers.
         generation: kiosk generation this profile belongs to (None for reference profiles).
+        audio_frame_ms: Opus frame (packet) duration, ms: 20 (aiortc's default) or 40/60. Longer frames
+            send fewer packets, so less header and ATM cell tax: on PPPoE LLC, 16 kbit/s Opus costs
+            64 kbit/s of sync rate at 20 ms, 35 kbit/s at 60 ms (twin.line.atm_wire_bytes).
+        document_kbps: the kiosk application's pacing of document transfers over the data channel,
+            kbit/s of document bytes (None: as fast as SCTP allows, aiortc's behaviour). Pacing keeps a
+            scan from filling the modem buffer and starving the call (facts.md: a 300 KB scan with video
+            on a 128 kbit/s uplink starves).
 
     Raises:
         TwinInputError (at construction): unknown codec, non-positive sizes/rates, bounds out of order.
@@ -65,6 +73,8 @@ class EncoderProfile:
     audio_kbps: float
     description: str = ""
     generation: int | None = None
+    document_kbps: float | None = None
+    audio_frame_ms: float = 20.0
 
     def __post_init__(self) -> None:
         if self.video_codec not in _VIDEO_CODECS:
@@ -84,6 +94,12 @@ class EncoderProfile:
                 f"{self.video_min_kbps} / {self.video_start_kbps} / {self.video_max_kbps}"
             )
 
+        if self.audio_frame_ms not in (10.0, 20.0, 40.0, 60.0):
+            raise TwinInputError(f"profile {self.name!r}: audio_frame_ms must be 10, 20, 40 or 60 (Opus frame "
+                                 f"sizes), got {self.audio_frame_ms!r}")
+        if self.document_kbps is not None and not (math.isfinite(self.document_kbps) and self.document_kbps > 0):
+            raise TwinInputError(f"profile {self.name!r}: document_kbps must be > 0 or None, got {self.document_kbps!r}")
+
     @property
     def pixels(self) -> int:
         return int(self.width_px * self.height_px)
@@ -98,13 +114,18 @@ PROFILES: dict[str, EncoderProfile] = {
             width_px=320,
             height_px=240,
             frame_rate_fps=15.0,
-            video_min_kbps=30.0,
-            video_max_kbps=50.0,
-            video_start_kbps=50.0,
+            video_min_kbps=20.0,
+            video_max_kbps=32.0,
+            video_start_kbps=32.0,
             audio_kbps=16.0,
+            audio_frame_ms=60.0,
+            document_kbps=16.0,
             description=(
-                "Generation 1, fits a 128 kbit/s uplink: VP8 320x240@15, video capped at 50 kbit/s, Opus 16 "
-                "(facts.md, aiortc section). Minimum 30 kbit/s is a CHOICE."
+                "Generation 1, fits a 128 kbit/s uplink once the ATM cell tax is counted: VP8 320x240@15, "
+                "video 20-32 kbit/s, Opus 16 kbit/s in 60 ms frames, document uploads paced at 16 kbit/s. "
+                "facts.md quotes a 50 kbit/s video cap with 20 ms Opus, an IP-level figure: over PPPoE LLC "
+                "each 20 ms Opus packet costs 3 ATM cells (64 kbit/s of sync rate) and twin emulate measured "
+                "a standing queue of ~1 s with it (CHOICES, measured with twin emulate)."
             ),
             generation=1,
         ),

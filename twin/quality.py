@@ -312,8 +312,6 @@ class QualityModel(Protocol):
 # Opinion model
 # --------------------------------------------------------------------------------------------------
 
-AUDIO_FRAME_MS = 20.0
-"""Opus frame duration of aiortc (960 samples at 48 kHz, ``codecs/opus.py``): 50 packets/s."""
 
 AUDIO_PACKET_OVERHEAD_BYTES = 58
 """IPv4 20 + UDP 8 + RTP 12 + RTP header extensions 8 (aiortc audio: sdes:mid + ssrc-audio-level, one-byte
@@ -336,7 +334,7 @@ buffer, rounded. ASSUMPTION."""
 
 
 def _audio_packet_ip_bytes(profile: EncoderProfile) -> int:
-    payload = math.ceil(profile.audio_kbps * AUDIO_FRAME_MS / 8.0)
+    payload = math.ceil(profile.audio_kbps * profile.audio_frame_ms / 8.0)
     return payload + AUDIO_PACKET_OVERHEAD_BYTES
 
 
@@ -448,7 +446,7 @@ class OpinionQualityModel:
         hops = (_Hop(sender, Direction.UP), _Hop(receiver, Direction.DOWN))
         fps = profile.frame_rate_fps
         audio_pkt = _audio_packet_ip_bytes(profile)
-        audio_pps = 1000.0 / AUDIO_FRAME_MS
+        audio_pps = 1000.0 / profile.audio_frame_ms
         audio_wire = [h.wire_kbps([audio_pkt], audio_pps) for h in hops]
         cap = min(self._video_cap_kbps(h, profile, a) for h, a in zip(hops, audio_wire))
         video_kbps = min(profile.video_max_kbps, max(cap, profile.video_min_kbps))
