@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from twin.errors import TwinInputError
 
-__all__ = ["OrlibInstance", "read_orlib_pmedian", "read_orlib_optima"]
+__all__ = ["OrlibInstance", "OrlibRun", "read_orlib_pmedian", "read_orlib_optima", "solve_orlib_file"]
 
 
 @dataclass(frozen=True)
@@ -168,3 +168,45 @@ def read_orlib_optima(path: str | os.PathLike[str]) -> dict[str, int]:
             ) from None
         optima[fields[0]] = value
     return optima
+
+
+@dataclass(frozen=True)
+class OrlibRun:
+    """An OR-Library instance solved by :func:`planners.placement.solve_pmedian`.
+
+    Attributes:
+        name: instance name (file stem).
+        n_vertices: n.
+        p: medians opened (the file's p unless overridden).
+        result: the :class:`planners.placement.PlacementResult` (objective, lower bound, gap, time).
+        known_optimum: the published optimum from a ``pmedopt.txt`` beside the file, when it lists the
+            instance and ``p`` is the file's own; else None.
+    """
+
+    name: str
+    n_vertices: int
+    p: int
+    result: object
+    known_optimum: int | None
+
+
+def solve_orlib_file(path: str | os.PathLike[str], p: int | None = None, time_limit_s: float = 60.0,
+                     seed: int = 0) -> OrlibRun:
+    """Read and solve an OR-Library p-median file (every vertex a demand point of weight 1 and a
+    candidate), and look up its published optimum in ``pmedopt.txt`` beside it.
+
+    Raises:
+        TwinInputError: bad file (see :func:`read_orlib_pmedian`), bad p, a disconnected instance
+            (infinite distances), a malformed ``pmedopt.txt``.
+    """
+    from planners.placement import PlacementProblem, solve_pmedian
+
+    inst = read_orlib_pmedian(path)
+    p_used = inst.p if p is None else p
+    problem = PlacementProblem.from_cost_matrix(inst.distances)
+    result = solve_pmedian(problem, p_used, time_limit_s=time_limit_s, seed=seed)
+    known = None
+    opt_file = Path(path).with_name("pmedopt.txt")
+    if opt_file.is_file() and p_used == inst.p:
+        known = read_orlib_optima(opt_file).get(inst.name)
+    return OrlibRun(inst.name, inst.n_vertices, p_used, result, known)

@@ -52,6 +52,8 @@ __all__ = [
     "solve_lscp",
     "solve_pcenter",
     "MILP_MAX_ASSIGNMENT_VARS",
+    "MODELS",
+    "solve_placement",
 ]
 
 #: p-median "auto"/"milp": largest n_demand x n_candidates (candidates left after the Lagrangian reduction)
@@ -59,6 +61,9 @@ __all__ = [
 MILP_MAX_ASSIGNMENT_VARS = 250_000
 
 _MODELS = ("p-median", "mclp", "lscp", "p-center")
+
+#: The placement models by name, as the command line spells them.
+MODELS = _MODELS
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,6 +139,25 @@ class PlacementProblem:
         w.setflags(write=False)
         integral = bool(np.all(c == np.round(c)) and np.all(w == np.round(w)))
         return cls(cost=c, weights=w, fixed_sites=tuple(sorted(fixed)), integral=integral)
+
+    @classmethod
+    def from_scenario(
+        cls,
+        loaded,
+        min_population: int = 1000,
+        candidate_communes=None,
+        fix_existing: bool = False,
+    ) -> PlacementProblem:
+        """The user-kiosk placement problem of a loaded scenario (communes weighted by population,
+        candidate communes and existing kiosks, the twin's road km).
+
+        A shortcut for :func:`planners.scenario_io.placement_problem_from_scenario`, which also returns
+        the candidates behind each column (needed to write the plan back); see it for the arguments
+        and errors.
+        """
+        from planners.scenario_io import placement_problem_from_scenario
+
+        return placement_problem_from_scenario(loaded, min_population, candidate_communes, fix_existing).problem
 
     @property
     def n_demand(self) -> int:
@@ -928,3 +952,40 @@ def solve_pcenter(
         "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
         time.perf_counter() - t0, status,
     )
+
+
+def solve_placement(
+    problem: PlacementProblem,
+    model: str,
+    p: int | None = None,
+    radius_km: float | None = None,
+    time_limit_s: float = 60.0,
+    seed=0,
+) -> PlacementResult:
+    """Solve ``problem`` with the model named ``model`` (one of :data:`MODELS`).
+
+    Args:
+        problem: the instance.
+        model: ``"p-median"``, ``"mclp"``, ``"lscp"`` or ``"p-center"``.
+        p: number of sites (p-median, MCLP, p-center; ignored by LSCP).
+        radius_km: coverage radius (MCLP, LSCP; ignored by the others).
+        time_limit_s: solver time limit, s.
+        seed: seed of the p-median local search restarts.
+
+    Raises:
+        TwinInputError: unknown model, p or radius missing where the model needs it, and every error
+            of the model's solver (invalid p or radius, infeasible LSCP, no solution in time).
+    """
+    if model not in _MODELS:
+        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(_MODELS)}")
+    if model in ("p-median", "mclp", "p-center") and p is None:
+        raise TwinInputError(f"model {model} needs p, the number of sites to open")
+    if model in ("mclp", "lscp") and radius_km is None:
+        raise TwinInputError(f"model {model} needs a coverage radius (radius_km)")
+    if model == "p-median":
+        return solve_pmedian(problem, p, time_limit_s=time_limit_s, seed=seed)  # type: ignore[arg-type]
+    if model == "mclp":
+        return solve_mclp(problem, p, radius_km, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+    if model == "lscp":
+        return solve_lscp(problem, radius_km, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+    return solve_pcenter(problem, p, time_limit_s=time_limit_s)  # type: ignore[arg-type]
