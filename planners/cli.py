@@ -1,0 +1,257 @@
+"""``twin plan``: thin click commands over the planners. Each parses its options, calls one library
+function, prints the plan with rich and writes the planned scenario (atomically, loaded back as a check).
+
+Bad input raises :class:`twin.errors.TwinInputError`, which ``twin``'s entry point reports as one
+paragraph with exit status 2. No model logic lives here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from pathlib import Path
+
+import click
+
+__all__ = ["plan_group"]
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if Console().is_terminal else 150)
+
+
+def _num(value: float | None) -> str:
+    """Objectives and bounds: integers as such (5819), others with one decimal (or 4 significant digits)."""
+    if value is None or not math.isfinite(value):
+        return str(value)
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
+
+
+def _pop(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _gap(gap: float) -> str:
+    return "0" if gap == 0 else f"{gap:.3g}"
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+@click.group("plan")
+def plan_group() -> None:
+    """Planners: propose kiosk placements, line offers and upgrade orders, each written as a
+    scenario that `twin run` evaluates."""
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@plan_group.command("placement")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", default="p-median", show_default=True,
+              help="Placement model: p-median, mclp, lscp or p-center.")
+@click.option("-p", "p", type=int, default=None,
+              help="User kiosks to place, kept ones included (default: as many as the scenario has).")
+@click.option("--radius-km", type=float, default=15.0, show_default=True,
+              help="Coverage radius, road km (mclp, lscp).")
+@click.option("--min-population", type=int, default=1000, show_default=True,
+              help="Communes with at least this population are candidate sites.")
+@click.option("--candidates", "candidates_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File of candidate communes (ids or names, one per line) instead of --min-population.")
+@click.option("--fix-existing", is_flag=True, help="Keep every user kiosk installed by the last phase.")
+@click.option("--generation", type=int, default=2, show_default=True, help="Generation of new kiosks (1 or 2).")
+@click.option("--loop-length-m", type=float, default=None,
+              help="Assumed loop length of new sites, m (default: median of the scenario's user kiosks).")
+@click.option("--start-date", type=_DATE, default=None,
+              help="Put the plan in a new phase 'planned' starting then (after the last phase). Default: "
+                   "replace the user kiosks at the start of the last phase (same dates as the input).")
+@click.option("--replace-history", is_flag=True,
+              help="Install the planner's kiosks from the first phase instead (same phase dates).")
+@click.option("--time-limit-s", type=float, default=60.0, show_default=True, help="Solver time limit, s.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the p-median local search.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The planned scenario to write (YAML).")
+def placement_command(scenario: Path, model: str, p: int | None, radius_km: float, min_population: int,
+                      candidates_file: Path | None, fix_existing: bool, generation: int,
+                      loop_length_m: float | None, start_date: dt.datetime | None, replace_history: bool,
+                      time_limit_s: float, seed: int, output: Path) -> None:
+    """Place SCENARIO's user kiosks (demand: communes by population) and write the planned scenario."""
+    from rich.table import Table
+
+    from planners.scenario_io import (
+        REPORT_RADIUS_KM,
+        placement_header,
+        plan_placement,
+        read_candidate_file,
+        write_scenario,
+    )
+    from twin.errors import TwinInputError
+    from twin.scenario import load_scenario
+
+    if replace_history and start_date is not None:
+        raise TwinInputError("--replace-history and --start-date exclude each other")
+    t0 = time.perf_counter()
+    loaded = load_scenario(scenario)
+    candidates = read_candidate_file(candidates_file, loaded) if candidates_file is not None else None
+    mode = "history" if replace_history else ("append" if start_date is not None else "final")
+    plan = plan_placement(loaded, model=model, p=p, radius_km=radius_km, min_population=min_population,
+                          candidate_communes=candidates, fix_existing=fix_existing, generation=generation,
+                          loop_length_m=loop_length_m, mode=mode, start_date=_date(start_date),
+                          time_limit_s=time_limit_s, seed=seed)
+    write_scenario(plan.data, loaded, output, placement_header(plan, scenario))
+    elapsed = time.perf_counter() - t0
+    res = plan.result
+    out = _console()
+    table = Table(title=f"{loaded.spec.name}: {res.model} placement of user kiosks")
+    for col in ("sites", "kept", "new", "removed", "objective", "bound", "gap", "optimal", "solve s",
+                f"pop. within {REPORT_RADIUS_KM:g} km"):
+        table.add_column(col, justify="right")
+    table.add_row(str(len(res.sites)), str(len(plan.kept)), str(len(plan.new_sites)), str(len(plan.removed)),
+                  _num(res.objective), _num(res.bound), _gap(res.gap), "yes" if res.optimal else "NO",
+                  f"{res.solve_time_s:.2f}",
+                  f"{_pop(plan.population_within_15km_before)} -> {_pop(plan.population_within_15km_after)}")
+    out.print(table)
+    out.print(f"method {res.method}: {res.status}")
+    if plan.new_sites:
+        new = Table(title="new kiosks")
+        for col, just in (("site", "left"), ("commune", "left"), ("commune_id", "left"), ("population", "right")):
+            new.add_column(col, justify=just)
+        for sid, cand in plan.new_sites:
+            new.add_row(sid, cand.label, cand.commune_id or "-", f"{cand.population:,}")
+        out.print(new)
+    if plan.removed:
+        out.print(f"not kept ({len(plan.removed)}): {', '.join(plan.removed)}")
+    out.print(plan.line_note)
+    out.print(f"total {elapsed:.1f} s; wrote {output} (mode {plan.mode}); evaluate it with: twin run {output}")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@plan_group.command("lines")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target-mos", type=float, default=3.0, show_default=True,
+              help="Minimum speech MOS (worse direction) the line must give the kiosk's profile.")
+@click.option("--min-fps-share", type=float, default=0.8, show_default=True,
+              help="Minimum delivered frame rate, as a share of the profile's frame rate.")
+@click.option("--target-video-mos", type=float, default=None,
+              help="Also require this video MOS (G.1070 or calibration); default: not required.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The scenario with resized lines to write (YAML).")
+def lines_command(scenario: Path, target_mos: float, min_fps_share: float, target_video_mos: float | None,
+                  output: Path) -> None:
+    """Give each user kiosk of SCENARIO the cheapest line offer meeting the quality target."""
+    from rich.table import Table
+
+    from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
+    from planners.scenario_io import write_scenario
+    from twin.line import OFFERS
+    from twin.scenario import load_scenario
+
+    t0 = time.perf_counter()
+    loaded = load_scenario(scenario)
+    target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
+    sizing = size_lines(loaded, target)
+    write_scenario(apply_line_sizing(loaded, sizing), loaded, output, lines_header(sizing, scenario))
+    before = sum(OFFERS[c.current_offer].monthly_cost_eur for c in sizing.choices)
+    out = _console()
+    table = Table(title=f"{loaded.spec.name}: line sizing ({sizing.quality_source} quality model, worst of "
+                        f"{sizing.agent_lines} agent line(s))")
+    for col in ("site", "gen", "loop m", "current", "chosen", "EUR/month", "speech MOS", "fps up", "MOS"):
+        table.add_column(col, justify="left" if col in ("site", "current", "chosen") else "right")
+    for c in sizing.choices:
+        q = c.quality
+        table.add_row(c.site_id, str(c.generation), f"{c.loop_length_m:.0f}", c.current_offer, c.offer or "NONE",
+                      f"{c.monthly_cost_eur:.0f}" if c.monthly_cost_eur is not None else "-",
+                      f"{q.speech_mos:.2f}" if q else "-", f"{q.frame_rate_fps_up:.1f}" if q else "-",
+                      f"{q.mos:.2f}" if q else "-")
+    out.print(table)
+    for c in sizing.impossible:
+        out.print(f"no offer for {c.site_id}: {c.reason}")
+    changed = sum(1 for c in sizing.choices if c.offer is not None and c.offer != c.current_offer)
+    out.print(f"{changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient offer; "
+              f"monthly line cost {before:,.0f} -> {sizing.monthly_cost_eur:,.0f} EUR")
+    out.print(f"total {time.perf_counter() - t0:.1f} s; wrote {output}; evaluate it with: twin run {output}")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@plan_group.command("upgrades")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--budget-eur", type=float, default=None,
+              help="Budget per yearly phase, EUR (default: 10 upgrades at costs.upgrade_capex_eur).")
+@click.option("--start-date", type=_DATE, default=None,
+              help="First upgrade phase (default: one year after the last phase starts).")
+@click.option("--max-phases", type=int, default=None, help="At most this many upgrade phases.")
+@click.option("--keep-lines", is_flag=True,
+              help="Do not give upgraded kiosks a line that carries the generation-2 profile.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The scenario with the upgrade phases to write (YAML).")
+def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.datetime | None,
+                     max_phases: int | None, keep_lines: bool, output: Path) -> None:
+    """Order SCENARIO's generation-1 kiosk upgrades by demand gained, in yearly budgeted phases."""
+    from rich.table import Table
+
+    from planners.scenario_io import write_scenario
+    from planners.upgrades import apply_upgrades, plan_upgrades, upgrades_header
+    from twin.scenario import load_scenario
+
+    t0 = time.perf_counter()
+    loaded = load_scenario(scenario)
+    plan = plan_upgrades(loaded, budget_eur=budget_eur, start_date=_date(start_date), max_phases=max_phases,
+                         resize_lines=not keep_lines)
+    write_scenario(apply_upgrades(loaded, plan), loaded, output, upgrades_header(plan, scenario))
+    out = _console()
+    table = Table(title=f"{loaded.spec.name}: upgrade plan ({plan.upgrades_per_phase} per phase, "
+                        f"{plan.budget_eur:,.0f} EUR per phase)")
+    for col in ("#", "phase", "site", "gain/yr", "gen1 limit", "other", "cumulative/yr", "MOS before",
+                "MOS after", "line"):
+        table.add_column(col, justify="left" if col in ("phase", "site", "line") else "right")
+    for s in plan.steps:
+        g = s.gain
+        line = g.line_before if g.line_after == g.line_before else f"{g.line_before} -> {g.line_after}"
+        table.add_row(str(s.rank), s.phase_name, g.site_id, f"{g.gain_per_year:.1f}",
+                      f"{g.gen1_limit_per_year:.1f}", f"{g.other_per_year:.1f}",
+                      f"{s.cumulative_gain_per_year:.1f}", f"{g.mos_before:.2f}", f"{g.mos_after:.2f}", line)
+    out.print(table)
+    for g, reason in plan.not_scheduled:
+        out.print(f"not scheduled: {g.site_id}: {reason}")
+    out.print(f"reachable demand lost to the 6-service limit before upgrades: {plan.gen1_limit_per_year:.1f}/yr; "
+              f"the plan recovers {plan.gain_per_year:.1f}/yr (expected; the twin judges capacity)")
+    out.print(f"total {time.perf_counter() - t0:.1f} s; wrote {output}; evaluate it with: twin run {output}")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+@plan_group.command("orlib")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-p", "p", type=int, default=None, help="Medians to open (default: the file's p).")
+@click.option("--time-limit-s", type=float, default=60.0, show_default=True, help="Solver time limit, s.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the local search restarts.")
+def orlib_command(file: Path, p: int | None, time_limit_s: float, seed: int) -> None:
+    """Solve an OR-Library p-median FILE (pmedN.txt); print objective, lower bound, gap and time."""
+    from rich.table import Table
+
+    from planners.orlib import solve_orlib_file
+
+    run = solve_orlib_file(file, p=p, time_limit_s=time_limit_s, seed=seed)
+    res = run.result
+    out = _console()
+    table = Table(title=f"{run.name}: p-median, n = {run.n_vertices}, p = {run.p}")
+    for col in ("objective", "lower bound", "gap", "optimal", "known optimum", "time s", "method"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    table.add_row(_num(res.objective), _num(res.bound), _gap(res.gap), "yes" if res.optimal else "NO",
+                  _num(run.known_optimum) if run.known_optimum is not None else "-", f"{res.solve_time_s:.2f}",
+                  res.method)
+    out.print(table)
