@@ -25,6 +25,7 @@ in the main thread) ends the media phase early and the result keeps what was mea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import io
 import logging
@@ -81,6 +82,8 @@ CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
+CLOCKS = ("real", "virtual")
+"""``CallConfig.clock`` values: wall clock with real sockets, or virtual time (emulators.virtual_time)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,6 +111,11 @@ class CallConfig:
         seed: seeds the line's random streams (loss, jitter); same seed, same loss pattern for the
             same packet sequence (the packet sequence itself depends on real-time scheduling).
         compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
+        clock: ``"real"``: real sockets through :class:`emulators.relay.UdpRelay` on the wall clock;
+            ``"virtual"``: in-memory network on a virtual clock (:mod:`emulators.virtual_time`), same
+            LinkQueues; deterministic (same seed, same call, event for event) and faster than real
+            time. Video coding costs no virtual time, so a per-frame encode/decode delay from
+            :data:`emulators.profiles.CODING_DELAY_MS` is added explicitly.
     """
 
     line: AdslLine | None = None
@@ -125,6 +133,7 @@ class CallConfig:
     documents_at_s: float = 1.0
     seed: int = 0
     compute_ssim: bool = True
+    clock: str = "real"
 
     def resolved_line(self) -> AdslLine:
         return self.line if self.line is not None else AdslLine(get_offer(DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
@@ -168,6 +177,8 @@ class CallConfig:
                 raise TwinInputError(f"capacity trace for {name} not found", path=str(path))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise bad("seed", "must be an integer >= 0")
+        if self.clock not in CLOCKS:
+            raise bad("clock", f"must be one of {', '.join(CLOCKS)}")
         self.resolved_line()  # AdslLine validated itself at construction
         self.resolved_profile()
 
@@ -203,6 +214,7 @@ class CallConfig:
             "print_kb": self.print_kb,
             "documents_at_s": self.documents_at_s,
             "seed": self.seed,
+            "clock": self.clock,
         }
 
 
@@ -251,12 +263,17 @@ class CallResult:
 
     ``video``/``audio``/``network`` are keyed by direction: ``"up"`` = kiosk -> agent (what the agent
     sees), ``"down"`` = agent -> kiosk. ``dead`` is True when no video frame arrived in either direction.
+
+    Everything read from the host's clocks is under ``wall`` (``started_at``, ``wall_s`` = wall time of
+    the call and its teardown, ``cpu_s`` = process CPU time over the same span, ``speedup`` =
+    ``duration_s / wall_s``), so that two virtual-time calls with the same configuration give identical
+    results outside ``wall``. ``digest`` is :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over
+    every network event).
     """
 
     config: dict
-    started_at: str
+    wall: dict
     duration_s: float
-    wall_s: float
     interrupted: bool
     setup: dict
     connection: dict
@@ -269,9 +286,24 @@ class CallResult:
     errors: list[str]
     dead: bool
     verdict: list[str]
+    digest: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return _json_safe(asdict(self))
+
+    def deterministic_dict(self) -> dict:
+        """:meth:`to_dict` without the ``wall`` section (what two same-seed virtual calls share)."""
+        d = self.to_dict()
+        d.pop("wall", None)
+        return d
+
+    @property
+    def wall_s(self) -> float:
+        return float(self.wall["wall_s"])
+
+    @property
+    def started_at(self) -> str:
+        return str(self.wall["started_at"])
 
     # Convenience accessors used by the CLI, the calibration and tests.
     def fps(self, direction: str) -> float:
@@ -432,7 +464,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     up_q, down_q = build_queues(config)
     loop = asyncio.get_running_loop()
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     stop = asyncio.Event()
     errors: list[str] = []
     rtt_series: list = []
@@ -450,8 +482,29 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
         except Exception:
             pass
 
-    with encoder_limits(profile) as applied, loopback_only():
-        relay = UdpRelay(up_q, down_q)
+    with contextlib.ExitStack() as stack:
+        applied = stack.enter_context(encoder_limits(profile))
+        if config.clock == "virtual":
+            from emulators.profiles import coding_delay_ms
+            from emulators.virtual_time import (
+                CodingDelay,
+                VirtualClockLoop,
+                VirtualNetwork,
+                VirtualRelay,
+                deterministic_aiortc,
+            )
+
+            if not isinstance(loop, VirtualClockLoop):
+                raise RuntimeError("clock='virtual' needs a VirtualClockLoop (use run_emulated_call)")
+            encode_ms, decode_ms = coding_delay_ms(profile)
+            loop.coding_delay = CodingDelay(encode_s=encode_ms / 1000.0, decode_s=decode_ms / 1000.0)
+            network = VirtualNetwork(loop)
+            loop.network = network
+            applied = {**applied, "virtual_time": stack.enter_context(deterministic_aiortc(loop, config.seed))}
+            relay: UdpRelay = VirtualRelay(up_q, down_q, network)
+        else:
+            stack.enter_context(loopback_only())
+            relay = UdpRelay(up_q, down_q)
         await relay.start()
         listen.extend(f"{h}:{p}" for h, p in relay.sockets())
         clock = relay.now_s
@@ -520,9 +573,11 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             relay.close()
 
     wall_s = time.perf_counter() - wall0
+    wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": time.process_time() - cpu0,
+            "speedup": end_s / wall_s if wall_s > 0 else None}
     log.info("call media+close took %.2f s of wall time", wall_s)
     return _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
-                     end_s, started_at, wall_s, interrupted, applied, errors, rtt_series, listen)
+                     end_s, wall, interrupted, applied, errors, rtt_series, listen)
 
 
 def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0) -> dict:
@@ -549,8 +604,8 @@ def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0
     }
 
 
-def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, started_at,
-              wall_s, interrupted, applied, errors, rtt_series, listen) -> CallResult:
+def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
+              interrupted, applied, errors, rtt_series, listen) -> CallResult:
     connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
     window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
     video = {}
@@ -653,9 +708,8 @@ def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, 
     dead = video["up"]["frames_decoded"] == 0 and video["down"]["frames_decoded"] == 0
     result = CallResult(
         config=config.describe(),
-        started_at=started_at,
+        wall=wall,
         duration_s=end_s,
-        wall_s=wall_s,
         interrupted=interrupted,
         setup=setup,
         connection=connection,
@@ -668,6 +722,7 @@ def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, 
         errors=errors,
         dead=dead,
         verdict=[],
+        digest=relay.event_digest(),
     )
     result.verdict = verdict_lines(result)
     return result
@@ -801,6 +856,11 @@ def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True
 
 
 def run_emulated_call(config: CallConfig) -> CallResult:
-    """Synchronous wrapper: run :func:`run_call` on a fresh event loop."""
+    """Synchronous wrapper: run :func:`run_call` on a fresh event loop (a
+    :class:`emulators.virtual_time.VirtualClockLoop` when ``config.clock == "virtual"``)."""
     config.validate()
+    if config.clock == "virtual":
+        from emulators.virtual_time import run_virtual
+
+        return run_virtual(lambda: run_call(config))
     return asyncio.run(run_call(config))

@@ -118,6 +118,11 @@ def _print_verdict(result, out_dir: Path) -> None:
     console.print(table)
     for line in result.verdict:
         click.echo(line)
+    wall = result.wall
+    speed = f" ({wall['speedup']:.1f}x real time)" if wall.get("speedup") else ""
+    click.echo(f"{result.config['clock']} clock: {result.duration_s:.0f} s of call in {wall['wall_s']:.1f} s of wall "
+               f"time{speed}; event digest {result.digest.get('sha256', '')[:16]} ({result.digest.get('events', 0)} "
+               f"events)")
     click.echo(str(out_dir))
 
 
@@ -142,13 +147,21 @@ def _print_verdict(result, out_dir: Path) -> None:
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Call length (s).")
 @click.option("--scan-kb", type=float, default=300.0, show_default=True, help="Scanned document uploaded (KB).")
 @click.option("--print-kb", type=float, default=100.0, show_default=True, help="Print sent back (KB).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the line's random loss.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the line's random loss (and, in virtual time, of every random draw of the call).")
+@click.option("--clock", type=click.Choice(["real", "virtual"]), default="real", show_default=True,
+              help="real: real sockets on the wall clock; virtual: in-memory network on a virtual clock "
+                   "(deterministic, faster than real time, immune to host load).")
 @click.option("--out", "out_dir", default=None, help="Run folder (default results/emulate-<timestamp>).")
 @click.option("--no-plot", is_flag=True, help="Skip the PNG time series.")
 def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, outages,
                     trace_up, trace_down, profile_name, codec, width, height, fps, max_video_kbps, audio_kbps,
-                    duration_s, scan_kb, print_kb, seed, out_dir, no_plot) -> None:
-    """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."""
+                    duration_s, scan_kb, print_kb, seed, clock, out_dir, no_plot) -> None:
+    """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
+
+    With --clock virtual the same call runs in virtual time; result.json then carries an event digest
+    (SHA-256 over every network event) that is the same for the same options and seed, and everything
+    outside its "wall" section is byte-identical between such runs."""
     from emulators.call import CallConfig, default_run_dir, run_emulated_call, write_call_result
 
     config = CallConfig(
@@ -165,6 +178,7 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         scan_kb=scan_kb,
         print_kb=print_kb,
         seed=seed,
+        clock=clock,
     )
     config.validate()
     out = Path(out_dir) if out_dir else default_run_dir()

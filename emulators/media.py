@@ -134,6 +134,7 @@ class SyntheticScene:
             raise ValueError("frame size must be even for yuv420p")
         self.width_px = width_px
         self.height_px = height_px
+        self.seed = seed
         self.geometry = BarcodeGeometry.for_size(width_px, height_px)
         rng = np.random.default_rng(seed)
         yy, xx = np.mgrid[0:height_px, 0:width_px].astype(np.float32)
@@ -194,7 +195,21 @@ class SyntheticScene:
         return np.concatenate([y, u.reshape(-1, self.width_px), v.reshape(-1, self.width_px)])
 
     def video_frame(self, frame_no: int) -> VideoFrame:
-        return VideoFrame.from_ndarray(self.yuv420p(frame_no), format="yuv420p")
+        """Frame ``frame_no`` as a PyAV frame. The pictures of the last few frame numbers are shared by
+        every scene of the same size and seed in the process (both cameras of a call render the same
+        numbers at about the same time)."""
+        key = (self.width_px, self.height_px, self.seed, frame_no)
+        picture = _recent_pictures.get(key)
+        if picture is None:
+            picture = self.yuv420p(frame_no)
+            _recent_pictures[key] = picture
+            while len(_recent_pictures) > _RECENT_PICTURES:
+                _recent_pictures.pop(next(iter(_recent_pictures)))
+        return VideoFrame.from_ndarray(picture, format="yuv420p")
+
+
+_RECENT_PICTURES = 16
+_recent_pictures: dict[tuple[int, int, int, int], np.ndarray] = {}
 
 
 class FrameLedger:
@@ -259,12 +274,7 @@ class SyntheticCameraTrack(MediaStreamTrack):
         return frame
 
 
-def voice_samples(start_sample: int, count: int) -> np.ndarray:
-    """Deterministic voice-like signal (int16, mono, 48 kHz) for samples ``start_sample ..``.
-
-    A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
-    derived from the sample index (no RNG state).
-    """
+def _voice_block(start_sample: int, count: int) -> np.ndarray:
     t = (start_sample + np.arange(count)) / AUDIO_SAMPLE_RATE_HZ
     voiced = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.25 * np.sin(2 * np.pi * 540 * t)
     envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
@@ -273,6 +283,34 @@ def voice_samples(start_sample: int, count: int) -> np.ndarray:
     noise = hashed.astype(np.float64) / 65521.0 - 0.5
     signal = 0.3 * envelope * voiced / 1.75 + 0.01 * noise
     return np.clip(signal * 32767, -32768, 32767).astype(np.int16)
+
+
+_VOICE_BLOCK_SAMPLES = 10 * AUDIO_SAMPLE_RATE_HZ
+_voice_cache: dict[int, np.ndarray] = {}
+
+
+def voice_samples(start_sample: int, count: int) -> np.ndarray:
+    """Deterministic voice-like signal (int16, mono, 48 kHz) for samples ``start_sample ..``.
+
+    A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
+    derived from the sample index (no RNG state). Computed elementwise, in 10 s blocks cached per
+    process (both peers of a call send the same voice), so a slice equals a direct computation.
+    """
+    if start_sample < 0 or count < 0:
+        raise ValueError("sample range must be non-negative")
+    out = np.empty(count, np.int16)
+    pos = 0
+    while pos < count:
+        block, offset = divmod(start_sample + pos, _VOICE_BLOCK_SAMPLES)
+        samples = _voice_cache.get(block)
+        if samples is None:
+            if len(_voice_cache) >= 64:  # about 60 MB at most; a long call recomputes
+                _voice_cache.clear()
+            samples = _voice_cache[block] = _voice_block(block * _VOICE_BLOCK_SAMPLES, _VOICE_BLOCK_SAMPLES)
+        take = min(count - pos, _VOICE_BLOCK_SAMPLES - offset)
+        out[pos : pos + take] = samples[offset : offset + take]
+        pos += take
+    return out
 
 
 class SyntheticVoiceTrack(MediaStreamTrack):

@@ -117,3 +117,80 @@ def apply_codec_preferences(pc, profile) -> None:
             transceiver.setCodecPreferences(video_codec_preferences(profile))
         elif transceiver.kind == "audio":
             transceiver.setCodecPreferences(audio_codec_preferences())
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-frame coding delay (for virtual time)
+# --------------------------------------------------------------------------------------------------
+
+CODING_DELAY_MS: dict[str, tuple[float, float]] = {
+    "gen1": (1.0, 0.5),
+    "gen2": (3.0, 1.0),
+    "aiortc-stock": (6.0, 2.0),
+}
+"""Per-frame video ``(encode_ms, decode_ms)`` of each built-in profile: the time one frame spends in
+aiortc's encoder (``Vp8Encoder``/``H264Encoder.encode``: conversion, coding, packetisation) and decoder
+(``decode`` to a ``VideoFrame``), on the synthetic camera, at the profile's size and start bitrate.
+Virtual time makes coding free; :mod:`emulators.virtual_time` adds these delays per video frame instead.
+Measured on this machine class (2 cores) with :func:`measure_coding_delay_ms` (mean over 150 frames):
+``.venv/bin/python -m emulators.profiles``. Audio coding (Opus, well under 1 ms a frame) is taken as free."""
+
+DEFAULT_CODING_DELAY_MS = (2.0, 1.0)
+"""Used for a profile not in :data:`CODING_DELAY_MS` whose base name is unknown either."""
+
+
+def coding_delay_ms(profile) -> tuple[float, float]:
+    """``(encode_ms, decode_ms)`` for a profile: its entry in :data:`CODING_DELAY_MS`, or that of the
+    built-in profile it was derived from (``gen1+custom`` -> ``gen1``), else the default."""
+    name = str(getattr(profile, "name", ""))
+    base = name.split("+", 1)[0]
+    return CODING_DELAY_MS.get(name, CODING_DELAY_MS.get(base, DEFAULT_CODING_DELAY_MS))
+
+
+def measure_coding_delay_ms(profile, frames: int = 150) -> tuple[float, float]:
+    """Wall time per video frame of aiortc's encoder and decoder for ``profile`` (mean, ms).
+
+    Encodes ``frames`` frames of :class:`emulators.media.SyntheticScene` at the profile's start bitrate
+    with aiortc's own encoder (``aiortc.codecs.get_encoder``, bounds from :func:`encoder_limits`), then
+    decodes them with ``get_decoder``, one at a time as a call does. Real time, on this host.
+    """
+    import fractions
+    import time
+
+    from aiortc.codecs import get_decoder, get_encoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    from emulators.media import SyntheticScene
+
+    codec = video_codec_preferences(profile)[0]
+    scene = SyntheticScene(profile.width_px, profile.height_px)
+    with encoder_limits(profile):
+        encoder = get_encoder(codec)
+        encoded = []
+        t_enc = 0.0
+        for n in range(frames):
+            frame = scene.video_frame(n)
+            frame.pts = int(n * 90_000 / profile.frame_rate_fps)
+            frame.time_base = fractions.Fraction(1, 90_000)
+            t0 = time.perf_counter()
+            payloads, timestamp = encoder.encode(frame, n == 0)
+            t_enc += time.perf_counter() - t0
+            encoded.append((payloads, timestamp))
+    from aiortc.codecs import depayload
+
+    decoder = get_decoder(codec)
+    t_dec = 0.0
+    for payloads, timestamp in encoded:
+        data = b"".join(depayload(codec, p) for p in payloads)
+        t0 = time.perf_counter()
+        decoder.decode(JitterFrame(data=data, timestamp=timestamp))
+        t_dec += time.perf_counter() - t0
+    return 1000.0 * t_enc / frames, 1000.0 * t_dec / frames
+
+
+if __name__ == "__main__":
+    from twin.profiles import PROFILES
+
+    for _name, _profile in PROFILES.items():
+        _enc, _dec = measure_coding_delay_ms(_profile)
+        print(f"{_name}: encode {_enc:.2f} ms, decode {_dec:.2f} ms per frame")

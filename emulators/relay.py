@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 from dataclasses import dataclass, field, fields
 from typing import Iterator
@@ -261,10 +262,17 @@ class UdpRelay:
             direction, expected, dest, out = "up", self.kiosk_addr, self.agent_addr, self._from_agent
         else:
             direction, expected, dest, out = "down", self.agent_addr, self.kiosk_addr, self._from_kiosk
-        log = self.logs[direction]
         if expected is None or dest is None or (addr[0], addr[1]) != expected:
-            log.foreign_packets += 1
+            self.logs[direction].foreign_packets += 1
             return
+        self._forward(direction, data, out, dest)
+
+    def _forward(self, direction: str, data: bytes, *deliver_args) -> None:
+        """Pass one datagram through the direction's LinkQueue, log it, schedule its delivery.
+
+        ``deliver_args`` are handed to :meth:`_send_out` when the delivery timer fires.
+        """
+        log = self.logs[direction]
         now = self.now_s()
         queue = self.queues[direction]
         ip_bytes = len(data) + IPV4_UDP_HEADER_BYTES
@@ -283,13 +291,39 @@ class UdpRelay:
             return
         log.delivery_s.append(delivery)
         log.drop.append("")
-        self._loop.call_at(self.origin_s + delivery - self.timer_advance_s, self._deliver, direction, index, out, data, dest)
+        self._loop.call_at(self.origin_s + delivery - self.timer_advance_s, self._deliver, direction, index, data,
+                           *deliver_args)
 
-    def _deliver(self, direction: str, index: int, out: _Endpoint, data: bytes, dest) -> None:
-        if self.closed or out.transport is None or out.transport.is_closing():
+    def _deliver(self, direction: str, index: int, data: bytes, *deliver_args) -> None:
+        if self.closed:
             return
-        self.logs[direction].sent_s[index] = self.now_s()
+        if self._send_out(data, *deliver_args):
+            self.logs[direction].sent_s[index] = self.now_s()
+
+    def _send_out(self, data: bytes, out: _Endpoint, dest) -> bool:
+        """Hand a datagram to its destination; False if it could not be sent (socket closed)."""
+        if out.transport is None or out.transport.is_closing():
+            return False
         out.transport.sendto(data, dest)
+        return True
+
+    def event_digest(self) -> dict:
+        """SHA-256 over every network event of both directions, and the number of events.
+
+        One event per datagram offered to the line, in arrival order, UP direction first:
+        ``"<arrival_us>,<direction>,<ip_bytes>,<fate>"`` where fate is ``d<delivery_us>`` or the drop
+        reason; times in integer microseconds on the relay clock. Two virtual-time calls with the same
+        configuration and seed give the same digest (see :mod:`emulators.virtual_time`).
+        """
+        h = hashlib.sha256()
+        n = 0
+        for direction in ("up", "down"):
+            log = self.logs[direction]
+            for a, size, d, drop in zip(log.arrival_s, log.ip_bytes, log.delivery_s, log.drop):
+                fate = drop if drop else f"d{round(d * 1e6)}"
+                h.update(f"{round(a * 1e6)},{direction},{size},{fate}\n".encode())
+                n += 1
+        return {"sha256": h.hexdigest(), "events": n}
 
     # -- results -----------------------------------------------------------------------------------
 

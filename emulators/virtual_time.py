@@ -1,0 +1,704 @@
+"""Emulated calls in virtual time: an asyncio loop whose clock jumps, an in-memory network, and aiortc
+made deterministic (the idea of libwebrtc's simulated time, applied to aiortc 1.16 / aioice 0.13).
+
+Why: on the wall clock an emulated call runs at one second per second, its results drift when the host
+is busy (a late timer is a late packet), and two runs never agree. In virtual time nothing waits: the
+loop runs whatever is ready, then sets its clock to the next scheduled timer. A call costs only the CPU
+it needs (about 8x faster than real time for gen1), and the same seed gives the same call, event for
+event, whatever the host load (facts.md, "aiortc in virtual time").
+
+The pieces, each owning one effect:
+
+* :class:`VirtualClockLoop` - a ``SelectorEventLoop`` whose :meth:`~VirtualClockLoop.time` is a number
+  it owns. Its selector polls real descriptors with a zero timeout (the self-pipe, so Ctrl-C still
+  works); when nothing is ready it sets the clock to the earliest timer instead of sleeping. When
+  nothing at all is scheduled it raises :class:`VirtualTimeDeadlock` (after a short real-time grace
+  for callbacks from other threads). ``run_in_executor`` runs the function inline (aiortc encodes in
+  the default executor), and ``create_datagram_endpoint`` opens an in-memory endpoint on the loop's
+  :class:`VirtualNetwork` (no sockets). Relies on asyncio internals: ``_scheduled`` (the timer heap)
+  and the ``selector`` argument of ``SelectorEventLoop`` (Python 3.11-3.13).
+* :class:`VirtualNetwork` - in-memory datagram endpoints ``(host, port)``; every datagram goes to a
+  router (:class:`VirtualRelay`, which passes it through the same :class:`twin.line.LinkQueue` as the
+  real-time :class:`emulators.relay.UdpRelay` and logs it the same way).
+* :func:`deterministic_aiortc` - a context manager patching aiortc/aioice module attributes (restored on
+  exit) so that the call reads no wall clock, starts no thread and draws no unseeded random number:
+
+  - clocks: ``aiortc.clock.current_datetime/current_ms/current_ntp_time`` and the ``time`` module seen
+    by ``mediastreams``, ``rtcrtpreceiver``, ``rtcrtpsender``, ``rtcsctptransport`` read
+    :data:`VIRTUAL_EPOCH` + loop time (RTCP, ICE consent, STUN and SCTP *timers* already use the loop);
+    the complete list of wall-clock reads in the installed sources, patched or harmless, is
+    :data:`WALL_CLOCK_READS` (a test fails when a new one appears);
+  - threads: each RTP receiver's decoder thread is replaced by an inline decoder (``threading`` and
+    ``queue`` seen by ``rtcrtpreceiver``); encoding runs inline through ``run_in_executor``;
+  - coding delay: virtual time makes coding free, so a per-frame encode and decode delay
+    (:class:`CodingDelay`, from :data:`emulators.profiles.CODING_DELAY_MS`) is added explicitly to
+    video frames;
+  - DTLS: a fixed-size RSA-2048 certificate (made once per process, fixed name, serial and validity)
+    and ``ECDHE-RSA-AES128-GCM-SHA256`` over DTLS 1.2 only, so every handshake flight has the same size
+    (stock aiortc's ECDSA signatures vary by 1-2 bytes); OpenSSL's retransmission timer runs on the real
+    clock inside C, so :class:`_VirtualDtlsConnection` shows aiortc a timeout on the virtual clock and,
+    when it expires, waits out OpenSSL's real timer before letting it retransmit (a lost or late
+    handshake flight costs up to its real timeout, 1 s, 2 s..., of wall time, and nothing else);
+  - randomness: SSRCs, RTP sequence numbers and timestamps, SCTP tags, ICE ufrag/pwd/foundations/
+    tie-breaker, STUN transaction ids, RTCP and consent intervals, VP8 picture ids, UUIDs - all drawn
+    from streams seeded by the call's seed (``random.Random`` objects, never the global state);
+  - addresses: ``aioice.ice.get_host_addresses`` gives the first peer that gathers :data:`KIOSK_HOST`
+    and the second :data:`AGENT_HOST`; no SDP is rewritten.
+
+The real-time mode (real sockets through :class:`emulators.relay.UdpRelay`) stays the cross-check;
+``docs/virtual-time-agreement.md`` compares the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import functools
+import math
+import random
+import re
+import selectors
+import threading
+import time as _time
+import uuid as _uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from emulators.relay import UdpRelay
+
+KIOSK_HOST = "10.0.0.1"
+AGENT_HOST = "10.0.0.2"
+FIRST_PORT = 50_000
+VIRTUAL_EPOCH = _dt.datetime(2008, 1, 7, 9, 0, 0, tzinfo=_dt.timezone.utc)
+"""Wall-clock date that loop time 0 stands for (RTCP NTP timestamps, SCTP cookies, statistics)."""
+DEADLOCK_GRACE_S = 0.5
+"""Real seconds the loop waits for a descriptor when nothing is scheduled before declaring a deadlock."""
+DTLS_MAX_TIMEOUT_S = 60.0
+
+
+class VirtualTimeDeadlock(RuntimeError):
+    """Nothing is ready, no timer is scheduled and no descriptor became readable: the program under the
+    virtual clock waits for something that can never happen (e.g. a thread that was never started)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """Real selector polled with a zero timeout; instead of blocking, it advances the loop's clock."""
+
+    loop: "VirtualClockLoop | None" = None
+
+    def select(self, timeout: float | None = None):
+        events = super().select(0)
+        if events or self.loop is None:
+            return events
+        if timeout is None:
+            # Nothing ready and nothing scheduled: only another thread could still wake us.
+            events = super().select(DEADLOCK_GRACE_S)
+            if events:
+                return events
+            raise VirtualTimeDeadlock(
+                f"virtual-time loop deadlocked at t={self.loop.time():.6f} s: no ready callback, no timer, "
+                f"no readable descriptor after {DEADLOCK_GRACE_S} s of real time"
+            )
+        if timeout > 0:
+            self.loop._advance_to_next_timer()
+        return events
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop on a virtual clock (seconds, starting at ``start_s``).
+
+    Attributes:
+        network: the :class:`VirtualNetwork` that ``create_datagram_endpoint`` binds on (None: the loop
+            refuses to open datagram endpoints, since real sockets would not follow its clock).
+        coding_delay: per-frame delay added to video encodes run through ``run_in_executor``.
+    """
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        selector = _VirtualSelector()
+        super().__init__(selector)
+        self._virtual_now_s = float(start_s)
+        selector.loop = self
+        self.network: VirtualNetwork | None = None
+        self.coding_delay = CodingDelay()
+
+    def time(self) -> float:
+        return self._virtual_now_s
+
+    def _advance_to_next_timer(self) -> None:
+        scheduled = self._scheduled  # asyncio internal: heap of TimerHandle, earliest first
+        if scheduled:
+            self._virtual_now_s = max(self._virtual_now_s, scheduled[0].when())
+
+    def run_in_executor(self, executor, func, *args) -> asyncio.Future:
+        """Run ``func(*args)`` now, in the loop's thread; the future resolves after the coding delay
+        when ``func`` encodes a video frame (``args[0]`` an ``av.VideoFrame``), else at once."""
+        future = self.create_future()
+        try:
+            result = func(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            future.set_exception(exc)
+            return future
+        delay_s = self.coding_delay.encode_s if args and _is_video_frame(args[0]) else 0.0
+        if delay_s > 0:
+            self.call_later(delay_s, _resolve, future, result)
+        else:
+            future.set_result(result)
+        return future
+
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, **kwargs):
+        if self.network is None:
+            raise RuntimeError("VirtualClockLoop has no VirtualNetwork: real sockets cannot run in virtual time")
+        return self.network.create_endpoint(protocol_factory, local_addr)
+
+
+def _resolve(future: asyncio.Future, result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _is_video_frame(obj: Any) -> bool:
+    import av
+
+    return isinstance(obj, av.VideoFrame)
+
+
+def run_virtual(coro_factory: Callable[[], Any], start_s: float = 0.0) -> Any:
+    """Run ``coro_factory()`` to completion on a fresh :class:`VirtualClockLoop`; close it after."""
+    with asyncio.Runner(loop_factory=lambda: VirtualClockLoop(start_s)) as runner:
+        return runner.run(coro_factory())
+
+
+# --------------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------------
+
+
+class _VirtualDatagramTransport(asyncio.DatagramTransport):
+    def __init__(self, network: "VirtualNetwork", address: tuple[str, int], protocol) -> None:
+        super().__init__()
+        self._network = network
+        self._address = address
+        self._protocol = protocol
+        self._closing = False
+
+    def get_extra_info(self, name, default=None):
+        if name == "sockname":
+            return self._address
+        return default  # no "socket", "peername", "related_address"
+
+    def sendto(self, data, addr=None) -> None:
+        if self._closing or addr is None:
+            return
+        self._network.send(self._address, (addr[0], addr[1]), bytes(data))
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._network.unbind(self._address)
+        self._network.loop.call_soon(self._protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class VirtualNetwork:
+    """In-memory UDP: endpoints bound to ``(host, port)`` (ports from :data:`FIRST_PORT` per host, in
+    bind order), every datagram sent handed to ``router(src, dst, data)``; the router calls
+    :meth:`deliver` when (and if) the datagram arrives."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, router: Callable[[tuple, tuple, bytes], None] | None = None):
+        self.loop = loop
+        self.router = router
+        self._endpoints: dict[tuple[str, int], _VirtualDatagramTransport] = {}
+        self._next_port: dict[str, int] = {}
+
+    def create_endpoint(self, protocol_factory, local_addr) -> tuple[_VirtualDatagramTransport, Any]:
+        host = local_addr[0] if local_addr else KIOSK_HOST
+        port = local_addr[1] if local_addr and local_addr[1] else self._next_port.get(host, FIRST_PORT)
+        if (host, port) in self._endpoints:
+            raise OSError(f"virtual address {host}:{port} already in use")
+        self._next_port[host] = max(self._next_port.get(host, FIRST_PORT), port + 1)
+        protocol = protocol_factory()
+        transport = _VirtualDatagramTransport(self, (host, port), protocol)
+        self._endpoints[(host, port)] = transport
+        protocol.connection_made(transport)
+        return transport, protocol
+
+    def unbind(self, address: tuple[str, int]) -> None:
+        self._endpoints.pop(address, None)
+
+    def send(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
+        if self.router is None:
+            self.deliver(src, dst, data)
+        else:
+            self.router(src, dst, data)
+
+    def deliver(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> bool:
+        """Hand ``data`` to the endpoint bound at ``dst``; False if none is bound (datagram lost)."""
+        transport = self._endpoints.get(dst)
+        if transport is None or transport.is_closing():
+            return False
+        transport._protocol.datagram_received(data, src)
+        return True
+
+    def addresses(self) -> list[str]:
+        return [f"{h}:{p}" for h, p in self._endpoints]
+
+
+class VirtualRelay(UdpRelay):
+    """The emulated line between :data:`KIOSK_HOST` and :data:`AGENT_HOST` on a :class:`VirtualNetwork`.
+
+    Same LinkQueues, same per-packet log and summaries as :class:`emulators.relay.UdpRelay`; datagrams
+    come from the network's router hook instead of sockets, and are delivered exactly at the time the
+    LinkQueue returns (no timer advance: the virtual clock is exact). The SDP passes unchanged (the
+    peers' own addresses are routable on the virtual network); the relay only learns the addresses.
+    """
+
+    def __init__(self, up_queue, down_queue, network: VirtualNetwork) -> None:
+        super().__init__(up_queue, down_queue, timer_advance_s=0.0)
+        self.network = network
+        network.router = self._route
+
+    async def start(self, origin_s: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.origin_s = loop.time() if origin_s is None else origin_s
+
+    def sockets(self) -> list[tuple[str, int]]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+    def sdp_for_agent(self, kiosk_sdp: str) -> str:
+        return kiosk_sdp
+
+    def sdp_for_kiosk(self, agent_sdp: str) -> str:
+        return agent_sdp
+
+    def _route(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
+        if self.closed:
+            return
+        if src[0] == KIOSK_HOST and dst[0] == AGENT_HOST:
+            direction = "up"
+        elif src[0] == AGENT_HOST and dst[0] == KIOSK_HOST:
+            direction = "down"
+        else:
+            self.logs["up" if src[0] == KIOSK_HOST else "down"].foreign_packets += 1
+            return
+        self._forward(direction, data, src, dst)
+
+    def _send_out(self, data: bytes, src, dst) -> bool:
+        return self.network.deliver(src, dst, data)
+
+
+# --------------------------------------------------------------------------------------------------
+# aiortc / aioice made deterministic
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodingDelay:
+    """Per-frame video processing delay added in virtual time (seconds): encode before the frame is
+    packetised, decode before the frame reaches the application. Audio coding is taken as free."""
+
+    encode_s: float = 0.0
+    decode_s: float = 0.0
+
+
+class _VirtualTimeModule:
+    """Stands for the ``time`` module inside a patched aiortc module: wall-clock reads follow the loop."""
+
+    def __init__(self, now_s: Callable[[], float]) -> None:
+        self._now_s = now_s
+        self._epoch_s = VIRTUAL_EPOCH.timestamp()
+
+    def time(self) -> float:
+        return self._epoch_s + self._now_s()
+
+    def monotonic(self) -> float:
+        return self._now_s()
+
+    perf_counter = monotonic
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+
+class _Proxy:
+    """A module stand-in: the given attributes, everything else from ``module``."""
+
+    def __init__(self, module: Any, **attrs: Any) -> None:
+        self.__dict__["_module"] = module
+        self.__dict__.update(attrs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_module"], name)
+
+
+class _InlineDecoderQueue:
+    """Stands for a receiver's decoder ``queue.Queue``: ``put`` decodes at once (see _InlineThread)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.decoder: _InlineDecoder | None = None
+        self.pending: list = []
+
+    def put(self, task, block: bool = True, timeout: float | None = None) -> None:
+        if self.decoder is None:
+            self.pending.append(task)
+        else:
+            self.decoder.handle(task)
+
+    put_nowait = put
+
+
+class _InlineDecoder:
+    """aiortc's ``decoder_worker`` (rtcrtpreceiver.py) run inline, frames delivered after the decode
+    delay (video) in order."""
+
+    def __init__(self, loop, output_q: asyncio.Queue, decode_error: threading.Event, delay_s: float) -> None:
+        self.loop = loop
+        self.output_q = output_q
+        self.decode_error = decode_error
+        self.delay_s = delay_s
+        self.codec_name = None
+        self.decoder = None
+        self.ended = False
+
+    def _emit(self, item, video: bool) -> None:
+        if video and self.delay_s > 0:
+            self.loop.call_later(self.delay_s, self.output_q.put_nowait, item)
+        else:
+            self.output_q.put_nowait(item)
+
+    def handle(self, task) -> None:
+        import av
+        from aiortc import rtcrtpreceiver
+
+        if self.ended:
+            return
+        if task is None:
+            self.ended = True
+            self._emit(None, video=self.codec_name is not None and self.codec_name != "opus")
+            return
+        codec, encoded_frame = task
+        if codec.name != self.codec_name:
+            self.decoder = rtcrtpreceiver.get_decoder(codec)
+            self.codec_name = codec.name
+        try:
+            frames = self.decoder.decode(encoded_frame)
+        except av.FFmpegError as exc:
+            rtcrtpreceiver.logger.warning("inline decoder failed to decode %s frame: %s", codec.name, exc)
+            self.decode_error.set()
+            return
+        video = codec.mimeType.lower().startswith("video/")
+        for frame in frames:
+            self._emit(frame, video)
+
+
+class _InlineThread:
+    """Stands for ``threading.Thread`` in rtcrtpreceiver: ``start`` attaches an :class:`_InlineDecoder`
+    to the receiver's queue instead of starting ``decoder_worker`` in a thread."""
+
+    def __init__(self, target=None, name=None, args=(), kwargs=None, daemon=None) -> None:
+        self.name = name
+        self.args = args
+        self._alive = False
+
+    def start(self) -> None:
+        loop, input_q, output_q, decode_error = self.args
+        delay_s = getattr(loop, "coding_delay", CodingDelay()).decode_s
+        input_q.decoder = _InlineDecoder(loop, output_q, decode_error, delay_s)
+        pending, input_q.pending = input_q.pending, []
+        for task in pending:
+            input_q.decoder.handle(task)
+        self._alive = True
+
+    def join(self, timeout: float | None = None) -> None:
+        self._alive = False
+
+    def is_alive(self) -> bool:
+        return self._alive
+
+
+@functools.lru_cache(maxsize=1)
+def fixed_size_certificate() -> tuple[Any, Any]:
+    """An RSA-2048 key and a self-signed certificate of fixed encoded size (fixed name, serial and
+    validity, so only the key's bits vary between processes; made once per process, ~0.1 s)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "twin-emulated-peer")])
+    not_before = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(0x5EED)
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + _dt.timedelta(days=365 * 40))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+DTLS_CIPHER = b"ECDHE-RSA-AES128-GCM-SHA256"
+DTLS1_2_VERSION = 0xFEFD  # OpenSSL's DTLS1_2_VERSION (not exported by pyOpenSSL)
+
+
+def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
+    class _VirtualDtlsConnection(ssl_module.Connection):
+        """OpenSSL's DTLS retransmission timer seen on the virtual clock.
+
+        ``DTLSv1_get_timeout`` reports the remaining time of OpenSSL's (real-clock) timer. Each time that
+        timer restarts (a flight sent: its remaining time jumps up), a virtual deadline is set at the
+        timer's nominal duration (1 s, 2 s, 4 s... up to 60 s: the remaining time rounded to a power of
+        two) from now; aiortc waits on the virtual clock until it. When aiortc then calls
+        ``DTLSv1_handle_timeout``, the real timer is waited out (``time.sleep``) so that OpenSSL
+        retransmits, deterministically at the virtual deadline.
+        """
+
+        _v_deadline_s: float | None = None
+        _v_last_real_s: float | None = None
+
+        def DTLSv1_get_timeout(self):  # noqa: N802 - OpenSSL name
+            real = super().DTLSv1_get_timeout()
+            if real is None:
+                self._v_deadline_s = self._v_last_real_s = None
+                return None
+            if self._v_deadline_s is None or self._v_last_real_s is None or real > self._v_last_real_s:
+                nominal = min(DTLS_MAX_TIMEOUT_S, 2.0 ** max(0, round(math.log2(max(real, 1e-3)))))
+                self._v_deadline_s = now_s() + nominal
+            self._v_last_real_s = real
+            return max(0.0, self._v_deadline_s - now_s())
+
+        def DTLSv1_handle_timeout(self):  # noqa: N802
+            real = super().DTLSv1_get_timeout()
+            if real is not None and real > 0:
+                _time.sleep(real + 0.002)
+            self._v_last_real_s = None  # the retransmission restarts the timer
+            return super().DTLSv1_handle_timeout()
+
+    return _VirtualDtlsConnection
+
+
+def audio_level_dbov(frame) -> int:
+    """``aiortc.rtp.compute_audio_level_dbov`` (RFC 6465 Appendix A) with the sum of squares in numpy:
+    the same exact integer sum, so the same result, 20x faster (it runs for every audio frame)."""
+    import numpy as np
+
+    samples = np.frombuffer(bytes(frame.planes[0]), dtype=np.int16).astype(np.int64)
+    total = int(np.dot(samples, samples))
+    rms = math.sqrt(total / (frame.samples * 32767 * 32767))
+    if rms > 0:
+        return round(min(max(20 * math.log10(rms), -127), 0))
+    return -127
+
+
+class _Patches:
+    """Set module attributes, remember the originals, restore them in reverse order."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def set(self, obj: Any, name: str, value: Any) -> None:
+        self._saved.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, value)
+
+    def restore(self) -> None:
+        while self._saved:
+            obj, name, value = self._saved.pop()
+            setattr(obj, name, value)
+
+
+@contextlib.contextmanager
+def deterministic_aiortc(loop: VirtualClockLoop, seed: int) -> Iterator[dict]:
+    """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
+
+    Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
+    dict naming what was patched, for the record.
+    """
+    import aioice.ice
+    import aioice.stun
+    import aioice.turn
+    import aiortc.clock
+    import aiortc.codecs.vpx
+    import aiortc.mediastreams
+    import aiortc.rtcdtlstransport
+    import aiortc.rtcpeerconnection
+    import aiortc.rtcrtpreceiver
+    import aiortc.rtcrtpsender
+    import aiortc.rtcsctptransport
+    import aiortc.rtp
+    from OpenSSL import SSL
+
+    streams = random.Random(f"twin-virtual-time/{seed}")
+
+    def stream() -> random.Random:
+        return random.Random(streams.getrandbits(64))
+
+    patches = _Patches()
+    now_s = loop.time
+    try:
+        # -- clocks ---------------------------------------------------------------------------------
+        def current_datetime() -> _dt.datetime:
+            return VIRTUAL_EPOCH + _dt.timedelta(seconds=now_s())
+
+        def current_ms() -> int:
+            return int((current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+
+        def current_ntp_time() -> int:
+            return aiortc.clock.datetime_to_ntp(current_datetime())
+
+        patches.set(aiortc.clock, "current_datetime", current_datetime)
+        patches.set(aiortc.clock, "current_ms", current_ms)
+        patches.set(aiortc.clock, "current_ntp_time", current_ntp_time)
+        vtime = _VirtualTimeModule(now_s)
+        for module in _time_patched_modules():
+            patches.set(module, "time", vtime)
+
+        # -- threads --------------------------------------------------------------------------------
+        patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
+        import queue as _queue
+
+        patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+
+        # -- randomness -----------------------------------------------------------------------------
+        rng_utils = stream()
+
+        def random16() -> int:
+            return rng_utils.getrandbits(16)
+
+        def random32() -> int:
+            return rng_utils.getrandbits(32)
+
+        patches.set(aiortc.rtcrtpsender, "random16", random16)
+        patches.set(aiortc.rtcrtpsender, "random32", random32)
+        patches.set(aiortc.rtcsctptransport, "random32", random32)
+        for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
+            patches.set(module, "random", stream())
+        rng_bytes = stream()
+        os_proxy = _Proxy(__import__("os"), urandom=lambda n: rng_bytes.randbytes(n))
+        patches.set(aiortc.rtcsctptransport, "os", os_proxy)
+        patches.set(aiortc.rtp, "os", os_proxy)
+        rng_uuid = stream()
+        uuid_proxy = _Proxy(_uuid, uuid4=lambda: _uuid.UUID(int=rng_uuid.getrandbits(128), version=4))
+        for module in (aiortc.mediastreams, aiortc.rtcrtpsender, aiortc.rtcpeerconnection):
+            patches.set(module, "uuid", uuid_proxy)
+        rng_ice = stream()
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
+        patches.set(aioice.ice, "secrets", _Proxy(__import__("secrets"), randbits=rng_ice.getrandbits))
+        rng_stun = stream()
+        patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
+        patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))
+
+        # -- speed: aiortc's audio level (RFC 6465) loops over samples in Python; same integer in numpy
+        patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
+
+        # -- addresses ------------------------------------------------------------------------------
+        hosts = iter([KIOSK_HOST, AGENT_HOST])
+
+        def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
+            try:
+                return [next(hosts)]
+            except StopIteration:
+                raise RuntimeError("a third peer gathered candidates on the virtual network") from None
+
+        patches.set(aioice.ice, "get_host_addresses", host_addresses)
+
+        # -- DTLS -----------------------------------------------------------------------------------
+        key, cert = fixed_size_certificate()
+        dtls = aiortc.rtcdtlstransport
+        original_context = dtls.RTCCertificate._create_ssl_context
+
+        def generate_certificate(cls):
+            return cls(key=key, cert=cert)
+
+        def create_ssl_context(self, srtp_profiles):
+            ctx = original_context(self, srtp_profiles)
+            ctx.set_cipher_list(DTLS_CIPHER)
+            ctx.set_max_proto_version(DTLS1_2_VERSION)
+            return ctx
+
+        patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
+        patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
+        patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
+        yield {"epoch": VIRTUAL_EPOCH.isoformat(), "hosts": [KIOSK_HOST, AGENT_HOST],
+               "dtls_cipher": DTLS_CIPHER.decode(), "coding_delay_ms": {
+                   "encode": loop.coding_delay.encode_s * 1000.0, "decode": loop.coding_delay.decode_s * 1000.0}}
+    finally:
+        patches.restore()
+
+
+TIME_PATCHED_MODULES = ("mediastreams", "rtcrtpreceiver", "rtcrtpsender", "rtcsctptransport")
+"""aiortc modules whose ``time`` attribute :func:`deterministic_aiortc` replaces by the loop clock."""
+
+
+def _time_patched_modules() -> list:
+    import importlib
+
+    return [importlib.import_module(f"aiortc.{name}") for name in TIME_PATCHED_MODULES]
+
+
+# --------------------------------------------------------------------------------------------------
+# Wall-clock reads in the installed aiortc / aioice (guarded by a test)
+# --------------------------------------------------------------------------------------------------
+
+WALL_CLOCK_PATTERN = re.compile(
+    r"\btime\.(?:time|monotonic|perf_counter|time_ns|monotonic_ns|perf_counter_ns)\s*\("
+    r"|\bdatetime\.(?:now|utcnow|today)\s*\("
+    r"|\bdate\.today\s*\("
+    r"|\bfrom\s+(?:time|datetime)\s+import\b"  # a bare now()/time() would escape the patterns above
+)
+
+WALL_CLOCK_READS: dict[tuple[str, str], tuple[int, str]] = {
+    ("aiortc/clock.py", "datetime.now("): (1, "patched: current_datetime/current_ms/current_ntp_time"),
+    ("aiortc/mediastreams.py", "time.time("): (4, "patched: module time -> loop clock (track pacing)"),
+    ("aiortc/rtcrtpreceiver.py", "time.time("): (3, "patched: module time -> loop clock (jitter, last SR)"),
+    ("aiortc/rtcrtpsender.py", "time.time("): (2, "patched: module time -> loop clock (RTT, last SR)"),
+    ("aiortc/rtcsctptransport.py", "time.time("): (5, "patched: module time -> loop clock (cookie, expiry, RTT)"),
+    ("aiortc/rtcdtlstransport.py", "datetime.now("): (1, "harmless: certificate validity; replaced by a fixed "
+                                                         "certificate in virtual time"),
+    ("aiortc/contrib/media.py", "time.time("): (6, "harmless: MediaPlayer/MediaRecorder, not used"),
+    ("aioice/turn.py", "time.time("): (1, "harmless: TURN allocation refresh, no TURN server is used"),
+}
+"""Every wall-clock read in the installed aiortc/aioice sources: ``(file, call) -> (count, why it does
+not break virtual time)``. :func:`scan_wall_clock_reads` must find exactly these."""
+
+
+def scan_wall_clock_reads() -> dict[tuple[str, str], int]:
+    """Count wall-clock reads (:data:`WALL_CLOCK_PATTERN`) per ``(file, call)`` in the installed aiortc and
+    aioice sources (comments skipped). Used by a test against :data:`WALL_CLOCK_READS`."""
+    import aioice
+    import aiortc
+
+    found: dict[tuple[str, str], int] = {}
+    for package in (aiortc, aioice):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            rel = f"{root.name}/{path.relative_to(root).as_posix()}"
+            for line in path.read_text(encoding="utf-8").splitlines():
+                code = line.split("#", 1)[0]
+                for match in WALL_CLOCK_PATTERN.finditer(code):
+                    call = re.sub(r"\s+", "", match.group(0))
+                    key = (rel, call)
+                    found[key] = found.get(key, 0) + 1
+    return found
