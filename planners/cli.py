@@ -216,10 +216,10 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
                         f"{plan.budget_eur:,.0f} EUR per phase)")
     for col in ("#", "phase", "site", "gain/yr", "gen1 limit", "other", "cumulative/yr", "MOS before",
                 "MOS after", "line"):
-        table.add_column(col, justify="left" if col in ("phase", "site", "line") else "right")
+        table.add_column(col, justify="left" if col in ("phase", "site", "line") else "right", no_wrap=col == "line")
     for s in plan.steps:
         g = s.gain
-        line = g.line_before if g.line_after == g.line_before else f"{g.line_before} -> {g.line_after}"
+        line = g.line_before if g.line_after == g.line_before else f"{g.line_before}→{g.line_after}"
         table.add_row(str(s.rank), s.phase_name, g.site_id, f"{g.gain_per_year:.1f}",
                       f"{g.gen1_limit_per_year:.1f}", f"{g.other_per_year:.1f}",
                       f"{s.cumulative_gain_per_year:.1f}", f"{g.mos_before:.2f}", f"{g.mos_after:.2f}", line)

@@ -21,10 +21,10 @@ from twin.region import EARTH_RADIUS_KM, road_distance_matrix_km
 from twin.region import great_circle_km as _region_great_circle_km
 
 __all__ = [
-    "EARTH_MEAN_RADIUS_KM",
     "DEFAULT_CIRCUITY",
-    "great_circle_km",
+    "EARTH_MEAN_RADIUS_KM",
     "distance_matrix_km",
+    "great_circle_km",
     "road_graph_distance_km",
 ]
 

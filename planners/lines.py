@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from planners.scenario_io import scenario_data
 from twin.errors import LineError, TwinInputError
 from twin.line import OFFERS, AdslLine, LineOffer
 from twin.profiles import EncoderProfile, profile_for_generation
@@ -43,9 +44,8 @@ from twin.quality import InterviewQuality, QualityModel
 from twin.runner import quality_for_scenario
 from twin.scenario import LineSpec, LoadedScenario, build_line
 
-from planners.scenario_io import scenario_data
-
 __all__ = [
+    "DEFAULT_LINE_TARGET",
     "DEFAULT_MIN_FRAME_RATE_SHARE",
     "DEFAULT_TARGET_SPEECH_MOS",
     "LineChoice",
@@ -101,6 +101,10 @@ class LineTarget:
         if self.video_mos is not None and q.video_mos_up < self.video_mos:
             reasons.append(f"video MOS {q.video_mos_up:.2f} < {self.video_mos:g}")
         return "; ".join(reasons) or None
+
+
+#: The default target (speech MOS 3, 80 % of the profile's frame rate, no video MOS requirement).
+DEFAULT_LINE_TARGET = LineTarget()
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def size_line(
     generation: int,
     agent_lines: list[AdslLine],
     quality_model: QualityModel,
-    target: LineTarget = LineTarget(),
+    target: LineTarget = DEFAULT_LINE_TARGET,
     site_id: str = "<site>",
 ) -> LineChoice:
     """The cheapest offer meeting ``target`` for a kiosk of ``generation`` on ``line``'s loop.
@@ -239,7 +243,7 @@ def agent_lines_of(loaded: LoadedScenario) -> list[AdslLine]:
     return [build_line(s) for s in dict.fromkeys(specs)]
 
 
-def size_lines(loaded: LoadedScenario, target: LineTarget = LineTarget(),
+def size_lines(loaded: LoadedScenario, target: LineTarget = DEFAULT_LINE_TARGET,
                quality_model: QualityModel | None = None) -> LineSizing:
     """Size the line of every user kiosk of a scenario (rules in the module docstring).
 
@@ -297,10 +301,10 @@ def lines_header(sizing: LineSizing, source) -> list[str]:
     video = f", video MOS >= {t.video_mos:g}" if t.video_mos is not None else ""
     lines = [
         f"Line-sized scenario written by `twin plan lines` (planners/lines.py) from {source}.",
-        f"Each user kiosk has the cheapest offer (twin.line.OFFERS monthly_cost_eur) eligible on its loop whose "
-        f"{sizing.quality_source} quality",
-        f"for the kiosk's generation meets: speech MOS >= {t.speech_mos:g}, frame rate >= "
-        f"{t.min_frame_rate_share:.0%} of the profile's{video} (worst of {sizing.agent_lines} agent line(s)).",
+        ("Each user kiosk has the cheapest offer (twin.line.OFFERS monthly_cost_eur) eligible on its loop whose "
+         f"{sizing.quality_source} quality"),
+        (f"for the kiosk's generation meets: speech MOS >= {t.speech_mos:g}, frame rate >= "
+         f"{t.min_frame_rate_share:.0%} of the profile's{video} (worst of {sizing.agent_lines} agent line(s))."),
     ]
     for c in sizing.impossible:
         lines.append(f"No offer for {c.site_id} (line kept): {c.reason}")

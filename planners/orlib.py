@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from twin.errors import TwinInputError
 
-__all__ = ["OrlibInstance", "OrlibRun", "read_orlib_pmedian", "read_orlib_optima", "solve_orlib_file"]
+__all__ = ["OrlibInstance", "OrlibRun", "read_orlib_optima", "read_orlib_pmedian", "solve_orlib_file"]
 
 
 @dataclass(frozen=True)

@@ -45,15 +45,15 @@ from scipy.sparse import csr_matrix, hstack, identity
 from twin.errors import TwinInputError
 
 __all__ = [
-    "PlacementProblem",
-    "PlacementResult",
-    "solve_pmedian",
-    "solve_mclp",
-    "solve_lscp",
-    "solve_pcenter",
     "MILP_MAX_ASSIGNMENT_VARS",
     "MODELS",
+    "PlacementProblem",
+    "PlacementResult",
+    "solve_lscp",
+    "solve_mclp",
+    "solve_pcenter",
     "solve_placement",
+    "solve_pmedian",
 ]
 
 #: p-median "auto"/"milp": largest n_demand x n_candidates (candidates left after the Lagrangian reduction)

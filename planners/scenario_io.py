@@ -57,18 +57,18 @@ from twin.scenario import LoadedScenario, Scenario, load_scenario
 
 __all__ = [
     "DEFAULT_MIN_POPULATION",
+    "REPORT_RADIUS_KM",
     "SAME_PLACE_KM",
     "Candidate",
-    "ScenarioPlacement",
-    "REPORT_RADIUS_KM",
     "PlacementPlan",
+    "ScenarioPlacement",
     "apply_placement",
-    "median_user_loop_length_m",
-    "placement_header",
-    "plan_placement",
     "installed_after",
     "loaded_with_data",
+    "median_user_loop_length_m",
+    "placement_header",
     "placement_problem_from_scenario",
+    "plan_placement",
     "read_candidate_file",
     "scenario_data",
     "slugify",
@@ -608,10 +608,12 @@ def plan_placement(
             eligible on the assumed loop.
     """
     from planners.lines import LineTarget, agent_lines_of, size_line
-    from planners.placement import solve_placement
+    from planners.placement import MODELS, solve_placement
     from twin.runner import quality_for_scenario
     from twin.scenario import GEN1_SERVICE_LIMIT, LineSpec
 
+    if model not in MODELS:  # checked before any work (solve_placement checks it too)
+        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(MODELS)}")
     if mode not in _MODES:
         raise TwinInputError(f"unknown placement output mode {mode!r}; use one of {', '.join(_MODES)}")
     if generation not in (1, 2):
@@ -657,11 +659,12 @@ def placement_header(plan: PlacementPlan, source: str | os.PathLike[str]) -> lis
     res = plan.result
     return [
         f"Planned scenario written by `twin plan placement` (planners/scenario_io.py) from {Path(source).as_posix()}.",
-        f"Model {res.model}: {len(res.sites)} user kiosks ({len(plan.kept)} kept, {len(plan.new_sites)} new, "
-        f"{len(plan.removed)} not kept); objective {res.objective:,.1f}, bound {res.bound:,.1f}, "
-        f"gap {res.gap:.3g}, optimal {res.optimal} ({res.method}).",
-        f"Population within {REPORT_RADIUS_KM:g} road km of a user kiosk: {plan.population_within_15km_before:,.0f} "
-        f"(input, after its last phase) -> {plan.population_within_15km_after:,.0f} (planned).",
+        (f"Model {res.model}: {len(res.sites)} user kiosks ({len(plan.kept)} kept, {len(plan.new_sites)} new, "
+         f"{len(plan.removed)} not kept); objective {res.objective:,.1f}, bound {res.bound:,.1f}, "
+         f"gap {res.gap:.3g}, optimal {res.optimal} ({res.method})."),
+        (f"Population within {REPORT_RADIUS_KM:g} road km of a user kiosk: "
+         f"{plan.population_within_15km_before:,.0f} (input, after its last phase) -> "
+         f"{plan.population_within_15km_after:,.0f} (planned)."),
         f"Mode {plan.mode}: " + {
             "final": "the planned network replaces the user kiosks at the start of the last phase; earlier "
                      "phases are the input's.",

@@ -38,15 +38,14 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from planners.lines import DEFAULT_LINE_TARGET, LineTarget, agent_lines_of, size_line, worst_quality
+from planners.scenario_io import _add_years, installed_after, loaded_with_data, scenario_data, unique_id
 from twin.errors import TwinInputError
 from twin.model import ModelInputs, PhaseConfig, prepare
 from twin.profiles import profile_for_generation
 from twin.quality import QualityModel
 from twin.runner import quality_for_scenario
 from twin.scenario import LoadedScenario, build_line
-
-from planners.lines import LineTarget, agent_lines_of, worst_quality, size_line
-from planners.scenario_io import _add_years, installed_after, loaded_with_data, scenario_data, unique_id
 
 __all__ = [
     "DEFAULT_UPGRADES_PER_PHASE",
@@ -162,7 +161,7 @@ def _rates_by_site(inputs: ModelInputs, cfg: PhaseConfig) -> tuple[dict[int, flo
 def upgrade_gains(
     loaded: LoadedScenario,
     resize_lines: bool = True,
-    target: LineTarget = LineTarget(),
+    target: LineTarget = DEFAULT_LINE_TARGET,
     quality_model: QualityModel | None = None,
 ) -> tuple[tuple[UpgradeGain, ...], float]:
     """The gain of upgrading each generation-1 user kiosk installed after the last phase (method in the
@@ -235,7 +234,7 @@ def plan_upgrades(
     start_date: dt.date | None = None,
     max_phases: int | None = None,
     resize_lines: bool = True,
-    target: LineTarget = LineTarget(),
+    target: LineTarget = DEFAULT_LINE_TARGET,
     quality_model: QualityModel | None = None,
 ) -> UpgradePlan:
     """Order the generation-1 kiosks' upgrades by gain and cut them into yearly phases by budget.
@@ -265,7 +264,7 @@ def plan_upgrades(
         if not math.isfinite(budget) or budget < 0:
             raise TwinInputError(f"budget must be a finite amount >= 0 EUR, got {budget_eur!r}")
     if capex > 0:
-        per_phase = int(math.floor(budget / capex + 1e-9))
+        per_phase = math.floor(budget / capex + 1e-9)
         if per_phase < 1:
             raise TwinInputError(f"a budget of {budget:,.0f} EUR per phase buys no upgrade at "
                                  f"{capex:,.0f} EUR each (costs.upgrade_capex_eur)")
@@ -330,10 +329,11 @@ def upgrades_header(plan: UpgradePlan, source) -> list[str]:
     """Comment lines heading an upgrade-planned scenario file."""
     lines = [
         f"Upgrade plan written by `twin plan upgrades` (planners/upgrades.py) from {source}.",
-        f"{len(plan.steps)} generation-1 kiosks upgraded, {plan.upgrades_per_phase} per yearly phase "
-        f"({plan.budget_eur:,.0f} EUR at {plan.upgrade_capex_eur:,.0f} EUR each), ordered by reachable demand gained.",
-        f"Expected gain {plan.gain_per_year:.1f} interviews/year of the {plan.gen1_limit_per_year:.1f}/year lost to the "
-        f"6-service limit (twin.model.prepare streams); the twin judges capacity.",
+        (f"{len(plan.steps)} generation-1 kiosks upgraded, {plan.upgrades_per_phase} per yearly phase "
+         f"({plan.budget_eur:,.0f} EUR at {plan.upgrade_capex_eur:,.0f} EUR each), ordered by reachable demand "
+         "gained."),
+        (f"Expected gain {plan.gain_per_year:.1f} interviews/year of the {plan.gen1_limit_per_year:.1f}/year lost "
+         "to the 6-service limit (twin.model.prepare streams); the twin judges capacity."),
     ]
     if plan.resize_lines:
         lines.append("Upgraded kiosks get the cheapest line carrying the generation-2 profile (planners.lines), "
