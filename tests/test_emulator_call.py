@@ -1,4 +1,5 @@
-"""Real aiortc calls across the emulated line (short ones: the whole file runs in about 25 s)."""
+"""Real aiortc calls across the emulated line, in virtual time (deterministic, immune to host load), plus
+one short real-time smoke test of the socket path (the whole file runs in about 15 s)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from emulators.call import CallConfig, run_emulated_call, write_call_result
 
 @pytest.fixture(scope="module")
 def gen1_call():
-    """One 8 s gen1 call over adsl-512-128 (128 kbit/s up, 512 down), shared by the tests below."""
+    """One 8 s gen1 call over adsl-512-128 (128 kbit/s up, 512 down) in virtual time, shared below."""
     config = CallConfig(profile=get_profile("gen1"), duration_s=8.0, scan_kb=20.0, print_kb=40.0,
-                        documents_at_s=0.5, seed=1)
+                        documents_at_s=0.5, seed=1, clock="virtual")
     t0 = time.perf_counter()
     result = run_emulated_call(config)
     return result, time.perf_counter() - t0
@@ -48,11 +49,30 @@ def test_gen1_video_bitrate_stays_near_the_cap(gen1_call):
     assert result.network["down"]["video_kbps_mean"] < 1.3 * 1.25 * cap
 
 
-def test_everything_listens_on_loopback_only(gen1_call):
+def test_virtual_call_opens_no_socket(gen1_call):
+    """In virtual time the peers sit on the in-memory network's addresses; no relay socket exists."""
+    from emulators.virtual_time import AGENT_HOST, KIOSK_HOST
+
     result, _ = gen1_call
+    hosts = {a.split(":")[0] for a in result.connection["listen_addresses"]}
+    assert hosts == {KIOSK_HOST, AGENT_HOST}
+    assert result.network["up"]["late_ms"]["max"] == 0.0  # deliveries exactly on time
+
+
+def test_real_time_smoke_call_listens_on_loopback_only():
+    """The real-time path (sockets through the UDP relay on 127.0.0.1) still carries a call."""
+    config = CallConfig(profile=get_profile("gen1"), duration_s=4.0, scan_kb=0, print_kb=10.0, documents_at_s=0.5,
+                        seed=1, clock="real", compute_ssim=False)
+    t0 = time.perf_counter()
+    result = run_emulated_call(config)
+    assert time.perf_counter() - t0 < 4.0 + 6.0
+    assert not result.dead and not result.errors
+    assert result.connection["ever_connected"] and result.setup["connected_s"] < 2.0
+    assert result.video["up"]["frames_decoded"] > 0 and result.video["down"]["frames_decoded"] > 0
     addresses = result.connection["listen_addresses"]
     assert len(addresses) >= 4  # two relay sockets + one ICE socket per peer
     assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
+    assert result.config["clock"] == "real" and result.wall["wall_s"] >= 4.0
 
 
 def test_call_ends_on_time_and_writes_results(gen1_call, tmp_path):
@@ -74,7 +94,7 @@ def test_call_ends_on_time_and_writes_results(gen1_call, tmp_path):
     ids=["loss-100", "outage-longer-than-call"],
 )
 def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
-    config = CallConfig(profile=get_profile("gen1"), duration_s=3.0, **overrides)
+    config = CallConfig(profile=get_profile("gen1"), duration_s=3.0, clock="virtual", **overrides)
     t0 = time.perf_counter()
     result = run_emulated_call(config)
     wall = time.perf_counter() - t0
