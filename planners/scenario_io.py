@@ -8,8 +8,9 @@ This module holds the plumbing shared by the placement, line-sizing and upgrade 
   and existing kiosks, :class:`ScenarioPlacement`);
 * :func:`apply_placement` - the scenario data (a dict) with the planner's user kiosks in place;
 * :func:`scenario_data`, :func:`loaded_with_data`, :func:`write_scenario` - a scenario as plain data,
-  re-validated in memory, and written as YAML (``yaml.safe_dump``, atomically) with data-file paths
-  rewritten relative to the new file, then re-loaded with :func:`twin.scenario.load_scenario` as a check.
+  re-validated in memory, and written as YAML (a ``yaml.SafeDumper`` writing multi-line strings as
+  literal blocks, atomically) with data-file paths rewritten relative to the new file, then re-loaded
+  with :func:`twin.scenario.load_scenario` as a check.
 
 How a placement is written (``mode``), and why:
 
