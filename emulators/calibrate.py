@@ -2,8 +2,16 @@
 
 Each (line, profile) pair is one call (:func:`emulators.call.run_emulated_call`) in its own process
 (``ProcessPoolExecutor``, spawn start method, one call per process: aiortc's encoder bounds are
-process-wide, and one Python process tops out near one core). Rows are written to the CSV atomically
-after each call completes, so an interrupted sweep keeps the finished rows.
+process-wide, and one Python process tops out near one core). Calls run in virtual time by default
+(:mod:`emulators.virtual_time`): deterministic for a given base seed, unaffected by how many run in
+parallel, and faster than real time; the sweep reports its speed-up (call-seconds simulated per wall
+second). ``clock="real"`` runs them on the wall clock through the UDP relay (then ``jobs`` must stay
+within the cores, or the calls degrade each other). Rows are written to the CSV atomically after each
+call completes, so an interrupted sweep keeps the finished rows.
+
+A line is named ``OFFER`` (at :data:`emulators.call.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
+its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the row's ``line`` column is
+the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by).
 
 Columns (:data:`twin.quality.CALIBRATION_COLUMNS`, meaning documented in
 :class:`twin.quality.CalibrationTable`), all measured on the kiosk -> agent direction unless named:
@@ -32,6 +40,7 @@ import datetime as _dt
 import io
 import math
 import multiprocessing
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +48,26 @@ from twin.errors import TwinInputError
 
 DEFAULT_LINES = ("adsl-128-64", "adsl-512-128", "adsl-1024-256", "adsl-2048-256", "adsl-max")
 """Offers swept by default: the uplinks of French ADSL 2004-2008 from 64 to 800 kbit/s."""
+
+AUVERGNE_LINES = ("adsl-512-128@4600", "readsl-512-128@6000", "adsl-1024-256@3300", "adsl-2048-256@1500")
+"""The kiosk line offers of scenarios/auvergne-2008.yaml at their typical (about median) loop lengths in
+that scenario: adsl-512-128 4.1-5.2 km, readsl-512-128 5.6-6.6 km, adsl-1024-256 1.9-3.9 km,
+adsl-2048-256 1.5 km. The shipped scenarios/data/auvergne-calibration.csv is this sweep (command in
+scenarios/data/README.md)."""
+
+CLOCKS = ("virtual", "real")
+
+
+def parse_line_spec(spec: str) -> tuple[str, float | None]:
+    """``"OFFER"`` or ``"OFFER@LOOP_M"`` -> ``(offer name, loop length in m or None)``."""
+    name, sep, loop = spec.strip().partition("@")
+    if not sep:
+        return name, None
+    try:
+        loop_m = float(loop)
+    except ValueError:
+        raise TwinInputError(f"line {spec!r}: expected OFFER@LOOP_M with LOOP_M in metres") from None
+    return name, loop_m
 
 
 def default_csv_path(base: str | Path = "results") -> Path:
@@ -116,21 +145,24 @@ def rows_to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _one_call(line_name: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
-              print_kb: float, loss_pct: float) -> dict:
+def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
+              print_kb: float, loss_pct: float, clock: str = "virtual") -> dict:
     """Worker: one call, returns its row (runs in a child process)."""
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
 
     from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
 
+    line_name, loop_m = parse_line_spec(line_spec)
     profile = get_profile(profile_name)
-    config = CallConfig(line=AdslLine(get_offer(line_name), DEFAULT_LOOP_LENGTH_M), profile=profile,
-                        duration_s=duration_s, seed=seed, scan_kb=scan_kb, print_kb=print_kb,
-                        loss_pct=loss_pct or None)
+    line = AdslLine(get_offer(line_name), DEFAULT_LOOP_LENGTH_M if loop_m is None else loop_m)
+    config = CallConfig(line=line, profile=profile, duration_s=duration_s, seed=seed, scan_kb=scan_kb,
+                        print_kb=print_kb, loss_pct=loss_pct or None, clock=clock)
     result = run_emulated_call(config)
     row = calibration_row(result, profile, line_name)
     row["_verdict"] = result.verdict
+    row["_wall_s"] = result.wall_s
+    row["_digest"] = result.digest.get("sha256")
     return row
 
 
@@ -145,15 +177,20 @@ def run_calibration(
     scan_kb: float = 0.0,
     print_kb: float = 0.0,
     loss_pct: float = 0.0,
+    clock: str = "virtual",
     progress: Callable[[dict, int, int], None] | None = None,
+    summary: dict | None = None,
 ) -> list[dict]:
     """Run every line x profile call, ``jobs`` at a time; write ``out_csv`` after each one.
 
     Documents are off by default (``scan_kb = print_kb = 0``): the table describes the interview's
-    audio/video; a scan's effect is measured with ``twin emulate``. Returns the rows.
+    audio/video; a scan's effect is measured with ``twin emulate``. Returns the rows. If ``summary`` is
+    given it receives ``calls``, ``call_s`` (call-seconds simulated), ``wall_s`` (of the whole sweep)
+    and ``speedup`` = call_s / wall_s.
 
     Raises:
-        TwinInputError: unknown line or profile, jobs < 1, duration <= 0 (checked before any call).
+        TwinInputError: unknown line or profile, bad ``OFFER@LOOP_M``, jobs < 1, duration <= 0, unknown
+        clock (checked before any call).
     """
     from twin.atomic import atomic_write_text
     from twin.line import get_offer
@@ -161,8 +198,18 @@ def run_calibration(
 
     if not line_names or not profile_names:
         raise TwinInputError("calibration needs at least one line and one profile")
-    for name in line_names:
-        get_offer(name)
+    for spec in line_names:
+        name, loop_m = parse_line_spec(spec)
+        offer = get_offer(name)
+        if loop_m is not None:
+            from twin.line import AdslLine, LineError
+
+            try:
+                AdslLine(offer, loop_m)
+            except LineError as exc:
+                raise TwinInputError(f"line {spec!r}: {exc}") from None
+    if clock not in CLOCKS:
+        raise TwinInputError(f"--clock {clock!r}: expected one of {', '.join(CLOCKS)}")
     for name in profile_names:
         get_profile(name)
     if not isinstance(jobs, int) or jobs < 1:
@@ -173,15 +220,18 @@ def run_calibration(
     rows: list[dict] = []
     out = Path(out_csv)
     ctx = multiprocessing.get_context("spawn")
+    wall0 = time.perf_counter()
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
     try:
         futures = {
-            pool.submit(_one_call, line, prof, float(duration_s), seed + i, scan_kb, print_kb, loss_pct): (line, prof)
+            pool.submit(_one_call, line, prof, float(duration_s), seed + i, scan_kb, print_kb, loss_pct,
+                        clock): (line, prof)
             for i, (line, prof) in enumerate(tasks)
         }
         for fut in cf.as_completed(futures):
             row = fut.result()
-            row.pop("_verdict", None)
+            for key in [k for k in row if k.startswith("_")]:
+                row.pop(key)
             rows.append(row)
             atomic_write_text(out, rows_to_csv(rows))
             if progress is not None:
@@ -191,4 +241,9 @@ def run_calibration(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    if summary is not None:
+        wall_s = time.perf_counter() - wall0
+        call_s = float(duration_s) * len(rows)
+        summary.update({"calls": len(rows), "call_s": call_s, "wall_s": wall_s, "jobs": jobs, "clock": clock,
+                        "speedup": call_s / wall_s if wall_s > 0 else None})
     return rows

@@ -190,16 +190,27 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
 
 
 @click.command("calibrate")
-@click.option("--lines", default=None, help="Comma-separated offers (default: the usual kiosk offers).")
+@click.option("--lines", default=None,
+              help="Comma-separated OFFER or OFFER@LOOP_M (default: the usual kiosk offers at 2 km); "
+                   "'auvergne' for the Auvergne kiosk offers at their typical loop lengths.")
 @click.option("--profiles", default="gen1,gen2", show_default=True, help="Comma-separated encoder profiles.")
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Length of each call (s).")
-@click.option("--jobs", type=int, default=2, show_default=True, help="Calls run in parallel (one process each).")
+@click.option("--jobs", type=int, default=None,
+              help="Calls run in parallel, one process each (default: the number of cores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
+@click.option("--clock", type=click.Choice(["virtual", "real"]), default="virtual", show_default=True,
+              help="virtual: deterministic calls in virtual time; real: wall-clock calls through the UDP relay.")
 @click.option("--out", "out_file", default=None, help="CSV file (default results/calibration-<timestamp>.csv).")
-def calibrate_command(lines, profiles, duration_s, jobs, seed, out_file) -> None:
+def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) -> None:
     """Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."""
-    from emulators.calibrate import DEFAULT_LINES, default_csv_path, run_calibration
+    import os
 
+    from emulators.calibrate import AUVERGNE_LINES, DEFAULT_LINES, default_csv_path, run_calibration
+
+    if lines == "auvergne":
+        lines = ",".join(AUVERGNE_LINES)
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if clock == "virtual" else 2
     line_names = [s.strip() for s in (lines.split(",") if lines else DEFAULT_LINES) if s.strip()]
     profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
     out = Path(out_file) if out_file else default_csv_path()
@@ -210,6 +221,9 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, out_file) -> None
             f"{row['video_kbps_up']:.0f} kbit/s, p95 {row['delay_p95_ms_up']:.0f} ms, MOS {row['mos']:.2f}"
         )
 
+    summary: dict = {}
     run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=out,
-                    progress=progress)
+                    clock=clock, progress=progress, summary=summary)
+    click.echo(f"{summary['calls']} calls, {summary['call_s']:.0f} call-seconds in {summary['wall_s']:.1f} s of wall "
+               f"time with {jobs} processes ({clock} clock): speed-up {summary['speedup']:.1f}x real time")
     click.echo(str(out))
