@@ -124,16 +124,20 @@ def apply_codec_preferences(pc, profile) -> None:
 # --------------------------------------------------------------------------------------------------
 
 CODING_DELAY_MS: dict[str, tuple[float, float]] = {
-    "gen1": (1.0, 0.5),
-    "gen2": (3.0, 1.0),
-    "aiortc-stock": (6.0, 2.0),
+    "gen1": (0.7, 0.13),
+    "gen2": (1.7, 0.15),
+    "aiortc-stock": (2.3, 0.4),
 }
 """Per-frame video ``(encode_ms, decode_ms)`` of each built-in profile: the time one frame spends in
 aiortc's encoder (``Vp8Encoder``/``H264Encoder.encode``: conversion, coding, packetisation) and decoder
 (``decode`` to a ``VideoFrame``), on the synthetic camera, at the profile's size and start bitrate.
 Virtual time makes coding free; :mod:`emulators.virtual_time` adds these delays per video frame instead.
-Measured on this machine class (2 cores) with :func:`measure_coding_delay_ms` (mean over 150 frames):
-``.venv/bin/python -m emulators.profiles``. Audio coding (Opus, well under 1 ms a frame) is taken as free."""
+Measured in real time on this machine class (2 cores, load average about 2.5 from other work) with
+:func:`measure_coding_delay_ms` (mean over 150 frames; three runs: gen1 0.70-0.74 / 0.13 ms, gen2
+1.65-2.90 / 0.12-0.21 ms, aiortc-stock 2.24-2.34 / 0.39-0.40 ms; the lower, unloaded values kept):
+``.venv/bin/python -m emulators.profiles``. Not modelled: the real-time pipeline's thread hand-offs
+(executor and decoder thread to the event loop, well under 1 ms each when the host is idle) and any CPU
+contention. Audio coding (Opus, about 0.1 ms a frame) is taken as free."""
 
 DEFAULT_CODING_DELAY_MS = (2.0, 1.0)
 """Used for a profile not in :data:`CODING_DELAY_MS` whose base name is unknown either."""
