@@ -12,6 +12,12 @@ Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-cal
    frame delay within 50 ms of a lone call's. Reported: per N the worst fps and p95 delay, and the
    largest N sustained.
 
+3. **Virtual time against real time** (``--skip-virtual`` to leave out). For each profile, one call in
+   virtual time and one in real time on the same uncongested line (so the frame rate shows CPU, not
+   the network), first on the machine as it is, then with a CPU hog (one busy-looping subprocess per
+   core). Reported per profile: the virtual call's speed-up (call-seconds per wall second) and CPU
+   seconds per call-second, and the uplink frame rate of both modes without and with the hog.
+
 Writes ``results/bench-emulate-<timestamp>.json`` and prints a summary.
 """
 
@@ -129,6 +135,56 @@ def concurrent_calls(profile_name: str, counts: list[int], duration_s: float) ->
     return {"profile": profile_name, "baseline": baseline, "steps": steps, "max_sustained_calls": sustained}
 
 
+def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
+    from twin.profiles import get_profile
+
+    from emulators.call import CallConfig, run_emulated_call
+
+    result = run_emulated_call(CallConfig(
+        line=AdslLine(get_offer("adsl-max"), 1000.0), up_kbps=FAST_UP_KBPS, down_kbps=FAST_DOWN_KBPS,
+        profile=get_profile(profile_name), duration_s=duration_s, scan_kb=0, print_kb=0, seed=1,
+        compute_ssim=False, clock=clock,
+    ))
+    return {"clock": clock, "fps_up": result.video["up"]["fps_mean"], "fps_down": result.video["down"]["fps_mean"],
+            "wall_s": result.wall["wall_s"], "cpu_s": result.wall["cpu_s"],
+            "speedup": result.wall["speedup"], "cpu_s_per_call_s": result.wall["cpu_s"] / duration_s,
+            "digest": result.digest.get("sha256")}
+
+
+def _cpu_hog(n: int) -> list:
+    import subprocess
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def virtual_vs_real(profiles: list[str], duration_s: float) -> list[dict]:
+    """Speed-up and CPU per call-second of virtual time; frame rates of both modes without/with a hog."""
+    rows = []
+    for hog in (False, True):
+        hogs = _cpu_hog(os.cpu_count() or 1) if hog else []
+        try:
+            for profile in profiles:
+                for clock in ("virtual", "real"):
+                    r = _one_call(profile, duration_s, clock)
+                    r.update({"profile": profile, "cpu_hog": hog})
+                    rows.append(r)
+                    print(f"{profile:12s} {clock:7s} {'with' if hog else 'no':4s} hog: up {r['fps_up']:5.1f} fps, "
+                          f"down {r['fps_down']:5.1f} fps, {r['wall_s']:5.1f} s wall for {duration_s:.0f} s "
+                          f"({r['speedup']:.1f}x), {r['cpu_s_per_call_s']:.2f} CPU-s per call-s", flush=True)
+        finally:
+            for proc in hogs:
+                proc.terminate()
+            for proc in hogs:
+                proc.wait()
+    print("\nprofile       speed-up  CPU-s/call-s  fps up virtual (no hog / hog)  fps up real (no hog / hog)")
+    for profile in profiles:
+        get = {(r["clock"], r["cpu_hog"]): r for r in rows if r["profile"] == profile}
+        v0, v1, r0, r1 = get[("virtual", False)], get[("virtual", True)], get[("real", False)], get[("real", True)]
+        print(f"{profile:12s} {v0['speedup']:8.1f}x {v0['cpu_s_per_call_s']:12.2f}  {v0['fps_up']:14.1f} / {v1['fps_up']:<14.1f}"
+              f"  {r0['fps_up']:10.1f} / {r1['fps_up']:.1f}   digest {'same' if v0['digest'] == v1['digest'] else 'DIFFERENT'}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=10.0)
@@ -136,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profiles", default="gen1,gen2")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-calls", action="store_true")
+    parser.add_argument("--skip-virtual", action="store_true")
+    parser.add_argument("--virtual-profiles", default="gen1,gen2,aiortc-stock")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     report: dict = {"cpu_count": os.cpu_count(), "started_at": dt.datetime.now().isoformat(timespec="seconds")}
@@ -146,6 +204,9 @@ def main(argv: list[str] | None = None) -> None:
         report["calls"] = [concurrent_calls(p.strip(), counts, args.duration_s) for p in args.profiles.split(",") if p.strip()]
         for c in report["calls"]:
             print(f"{c['profile']}: {c['max_sustained_calls']} concurrent calls sustained on {os.cpu_count()} cores")
+    if not args.skip_virtual:
+        profiles = [p.strip() for p in args.virtual_profiles.split(",") if p.strip()]
+        report["virtual_vs_real"] = virtual_vs_real(profiles, args.duration_s)
     out = Path(args.out) if args.out else Path("results") / f"bench-emulate-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     atomic_write_json(out, json.loads(json.dumps(report, default=float)))
     print(out)
