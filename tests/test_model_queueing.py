@@ -18,6 +18,7 @@ from scipy import stats
 
 from twin.model import prepare, simulate
 from twin.quality import OpinionQualityModel
+from twin.region import great_circle_km
 from twin.scenario import load_scenario
 
 MIN_PER_YEAR = 365 * 24 * 60
@@ -39,9 +40,13 @@ def erlang_c(offered_erlangs: float, servers: int) -> float:
 
 def _queue_scenario(tmp_path: Path, *, arrivals_per_min: float, mean_service_min: float, servers: int,
                     booking: str, patience_min: float, days: int) -> Path:
+    # the demand potential is scaled by 1 - exp(-D / decay) for an office at road distance D (twin.model):
+    # choose the population that gives exactly the wanted arrival rate
+    office_km = 1.3 * great_circle_km(45.0, 3.9, 45.2, 3.9)
+    population = int(round(arrivals_per_min * MIN_PER_YEAR / -np.expm1(-office_km / 10.0)))
     (tmp_path / "communes.csv").write_text(
         "commune_id,name,departement_code,departement,lat,lon,population_geonames,population\n"
-        f"c1,Testville,43,Haute-Loire,45.0,3.9,0,{int(round(arrivals_per_min * MIN_PER_YEAR))}\n"
+        f"c1,Testville,43,Haute-Loire,45.0,3.9,0,{population}\n"
     )
     always = '{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}'
     end = np.datetime64("2007-01-01") + np.timedelta64(days - 1, "D")
@@ -56,7 +61,7 @@ def _queue_scenario(tmp_path: Path, *, arrivals_per_min: float, mean_service_min
     services:
       - id: svc
         name: Service
-        offices: [{{commune: c1}}]
+        offices: [{{lat: 45.2, lon: 3.9}}]  # 22 km away: the kiosk next door saves the trip
         need_per_capita_per_year: 1.0
         booking: {booking}
         agents: {servers}

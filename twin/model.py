@@ -3,10 +3,12 @@
 What is modelled (see README "Model" for the assumptions in prose):
 
 - **Demand.** Each commune c has, for each service s, a yearly potential of video interviews
-  ``population_c * need_per_capita_per_year_s * kiosk_uptake``. Citizens go to the nearest installed
-  user kiosk at road distance d: a share ``exp(-d / distance_decay_km)`` comes when
-  ``d <= max_kiosk_distance_km``; the rest is unmet, reason ``too_far`` (they travel to the office or
-  give up; the model does not distinguish).
+  ``population_c * need_per_capita_per_year_s * kiosk_uptake * (1 - exp(-D / distance_decay_km))``
+  where D is the road distance to the service's nearest office: a kiosk is worth using where the office
+  is far (travel saved), hardly at all next door. Citizens go to the nearest installed user kiosk at
+  road distance d: a share ``exp(-d / distance_decay_km)`` comes when ``d <= max_kiosk_distance_km``
+  and ``d < D``; the rest is unmet, reason ``too_far`` (they travel to the office or give up; the model
+  does not distinguish).
 - **Reachability.** A generation-1 kiosk reaches only the (at most 6) services it is configured with
   (reason ``gen1_limit``); a service with no agent station reachable by the kiosk's generation, no
   agent on duty, or no slot inside the kiosk's opening hours cannot be reached (reason ``no_agent``).
@@ -223,17 +225,22 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
             nearest_pos = dist.argmin(axis=1)
             nearest_km = dist[np.arange(len(communes)), nearest_pos]
             within = nearest_km <= demand.max_kiosk_distance_km
-            share = np.where(within, np.exp(-nearest_km / demand.distance_decay_km), 0.0)
+            kiosk_share = np.where(within, np.exp(-nearest_km / demand.distance_decay_km), 0.0)
             pop15 = float(population[nearest_km <= 15.0].sum())
             pop30 = float(population[nearest_km <= 30.0].sum())
         else:
             nearest_pos = np.zeros(len(communes), dtype=int)
-            share = np.zeros(len(communes))
+            nearest_km = np.full(len(communes), np.inf)
+            kiosk_share = np.zeros(len(communes))
             pop15 = pop30 = 0.0
         for k, svc in enumerate(services):
-            potential = population * svc.need_per_capita_per_year * demand.kiosk_uptake
+            office_km = commune_to_office[:, k]
+            # a video interview is worth the trip to a kiosk only where the office is far
+            potential = (population * svc.need_per_capita_per_year * demand.kiosk_uptake
+                         * -np.expm1(-office_km / demand.distance_decay_km))
             if svc.departements is not None:
                 potential = np.where(np.isin(departement, svc.departements), potential, 0.0)
+            share = np.where(nearest_km < office_km, kiosk_share, 0.0)
             unmet[(k, "too_far")] = float((potential * (1.0 - share)).sum()) * years
             for pos, site in enumerate(users):
                 mask = (nearest_pos == pos) & (share > 0)
