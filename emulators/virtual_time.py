@@ -62,16 +62,17 @@ import selectors
 import threading
 import time as _time
 import uuid as _uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from emulators.relay import UdpRelay
 
 KIOSK_HOST = "10.0.0.1"
 AGENT_HOST = "10.0.0.2"
 FIRST_PORT = 50_000
-VIRTUAL_EPOCH = _dt.datetime(2008, 1, 7, 9, 0, 0, tzinfo=_dt.timezone.utc)
+VIRTUAL_EPOCH = _dt.datetime(2008, 1, 7, 9, 0, 0, tzinfo=_dt.UTC)
 """Wall-clock date that loop time 0 stands for (RTCP NTP timestamps, SCTP cookies, statistics)."""
 DEADLOCK_GRACE_S = 0.5
 """Real seconds the loop waits for a descriptor when nothing is scheduled before declaring a deadlock."""
@@ -91,7 +92,7 @@ class VirtualTimeDeadlock(RuntimeError):
 class _VirtualSelector(selectors.DefaultSelector):
     """Real selector polled with a zero timeout; instead of blocking, it advances the loop's clock."""
 
-    loop: "VirtualClockLoop | None" = None
+    loop: VirtualClockLoop | None = None
 
     def select(self, timeout: float | None = None):
         events = super().select(0)
@@ -181,7 +182,7 @@ def run_virtual(coro_factory: Callable[[], Any], start_s: float = 0.0) -> Any:
 
 
 class _VirtualDatagramTransport(asyncio.DatagramTransport):
-    def __init__(self, network: "VirtualNetwork", address: tuple[str, int], protocol) -> None:
+    def __init__(self, network: VirtualNetwork, address: tuple[str, int], protocol) -> None:
         super().__init__()
         self._network = network
         self._address = address
@@ -445,7 +446,7 @@ def fixed_size_certificate() -> tuple[Any, Any]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "twin-emulated-peer")])
-    not_before = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+    not_before = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -478,7 +479,7 @@ def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
         _v_deadline_s: float | None = None
         _v_last_real_s: float | None = None
 
-        def DTLSv1_get_timeout(self):  # noqa: N802 - OpenSSL name
+        def DTLSv1_get_timeout(self):
             real = super().DTLSv1_get_timeout()
             if real is None:
                 self._v_deadline_s = self._v_last_real_s = None
@@ -489,7 +490,7 @@ def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
             self._v_last_real_s = real
             return max(0.0, self._v_deadline_s - now_s())
 
-        def DTLSv1_handle_timeout(self):  # noqa: N802
+        def DTLSv1_handle_timeout(self):
             real = super().DTLSv1_get_timeout()
             if real is not None and real > 0:
                 _time.sleep(real + 0.002)
@@ -675,8 +676,8 @@ WALL_CLOCK_READS: dict[tuple[str, str], tuple[int, str]] = {
     ("aiortc/rtcrtpreceiver.py", "time.time("): (3, "patched: module time -> loop clock (jitter, last SR)"),
     ("aiortc/rtcrtpsender.py", "time.time("): (2, "patched: module time -> loop clock (RTT, last SR)"),
     ("aiortc/rtcsctptransport.py", "time.time("): (5, "patched: module time -> loop clock (cookie, expiry, RTT)"),
-    ("aiortc/rtcdtlstransport.py", "datetime.now("): (1, "harmless: certificate validity; replaced by a fixed "
-                                                         "certificate in virtual time"),
+    ("aiortc/rtcdtlstransport.py", "datetime.now("): (
+        1, "harmless: certificate validity; replaced by a fixed certificate in virtual time"),
     ("aiortc/contrib/media.py", "time.time("): (6, "harmless: MediaPlayer/MediaRecorder, not used"),
     ("aioice/turn.py", "time.time("): (1, "harmless: TURN allocation refresh, no TURN server is used"),
 }

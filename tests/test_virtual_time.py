@@ -14,9 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.line import AdslLine, BernoulliLoss, Direction, LinkQueue, get_offer
-from twin.profiles import get_profile
-
 from emulators.call import CallConfig, run_emulated_call, write_call_result
 from emulators.virtual_time import (
     AGENT_HOST,
@@ -31,6 +28,8 @@ from emulators.virtual_time import (
     run_virtual,
     scan_wall_clock_reads,
 )
+from twin.line import AdslLine, BernoulliLoss, Direction, LinkQueue, get_offer
+from twin.profiles import get_profile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -151,7 +150,8 @@ def test_virtual_relay_delivers_exactly_when_the_link_queue_says(loss_pct):
 # Whole calls: same seed, same call
 # --------------------------------------------------------------------------------------------------
 
-CALL = dict(duration_s=4.0, scan_kb=8.0, print_kb=8.0, documents_at_s=0.5, loss_pct=1.0, seed=7, clock="virtual")
+CALL = {"duration_s": 4.0, "scan_kb": 8.0, "print_kb": 8.0, "documents_at_s": 0.5, "loss_pct": 1.0, "seed": 7,
+        "clock": "virtual"}
 
 
 def _deterministic_json(result) -> str:
@@ -181,7 +181,7 @@ def test_same_seed_same_bytes_in_another_process(reference_call, tmp_path):
     env = {"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"}
     # documents_at_s is not a CLI option: the reference call uses 0.5 s, the CLI default is 1 s.
     ref = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "documents_at_s": 1.0}))
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads((out / "result.json").read_text())
     assert set(data["wall"]) == {"started_at", "wall_s", "cpu_s", "speedup"}
