@@ -105,11 +105,13 @@ class CallConfig:
             (both directions).
         trace_up, trace_down: mahimahi capacity traces replacing the constant rate of a direction.
         profile: encoder profile of both ends (default ``gen1``).
-        duration_s: length of the media phase, seconds of wall time (the call ends then, always).
+        duration_s: length of the media phase, seconds on the call's clock (wall or virtual; the call
+            ends then, always).
         scan_kb, print_kb: document sizes (KB = 1000 bytes); 0 disables a transfer.
         documents_at_s: seconds after the connection is up at which scan and print start.
         seed: seeds the line's random streams (loss, jitter); same seed, same loss pattern for the
-            same packet sequence (the packet sequence itself depends on real-time scheduling).
+            same packet sequence. On the real clock the packet sequence itself depends on scheduling; in
+            virtual time the seed also seeds every random draw of aiortc/aioice, so the whole call repeats.
         compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
         clock: ``"real"``: real sockets through :class:`emulators.relay.UdpRelay` on the wall clock;
             ``"virtual"``: in-memory network on a virtual clock (:mod:`emulators.virtual_time`), same
