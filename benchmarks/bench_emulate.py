@@ -146,6 +146,7 @@ def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
         compute_ssim=False, clock=clock,
     ))
     return {"clock": clock, "fps_up": result.video["up"]["fps_mean"], "fps_down": result.video["down"]["fps_mean"],
+            "delay_mean_ms_up": result.video["up"]["delay"]["mean_ms"],
             "wall_s": result.wall["wall_s"], "cpu_s": result.wall["cpu_s"],
             "speedup": result.wall["speedup"], "cpu_s_per_call_s": result.wall["cpu_s"] / duration_s,
             "digest": result.digest.get("sha256")}
@@ -169,19 +170,21 @@ def virtual_vs_real(profiles: list[str], duration_s: float) -> list[dict]:
                     r.update({"profile": profile, "cpu_hog": hog})
                     rows.append(r)
                     print(f"{profile:12s} {clock:7s} {'with' if hog else 'no':4s} hog: up {r['fps_up']:5.1f} fps, "
-                          f"down {r['fps_down']:5.1f} fps, {r['wall_s']:5.1f} s wall for {duration_s:.0f} s "
+                          f"down {r['fps_down']:5.1f} fps, delay up {r['delay_mean_ms_up']:4.0f} ms, {r['wall_s']:5.1f} s wall for {duration_s:.0f} s "
                           f"({r['speedup']:.1f}x), {r['cpu_s_per_call_s']:.2f} CPU-s per call-s", flush=True)
         finally:
             for proc in hogs:
                 proc.terminate()
             for proc in hogs:
                 proc.wait()
-    print("\nprofile       speed-up  CPU-s/call-s  fps up virtual (no hog / hog)  fps up real (no hog / hog)")
+    print("\nprofile       speed-up  CPU-s/call-s  fps up virtual (no hog / hog)  fps up real (no hog / hog)"
+          "  delay up real (no hog / hog)")
     for profile in profiles:
         get = {(r["clock"], r["cpu_hog"]): r for r in rows if r["profile"] == profile}
         v0, v1, r0, r1 = get[("virtual", False)], get[("virtual", True)], get[("real", False)], get[("real", True)]
         print(f"{profile:12s} {v0['speedup']:8.1f}x {v0['cpu_s_per_call_s']:12.2f}  {v0['fps_up']:14.1f} / {v1['fps_up']:<14.1f}"
-              f"  {r0['fps_up']:10.1f} / {r1['fps_up']:.1f}   digest {'same' if v0['digest'] == v1['digest'] else 'DIFFERENT'}")
+              f"  {r0['fps_up']:10.1f} / {r1['fps_up']:<10.1f} {r0['delay_mean_ms_up']:10.0f} / {r1['delay_mean_ms_up']:.0f} ms"
+              f"   virtual digest {'same' if v0['digest'] == v1['digest'] else 'DIFFERENT'} with the hog")
     return rows
 
 
