@@ -5,7 +5,7 @@ Why: on the wall clock an emulated call runs at one second per second, its resul
 is busy (a late timer is a late packet), and two runs never agree. In virtual time nothing waits: the
 loop runs whatever is ready, then sets its clock to the next scheduled timer. A call costs only the CPU
 it needs (about 8x faster than real time for gen1), and the same seed gives the same call, event for
-event, whatever the host load (facts.md, "aiortc in virtual time").
+event, whatever the host load (docs/facts.md, "aiortc in virtual time").
 
 The pieces, each owning one effect:
 

@@ -20,7 +20,7 @@ Sources
     no population.
 
 * Region total, 2009 census: 1,343,964 inhabitants, 1,310 communes
-  (``/work/shared/brief/facts.md``, section "Region"; INSEE).
+  (``docs/facts.md``, section "Region"; INSEE).
 * Departement totals, INSEE "Population legale 2009" departement sheets: Allier 343,046,
   Cantal 148,380, Haute-Loire 223,122; Puy-de-Dome = regional total minus these = 629,416.
 
@@ -43,7 +43,7 @@ Method
 5. Residual population: the ~856 communes of fewer than 500 inhabitants that cities500 does
    not list, plus the differences of census vintage in GeoNames. Per departement,
    ``R_d = P_d(2009) - sum(listed in d)``, with ``P_d`` the INSEE 2009 legal populations
-   (``DEPARTEMENT_POPULATION_2009``; they sum to the facts.md regional total 1,343,964).
+   (``DEPARTEMENT_POPULATION_2009``; they sum to the docs/facts.md regional total 1,343,964).
    ``R_d`` is attached to the *territory*, not to the towns: a regular grid (0.02 deg lat x
    0.03 deg lon, about 2.2 x 2.3 km) is laid over the region; each grid point goes to its
    nearest French cities500 place (any departement), weighted by its cell area
@@ -79,12 +79,12 @@ from pathlib import Path
 
 import numpy as np
 
-REGION_POPULATION_2009 = 1_343_964  # facts.md "Region": Auvergne, 2009 census
+REGION_POPULATION_2009 = 1_343_964  # docs/facts.md "Region": Auvergne, 2009 census
 
 # INSEE "Population legale 2009" (population au 1er janvier 2009, published end 2011), one
 # two-page sheet per departement: Allier 343,046; Cantal 148,380; Haute-Loire 223,122.
 # Puy-de-Dome is the regional total minus the three (629,416), so the four sum exactly to
-# the facts.md figure.
+# the docs/facts.md figure.
 DEPARTEMENT_POPULATION_2009 = {"03": 343_046, "15": 148_380, "43": 223_122}
 DEPARTEMENT_POPULATION_2009["63"] = REGION_POPULATION_2009 - sum(DEPARTEMENT_POPULATION_2009.values())
 EARTH_RADIUS_KM = 6371.0088

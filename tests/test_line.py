@@ -41,7 +41,7 @@ from twin.line import (
 TRACES = Path("/work/shared/data/traces")
 
 
-# ---------------------------------------------------------------- ATM cell tax (facts.md worked values)
+# ---------------------------------------------------------------- ATM cell tax (docs/facts.md worked values)
 
 
 def test_worked_values_pppoa_1500():

@@ -25,7 +25,7 @@ MIN_PER_YEAR = 365 * 24 * 60
 
 
 def erlang_b(offered_erlangs: float, servers: int) -> float:
-    """Erlang B by the recursion B(E,0)=1, B(E,m) = E B(E,m-1) / (m + E B(E,m-1)) (facts.md)."""
+    """Erlang B by the recursion B(E,0)=1, B(E,m) = E B(E,m-1) / (m + E B(E,m-1)) (docs/facts.md)."""
     b = 1.0
     for m in range(1, servers + 1):
         b = offered_erlangs * b / (m + offered_erlangs * b)
@@ -33,7 +33,7 @@ def erlang_b(offered_erlangs: float, servers: int) -> float:
 
 
 def erlang_c(offered_erlangs: float, servers: int) -> float:
-    """Erlang C, C = m B / (m - E (1 - B)) (facts.md)."""
+    """Erlang C, C = m B / (m - E (1 - B)) (docs/facts.md)."""
     b = erlang_b(offered_erlangs, servers)
     return servers * b / (servers - offered_erlangs * (1 - b))
 
@@ -125,6 +125,6 @@ def test_loss_system_matches_erlang_b(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("e, m, expected", [(2.0, 3, 0.2105263), (10.0, 10, 0.2145823)])
 def test_erlang_reference_values(e: float, m: int, expected: float) -> None:
-    # The references of the test itself: Erlang B equals poisson.pmf / poisson.cdf (facts.md).
+    # The references of the test itself: Erlang B equals poisson.pmf / poisson.cdf (docs/facts.md).
     assert erlang_b(e, m) == pytest.approx(stats.poisson.pmf(m, e) / stats.poisson.cdf(m, e), rel=1e-12)
     assert erlang_b(e, m) == pytest.approx(expected, rel=1e-6)

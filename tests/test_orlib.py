@@ -62,7 +62,7 @@ def _pmed1_with_min_duplicates(tmp_path) -> Path:
 
 
 def test_pmed1_duplicated_edge_trap(tmp_path):
-    """facts.md: last-wins gives the published optimum 5819; keeping the minimum gives 5718."""
+    """docs/facts.md: last-wins gives the published optimum 5819; keeping the minimum gives 5718."""
     body = [s.split() for s in (DATA / "pmed1.txt").read_text().split("\n")[1:] if s.strip()]
     keys = [tuple(sorted((int(a), int(b)))) for a, b, _ in body]
     assert len(keys) != len(set(keys)), "pmed1 is expected to contain duplicated edges"

@@ -1,4 +1,4 @@
-"""Tests of twin.profiles: the built-in profiles match facts.md and validation names the bad field."""
+"""Tests of twin.profiles: the built-in profiles match docs/facts.md and validation names the bad field."""
 
 from __future__ import annotations
 

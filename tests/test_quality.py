@@ -41,7 +41,7 @@ def test_g1070_reference_values():
 
 
 def test_g1070_intermediates():
-    # facts.md: Ofr 10.47, IOfr 2.373, DFrV 1.286, DPplV 7.217 at Br 384, Fr 15 (9.2-inch set)
+    # docs/facts.md: Ofr 10.47, IOfr 2.373, DFrV 1.286, DPplV 7.217 at Br 384, Fr 15 (9.2-inch set)
     c, br, fr = G1070_H264_VGA_9_2_INCH, 384.0, 15.0
     assert round(c.v1 + c.v2 * br, 2) == 10.47
     assert round(c.v3 - c.v3 / (1 + (br / c.v4) ** c.v5), 3) == 2.373
@@ -114,7 +114,7 @@ def test_opinion_model_is_a_quality_model():
 
 
 def test_gen1_on_128k_uplink_cell_tax_arithmetic():
-    """Hand computation for a 20 ms-Opus gen1 variant (Opus 16, VP8 <= 50 kbit/s at 15 fps, facts.md's
+    """Hand computation for a 20 ms-Opus gen1 variant (Opus 16, VP8 <= 50 kbit/s at 15 fps, docs/facts.md's
     caps) on a 512/128 PPPoE LLC line.
 
     Audio: 40 B payload + 58 B headers = 98 B IP -> 3 cells = 159 B x 50/s = 63.6 kbit/s of wire.

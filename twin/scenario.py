@@ -295,9 +295,9 @@ class CostSpec(_Strict):
     """Costs used by the comparison report (EUR)."""
 
     user_kiosk_capex_eur: float = Field(default=10000.0, ge=0)
-    """User kiosk purchase, EUR (Midi-Pyrenees programme, about 10,000 EUR; facts.md)."""
+    """User kiosk purchase, EUR (Midi-Pyrenees programme, about 10,000 EUR; docs/facts.md)."""
     expert_kiosk_capex_eur: float = Field(default=7000.0, ge=0)
-    """Expert kiosk purchase, EUR (Midi-Pyrenees programme, about 7,000 EUR; facts.md)."""
+    """Expert kiosk purchase, EUR (Midi-Pyrenees programme, about 7,000 EUR; docs/facts.md)."""
     upgrade_capex_eur: float = Field(default=3000.0, ge=0)
     """Upgrade of a generation-1 kiosk to generation 2, EUR (assumption)."""
 
