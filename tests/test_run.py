@@ -102,3 +102,39 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
     assert f"\n{command}\n" in readme
     assert "twin run scenarios/auvergne-2008.yaml" in readme
+
+
+def test_interrupt_before_any_replication_exits_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C while the workers are still starting: no traceback, no hang, an interrupted run folder."""
+    import signal
+    import time
+
+    out = tmp_path / "early"
+    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", str(AUVERGNE), "-r", "20", "--jobs", "2",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "manifest.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert (out / "summary.json").exists()
+
+
+def test_report_never_overwrites_other_files(tmp_path: Path) -> None:
+    outcome = run_scenario(TINY, replications=2, seed=1, jobs=1, out_dir=tmp_path / "run", make_plots=False)
+    summary = (outcome.folder / "summary.json").read_bytes()
+    for target in (outcome.folder / "summary.json", tmp_path / "notes.html"):
+        if target.suffix == ".html":
+            target.write_text("my own notes")
+        proc = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(outcome.folder), "--out", str(target)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert (outcome.folder / "summary.json").read_bytes() == summary
+    assert (tmp_path / "notes.html").read_text() == "my own notes"
+    again = [sys.executable, "-m", "twin.cli", "report", str(outcome.folder)]
+    assert subprocess.run(again, capture_output=True, timeout=300).returncode == 0
+    assert subprocess.run(again, capture_output=True, timeout=300).returncode == 0  # its own report: replaced

@@ -82,6 +82,26 @@ BAD_CASES = {
     "missing calibration file": (lambda d: d.update(quality={"model": "calibration", "calibration_file": "x.csv"}),
                                  ["quality.calibration_file", "x.csv"]),
     "missing required field": (lambda d: d["services"][0].pop("agents"), ["services[0].agents", "required"]),
+    "boolean as a number": (lambda d: d["services"][0].update(agents=True), ["services[0].agents", "boolean"]),
+    "infinite duration": (lambda d: d["services"][1]["interview_duration"].update(mean_min=float("inf")),
+                          ["services[1].interview_duration.mean_min", "finite"]),
+    "sd on an exponential": (lambda d: d["services"][1]["interview_duration"].update(sd_min=3),
+                             ["services[1].interview_duration", "lognormal"]),
+    "horizon of centuries": (lambda d: d["simulation"].update(end_date="2099-12-31"),
+                             ["simulation.end_date", "2099-12-31", "60 years"]),
+    "year 9999": (lambda d: d["simulation"].update(end_date="9999-12-30"), ["simulation.end_date", "9999-12-30"]),
+    "site listed twice in a phase": (lambda d: d["phases"][0]["add"].append("vorey"),
+                                     ["phases[0].add[3]", "'vorey'", "twice"]),
+    "upgraded twice": (lambda d: d["phases"].append({"name": "again", "start_date": "2007-04-01",
+                                                     "upgrade": ["vorey"]}),
+                       ["phases[2].upgrade[0]", "already upgraded"]),
+    "added and removed at once": (lambda d: d["phases"][1].update(remove=["cunlhat"]),
+                                  ["phases[1].remove", "same phase"]),
+    "service listed twice on a site": (lambda d: d["sites"][0].update(services=["anpe", "anpe"]),
+                                       ["sites[0].services[1]", "twice"]),
+    "unknown departement code": (lambda d: d["services"][0].update(departements=["3"]),
+                                 ["services[0].departements[0]", "'3'", "departement code"]),
+    "empty opening hours": (lambda d: d["sites"][0].update(opening_hours=[]), ["sites[0].opening_hours"]),
 }
 
 
@@ -121,6 +141,48 @@ def test_unreadable_files(tmp_path: Path, content: str, fragment: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(content)
     assert fragment in _error(path)
+
+
+def test_impossible_unquoted_date_names_the_field(tiny_copy: Path) -> None:
+    tiny_copy.write_text(tiny_copy.read_text().replace("end_date: 2007-04-30", "end_date: 2007-02-30"))
+    message = _error(tiny_copy)
+    assert "simulation.end_date" in message and "2007-02-30" in message
+
+
+def test_nested_aliases_are_refused_quickly(tmp_path: Path) -> None:
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 10):
+        text += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n"
+    path = tmp_path / "laughs.yaml"
+    path.write_text(text)
+    assert "expands to" in _error(path)
+    path.write_text("a: &a [*a]\n")
+    _error(path)
+    path.write_text("x: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nests too deeply" in _error(path)
+
+
+def test_merge_keys_work(tiny_copy: Path) -> None:
+    text = tiny_copy.read_text().replace(
+        "interview_duration: {distribution: exponential, mean_min: 15}",
+        "interview_duration: {<<: {distribution: exponential}, mean_min: 15}")
+    tiny_copy.write_text(text)
+    assert load_scenario(tiny_copy).spec.services[1].interview_duration.distribution == "exponential"
+
+
+def test_communes_csv_with_byte_order_mark(tiny_copy: Path) -> None:
+    csv_path = tiny_copy.parent / "data" / "auvergne-communes.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())
+    assert load_scenario(tiny_copy).communes
+
+
+def test_pipes_and_devices_are_not_scenarios(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    assert "regular file" in _error(fifo)
+    assert "regular file" in _error(Path("/dev/zero"))
 
 
 def test_missing_and_binary_files(tmp_path: Path) -> None:

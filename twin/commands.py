@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -23,7 +24,9 @@ HEADLINE_KPIS = (
 
 
 def _cell(summary: dict, phase: str, kpi: str, fmt: str) -> str:
-    cell = summary[phase][kpi]
+    cell = summary.get(phase, {}).get(kpi)
+    if cell is None:
+        return "-"
     mean, half = cell["mean"], cell["ci95_half_width"]
     if mean is None:
         return "-"
@@ -31,6 +34,11 @@ def _cell(summary: dict, phase: str, kpi: str, fmt: str) -> str:
     if half is not None and half > 0 and not math.isclose(half, 0.0):
         text += " ±" + fmt.format(half).lstrip("+")
     return text
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's or timeout's stop) ends a run like Ctrl-C: keep the finished replications."""
+    raise KeyboardInterrupt
 
 
 @click.command("run")
@@ -65,8 +73,12 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
         def on_replication(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out_dir,
-                               on_replication=on_replication, make_plots=not no_plots)
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        try:
+            outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out_dir,
+                                   on_replication=on_replication, make_plots=not no_plots)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     out = Console(highlight=False, width=None if Console().is_terminal else 150)
     table = Table(title=f"{scenario.name}: {outcome.replications_done} replications (mean ± 95% CI)")
     table.add_column("phase")

@@ -234,6 +234,10 @@ class PhaseCost:
         return self.capex_amortised_eur + self.line_opex_eur
 
 
+#: Longest amortisation period accepted, years (a kiosk does not last a century).
+MAX_AMORTISATION_YEARS = 100.0
+
+
 def phase_costs(loaded: Any, phases: Sequence[PhaseWindowDates],
                 amortisation_years: float = DEFAULT_AMORTISATION_YEARS) -> dict[str, PhaseCost]:
     """Each phase's cost from a scenario's sites, rollout and ``costs`` section (see module docstring).
@@ -251,8 +255,8 @@ def phase_costs(loaded: Any, phases: Sequence[PhaseWindowDates],
     """
     from twin.line import get_offer
 
-    if not amortisation_years > 0:
-        raise TwinInputError(f"amortisation period must be > 0 years, got {amortisation_years}")
+    if not 0 < amortisation_years <= MAX_AMORTISATION_YEARS:
+        raise TwinInputError(f"--amortisation-years must be > 0 and <= {MAX_AMORTISATION_YEARS:g}, got {amortisation_years}")
     spec = loaded.spec
     if [p.name for p in spec.phases] != [p.name for p in phases]:
         raise TwinInputError("the scenario's phases differ from the run's phases.json")

@@ -16,7 +16,9 @@ What is modelled (see README "Model" for the assumptions in prose):
 - **Arrivals.** Reachable demand arrives as a Poisson process spread uniformly over the weekly hours
   when both the kiosk is open and the service holds its slots (citizens come when the service can be
   reached). Appointment-mode services never see abandonment (bookings are honoured; the booking lead
-  time is not modelled); walk-in citizens give up after ``patience_min`` (reason ``gave_up``).
+  time is not modelled, nor is the calendar capped: an overloaded appointment service shows as long
+  waits and agents busy past their slots, i.e. utilisation above 1); walk-in citizens give up after
+  ``patience_min`` (reason ``gave_up``).
 - **Service.** A citizen takes a booth at the kiosk (``kiosk_count`` booths, FIFO), then an agent at a
   station of the service (FIFO; agents on duty = min(agents, expert stations + VC rooms)). The call
   needs the kiosk's line and the station's line up at its start (else reason ``line_down``); outages

@@ -37,6 +37,9 @@ from twin.compare import (
     expected_kiosk_demand_per_year,
 )
 from twin.errors import TwinInputError
+
+#: Tag in every report's head: a report file may only be overwritten by a later report.
+REPORT_MARKER = "<meta name='generator' content='twin report'>"
 from twin.model import UNMET_REASONS
 from twin.plots import UNMET_LABELS
 
@@ -535,7 +538,7 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
     title = title or (f"twin run report: {c.runs[0].name}" if single
                       else "twin comparison: " + " vs ".join(r.label for r in c.runs))
     generated_utc = generated_utc or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    h: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+    h: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>", REPORT_MARKER,
                     f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
                     (f"<h1>{_esc(title)}</h1><p class='small'>Generated {_esc(generated_utc)} by twin "
                      f"(digital twin of the Auvergne videoconference kiosk network).</p>")]
@@ -700,7 +703,10 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TwinInputError("output folder already exists and is not empty", path=str(out))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TwinInputError(f"cannot create the output folder: {exc.strerror or exc}", path=str(out)) from None
     written: list[Path] = []
     pngs = {name: figure_png(fig) for name, fig in comparison_figures(comparison).items()}
     for name, png in pngs.items():
@@ -721,7 +727,24 @@ def write_run_report(run_dir: str | Path, out_file: str | Path | None = None,
     comparison = compare_runs([run_dir], **kwargs)
     pngs = {name: figure_png(fig) for name, fig in comparison_figures(comparison).items()}
     target = Path(out_file) if out_file is not None else Path(run_dir) / "report.html"
-    return atomic_write_text(target, render_html(comparison, pngs))
+    _check_report_target(target)
+    try:
+        return atomic_write_text(target, render_html(comparison, pngs))
+    except OSError as exc:
+        raise TwinInputError(f"cannot write the report: {exc.strerror or exc}", path=str(target)) from None
+
+
+def _check_report_target(target: Path) -> None:
+    """A report is written to a new .html file or over an earlier twin report, never over other data."""
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise TwinInputError("the report file must end in .html", path=str(target))
+    if target.exists():
+        if not target.is_file():
+            raise TwinInputError("exists and is not a file", path=str(target))
+        with target.open("rb") as handle:
+            head = handle.read(4096)
+        if REPORT_MARKER.encode() not in head:
+            raise TwinInputError("exists and is not a twin report: refusing to overwrite it", path=str(target))
 
 
 __all__ = [

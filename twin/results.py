@@ -77,10 +77,15 @@ class RunFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        if self.path.exists() and any(self.path.iterdir()):
+        if self.path.exists() and not self.path.is_dir():
+            raise TwinInputError(f"output folder is an existing file, not a folder: {self.path}")
+        if self.path.is_dir() and any(self.path.iterdir()):
             raise TwinInputError(f"output folder already exists and is not empty: {self.path}")
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "plots").mkdir(exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "plots").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise TwinInputError(f"cannot create the output folder {self.path}: {exc.strerror or exc}") from None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         atomic_write_json(self.path / MANIFEST, dict(manifest))
@@ -138,6 +143,12 @@ def read_run(folder: str | Path) -> RunData:
     manifest = _read_json(path / MANIFEST)
     phases = _read_json(path / PHASES)
     summary_doc = _read_json(path / SUMMARY)
+    if not isinstance(manifest, dict):
+        raise TwinInputError(f"{MANIFEST} is not a JSON object", path=str(path))
+    if not isinstance(phases, list) or not all(isinstance(p, dict) and "name" in p for p in phases):
+        raise TwinInputError(f"{PHASES} is not a list of phases with names", path=str(path))
+    if not isinstance(summary_doc, dict):
+        raise TwinInputError(f"{SUMMARY} is not a JSON object", path=str(path))
     try:
         kpis = list(summary_doc["kpis"])
         summary = dict(summary_doc["summary"])
@@ -147,15 +158,28 @@ def read_run(folder: str | Path) -> RunData:
     if not rep_path.is_file():
         raise TwinInputError(f"missing {REPLICATIONS}: not a complete twin run folder", path=str(path))
     replications: dict[str, dict[str, list[float]]] = {}
+    try:
+        _read_replications(rep_path, replications)
+    except UnicodeDecodeError:
+        raise TwinInputError(f"{REPLICATIONS} is not UTF-8 text", path=str(path)) from None
+    except csv.Error as exc:
+        raise TwinInputError(f"{REPLICATIONS} is not a readable CSV file ({exc})", path=str(path)) from None
+    return RunData(path=path, manifest=manifest, phases=phases, kpis=kpis, summary=summary, replications=replications)
+
+
+def _read_replications(rep_path: Path, replications: dict[str, dict[str, list[float]]]) -> None:
+    path = rep_path.parent
     with rep_path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames != ["replication", "phase", "kpi", "value"]:
             raise TwinInputError(f"{REPLICATIONS} has unexpected columns {reader.fieldnames}", path=str(path))
-        for line_no, row in enumerate(reader, start=2):
+        for row in reader:
+            line_no = reader.line_num
+            if None in row.values() or None in row:
+                raise TwinInputError(f"{REPLICATIONS} line {line_no}: expected 4 fields", path=str(path))
             try:
                 value = float(row["value"]) if row["value"] != "" else math.nan
             except ValueError:
                 raise TwinInputError(f"{REPLICATIONS} line {line_no}: value {row['value']!r} is not a number",
                                      path=str(path)) from None
             replications.setdefault(row["phase"], {}).setdefault(row["kpi"], []).append(value)
-    return RunData(path=path, manifest=manifest, phases=phases, kpis=kpis, summary=summary, replications=replications)

@@ -11,6 +11,7 @@ every replication it finished, with a summary of those and ``status: interrupted
 from __future__ import annotations
 
 import concurrent.futures as cf
+import signal
 import datetime as dt
 import os
 import re
@@ -48,8 +49,15 @@ def run_replication(inputs: ModelInputs, seed: np.random.SeedSequence) -> dict[s
 
 _WORKER_INPUTS: dict[str, ModelInputs] = {}
 
+#: Most replications a run accepts (as the scenario's simulation.replications field).
+MAX_REPLICATIONS = 10_000
+
 
 def _worker_init(path: str) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides what to keep, workers finish their
+    # replication (a few seconds) instead of dying half-way through a pipe write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER_INPUTS[path] = compile_scenario(path)[1]
 
 
@@ -122,6 +130,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         raise TwinInputError(f"--replications must be >= 1, got {n_rep}")
     if root_seed < 0:
         raise TwinInputError(f"--seed must be >= 0, got {root_seed}")
+    if n_rep > MAX_REPLICATIONS:
+        raise TwinInputError(f"--replications must be <= {MAX_REPLICATIONS}, got {n_rep}")
     if jobs < 1:
         raise TwinInputError(f"--jobs must be >= 1, got {jobs}")
     folder = Path(out_dir) if out_dir is not None else default_run_folder(spec.name)
@@ -173,6 +183,19 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
                 try:
                     for future in cf.as_completed(futures):
                         record(futures[future], future.result())
+                except KeyboardInterrupt:
+                    # keep what the workers are finishing: cancel the queue, wait for the running ones
+                    for future in futures:
+                        future.cancel()
+                    for future in futures:
+                        if not future.cancelled():
+                            try:
+                                kpi_values = future.result()
+                            except (cf.CancelledError, cf.process.BrokenProcessPool):
+                                continue
+                            if futures[future] not in results:
+                                record(futures[future], kpi_values)
+                    raise
                 except BaseException:
                     for future in futures:
                         future.cancel()

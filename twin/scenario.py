@@ -41,11 +41,36 @@ from twin.errors import ScenarioError
 GEN1_SERVICE_LIMIT = 6
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: Longest interview duration accepted, minutes (one week: beyond it a duration is a typo).
+MAX_DURATION_MIN = 7 * 24 * 60.0
+#: Dates a scenario may use: the simulation counts minutes from its start, and a century is the most
+#: a planning horizon needs.
+EARLIEST_DATE = dt.date(1950, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+#: Longest simulated horizon, years (warm-up included).
+MAX_HORIZON_YEARS = 60
+#: Largest scenario file read, bytes, and most values once YAML aliases are expanded: a scenario is
+#: hand-written text; a "billion laughs" file of nested aliases would expand exponentially in validation.
+MAX_SCENARIO_BYTES = 10_000_000
+MAX_YAML_NODES = 1_000_000
+#: Largest commune population accepted (the most populous city on Earth is under 4e7).
+MAX_COMMUNE_POPULATION = 100_000_000
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: Any) -> Any:
+        """YAML's yes/no/true/false are booleans, never numbers (pydantic would read true as 1)."""
+        if isinstance(value, bool):
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and "bool" not in str(annotation):
+                raise ValueError(f"expected a number or text, got the boolean {value!r}")
+        return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,15 +177,17 @@ class DurationSpec(_Strict):
 
     distribution: Literal["exponential", "lognormal", "fixed"] = "lognormal"
     """exponential (mean), lognormal (mean and sd), fixed (mean)."""
-    mean_min: float = Field(gt=0.0)
+    mean_min: float = Field(ge=0.01, le=MAX_DURATION_MIN)
     """Mean interview duration, minutes."""
-    sd_min: float = Field(default=0.0, ge=0.0)
+    sd_min: float = Field(default=0.0, ge=0.0, le=MAX_DURATION_MIN)
     """Standard deviation, minutes (lognormal only)."""
 
     @model_validator(mode="after")
     def _sd(self) -> DurationSpec:
         if self.distribution == "lognormal" and self.sd_min <= 0:
             raise ValueError("a lognormal duration needs sd_min > 0")
+        if self.distribution != "lognormal" and self.sd_min != 0:
+            raise ValueError(f"sd_min applies to lognormal durations only, not {self.distribution}")
         return self
 
 
@@ -229,7 +256,7 @@ class SiteSpec(_Strict):
     generation 2 (reaches all). Expert kiosks: exactly one service, the one it belongs to."""
     kiosk_count: int = Field(default=1, ge=1, le=1000)
     """Number of booths at the site (user kiosks), or agent stations (expert kiosks)."""
-    opening_hours: list[TimeWindow] | None = None
+    opening_hours: list[TimeWindow] | None = Field(default=None, min_length=1)
     """Weekly opening hours of a user kiosk (town hall); default: demand.default_opening_hours."""
     line: LineSpec = LineSpec()
     """The site's ADSL line."""
@@ -250,6 +277,7 @@ class DemandSpec(_Strict):
     patience_min: float = Field(default=30.0, ge=0.0)
     """Walk-in citizens give up after waiting this long, minutes (0: leave at once if no agent)."""
     default_opening_hours: list[TimeWindow] = Field(
+        min_length=1,
         default_factory=lambda: [
             TimeWindow(days=["mon", "tue", "wed", "thu", "fri"], start="09:00", end="12:00"),
             TimeWindow(days=["mon", "tue", "wed", "thu", "fri"], start="14:00", end="17:00"),
@@ -263,7 +291,7 @@ class PhaseSpec(_Strict):
 
     name: str
     """Phase name, used in results (e.g. "2007")."""
-    start_date: dt.date
+    start_date: dt.date = Field(ge=EARLIEST_DATE, le=LATEST_DATE)
     """First day of the phase (ISO date)."""
     add: list[str] = Field(default_factory=list)
     """Sites installed at the start of the phase."""
@@ -305,7 +333,7 @@ class CostSpec(_Strict):
 class SimulationSpec(_Strict):
     """Simulation horizon, warm-up and replications."""
 
-    end_date: dt.date
+    end_date: dt.date = Field(ge=EARLIEST_DATE, le=LATEST_DATE)
     """Last simulated day (inclusive)."""
     warmup_days: int = Field(default=14, ge=0, le=3650)
     """Days simulated before the first phase and discarded (queues and outages reach steady state)."""
@@ -339,6 +367,7 @@ class Scenario(_Strict):
         service_ids = {s.id for s in self.services}
         site_by_id = {s.id: s for s in self.sites}
         for i, site in enumerate(self.sites):
+            _check_no_repeats(site.services, ("sites", i, "services"))
             for j, svc in enumerate(site.services):
                 if svc not in service_ids:
                     raise _CrossError(("sites", i, "services", j), svc, f"unknown service {svc!r}")
@@ -354,11 +383,19 @@ class Scenario(_Strict):
                                   "a generation-1 user kiosk must list the services it reaches")
         previous: dt.date | None = None
         installed: set[str] = set()
+        upgraded: set[str] = set()
         for i, phase in enumerate(self.phases):
             if previous is not None and phase.start_date <= previous:
                 raise _CrossError(("phases", i, "start_date"), phase.start_date.isoformat(),
                                   "phases must be in increasing start_date order")
             previous = phase.start_date
+            for field in ("add", "upgrade", "remove"):
+                _check_no_repeats(getattr(phase, field), ("phases", i, field))
+            both = (set(phase.add) | set(phase.upgrade)) & set(phase.remove)
+            if both:
+                sid = sorted(both)[0]
+                raise _CrossError(("phases", i, "remove"), sid,
+                                  f"site {sid!r} is both added or upgraded and removed in the same phase")
             for field in ("add", "upgrade", "remove"):
                 for j, sid in enumerate(getattr(phase, field)):
                     if sid not in site_by_id:
@@ -369,6 +406,9 @@ class Scenario(_Strict):
                 installed.add(sid)
             for j, sid in enumerate(phase.upgrade):
                 site = site_by_id[sid]
+                if sid in upgraded:
+                    raise _CrossError(("phases", i, "upgrade", j), sid, f"site {sid!r} was already upgraded")
+                upgraded.add(sid)
                 if sid not in installed:
                     raise _CrossError(("phases", i, "upgrade", j), sid,
                                       f"site {sid!r} is upgraded before it is installed")
@@ -389,6 +429,11 @@ class Scenario(_Strict):
         if previous is not None and self.simulation.end_date < previous:
             raise _CrossError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
                               "end_date is before the last phase starts")
+        horizon_days = (self.simulation.end_date - self.phases[0].start_date).days + self.simulation.warmup_days
+        if horizon_days > MAX_HORIZON_YEARS * 365.25:
+            raise _CrossError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
+                              f"the simulated horizon ({horizon_days / 365.25:.0f} years from the first phase, "
+                              f"warm-up included) exceeds {MAX_HORIZON_YEARS} years")
         return self
 
     def site(self, site_id: str) -> SiteSpec:
@@ -406,6 +451,14 @@ class _CrossError(ValueError):
         self.loc = loc
         self.value = value
         super().__init__(message)
+
+
+def _check_no_repeats(values: list[str], loc: tuple[Any, ...]) -> None:
+    seen: set[str] = set()
+    for j, value in enumerate(values):
+        if value in seen:
+            raise _CrossError(loc + (j,), value, f"{value!r} is listed twice")
+        seen.add(value)
 
 
 def _check_unique(values: list[str], section: str, field: str) -> None:
@@ -457,23 +510,39 @@ class LoadedScenario:
 
 
 def _read_communes(path: Path, scenario_path: Path) -> tuple[Commune, ...]:
-    if not path.is_file():
+    if not path.exists():
         raise ScenarioError(f"region.communes_file: file not found: {path}", path=str(scenario_path))
+    if not path.is_file():
+        raise ScenarioError(f"region.communes_file: not a regular file: {path}", path=str(scenario_path))
+    try:
+        return _parse_communes(path)
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start}); save the CSV as UTF-8", path=str(path)) from None
+    except csv.Error as exc:
+        raise ScenarioError(f"not a readable CSV file ({exc})", path=str(path)) from None
+
+
+def _parse_communes(path: Path) -> tuple[Commune, ...]:
     required = {"commune_id", "name", "departement_code", "lat", "lon", "population"}
     communes = []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         missing = required - set(reader.fieldnames or [])
         if missing:
             raise ScenarioError(f"missing column(s) {sorted(missing)} (has {reader.fieldnames})", path=str(path))
-        for row_no, row in enumerate(reader, start=2):
+        for row in reader:
+            row_no = reader.line_num
+            if None in row.values() or None in row:
+                raise ScenarioError(f"line {row_no}: {len(row)} fields where the header has "
+                                    f"{len(reader.fieldnames or [])}", path=str(path))
             try:
                 lat, lon, population = float(row["lat"]), float(row["lon"]), int(row["population"])
             except (TypeError, ValueError):
                 raise ScenarioError(f"line {row_no}: lat/lon/population not numeric: "
                                     f"{row['lat']!r}, {row['lon']!r}, {row['population']!r}", path=str(path)) from None
-            if population < 0:
-                raise ScenarioError(f"line {row_no}: population must be >= 0, got {population}", path=str(path))
+            if not 0 <= population <= MAX_COMMUNE_POPULATION:
+                raise ScenarioError(f"line {row_no}: population must be between 0 and {MAX_COMMUNE_POPULATION:,}, "
+                                    f"got {population}", path=str(path))
             if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
                 raise ScenarioError(f"line {row_no}: coordinates out of range: {lat}, {lon}", path=str(path))
             communes.append(Commune(row["commune_id"], row["name"], row["departement_code"], lat, lon, population))
@@ -522,40 +591,74 @@ def _resolve_place(place: Place, loc: tuple[Any, ...], communes: tuple[Commune, 
 
 
 class _LineLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (PyYAML silently keeps the last one)."""
+    """Safe loader that rejects duplicate keys (PyYAML silently keeps the last one) and leaves dates as
+    text (pydantic parses them, so an impossible date is reported with its field path)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # YAML merge keys (<<: *base) first, as SafeLoader does
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a plain value, got {type(key).__name__}", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
-        try:
-            seen[key] = key_node.start_mark.line
-        except TypeError:  # unhashable key: let the default constructor complain
-            pass
+        seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = (), out: dict | None = None) -> dict:
-    """Map field path tuples to 1-based line numbers from a composed YAML node tree."""
-    out = {} if out is None else out
+def _expanded_size(node: yaml.Node | None, memo: dict[int, int], depth: int = 0) -> int:
+    """Number of values the composed YAML tree holds once every alias is expanded (memoised per node,
+    so linear in the file's size)."""
     if node is None:
+        return 0
+    if id(node) in memo:
+        return memo[id(node)]
+    if depth > 200:
+        raise RecursionError
+    memo[id(node)] = 1  # a cycle counts once (and is reported later as too deep)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, memo, depth + 1) for item in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = (), out: dict | None = None,
+                visited: set[int] | None = None) -> dict:
+    """Map field path tuples to 1-based line numbers from a composed YAML node tree (an aliased node is
+    walked once, at its anchor)."""
+    out = {} if out is None else out
+    visited = set() if visited is None else visited
+    if node is None or id(node) in visited:
         return out
+    visited.add(id(node))
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
             out[path + (key,)] = key_node.start_mark.line + 1
-            _line_index(value_node, path + (key,), out)
+            _line_index(value_node, path + (key,), out, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_index(item, path + (i,), out)
+            _line_index(item, path + (i,), out, visited)
     return out
 
 
@@ -600,7 +703,13 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
         raise ScenarioError("the scenario file is empty", path=str(path))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=_LineLoader)
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_YAML_NODES:
+            raise ScenarioError(f"the YAML expands to {expanded:,} values through its aliases (at most "
+                                f"{MAX_YAML_NODES:,}): nested aliases expand exponentially", path=str(path))
+        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: nothing is executed
+    except RecursionError:
+        raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -614,6 +723,8 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
     lines = _line_index(node)
     try:
         scenario = Scenario.model_validate(data)
+    except RecursionError:
+        raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         ctx_error = (err.get("ctx") or {}).get("error")
@@ -626,6 +737,10 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
         more = len(exc.errors()) - 1
         if more:
             message += f" ({more} more error{'s' if more > 1 else ''} after this one)"
+        if err["type"] == "missing":
+            line = _line_for(loc, lines)
+            where = f"line {line}, " if line else ""
+            raise ScenarioError(f"{where}field {_format_loc(loc)} is missing: it is required", path=str(path)) from None
         raise _error(path, loc, err.get("input"), message, lines) from None
     return scenario, lines
 
@@ -648,7 +763,13 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     from twin.line import get_offer
 
     scenario_path = Path(path)
+    if scenario_path.exists() and not scenario_path.is_dir() and not scenario_path.is_file():
+        raise ScenarioError("not a regular file (a device, pipe or socket cannot be a scenario)",
+                            path=str(scenario_path))
     try:
+        if scenario_path.is_file() and scenario_path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{scenario_path.stat().st_size:,} bytes: larger than any scenario "
+                                f"({MAX_SCENARIO_BYTES:,} bytes at most)", path=str(scenario_path))
         raw = scenario_path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("file not found", path=str(scenario_path)) from None
@@ -683,6 +804,13 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         }
     except _CrossError as exc:
         raise _error(scenario_path, exc.loc, exc.value, str(exc), lines) from None
+    codes = {c.departement_code for c in communes}
+    for i, svc in enumerate(spec.services):
+        for j, code in enumerate(svc.departements or []):
+            if code not in codes:
+                raise _error(scenario_path, ("services", i, "departements", j), code,
+                             f"no commune of the region has this departement code (codes: {', '.join(sorted(codes))})",
+                             lines)
     line_specs = [(("sites", i, "line"), s.line) for i, s in enumerate(spec.sites)]
     line_specs += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(spec.services)]
     for loc, line_spec in line_specs:
