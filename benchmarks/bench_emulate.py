@@ -38,8 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twin.atomic import atomic_write_json  # noqa: E402
-from twin.line import AdslLine, Direction, LinkQueue, get_offer  # noqa: E402
+from twin.atomic import atomic_write_json
+from twin.line import AdslLine, Direction, LinkQueue, get_offer
 
 FAST_UP_KBPS = 4000.0
 FAST_DOWN_KBPS = 8000.0
@@ -80,9 +80,8 @@ def relay_packet_rate(offered_pps: list[int], duration_s: float = 2.0, ip_bytes:
 
 
 def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: float) -> dict:
-    from twin.profiles import get_profile
-
     from emulators.call import CallConfig, run_emulated_call
+    from twin.profiles import get_profile
 
     delay = start_at - time.time()
     if delay > 0:
@@ -136,9 +135,8 @@ def concurrent_calls(profile_name: str, counts: list[int], duration_s: float) ->
 
 
 def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
-    from twin.profiles import get_profile
-
     from emulators.call import CallConfig, run_emulated_call
+    from twin.profiles import get_profile
 
     result = run_emulated_call(CallConfig(
         line=AdslLine(get_offer("adsl-max"), 1000.0), up_kbps=FAST_UP_KBPS, down_kbps=FAST_DOWN_KBPS,

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from planners.orlib import read_orlib_optima, read_orlib_pmedian  # noqa: E402
-from planners.placement import PlacementProblem, solve_pmedian  # noqa: E402
+from planners.orlib import read_orlib_optima, read_orlib_pmedian
+from planners.placement import PlacementProblem, solve_pmedian
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "or-library"
 

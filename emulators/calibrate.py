@@ -41,8 +41,8 @@ import io
 import math
 import multiprocessing
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from twin.errors import TwinInputError
 
@@ -148,10 +148,9 @@ def rows_to_csv(rows: list[dict]) -> str:
 def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
               print_kb: float, loss_pct: float, clock: str = "virtual") -> dict:
     """Worker: one call, returns its row (runs in a child process)."""
+    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
-
-    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
 
     line_name, loop_m = parse_line_spec(line_spec)
     profile = get_profile(profile_name)

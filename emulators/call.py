@@ -32,25 +32,12 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
-from twin.errors import TwinInputError
-from twin.line import (
-    AdslLine,
-    BernoulliLoss,
-    CapacityTrace,
-    Direction,
-    GilbertElliottLoss,
-    LinkQueue,
-    OutageSchedule,
-    get_offer,
-)
-from twin.profiles import EncoderProfile, get_profile
-from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
 
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
@@ -70,6 +57,19 @@ from emulators.metrics import (
 )
 from emulators.profiles import apply_codec_preferences, encoder_limits
 from emulators.relay import UdpRelay, link_stats_dict, loopback_only
+from twin.errors import TwinInputError
+from twin.line import (
+    AdslLine,
+    BernoulliLoss,
+    CapacityTrace,
+    Direction,
+    GilbertElliottLoss,
+    LinkQueue,
+    OutageSchedule,
+    get_offer,
+)
+from twin.profiles import EncoderProfile, get_profile
+from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: Call
             await _poll_stats(kiosk, agent, clock, rtt_series)
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -465,7 +465,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     profile = config.resolved_profile()
     up_q, down_q = build_queues(config)
     loop = asyncio.get_running_loop()
-    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     stop = asyncio.Event()
     errors: list[str] = []
@@ -539,7 +539,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             await asyncio.gather(body, stopper, return_exceptions=True)
             try:  # last statistics, taken at the end of the media phase
                 await asyncio.wait_for(_poll_stats(kiosk, agent, clock, rtt_series), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 errors.append("final getStats timed out")
         except asyncio.CancelledError:
             interrupted = True
@@ -558,7 +558,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             for peer in (kiosk, agent):
                 try:
                     await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
-                except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
+                except (TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
                     errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
             for peer in (kiosk, agent):
                 # aiortc's decoder threads are not daemons: if close() timed out before stopping a

@@ -35,9 +35,8 @@ def build_line(line_name: str | None, loop_length_m: float | None, family: str |
       uncapped line of that family syncing at its attainable rates (:func:`twin.line.attainable_sync_rate_kbps`).
     * both: the named offer on a loop of ``M`` metres (sync = min(cap, attainable)).
     """
-    from twin.line import AdslLine, LineFamily, LineOffer, attainable_sync_rate_kbps, get_offer
-
     from emulators.call import DEFAULT_LINE, DEFAULT_LOOP_LENGTH_M
+    from twin.line import AdslLine, LineFamily, LineOffer, attainable_sync_rate_kbps, get_offer
 
     if family is not None and family not in FAMILIES:
         raise TwinInputError(f"--family {family!r}: expected one of {', '.join(FAMILIES)}")

@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
-from av import AudioFrame, VideoFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, VideoFrame
 
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
@@ -62,7 +62,7 @@ class BarcodeGeometry:
         return 2 * self.block_h_px
 
     @classmethod
-    def for_size(cls, width_px: int, height_px: int) -> "BarcodeGeometry":
+    def for_size(cls, width_px: int, height_px: int) -> BarcodeGeometry:
         block_w = (width_px // BARCODE_BITS) & ~1
         if block_w < 4:
             raise ValueError(f"frame {width_px} px wide is too narrow for a {BARCODE_BITS}-bit barcode")

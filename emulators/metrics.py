@@ -16,14 +16,12 @@ W3C text leaves open are chosen as follows (documented, testable): the average i
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
-
 from aiortc.mediastreams import MediaStreamError
 
 from emulators.media import AUDIO_SAMPLE_RATE_HZ, FrameLedger, SyntheticScene, read_barcode

@@ -27,11 +27,11 @@ Codec choice uses the public ``RTCRtpTransceiver.setCodecPreferences`` with the 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from aiortc import RTCRtpSender
-from av import AudioResampler
 from aiortc.codecs import h264, opus, vpx
+from av import AudioResampler
 
 _VIDEO_MODULES = {"vp8": vpx, "h264": h264}
 

@@ -29,8 +29,8 @@ import asyncio
 import contextlib
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Iterator
 
 import numpy as np
 
@@ -95,9 +95,7 @@ def rewrite_candidates(sdp: str, host: str, port: int) -> tuple[str, list[tuple[
             if len(bits) > 1 and bits[1] != "0":
                 bits[1] = str(port)
             out.append(" ".join(bits))
-        elif line.startswith("c=IN IP4 "):
-            out.append(f"c=IN IP4 {host}")
-        elif line.startswith("c=IN IP6 "):
+        elif line.startswith("c=IN IP4 ") or line.startswith("c=IN IP6 "):
             out.append(f"c=IN IP4 {host}")
         else:
             out.append(line)
@@ -142,7 +140,7 @@ class DirectionLog:
 
 
 class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self, relay: "UdpRelay", side: str) -> None:
+    def __init__(self, relay: UdpRelay, side: str) -> None:
         self.relay = relay
         self.side = side  # which peer this socket listens to
         self.transport: asyncio.DatagramTransport | None = None

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from twin.profiles import get_profile
-
 from emulators.call import CallConfig, run_emulated_call, write_call_result
+from twin.profiles import get_profile
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +108,8 @@ def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
 
 
 def test_calibration_row_has_exactly_the_twin_columns(gen1_call, tmp_path):
-    from twin.quality import CALIBRATION_COLUMNS, CalibrationTable
-
     from emulators.calibrate import calibration_row, rows_to_csv
+    from twin.quality import CALIBRATION_COLUMNS, CalibrationTable
 
     result, _ = gen1_call
     row = calibration_row(result, get_profile("gen1"), "adsl-512-128")

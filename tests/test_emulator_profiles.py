@@ -6,9 +6,8 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.codecs import h264, opus, vpx
 
-from twin.profiles import get_profile
-
 from emulators.profiles import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
+from twin.profiles import get_profile
 
 
 def test_constants_set_inside_and_restored_after():
@@ -57,10 +56,9 @@ def test_opus_frame_duration_applied_and_restored():
 
 def test_constants_restored_when_the_body_raises():
     before = vpx.MAX_BITRATE
-    with pytest.raises(RuntimeError):
-        with encoder_limits(get_profile("gen2")):
-            assert vpx.MAX_BITRATE == 768_000
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), encoder_limits(get_profile("gen2")):
+        assert vpx.MAX_BITRATE == 768_000
+        raise RuntimeError("boom")
     assert vpx.MAX_BITRATE == before
 
 
@@ -80,8 +78,8 @@ def test_codec_preferences_follow_the_profile():
 def test_offer_lists_only_the_preferred_codec():
     import asyncio
 
-    from emulators.profiles import apply_codec_preferences
     from emulators.media import FrameLedger, SyntheticCameraTrack, SyntheticScene
+    from emulators.profiles import apply_codec_preferences
 
     async def offer_sdp() -> str:
         pc = RTCPeerConnection()

@@ -11,10 +11,10 @@ every replication it finished, with a summary of those and ``status: interrupted
 from __future__ import annotations
 
 import concurrent.futures as cf
-import signal
 import datetime as dt
 import os
 import re
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
