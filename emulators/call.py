@@ -91,6 +91,17 @@ CLOCKS = ("real", "virtual")
 # --------------------------------------------------------------------------------------------------
 
 
+
+#: Bounds of a call's options: an emulated interview lasts minutes, not days; documents are scans and
+#: prints, not disk images; a kiosk camera is at most full HD at 60 fps; Opus tops out at 510 kbit/s
+#: (RFC 6716); no ADSL-era line exceeds ADSL2+'s 24 Mbit/s by much.
+MAX_CALL_S = 4 * 3600.0
+MAX_DOCUMENT_KB = 100_000.0
+MAX_FRAME_PIXELS = 1920 * 1080
+MAX_FRAME_RATE_FPS = 60.0
+MAX_OPUS_KBPS = 510.0
+MAX_RATE_KBPS = 100_000.0
+
 @dataclass
 class CallConfig:
     """Everything one emulated call needs; :meth:`validate` checks it before anything starts.
@@ -152,15 +163,17 @@ class CallConfig:
         def finite(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-        if not finite(self.duration_s) or self.duration_s <= 0:
-            raise bad("duration_s", "must be a number > 0 (seconds)")
-        for name in ("scan_kb", "print_kb", "documents_at_s"):
-            if not finite(getattr(self, name)) or getattr(self, name) < 0:
-                raise bad(name, "must be a number >= 0")
+        if not finite(self.duration_s) or not 0 < self.duration_s <= MAX_CALL_S:
+            raise bad("duration_s", f"must be a number > 0 and <= {MAX_CALL_S:g} (seconds)")
+        for name in ("scan_kb", "print_kb"):
+            if not finite(getattr(self, name)) or not 0 <= getattr(self, name) <= MAX_DOCUMENT_KB:
+                raise bad(name, f"must be a size between 0 and {MAX_DOCUMENT_KB:,} KB")
+        if not finite(self.documents_at_s) or self.documents_at_s < 0:
+            raise bad("documents_at_s", "must be a number >= 0")
         for name in ("up_kbps", "down_kbps"):
             v = getattr(self, name)
-            if v is not None and (not finite(v) or v <= 0):
-                raise bad(name, "must be a rate > 0 kbit/s")
+            if v is not None and (not finite(v) or not 1.0 <= v <= MAX_RATE_KBPS):
+                raise bad(name, f"must be a rate between 1 and {MAX_RATE_KBPS:,.0f} kbit/s")
         if self.loss_pct is not None and (not finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
             raise bad("loss_pct", "must be between 0 and 100 (%)")
         if self.burst_length is not None:
@@ -182,7 +195,13 @@ class CallConfig:
         if self.clock not in CLOCKS:
             raise bad("clock", f"must be one of {', '.join(CLOCKS)}")
         self.resolved_line()  # AdslLine validated itself at construction
-        self.resolved_profile()
+        profile = self.resolved_profile()
+        if profile.width_px * profile.height_px > MAX_FRAME_PIXELS:
+            raise TwinInputError(f"frame {profile.width_px}x{profile.height_px}: at most 1920x1080 pixels")
+        if profile.frame_rate_fps > MAX_FRAME_RATE_FPS:
+            raise TwinInputError(f"frame rate {profile.frame_rate_fps:g} fps: at most {MAX_FRAME_RATE_FPS:g} fps")
+        if profile.audio_kbps > MAX_OPUS_KBPS:
+            raise TwinInputError(f"audio {profile.audio_kbps:g} kbit/s: Opus tops out at {MAX_OPUS_KBPS:g} kbit/s")
 
     def effective_loss_pct(self) -> float:
         return float(self.loss_pct if self.loss_pct is not None else self.resolved_line().loss_pct)

@@ -9,6 +9,7 @@ A Ctrl-C during ``emulate`` ends the call early, writes what was measured, and e
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -88,6 +89,41 @@ def build_profile(name: str, codec: str | None, width: int | None, height: int |
     if "width_px" in changes and changes["width_px"] < 80:
         raise TwinInputError(f"--width {changes['width_px']}: at least 80 px (the frame-number barcode needs room)")
     return dataclasses.replace(profile, name=f"{profile.name}+custom", **changes)
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse, before any call runs, an output folder that is a file, is not empty, or cannot be made."""
+    if out.exists() and not out.is_dir():
+        raise TwinInputError("--out is an existing file, not a folder", path=str(out))
+    if out.is_dir() and any(out.iterdir()):
+        raise TwinInputError("--out folder already exists and is not empty", path=str(out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TwinInputError(f"cannot create the --out folder: {exc.strerror or exc}", path=str(out)) from None
+
+
+def check_calibration_target(out: Path) -> None:
+    """Refuse, before the sweep, a CSV target that is a folder, cannot be written, or is an existing file
+    other than a calibration table (which a new sweep may replace)."""
+    from twin.quality import CALIBRATION_COLUMNS
+
+    if out.exists():
+        if not out.is_file():
+            raise TwinInputError("--out is not a regular file", path=str(out))
+        with out.open("rb") as handle:
+            head = handle.readline().decode("utf-8", "replace").strip()
+        if head.split(",") != list(CALIBRATION_COLUMNS):
+            raise TwinInputError("--out exists and is not a calibration table: refusing to overwrite it",
+                                 path=str(out))
+    if out.suffix.lower() != ".csv":
+        raise TwinInputError("--out must be a .csv file", path=str(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TwinInputError(f"cannot create the folder of --out: {exc.strerror or exc}", path=str(out)) from None
+    if not os.access(out.parent, os.W_OK):
+        raise TwinInputError("the folder of --out is not writable", path=str(out))
 
 
 def _print_verdict(result, out_dir: Path) -> None:
@@ -181,6 +217,7 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
     )
     config.validate()
     out = Path(out_dir) if out_dir else default_run_dir()
+    check_output_folder(out)
     result = run_emulated_call(config)
     write_call_result(result, out, plot=not no_plot)
     _print_verdict(result, out)
@@ -213,6 +250,9 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) 
     line_names = [s.strip() for s in (lines.split(",") if lines else DEFAULT_LINES) if s.strip()]
     profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
     out = Path(out_file) if out_file else default_csv_path()
+    check_calibration_target(out)
+    if not (duration_s > 0 and duration_s <= 4 * 3600):  # also rejects NaN
+        raise TwinInputError(f"--duration-s {duration_s}: must be > 0 and <= 14400 s")
 
     def progress(row: dict, done: int, total: int) -> None:
         click.echo(

@@ -19,6 +19,38 @@ __all__ = ["plan_group"]
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
+class _Bounded(click.ParamType):
+    """A finite float in (low, high] (or [low, high] with low_closed); NaN and inf are refused."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float, low_closed: bool = False) -> None:
+        self.low, self.high, self.low_closed = low, high, low_closed
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        above = number >= self.low if self.low_closed else number > self.low
+        if not (math.isfinite(number) and above and number <= self.high):
+            bracket = "[" if self.low_closed else "("
+            self.fail(f"{value!r} is not a finite number in {bracket}{self.low:g}, {self.high:g}]", param, ctx)
+        return number
+
+
+_TIME_LIMIT = _Bounded(0.0, 86_400.0)
+_RADIUS = _Bounded(0.0, 1_000.0)
+_SEED = click.IntRange(min=0)
+_LATEST_PLAN_DATE = dt.datetime(2100, 12, 31)
+
+
+def _check_start_date(ctx, param, value):  # noqa: ANN001, ANN201 - click callback
+    if value is not None and value > _LATEST_PLAN_DATE:
+        raise click.BadParameter(f"{value:%Y-%m-%d} is after {_LATEST_PLAN_DATE:%Y-%m-%d}")
+    return value
+
+
 def _console():
     from rich.console import Console
 
@@ -61,7 +93,7 @@ def plan_group() -> None:
               help="Placement model: p-median, mclp, lscp or p-center.")
 @click.option("-p", "p", type=int, default=None,
               help="User kiosks to place, kept ones included (default: as many as the scenario has).")
-@click.option("--radius-km", type=float, default=15.0, show_default=True,
+@click.option("--radius-km", type=_RADIUS, default=15.0, show_default=True,
               help="Coverage radius, road km (mclp, lscp).")
 @click.option("--min-population", type=int, default=1000, show_default=True,
               help="Communes with at least this population are candidate sites.")
@@ -71,13 +103,13 @@ def plan_group() -> None:
 @click.option("--generation", type=int, default=2, show_default=True, help="Generation of new kiosks (1 or 2).")
 @click.option("--loop-length-m", type=float, default=None,
               help="Assumed loop length of new sites, m (default: median of the scenario's user kiosks).")
-@click.option("--start-date", type=_DATE, default=None,
+@click.option("--start-date", type=_DATE, default=None, callback=_check_start_date,
               help="Put the plan in a new phase 'planned' starting then (after the last phase). Default: "
                    "replace the user kiosks at the start of the last phase (same dates as the input).")
 @click.option("--replace-history", is_flag=True,
               help="Install the planner's kiosks from the first phase instead (same phase dates).")
-@click.option("--time-limit-s", type=float, default=60.0, show_default=True, help="Solver time limit, s.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the p-median local search.")
+@click.option("--time-limit-s", type=_TIME_LIMIT, default=60.0, show_default=True, help="Solver time limit, s.")
+@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the p-median local search.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The planned scenario to write (YAML).")
 def placement_command(scenario: Path, model: str, p: int | None, radius_km: float, min_population: int,
@@ -190,7 +222,7 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--budget-eur", type=float, default=None,
               help="Budget per yearly phase, EUR (default: 10 upgrades at costs.upgrade_capex_eur).")
-@click.option("--start-date", type=_DATE, default=None,
+@click.option("--start-date", type=_DATE, default=None, callback=_check_start_date,
               help="First upgrade phase (default: one year after the last phase starts).")
 @click.option("--max-phases", type=int, default=None, help="At most this many upgrade phases.")
 @click.option("--keep-lines", is_flag=True,
@@ -237,8 +269,8 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
 @plan_group.command("orlib")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-p", "p", type=int, default=None, help="Medians to open (default: the file's p).")
-@click.option("--time-limit-s", type=float, default=60.0, show_default=True, help="Solver time limit, s.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the local search restarts.")
+@click.option("--time-limit-s", type=_TIME_LIMIT, default=60.0, show_default=True, help="Solver time limit, s.")
+@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the local search restarts.")
 def orlib_command(file: Path, p: int | None, time_limit_s: float, seed: int) -> None:
     """Solve an OR-Library p-median FILE (pmedN.txt); print objective, lower bound, gap and time."""
     from rich.table import Table

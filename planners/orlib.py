@@ -68,6 +68,10 @@ def _ints(line: str, lineno: int, count: int, what: str, path: str) -> list[int]
         ) from None
 
 
+#: Largest instance read: the all-pairs distance matrix is dense (n x n x 8 bytes; 20,000 -> 3 GiB).
+MAX_VERTICES = 20_000
+
+
 def read_orlib_pmedian(path: str | os.PathLike[str]) -> OrlibInstance:
     """Read an OR-Library ``pmedN.txt`` file and compute its all-pairs shortest-path distances.
 
@@ -93,6 +97,9 @@ def read_orlib_pmedian(path: str | os.PathLike[str]) -> OrlibInstance:
     n, n_edges, p = _ints(head, head_no, 3, "n_vertices n_edges p", spath)
     if n < 1:
         raise TwinInputError(f"line {head_no}: n_vertices must be >= 1, got {n}", path=spath)
+    if n > MAX_VERTICES:
+        raise TwinInputError(f"line {head_no}: n_vertices {n:,} is beyond {MAX_VERTICES:,} (the distance matrix "
+                             f"would need {n * n * 8 / 2**30:,.0f} GiB)", path=spath)
     if not 1 <= p <= n:
         raise TwinInputError(f"line {head_no}: p must be in 1..{n}, got {p}", path=spath)
     body = lines[1:]
@@ -131,6 +138,11 @@ def read_orlib_pmedian(path: str | os.PathLike[str]) -> OrlibInstance:
     tiny = 1e-300
     graph = coo_matrix((np.where(w == 0, tiny, w), (ij[:, 0], ij[:, 1])), shape=(n, n)).tocsr()
     dist = shortest_path(graph, method="D", directed=False)
+    unreachable = np.argwhere(~np.isfinite(dist))
+    if unreachable.size:
+        a, b = (int(x) + 1 for x in unreachable[0])
+        raise TwinInputError(f"the graph is not connected: vertex {b} cannot be reached from vertex {a} "
+                             f"({len(unreachable) // 2:,} pairs unreachable)", path=spath)
     dist[dist < 1e-200] = 0.0
     return OrlibInstance(n_vertices=n, p=p, distances=dist, name=Path(path).stem)
 

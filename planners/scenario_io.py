@@ -185,6 +185,35 @@ def _relative_to(target_dir: Path, source_dir: Path, rel: str) -> str:
     return Path(os.path.relpath(path, target_dir.resolve())).as_posix()
 
 
+#: Text that the first line of every scenario written by ``twin plan`` holds.
+PLAN_MARKER = "written by `twin plan"
+
+
+def _check_plan_target(out: Path, source: LoadedScenario) -> None:
+    """Never overwrite the input scenario, a file it reads, or a file ``twin plan`` did not write.
+
+    Raises:
+        TwinInputError: naming the output path and why it is refused.
+    """
+    resolved = out.resolve()
+    inputs = {source.path.resolve(), (source.path.parent / source.spec.region.communes_file).resolve()}
+    if source.calibration_path is not None:
+        inputs.add(source.calibration_path.resolve())
+    if resolved in inputs:
+        raise TwinInputError("-o names the input scenario or a data file it reads: choose another file",
+                             path=str(out))
+    if out.exists():
+        if not out.is_file():
+            raise TwinInputError("-o exists and is not a file", path=str(out))
+        with out.open("rb") as handle:
+            first = handle.readline().decode("utf-8", "replace")
+        if PLAN_MARKER not in first:
+            raise TwinInputError("-o exists and was not written by twin plan: refusing to overwrite it",
+                                 path=str(out))
+    if out.parent.exists() and not out.parent.is_dir():
+        raise TwinInputError(f"-o: {out.parent} is not a folder", path=str(out))
+
+
 def write_scenario(data: dict[str, Any], source: LoadedScenario, out_path: str | Path,
                    header: Sequence[str] = ()) -> LoadedScenario:
     """Write scenario ``data`` as YAML to ``out_path`` atomically and load it back as a check.
@@ -200,6 +229,7 @@ def write_scenario(data: dict[str, Any], source: LoadedScenario, out_path: str |
             (a planner bug: the file is left in place for inspection).
     """
     out = Path(out_path)
+    _check_plan_target(out, source)
     data = dict(data)
     source_dir = source.path.parent
     region = dict(data["region"])

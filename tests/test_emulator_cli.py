@@ -51,3 +51,42 @@ def test_help_lists_the_options(capsys):
     assert code == 0
     for option in ("--line", "--loop-length-m", "--burst-length", "--outage", "--trace-up", "--profile", "--seed"):
         assert option in out
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["emulate", "--duration-s", "1e9"], "duration_s"),
+        (["emulate", "--fps", "1e9"], "fps"),
+        (["emulate", "--scan-kb", "1e12"], "scan_kb"),
+        (["emulate", "--width", "100000", "--height", "100000"], "1920x1080"),
+        (["calibrate", "--duration-s", "1e9", "--out", "/tmp/never.csv"], "--duration-s"),
+    ],
+)
+def test_absurd_sizes_exit_2_before_any_call(args, needle, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and needle in err and "Traceback" not in err + out
+
+
+def test_outputs_never_overwrite_other_files(tmp_path, capsys):
+    """A bad --out is refused before the call or the sweep, and nothing that is not the tool's own output
+    is ever overwritten."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious")
+    code, _, err = run_cli(["emulate", "--clock", "virtual", "--duration-s", "2", "--out", str(precious)], capsys)
+    assert code == 2 and "existing file" in err
+    folder = tmp_path / "full"
+    folder.mkdir()
+    (folder / "result.json").write_text("{}")
+    code, _, err = run_cli(["emulate", "--clock", "virtual", "--duration-s", "2", "--out", str(folder)], capsys)
+    assert code == 2 and "not empty" in err
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("name: mine\n")
+    code, _, err = run_cli(["calibrate", "--lines", "adsl-512-128", "--profiles", "gen1", "--duration-s", "2",
+                            "--out", str(scenario)], capsys)
+    assert code == 2
+    code, _, err = run_cli(["calibrate", "--lines", "adsl-512-128", "--profiles", "gen1", "--duration-s", "2",
+                            "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert precious.read_text() == "precious" and scenario.read_text() == "name: mine\n"
+    assert (folder / "result.json").read_text() == "{}"

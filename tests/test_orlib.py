@@ -114,6 +114,7 @@ def test_optima_errors(tmp_path):
         read_orlib_optima(path)
 
 
-def test_disconnected_graph_gives_inf(tmp_path):
-    d = read_orlib_pmedian(_write(tmp_path, "4 2 2\n1 2 3\n3 4 0\n")).distances
-    assert d[0, 1] == 3 and d[2, 3] == 0 and np.isinf(d[0, 2])
+def test_disconnected_graph_is_reported(tmp_path):
+    """A p-median instance needs every vertex reachable: a disconnected graph names the pair."""
+    with pytest.raises(TwinInputError, match="not connected: vertex 3 cannot be reached from vertex 1"):
+        read_orlib_pmedian(_write(tmp_path, "4 2 2\n1 2 3\n3 4 0\n"))

@@ -688,6 +688,10 @@ MAHIMAHI_OPPORTUNITY_BYTES = 1500
 """Bytes per delivery opportunity of a mahimahi trace (Winstein et al., NSDI 2013)."""
 
 
+#: Longest capacity trace period accepted, ms (one day; mahimahi's recorded traces last minutes).
+MAX_TRACE_MS = 86_400_000
+
+
 class CapacityTrace:
     """A mahimahi link trace: delivery opportunities of 1500 bytes at integer-millisecond times,
     repeating with period = last timestamp.
@@ -745,6 +749,11 @@ class CapacityTrace:
             if v < 0 or v < previous:
                 raise TwinInputError(
                     f"line {lineno}: timestamp {v} is negative or earlier than the previous one ({previous})",
+                    path=str(p),
+                )
+            if v > MAX_TRACE_MS:
+                raise TwinInputError(
+                    f"line {lineno}: timestamp {v} ms is beyond {MAX_TRACE_MS:,} ms (a trace of over a day)",
                     path=str(p),
                 )
             previous = v
