@@ -597,11 +597,11 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": time.process_time() - cpu0,
             "speedup": end_s / wall_s if wall_s > 0 else None}
     log.info("call media+close took %.2f s of wall time", wall_s)
-    return _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
+    return _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
                      end_s, wall, interrupted, applied, errors, rtt_series, listen)
 
 
-def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0) -> dict:
+def _doc_record(transfer, receiver_side, end_s: float) -> dict:
     if transfer is None:
         return {"size_kb": 0.0, "started_s": None, "received_s": None, "received_duration_s": None,
                 "completed_s": None, "duration_s": None,
@@ -625,7 +625,7 @@ def _doc_record(transfer, receiver_side, end_s: float, origin_clock: float = 0.0
     }
 
 
-def _assemble(config, profile, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
+def _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
               interrupted, applied, errors, rtt_series, listen) -> CallResult:
     connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
     window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
