@@ -121,6 +121,7 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
 
     from planners.scenario_io import (
         REPORT_RADIUS_KM,
+        check_plan_target,
         placement_header,
         plan_placement,
         read_candidate_file,
@@ -133,6 +134,7 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
         raise TwinInputError("--replace-history and --start-date exclude each other")
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
+    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
     candidates = read_candidate_file(candidates_file, loaded) if candidates_file is not None else None
     mode = "history" if replace_history else ("append" if start_date is not None else "final")
     plan = plan_placement(loaded, model=model, p=p, radius_km=radius_km, min_population=min_population,
@@ -185,12 +187,13 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
     from rich.table import Table
 
     from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
-    from planners.scenario_io import write_scenario
+    from planners.scenario_io import check_plan_target, write_scenario
     from twin.line import OFFERS
     from twin.scenario import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
+    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
     target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
     sizing = size_lines(loaded, target)
     write_scenario(apply_line_sizing(loaded, sizing), loaded, output, lines_header(sizing, scenario))
@@ -234,12 +237,13 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
     """Order SCENARIO's generation-1 kiosk upgrades by demand gained, in yearly budgeted phases."""
     from rich.table import Table
 
-    from planners.scenario_io import write_scenario
+    from planners.scenario_io import check_plan_target, write_scenario
     from planners.upgrades import apply_upgrades, plan_upgrades, upgrades_header
     from twin.scenario import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
+    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
     plan = plan_upgrades(loaded, budget_eur=budget_eur, start_date=_date(start_date), max_phases=max_phases,
                          resize_lines=not keep_lines)
     write_scenario(apply_upgrades(loaded, plan), loaded, output, upgrades_header(plan, scenario))

@@ -189,7 +189,7 @@ def _relative_to(target_dir: Path, source_dir: Path, rel: str) -> str:
 PLAN_MARKER = "written by `twin plan"
 
 
-def _check_plan_target(out: Path, source: LoadedScenario) -> None:
+def check_plan_target(out: Path, source: LoadedScenario) -> None:
     """Never overwrite the input scenario, a file it reads, or a file ``twin plan`` did not write.
 
     Raises:
@@ -229,7 +229,7 @@ def write_scenario(data: dict[str, Any], source: LoadedScenario, out_path: str |
             (a planner bug: the file is left in place for inspection).
     """
     out = Path(out_path)
-    _check_plan_target(out, source)
+    check_plan_target(out, source)
     data = dict(data)
     source_dir = source.path.parent
     region = dict(data["region"])

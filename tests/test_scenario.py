@@ -217,3 +217,9 @@ def test_cli_bad_scenario_exit_status_2(tiny_copy: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert str(path) in proc.stderr and "services[0].agents" in proc.stderr and "-3" in proc.stderr
     assert not (tiny_copy.parent / "o").exists()
+
+
+def test_a_misspelt_required_field_is_named(tiny_copy: Path) -> None:
+    tiny_copy.write_text(tiny_copy.read_text().replace("kiosk_uptake:", "kiosk_uptak:"))
+    message = _error(tiny_copy)
+    assert "demand.kiosk_uptak" in message and "unknown field" in message and "1 more error" in message

@@ -11,10 +11,12 @@ every replication it finished, with a summary of those and ``status: interrupted
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import os
 import re
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,29 +179,42 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
                 record(i, run_replication(inputs, child))
         else:
             path = str(loaded.path)
-            with cf.ProcessPoolExecutor(max_workers=min(jobs, n_rep), initializer=_worker_init,
-                                        initargs=(path,)) as pool:
+            stop = threading.Event()
+            with _stop_signals(stop), cf.ProcessPoolExecutor(
+                    max_workers=min(jobs, n_rep), initializer=_worker_init, initargs=(path,)) as pool:
                 futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
+                pending = set(futures)
                 try:
-                    for future in cf.as_completed(futures):
-                        record(futures[future], future.result())
-                except KeyboardInterrupt:
-                    # keep what the workers are finishing: cancel the queue, wait for the running ones
-                    for future in futures:
-                        future.cancel()
-                    for future in futures:
-                        if not future.cancelled():
-                            try:
-                                kpi_values = future.result()
-                            except (cf.CancelledError, cf.process.BrokenProcessPool):
-                                continue
-                            if futures[future] not in results:
-                                record(futures[future], kpi_values)
-                    raise
+                    while pending and not stop.is_set():
+                        finished, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+                        for future in sorted(finished, key=futures.__getitem__):
+                            record(futures[future], future.result())
+                except KeyboardInterrupt:  # raised by on_replication, or a signal outside _stop_signals
+                    stop.set()
+                except cf.process.BrokenProcessPool:
+                    # a worker was killed from outside (SIGTERM to the process group, out of memory):
+                    # the run stops, keeping what finished
+                    stop.set()
+                    pending = {f for f in pending if not f.done()}
                 except BaseException:
                     for future in futures:
                         future.cancel()
                     raise
+                if stop.is_set():
+                    # keep what the workers are finishing: cancel the queue, wait for the running ones
+                    for future in pending:
+                        future.cancel()
+                    for future in pending:
+                        if future.cancelled():
+                            continue
+                        try:
+                            kpi_values = future.result()
+                        except (cf.CancelledError, cf.process.BrokenProcessPool):
+                            continue
+                        if futures[future] not in results:
+                            results[futures[future]] = kpi_values
+                            run.write_replications(results, kpis)
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
     done = len(results)
@@ -218,6 +233,24 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     run.write_manifest(manifest)
     return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=done,
                       interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _stop_signals(stop: threading.Event):
+    """While workers run, SIGINT and SIGTERM only set ``stop``: a KeyboardInterrupt raised inside
+    fork or logging hooks of the pool would otherwise be swallowed ("Exception ignored") and the run
+    would go on as if nothing happened. Outside the main thread, signals are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def default_jobs() -> int:

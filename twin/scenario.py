@@ -726,7 +726,9 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
     except RecursionError:
         raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        # an unknown key is usually a misspelt one, the root of a "missing field" error: report it first
+        err = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")[0]
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _CrossError):
             raise _error(path, ctx_error.loc, ctx_error.value, str(ctx_error), lines) from None
@@ -734,13 +736,15 @@ def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling; twin schema lists the fields)"
-        more = len(exc.errors()) - 1
+        more = len(errors) - 1
         if more:
             message += f" ({more} more error{'s' if more > 1 else ''} after this one)"
         if err["type"] == "missing":
             line = _line_for(loc, lines)
             where = f"line {line}, " if line else ""
-            raise ScenarioError(f"{where}field {_format_loc(loc)} is missing: it is required", path=str(path)) from None
+            extra = f" ({more} more error{'s' if more > 1 else ''} after this one)" if more else ""
+            raise ScenarioError(f"{where}field {_format_loc(loc)} is missing: it is required{extra}",
+                                path=str(path)) from None
         raise _error(path, loc, err.get("input"), message, lines) from None
     return scenario, lines
 
