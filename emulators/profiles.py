@@ -13,6 +13,8 @@ How aiortc sets its encoder bitrates (read in the installed sources, aiortc 1.16
   The Opus frame duration (``profile.audio_frame_ms``; aiortc: 20 ms, ``SAMPLES_PER_FRAME`` 960) is set
   the same way: libopus's ``frame_duration`` option and a resampler cutting frames of that length.
   aiortc's sender skips encoder calls that return no packet, so longer frames need nothing else.
+  Channels (``profile.audio_channels``; aiortc: always stereo) and complexity
+  (``profile.audio_complexity``, FFmpeg's ``compression_level`` option of libopus) are set the same way.
 * Encoders are created lazily by the RTP sender at its first frame (``codecs.get_encoder``), so the
   constants must be in place for the whole call: :func:`encoder_limits` is entered before the peer
   connections start and left after they are closed.
@@ -66,13 +68,22 @@ def encoder_limits(profile) -> Iterator[dict]:
     original_opus_init = opus.OpusEncoder.__init__
 
     frame_ms = float(getattr(profile, "audio_frame_ms", 20.0) or 20.0)
+    channels = int(getattr(profile, "audio_channels", 2) or 2)
+    complexity = getattr(profile, "audio_complexity", None)
+    layout = "mono" if channels == 1 else "stereo"
 
     def opus_init(self, *args, **kwargs) -> None:
         original_opus_init(self, *args, **kwargs)
         self.codec.bit_rate = audio_bps
+        options = dict(self.codec.options)
         if frame_ms != 20.0:
-            self.codec.options = {**dict(self.codec.options), "frame_duration": f"{frame_ms:g}"}
-            self.resampler = AudioResampler(format="s16", layout="stereo", rate=opus.SAMPLE_RATE,
+            options["frame_duration"] = f"{frame_ms:g}"
+        if complexity is not None:
+            options["compression_level"] = str(int(complexity))
+        self.codec.options = options
+        if frame_ms != 20.0 or layout != "stereo":
+            self.codec.layout = layout
+            self.resampler = AudioResampler(format="s16", layout=layout, rate=opus.SAMPLE_RATE,
                                             frame_size=int(opus.SAMPLE_RATE * frame_ms / 1000))
 
     try:
@@ -80,7 +91,7 @@ def encoder_limits(profile) -> Iterator[dict]:
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = vmin, vstart, vmax
         opus.OpusEncoder.__init__ = opus_init
         yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps,
-               "audio_frame_ms": frame_ms}
+               "audio_frame_ms": frame_ms, "audio_channels": channels, "audio_complexity": complexity}
     finally:
         for mod, values in saved.items():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = values

@@ -31,27 +31,45 @@ def test_constants_set_inside_and_restored_after():
     assert opus.OpusEncoder().codec.bit_rate == 96_000
 
 
-def test_opus_frame_duration_applied_and_restored():
-    """gen1 sends Opus in 60 ms frames: the encoder emits one packet per three 20 ms input frames."""
+def _opus_payloads(encoder) -> list[bytes]:
+    """Nine 20 ms mono frames of noise through ``encoder``; the Opus packets it emits."""
     import fractions
 
     import numpy as np
     from av import AudioFrame
 
-    def packets(encoder) -> list[int]:
-        sizes = []
-        for k in range(9):
-            samples = np.random.default_rng(k).integers(-3000, 3000, 960).astype("int16").reshape(1, -1)
-            frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = 48_000, k * 960, fractions.Fraction(1, 48_000)
-            payloads, _ = encoder.encode(frame)
-            sizes += [len(p) for p in payloads]
-        return sizes
+    out = []
+    for k in range(9):
+        samples = np.random.default_rng(k).integers(-3000, 3000, 960).astype("int16").reshape(1, -1)
+        frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 48_000, k * 960, fractions.Fraction(1, 48_000)
+        out += encoder.encode(frame)[0]
+    return out
 
+
+def test_opus_frame_duration_applied_and_restored():
+    """gen1 sends Opus in 60 ms frames: the encoder emits one packet per three 20 ms input frames."""
     with encoder_limits(get_profile("gen1")) as applied:
         assert applied["audio_frame_ms"] == 60.0
-        assert len(packets(opus.OpusEncoder())) == 3
-    assert len(packets(opus.OpusEncoder())) == 9
+        assert len(_opus_payloads(opus.OpusEncoder())) == 3
+    assert len(_opus_payloads(opus.OpusEncoder())) == 9
+
+
+def test_opus_channels_follow_the_profile_and_decode_with_aiortc():
+    """gen1 sends mono Opus (TOC stereo flag clear, RFC 6716 section 3.1) that aiortc's decoder plays;
+    aiortc-stock keeps aiortc's stereo."""
+    from aiortc.jitterbuffer import JitterFrame
+
+    with encoder_limits(get_profile("gen1")) as applied:
+        assert (applied["audio_channels"], applied["audio_complexity"]) == (1, 5)
+        mono = _opus_payloads(opus.OpusEncoder())
+    assert mono and all(p[0] & 0x04 == 0 for p in mono)
+    decoder = opus.OpusDecoder()
+    decoded = [f for k, p in enumerate(mono) for f in decoder.decode(JitterFrame(data=p, timestamp=k * 2880))]
+    assert sum(f.samples for f in decoded) == 3 * 2880
+    with encoder_limits(get_profile("aiortc-stock")):
+        stereo = _opus_payloads(opus.OpusEncoder())
+    assert stereo and all(p[0] & 0x04 for p in stereo)
 
 
 def test_constants_restored_when_the_body_raises():

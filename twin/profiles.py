@@ -12,6 +12,9 @@ Built-in profiles (:data:`PROFILES`):
   (aiortc section) quotes a 50 kbit/s cap carrying 15 fps without drops, an IP-level figure: over PPPoE
   LLC the ATM cell tax on 20 ms Opus packets alone takes 64 kbit/s of a 128 kbit/s sync rate. (The 2005 kiosks used a proprietary videophone; VP8
   and Opus stand in for it in the emulator.)
+* ``gen1`` and ``gen2`` send Opus in mono at complexity 5, as libwebrtc does on a phone (mono unless the
+  SDP asks for stereo; complexity 5 on Android/iOS, 9 on desktops). A kiosk is an embedded terminal with
+  one microphone (CHOICE). Complexity 5 costs the kiosk half the encoding CPU of 10 at 16 kbit/s.
 * ``gen2`` - second generation, interoperable with the standard (H.323/SIP room) videoconference
   systems services already owned (docs/facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
   interoperable format of European room systems; CHOICE), video 96-768 kbit/s starting at 256
@@ -57,6 +60,13 @@ class EncoderProfile:
             kbit/s of document bytes (None: as fast as SCTP allows, aiortc's behaviour). Pacing keeps a
             scan from filling the modem buffer and starving the call (docs/facts.md: a 300 KB scan with video
             on a 128 kbit/s uplink starves).
+        audio_channels: Opus channels sent, 1 (mono) or 2. A kiosk has one microphone; libwebrtc sends
+            mono unless the SDP asks for ``stereo=1`` (``GetChannelCount`` in
+            ``modules/audio_coding/codecs/opus/audio_encoder_opus.cc``), while aiortc's ``OpusEncoder``
+            always encodes stereo (2, the default, keeps aiortc's behaviour).
+        audio_complexity: libopus encoder complexity 0-10 (``OPUS_SET_COMPLEXITY``), or None for the
+            library default (10 through FFmpeg, aiortc's behaviour). libwebrtc uses 9 on desktops and 5
+            on Android/iOS (``kDefaultComplexity`` in ``api/audio_codecs/opus/audio_encoder_opus_config.cc``).
 
     Raises:
         TwinInputError (at construction): unknown codec, non-positive sizes/rates, bounds out of order.
@@ -75,6 +85,8 @@ class EncoderProfile:
     generation: int | None = None
     document_kbps: float | None = None
     audio_frame_ms: float = 20.0
+    audio_channels: int = 2
+    audio_complexity: int | None = None
 
     def __post_init__(self) -> None:
         if self.video_codec not in _VIDEO_CODECS:
@@ -97,6 +109,14 @@ class EncoderProfile:
         if self.audio_frame_ms not in (10.0, 20.0, 40.0, 60.0):
             raise TwinInputError(f"profile {self.name!r}: audio_frame_ms must be 10, 20, 40 or 60 (Opus frame "
                                  f"sizes), got {self.audio_frame_ms!r}")
+        if self.audio_channels not in (1, 2):
+            raise TwinInputError(f"profile {self.name!r}: audio_channels must be 1 or 2, got {self.audio_channels!r}")
+        if self.audio_complexity is not None and (
+            isinstance(self.audio_complexity, bool) or not isinstance(self.audio_complexity, int)
+            or not 0 <= self.audio_complexity <= 10
+        ):
+            raise TwinInputError(f"profile {self.name!r}: audio_complexity must be an integer 0-10 or None, "
+                                 f"got {self.audio_complexity!r}")
         if self.document_kbps is not None and not (math.isfinite(self.document_kbps) and self.document_kbps > 0):
             raise TwinInputError(f"profile {self.name!r}: document_kbps must be > 0 or None, got {self.document_kbps!r}")
 
@@ -119,10 +139,12 @@ PROFILES: dict[str, EncoderProfile] = {
             video_start_kbps=32.0,
             audio_kbps=16.0,
             audio_frame_ms=60.0,
+            audio_channels=1,
+            audio_complexity=5,
             document_kbps=16.0,
             description=(
                 "Generation 1, fits a 128 kbit/s uplink once the ATM cell tax is counted: VP8 320x240@15, "
-                "video 20-32 kbit/s, Opus 16 kbit/s in 60 ms frames, document uploads paced at 16 kbit/s. "
+                "video 20-32 kbit/s, Opus 16 kbit/s mono in 60 ms frames at complexity 5, document uploads paced at 16 kbit/s. "
                 "docs/facts.md quotes a 50 kbit/s video cap with 20 ms Opus, an IP-level figure: over PPPoE LLC "
                 "each 20 ms Opus packet costs 3 ATM cells (64 kbit/s of sync rate) and twin emulate measured "
                 "a standing queue of ~1 s with it (CHOICES, measured with twin emulate)."
@@ -139,9 +161,11 @@ PROFILES: dict[str, EncoderProfile] = {
             video_max_kbps=768.0,
             video_start_kbps=256.0,
             audio_kbps=24.0,
+            audio_channels=1,
+            audio_complexity=5,
             description=(
                 "Generation 2, interoperable with standard videoconference systems: H.264 CIF@25, "
-                "96-768 kbit/s, Opus 24 (CHOICES, see module docstring)."
+                "96-768 kbit/s, Opus 24 mono at complexity 5 (CHOICES, see module docstring)."
             ),
             generation=2,
         ),
