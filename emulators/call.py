@@ -367,7 +367,7 @@ class _Peer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.scene = SyntheticScene(profile.width_px, profile.height_px)
         self.camera = SyntheticCameraTrack(self.scene, profile.frame_rate_fps, ledger_out, clock=clock)
-        self.voice = SyntheticVoiceTrack()
+        self.voice = SyntheticVoiceTrack(ptime_s=profile.audio_frame_ms / 1000.0)
         self.video_sink = VideoSink(ledger_in, clock)
         self.audio_sink = AudioSink(clock)
         self.docs = DocumentEndpoint(clock)
@@ -663,14 +663,17 @@ def _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_sta
         rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
         decoded_frames = len(receiver.audio_sink.frame_times_s)
         sent = sender.voice.frames_sent
+        samples_sent, samples_decoded = sender.voice.samples_sent, receiver.audio_sink.samples_received
         audio[direction] = AudioSummary(
             frames_sent=sent,
             frames_decoded=decoded_frames,
+            samples_sent=samples_sent,
+            samples_decoded=samples_decoded,
             packets_received=rec,
             packets_lost=lost,
             packet_loss_pct=loss_pct(rec, lost),
             jitter_ms=inbound.get("jitter_ms"),
-            decoded_loss_pct=(100.0 * max(0.0, 1.0 - decoded_frames / sent)) if sent else None,
+            decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
         ).to_dict()
         out = sender.stats.get("outbound", {}).get("video", {})
         span = end_s - window_start

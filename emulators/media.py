@@ -13,7 +13,7 @@ a few levels) does not flip a bit; the complement row rejects frames whose strip
 roughly like a seated person talking.
 
 Audio: a 48 kHz mono ``s16`` signal, a 180 Hz voiced tone with harmonics and a 4 Hz syllabic envelope
-plus a little noise, in 20 ms frames (960 samples).
+plus a little noise, in frames of the profile's Opus frame duration (20 ms, 960 samples, by default).
 
 Documents: the kiosk uploads a "scanned document" and the agent sends back a "print" over the same
 SCTP data channel; each transfer is timed from its first byte handed to the channel to the receiver's
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,14 +83,11 @@ def draw_barcode(luma: np.ndarray, frame_no: int) -> None:
     geo = BarcodeGeometry.for_size(width, height)
     if not 0 <= frame_no < 2**BARCODE_BITS:
         raise ValueError(f"frame number {frame_no} out of barcode range")
-    bits = _bits(frame_no)
-    rows = (bits, 1 - bits)
-    luma[: geo.strip_h_px, :] = (_LUMA_BLACK + _LUMA_WHITE) // 2
-    for r, row_bits in enumerate(rows):
-        y0 = r * geo.block_h_px
-        for i, bit in enumerate(row_bits):
-            x0 = i * geo.block_w_px
-            luma[y0 : y0 + geo.block_h_px, x0 : x0 + geo.block_w_px] = _LUMA_WHITE if bit else _LUMA_BLACK
+    bits = _bits(frame_no).astype(bool)
+    span = BARCODE_BITS * geo.block_w_px
+    luma[: geo.strip_h_px, span:] = (_LUMA_BLACK + _LUMA_WHITE) // 2
+    luma[: geo.block_h_px, :span] = np.repeat(np.where(bits, _LUMA_WHITE, _LUMA_BLACK), geo.block_w_px)
+    luma[geo.block_h_px : geo.strip_h_px, :span] = np.repeat(np.where(bits, _LUMA_BLACK, _LUMA_WHITE), geo.block_w_px)
 
 
 def read_barcode(luma: np.ndarray) -> int | None:
@@ -157,8 +155,11 @@ class SyntheticScene:
         head = 170 + 25 * np.sin(sx / 3.0) * np.cos(sy / 4.0) + 12 * tex
         self._head = np.clip(head, 16, 235).astype(np.uint8)
         self._hand = max(4, height_px // 12)
-        self._u_bg = np.full((height_px // 2, width_px // 2), 120, np.uint8)
-        self._v_bg = np.full((height_px // 2, width_px // 2), 135, np.uint8)
+        self._base = np.concatenate([
+            self._bg,
+            np.full((height_px // 4, width_px), 120, np.uint8),  # U plane, (h/2 x w/2) laid out as rows of w
+            np.full((height_px // 4, width_px), 135, np.uint8),  # V plane
+        ])
 
     def _positions(self, frame_no: int) -> tuple[int, int, int, int]:
         w, h, r = self.width_px, self.height_px, self._r
@@ -169,46 +170,60 @@ class SyntheticScene:
         hy = h * 0.75 + 0.15 * h * math.cos(2 * math.pi * frame_no / 17.0)
         return int(cx), int(cy), int(hx), int(hy)
 
-    def luma(self, frame_no: int) -> np.ndarray:
-        """The Y plane (uint8, height x width) of frame ``frame_no``."""
-        y = self._bg.copy()
+    def _paint_luma(self, y: np.ndarray, frame_no: int) -> None:
+        """Draw frame ``frame_no``'s moving parts and barcode over a copy of the background ``y``."""
         cx, cy, hx, hy = self._positions(frame_no)
         r = self._r
         region = y[cy - r : cy + r + 1, cx - r : cx + r + 1]
-        region[self._mask] = self._head[self._mask]
+        np.copyto(region, self._head, where=self._mask)
         s = self._hand
         hx = min(max(hx, 0), self.width_px - s)
         hy = min(max(hy, self.geometry.strip_h_px), self.height_px - s)
         y[hy : hy + s, hx : hx + s] = 220 - (frame_no % 8) * 6
         draw_barcode(y, frame_no)
+
+    def luma(self, frame_no: int) -> np.ndarray:
+        """The Y plane (uint8, height x width) of frame ``frame_no``."""
+        y = self._bg.copy()
+        self._paint_luma(y, frame_no)
         return y
 
     def yuv420p(self, frame_no: int) -> np.ndarray:
         """The frame as a ``(height * 3 / 2, width)`` uint8 array (PyAV's yuv420p ndarray layout)."""
-        y = self.luma(frame_no)
-        u = self._u_bg.copy()
-        v = self._v_bg.copy()
+        h, w = self.height_px, self.width_px
+        out = self._base.copy()
+        self._paint_luma(out[:h], frame_no)
+        u = out[h : h + h // 4].reshape(h // 2, w // 2)
+        v = out[h + h // 4 :].reshape(h // 2, w // 2)
         cx, cy, _, _ = self._positions(frame_no)
         r2 = self._r // 2
         u[cy // 2 - r2 : cy // 2 + r2, cx // 2 - r2 : cx // 2 + r2] = 110
         v[cy // 2 - r2 : cy // 2 + r2, cx // 2 - r2 : cx // 2 + r2] = 155
-        return np.concatenate([y, u.reshape(-1, self.width_px), v.reshape(-1, self.width_px)])
+        return out
 
     def video_frame(self, frame_no: int) -> VideoFrame:
-        """Frame ``frame_no`` as a PyAV frame. The pictures of the last few frame numbers are shared by
-        every scene of the same size and seed in the process (both cameras of a call render the same
-        numbers at about the same time)."""
+        """Frame ``frame_no`` as a PyAV frame. The pictures of recent frame numbers are shared by every
+        scene of the same size and seed in the process (both cameras of a call render the same numbers,
+        and the receivers' references are the same pictures); the frame wraps the shared, read-only
+        array without copying it."""
+        return VideoFrame.from_numpy_buffer(self.picture(frame_no), format="yuv420p")
+
+    def picture(self, frame_no: int) -> np.ndarray:
+        """:meth:`yuv420p` of ``frame_no`` from the process-wide cache of recent pictures (read-only)."""
         key = (self.width_px, self.height_px, self.seed, frame_no)
         picture = _recent_pictures.get(key)
         if picture is None:
             picture = self.yuv420p(frame_no)
+            picture.flags.writeable = False
             _recent_pictures[key] = picture
-            while len(_recent_pictures) > _RECENT_PICTURES:
+            budget = _RECENT_PICTURES_BYTES // max(1, picture.nbytes)
+            while len(_recent_pictures) > max(_RECENT_PICTURES, budget):
                 _recent_pictures.pop(next(iter(_recent_pictures)))
-        return VideoFrame.from_ndarray(picture, format="yuv420p")
+        return picture
 
 
 _RECENT_PICTURES = 16
+_RECENT_PICTURES_BYTES = 16 * 2**20  # about 140 CIF pictures: covers a few seconds of receive delay
 _recent_pictures: dict[tuple[int, int, int, int], np.ndarray] = {}
 
 
@@ -274,57 +289,68 @@ class SyntheticCameraTrack(MediaStreamTrack):
         return frame
 
 
-def _voice_block(start_sample: int, count: int) -> np.ndarray:
-    t = (start_sample + np.arange(count)) / AUDIO_SAMPLE_RATE_HZ
+_VOICE_PERIOD_SAMPLES = 12_000
+"""The tonal part repeats every 0.25 s: 45, 90 and 135 cycles of 180/360/540 Hz and one of the 4 Hz
+envelope."""
+_NOISE_PERIOD_SAMPLES = 65_521  # the hash below is a function of the sample index modulo this prime
+
+
+@functools.cache
+def _voice_tables() -> tuple[np.ndarray, np.ndarray]:
+    """One period of the tonal part and one of the noise, in int16 units (float64)."""
+    t = np.arange(_VOICE_PERIOD_SAMPLES) / AUDIO_SAMPLE_RATE_HZ
     voiced = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.25 * np.sin(2 * np.pi * 540 * t)
     envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
-    idx = (start_sample + np.arange(count)).astype(np.uint64)
-    hashed = (idx * np.uint64(2654435761)) % np.uint64(65521)
-    noise = hashed.astype(np.float64) / 65521.0 - 0.5
-    signal = 0.3 * envelope * voiced / 1.75 + 0.01 * noise
-    return np.clip(signal * 32767, -32768, 32767).astype(np.int16)
-
-
-_VOICE_BLOCK_SAMPLES = 10 * AUDIO_SAMPLE_RATE_HZ
-_voice_cache: dict[int, np.ndarray] = {}
+    tonal = 0.3 * envelope * voiced / 1.75 * 32767
+    idx = np.arange(_NOISE_PERIOD_SAMPLES, dtype=np.uint64)
+    hashed = (idx * np.uint64(2654435761)) % np.uint64(_NOISE_PERIOD_SAMPLES)
+    noise = 0.01 * (hashed.astype(np.float64) / _NOISE_PERIOD_SAMPLES - 0.5) * 32767
+    return tonal, noise
 
 
 def voice_samples(start_sample: int, count: int) -> np.ndarray:
     """Deterministic voice-like signal (int16, mono, 48 kHz) for samples ``start_sample ..``.
 
     A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
-    derived from the sample index (no RNG state). Computed elementwise, in 10 s blocks cached per
-    process (both peers of a call send the same voice), so a slice equals a direct computation.
+    derived from the sample index (a multiplicative hash modulo 65521, no RNG state). Both parts are
+    periodic in the sample index and read from one-period tables, so any slice equals the same samples
+    computed in one piece.
     """
     if start_sample < 0 or count < 0:
         raise ValueError("sample range must be non-negative")
-    out = np.empty(count, np.int16)
-    pos = 0
-    while pos < count:
-        block, offset = divmod(start_sample + pos, _VOICE_BLOCK_SAMPLES)
-        samples = _voice_cache.get(block)
-        if samples is None:
-            if len(_voice_cache) >= 64:  # about 60 MB at most; a long call recomputes
-                _voice_cache.clear()
-            samples = _voice_cache[block] = _voice_block(block * _VOICE_BLOCK_SAMPLES, _VOICE_BLOCK_SAMPLES)
-        take = min(count - pos, _VOICE_BLOCK_SAMPLES - offset)
-        out[pos : pos + take] = samples[offset : offset + take]
-        pos += take
-    return out
+    tonal, noise = _voice_tables()
+    idx = np.arange(start_sample, start_sample + count, dtype=np.int64)
+    signal = tonal[idx % _VOICE_PERIOD_SAMPLES] + noise[idx % _NOISE_PERIOD_SAMPLES]
+    return np.clip(signal, -32768, 32767).astype(np.int16)
 
 
 class SyntheticVoiceTrack(MediaStreamTrack):
-    """A microphone producing :func:`voice_samples` in 20 ms frames, paced on ``loop.time()``.
+    """A microphone producing :func:`voice_samples` in frames of ``ptime_s`` (default 20 ms), paced on
+    ``loop.time()``.
 
-    ``frames_sent`` counts frames handed to the encoder.
+    A microphone that hands the encoder whole codec frames (60 ms for a profile sending 60 ms Opus
+    packets) saves the encoder's resampler from regrouping 20 ms frames; the samples are the same.
+    ``frames_sent`` counts frames handed to the encoder, ``samples_sent`` their samples (48 kHz).
+
+    Raises:
+        ValueError: ``ptime_s`` not a positive whole number of samples at 48 kHz.
     """
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, ptime_s: float = AUDIO_PTIME_S) -> None:
         super().__init__()
+        samples = ptime_s * AUDIO_SAMPLE_RATE_HZ
+        if not (samples >= 1 and abs(samples - round(samples)) < 1e-6):
+            raise ValueError(f"audio frame of {ptime_s!r} s is not a whole number of 48 kHz samples")
+        self.samples_per_frame = int(round(samples))
+        self.ptime_s = ptime_s
         self.frames_sent = 0
         self._start_s: float | None = None
+
+    @property
+    def samples_sent(self) -> int:
+        return self.frames_sent * self.samples_per_frame
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -333,13 +359,14 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         n = self.frames_sent
         if self._start_s is None:
             self._start_s = loop.time()
-        wait = self._start_s + n * AUDIO_PTIME_S - loop.time()
+        wait = self._start_s + n * self.ptime_s - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        samples = voice_samples(n * AUDIO_SAMPLES_PER_FRAME, AUDIO_SAMPLES_PER_FRAME)
+        size = self.samples_per_frame
+        samples = voice_samples(n * size, size)
         frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = AUDIO_SAMPLE_RATE_HZ
-        frame.pts = n * AUDIO_SAMPLES_PER_FRAME
+        frame.pts = n * size
         frame.time_base = AUDIO_TIME_BASE
         self.frames_sent = n + 1
         return frame

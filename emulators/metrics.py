@@ -160,8 +160,8 @@ def delay_summary(delays_s: Sequence[float]) -> DelaySummary:
 
 def psnr_db(reference: np.ndarray, decoded: np.ndarray) -> float:
     """Peak signal-to-noise ratio of 8-bit planes, in dB (capped at ``PSNR_CAP_DB`` for identical ones)."""
-    diff = reference.astype(np.float64) - decoded.astype(np.float64)
-    mse = float(np.mean(diff * diff))
+    diff = np.subtract(reference, decoded, dtype=np.int32)
+    mse = int(np.square(diff).sum(dtype=np.int64)) / diff.size  # exact integer sum of squares
     if mse <= 0.0:
         return PSNR_CAP_DB
     return min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
@@ -207,7 +207,8 @@ class VideoSink:
 
     def on_frame(self, frame) -> None:
         now = self.clock()
-        luma = frame.to_ndarray(format="yuv420p")[: frame.height]
+        plane = frame.planes[0]  # the decoder's Y plane, viewed in place (rows padded to line_size)
+        luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         self.size = (frame.width, frame.height)
         try:
             number = read_barcode(luma)
@@ -358,10 +359,14 @@ def summarize_video(
 
 @dataclass
 class AudioSummary:
-    """One direction's audio: frames sent vs decoded, network loss and jitter from RTP statistics."""
+    """One direction's audio: frames and samples (48 kHz) sent vs decoded, network loss and jitter from
+    RTP statistics. ``decoded_loss_pct`` compares samples, since microphone frames and decoded frames
+    need not have the same length; samples still in flight when the call ends count as lost."""
 
     frames_sent: int
     frames_decoded: int
+    samples_sent: int
+    samples_decoded: int
     packets_received: int | None
     packets_lost: int | None
     packet_loss_pct: float | None

@@ -37,6 +37,18 @@ def test_gen1_call_gets_video_both_ways(gen1_call):
     assert result.documents["print"]["complete"]
 
 
+def test_gen1_audio_arrives_whole_in_60_ms_frames(gen1_call):
+    """No packet is lost on this line, so the audio decoded is what was sent, less the last packets
+    still in flight (the uplink's queue delay); counted in samples, whatever the frame length."""
+    result, _ = gen1_call
+    for direction in ("up", "down"):
+        audio = result.audio[direction]
+        assert audio["packets_lost"] == 0
+        assert audio["samples_sent"] == audio["frames_sent"] * 2880  # the microphone hands over 60 ms frames
+        assert 0.9 * audio["samples_sent"] <= audio["samples_decoded"] <= audio["samples_sent"]
+        assert audio["decoded_loss_pct"] < 10.0
+
+
 def test_gen1_video_bitrate_stays_near_the_cap(gen1_call):
     """On the uncongested 512 kbit/s downlink the VP8 encoder runs at the profile's 50 kbit/s cap."""
     result, _ = gen1_call
