@@ -73,6 +73,9 @@ class BarcodeGeometry:
         return cls(block_w_px=block_w, block_h_px=block_h)
 
 
+_BIT_WEIGHTS = 1 << np.arange(BARCODE_BITS - 1, -1, -1, dtype=np.int64)
+
+
 def _bits(number: int) -> np.ndarray:
     return (number >> np.arange(BARCODE_BITS - 1, -1, -1)) & 1
 
@@ -99,18 +102,16 @@ def read_barcode(luma: np.ndarray) -> int | None:
     height, width = luma.shape
     geo = BarcodeGeometry.for_size(width, height)
     mx, my = geo.block_w_px // 4, geo.block_h_px // 4
-    threshold = (_LUMA_BLACK + _LUMA_WHITE) / 2
-    strip = luma[: geo.strip_h_px, : BARCODE_BITS * geo.block_w_px].astype(np.float32)
-    # (2 rows, block_h, BARCODE_BITS, block_w) -> mean of interior per block
+    strip = np.ascontiguousarray(luma[: geo.strip_h_px, : BARCODE_BITS * geo.block_w_px])
+    # (2 rows, block_h, BARCODE_BITS, block_w) -> sum of each block's interior, in integers
     blocks = strip.reshape(2, geo.block_h_px, BARCODE_BITS, geo.block_w_px)
-    means = blocks[:, my : geo.block_h_px - my, :, mx : geo.block_w_px - mx].mean(axis=(1, 3))
-    bits = means > threshold
-    if not np.all(bits[0] != bits[1]):
+    interior = blocks[:, my : geo.block_h_px - my, :, mx : geo.block_w_px - mx]
+    sums = interior.sum(axis=(1, 3), dtype=np.int64)
+    count = interior.shape[1] * interior.shape[3]
+    bits = 2 * sums > (_LUMA_BLACK + _LUMA_WHITE) * count  # mean above the mid level
+    if (bits[0] == bits[1]).any():
         return None
-    number = 0
-    for bit in bits[0]:
-        number = (number << 1) | int(bit)
-    return number
+    return int(bits[0].astype(np.int64) @ _BIT_WEIGHTS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,14 +315,26 @@ def voice_samples(start_sample: int, count: int) -> np.ndarray:
     A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
     derived from the sample index (a multiplicative hash modulo 65521, no RNG state). Both parts are
     periodic in the sample index and read from one-period tables, so any slice equals the same samples
-    computed in one piece.
+    computed in one piece. The array returned is read-only (recent ones are shared).
     """
     if start_sample < 0 or count < 0:
         raise ValueError("sample range must be non-negative")
-    tonal, noise = _voice_tables()
-    idx = np.arange(start_sample, start_sample + count, dtype=np.int64)
-    signal = tonal[idx % _VOICE_PERIOD_SAMPLES] + noise[idx % _NOISE_PERIOD_SAMPLES]
-    return np.clip(signal, -32768, 32767).astype(np.int16)
+    key = (start_sample, count)
+    samples = _recent_voice.get(key)
+    if samples is None:
+        tonal, noise = _voice_tables()
+        idx = np.arange(start_sample, start_sample + count, dtype=np.int64)
+        signal = tonal[idx % _VOICE_PERIOD_SAMPLES] + noise[idx % _NOISE_PERIOD_SAMPLES]
+        samples = np.clip(signal, -32768, 32767).astype(np.int16)
+        samples.flags.writeable = False
+        _recent_voice[key] = samples
+        if len(_recent_voice) > 64:
+            _recent_voice.pop(next(iter(_recent_voice)))
+    return samples
+
+
+_recent_voice: dict[tuple[int, int], np.ndarray] = {}
+"""The last frames asked for (both microphones of a call ask for the same ones), read-only."""
 
 
 class SyntheticVoiceTrack(MediaStreamTrack):
