@@ -197,6 +197,10 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
     (SHA-256 over every network event) that is the same for the same options and seed, and everything
     outside its "wall" section is byte-identical between such runs."""
+    if clock == "virtual":
+        from emulators.virtual_time import prepare_certificate
+
+        prepare_certificate()  # the DTLS key is made in the background while aiortc imports
     from emulators.call import CallConfig, default_run_dir, run_emulated_call, write_call_result
 
     config = CallConfig(

@@ -11,7 +11,8 @@ The pieces, each owning one effect:
 
 * :class:`VirtualClockLoop` - a ``SelectorEventLoop`` whose :meth:`~VirtualClockLoop.time` is a number
   it owns. Its selector polls real descriptors with a zero timeout (the self-pipe, so Ctrl-C still
-  works); when nothing is ready it sets the clock to the earliest timer instead of sleeping. When
+  works; every 32nd iteration while callbacks are ready); when nothing is ready it sets the clock to
+  the earliest timer instead of sleeping. When
   nothing at all is scheduled it raises :class:`VirtualTimeDeadlock` (after a short real-time grace
   for callbacks from other threads). ``run_in_executor`` runs the function inline (aiortc encodes in
   the default executor), and ``create_datagram_endpoint`` opens an in-memory endpoint on the loop's
@@ -43,7 +44,10 @@ The pieces, each owning one effect:
     tie-breaker, STUN transaction ids, RTCP and consent intervals, VP8 picture ids, UUIDs - all drawn
     from streams seeded by the call's seed (``random.Random`` objects, never the global state);
   - addresses: ``aioice.ice.get_host_addresses`` gives the first peer that gathers :data:`KIOSK_HOST`
-    and the second :data:`AGENT_HOST`; no SDP is rewritten.
+    and the second :data:`AGENT_HOST`; no SDP is rewritten;
+  - CPU only (the call is the same without them, event for event): aiortc's per-sample audio level
+    in numpy (:func:`audio_level_dbov`), and the two peers' identical voice Opus-encoded once
+    (:class:`SharedVoiceEncoding`).
 
 The real-time mode (real sockets through :class:`emulators.relay.UdpRelay`) stays the cross-check;
 ``docs/virtual-time-agreement.md`` compares the two.
@@ -52,10 +56,12 @@ The real-time mode (real sockets through :class:`emulators.relay.UdpRelay`) stay
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as _dt
 import functools
 import math
+import os
 import random
 import re
 import selectors
@@ -66,6 +72,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from emulators.relay import UdpRelay
 
@@ -93,8 +101,17 @@ class _VirtualSelector(selectors.DefaultSelector):
     """Real selector polled with a zero timeout; instead of blocking, it advances the loop's clock."""
 
     loop: VirtualClockLoop | None = None
+    POLL_EVERY = 32
+    """While callbacks are ready, real descriptors (the self-pipe: signals, ``call_soon_threadsafe``) are
+    polled on every 32nd loop iteration only; they carry nothing the call's events depend on."""
+
+    _skipped = 0
 
     def select(self, timeout: float | None = None):
+        if timeout == 0 and self.loop is not None and self._skipped < self.POLL_EVERY:
+            self._skipped += 1
+            return []
+        self._skipped = 0
         events = super().select(0)
         if events or self.loop is None:
             return events
@@ -436,10 +453,49 @@ class _InlineThread:
         return self._alive
 
 
-@functools.lru_cache(maxsize=1)
+_certificate_lock = threading.Lock()
+_certificate_future: concurrent.futures.Future | None = None
+
+
+def prepare_certificate() -> None:
+    """Start making :func:`fixed_size_certificate`'s key in a background thread (RSA key generation
+    releases the GIL), so that it overlaps with imports instead of delaying the first call. Idempotent."""
+    global _certificate_future
+    with _certificate_lock:
+        if _certificate_future is None:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+
+            def make() -> None:
+                try:
+                    future.set_result(_make_fixed_size_certificate())
+                except BaseException as exc:  # noqa: BLE001 - re-raised by fixed_size_certificate
+                    future.set_exception(exc)
+
+            _certificate_future = future
+            threading.Thread(target=make, name="twin-dtls-key", daemon=True).start()
+
+
+def _forget_unfinished_certificate() -> None:
+    """In a forked child the key thread does not exist: drop its future unless it already finished."""
+    global _certificate_future, _certificate_lock
+    _certificate_lock = threading.Lock()
+    if _certificate_future is not None and not _certificate_future.done():
+        _certificate_future = None
+
+
+os.register_at_fork(after_in_child=_forget_unfinished_certificate)
+
+
 def fixed_size_certificate() -> tuple[Any, Any]:
     """An RSA-2048 key and a self-signed certificate of fixed encoded size (fixed name, serial and
-    validity, so only the key's bits vary between processes; made once per process, ~0.1 s)."""
+    validity, so only the key's bits vary between processes; made once per process, 0.05-0.3 s, in the
+    background if :func:`prepare_certificate` was called)."""
+    prepare_certificate()
+    assert _certificate_future is not None
+    return _certificate_future.result()
+
+
+def _make_fixed_size_certificate() -> tuple[Any, Any]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -513,6 +569,72 @@ def audio_level_dbov(frame) -> int:
     return -127
 
 
+class SharedVoiceEncoding:
+    """Both peers of an emulated call send the same synthetic voice (:func:`emulators.media.voice_samples`)
+    through Opus encoders configured alike (one profile per call), and libopus is deterministic: the same
+    input frames in the same order give the same packets. So, in virtual time, each 48 kHz mono frame
+    of the voice is encoded once and the packets are handed to both senders, halving the call's Opus
+    CPU; virtual time does not count coding CPU, so the call is unchanged, event for event (a test
+    compares calls with and without it).
+
+    Each aiortc ``OpusEncoder`` is followed by ``(next_index, frames fed to its own libopus)``. A frame
+    is shared only if it is voice frame ``next_index`` (same pts, samples and format); the encoder that
+    meets a frame first encodes it for real, after feeding its libopus the frames it skipped (they are
+    regenerated from the voice, nothing is stored), and leaves the packets for the other. Any other
+    input ends sharing for that encoder, after the same catch-up. Patched in by
+    :func:`deterministic_aiortc`; the real-time mode keeps both encoders busy, as on real kiosks.
+    """
+
+    def __init__(self, original_encode: Callable) -> None:
+        self.original_encode = original_encode
+        self.results: dict[tuple, tuple[list[bytes], int | None]] = {}
+        self.state: dict[int, list] = {}  # id(encoder) -> [next_index, frames fed to libopus, shared?, encoder]
+        self.encoded = 0
+        self.shared = 0
+
+    def encode(self, encoder, frame, force_keyframe: bool = False):
+        from emulators.media import AUDIO_SAMPLE_RATE_HZ, voice_samples
+
+        st = self.state.get(id(encoder))
+        if st is None or st[3] is not encoder:
+            st = self.state[id(encoder)] = [0, 0, True, encoder]
+        index, size = st[0], frame.samples
+        if st[2] and (
+            frame.pts == index * size and frame.sample_rate == AUDIO_SAMPLE_RATE_HZ
+            and frame.format.name == "s16" and frame.layout.name == "mono"
+            and np.array_equal(frame.to_ndarray()[0], voice_samples(index * size, size))
+        ):
+            key = (encoder.codec.bit_rate, encoder.codec.layout.name, size, index)
+            result = self.results.pop(key, None)
+            if result is None:
+                self._catch_up(encoder, st, index, size)
+                result = self.original_encode(encoder, frame, force_keyframe)
+                st[1] = index + 1
+                self.results[key] = result
+                self.encoded += 1
+            else:
+                self.shared += 1
+            st[0] = index + 1
+            return list(result[0]), result[1]
+        if st[2]:
+            st[2] = False
+            self._catch_up(encoder, st, index, size)
+        return self.original_encode(encoder, frame, force_keyframe)
+
+    def _catch_up(self, encoder, st: list, index: int, size: int) -> None:
+        """Feed ``encoder``'s own libopus the voice frames it skipped, ``st[1] .. index - 1``."""
+        from av import AudioFrame
+
+        from emulators.media import AUDIO_SAMPLE_RATE_HZ, AUDIO_TIME_BASE, voice_samples
+
+        for k in range(st[1], index):
+            frame = AudioFrame.from_ndarray(voice_samples(k * size, size).reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = AUDIO_SAMPLE_RATE_HZ, k * size, AUDIO_TIME_BASE
+            self.original_encode(encoder, frame)
+            self.encoded += 1
+        st[1] = index
+
+
 class _Patches:
     """Set module attributes, remember the originals, restore them in reverse order."""
 
@@ -530,8 +652,11 @@ class _Patches:
 
 
 @contextlib.contextmanager
-def deterministic_aiortc(loop: VirtualClockLoop, seed: int) -> Iterator[dict]:
+def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True) -> Iterator[dict]:
     """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
+
+    ``share_voice_encoding``: encode the peers' identical voice once (:class:`SharedVoiceEncoding`);
+    changes the CPU a call costs, nothing else.
 
     Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
     dict naming what was patched, for the record.
@@ -613,6 +738,13 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int) -> Iterator[dict]:
 
         # -- speed: aiortc's audio level (RFC 6465) loops over samples in Python; same integer in numpy
         patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
+        # -- speed: the two peers' identical voice is Opus-encoded once (SharedVoiceEncoding)
+        if share_voice_encoding:
+            import aiortc.codecs.opus
+
+            voice = SharedVoiceEncoding(aiortc.codecs.opus.OpusEncoder.encode)
+            patches.set(aiortc.codecs.opus.OpusEncoder, "encode",
+                        lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
 
         # -- addresses ------------------------------------------------------------------------------
         hosts = iter([KIOSK_HOST, AGENT_HOST])

@@ -211,6 +211,77 @@ def test_host_load_does_not_change_a_virtual_call(reference_call, monkeypatch):
     assert _deterministic_json(loaded) == _deterministic_json(reference_call)
 
 
+def test_sharing_the_voice_encoding_changes_nothing_but_cpu(reference_call, monkeypatch):
+    """The same call with each peer encoding its own voice is the same call, byte for byte; with
+    sharing (the default) about half the Opus frames were encoded once for both peers."""
+    import functools
+
+    from emulators import virtual_time
+
+    made = []
+    original_init = virtual_time.SharedVoiceEncoding.__init__
+
+    def spy_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(virtual_time.SharedVoiceEncoding, "__init__", spy_init)
+    shared = run_emulated_call(CallConfig(profile=get_profile("gen1"), **CALL))
+    assert len(made) == 1 and made[0].shared > 0.4 * made[0].encoded > 10
+    monkeypatch.setattr(virtual_time, "deterministic_aiortc",
+                        functools.partial(deterministic_aiortc, share_voice_encoding=False))
+    alone = run_emulated_call(CallConfig(profile=get_profile("gen1"), **CALL))
+    assert len(made) == 1  # no sharing the second time
+    for result in (shared, alone):
+        assert result.digest == reference_call.digest
+        assert _deterministic_json(result) == _deterministic_json(reference_call)
+
+
+def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
+    """Two encoders through one SharedVoiceEncoding give exactly the packets each would give alone, when
+    one of them leaves the voice (a foreign frame, then voice again) or lags behind the other."""
+    from aiortc.codecs import opus
+    from av import AudioFrame
+
+    from emulators.media import AUDIO_TIME_BASE, voice_samples
+    from emulators.profiles import encoder_limits
+    from emulators.virtual_time import SharedVoiceEncoding
+
+    size = 2880
+
+    def frame(k: int, foreign: bool = False):
+        samples = voice_samples(k * size, size)
+        if foreign:
+            samples = np.random.default_rng(k).integers(-3000, 3000, size).astype(np.int16)
+        f = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        f.sample_rate, f.pts, f.time_base = 48_000, k * size, AUDIO_TIME_BASE
+        return f
+
+    schedules = {  # (frame index, foreign?) fed to each encoder, interleaved a then b
+        "a": [(k, False) for k in range(12)],
+        "b": [(k, False) for k in range(5)] + [(5, True)] + [(k, False) for k in range(6, 12)],
+        "c": [(k, False) for k in range(11)] + [(11, True)],
+    }
+    with encoder_limits(get_profile("gen1")):
+        alone = {}
+        for name, schedule in schedules.items():
+            encoder = opus.OpusEncoder()
+            alone[name] = [encoder.encode(frame(k, f)) for k, f in schedule]
+        sharing = SharedVoiceEncoding(opus.OpusEncoder.encode)
+        encoders = {name: opus.OpusEncoder() for name in schedules}
+        together = {name: [] for name in schedules}
+        # c lags: it starts after a and b are done, encodes what b already took (0-4), reads what a
+        # left (5-10), then meets a foreign frame and must first feed its libopus 5-10.
+        for step in range(12):
+            for name in ("a", "b"):
+                k, f = schedules[name][step]
+                together[name].append(sharing.encode(encoders[name], frame(k, f)))
+        for k, f in schedules["c"]:
+            together["c"].append(sharing.encode(encoders["c"], frame(k, f)))
+    assert together == alone
+    assert sharing.shared == 5 + 6  # b took 0-4 from a, c took 5-10
+
+
 def test_another_seed_gives_another_call(reference_call):
     other = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "seed": 8}))
     assert other.digest["sha256"] != reference_call.digest["sha256"]
