@@ -56,9 +56,10 @@ def _steady_rate_kbps(recv_s: np.ndarray, ip_bytes: int, t0: float, t1: float) -
     ],
 )
 def test_relay_rate_and_delay_match_the_line(offer, ip_bytes, load):
-    """Real-time probe through the relay. A busy host (other processes on the 2 cores) delays the
-    receiving event loop by a millisecond or more, which is the host's noise, not the emulator's: the
-    probe is repeated up to five times and the best attempt is judged (each attempt is a full probe)."""
+    """Real-time probe through the relay. The relay's timers fire 0-1 ms late (epoll rounds timeouts to
+    whole milliseconds) and a busy host adds more; the relay logs that lateness (``late_ms``), so the
+    delay it adds is judged net of it: within 1 ms of the LinkQueue's prediction. The probe is repeated
+    up to five times and the best attempt is judged (each attempt is a full probe)."""
     line = _line(offer)
     capacity_kbps = line.ip_capacity_kbps(Direction.UP, ip_bytes)
     offered_kbps = load * capacity_kbps
@@ -73,16 +74,18 @@ def test_relay_rate_and_delay_match_the_line(offer, ip_bytes, load):
         assert res.delivered.all() and not np.isnan(predicted).any()
         t0, t1 = res.send_s[0] + 0.3, res.send_s[-1]
         measured_kbps = _steady_rate_kbps(res.recv_s, ip_bytes, t0, t1)
-        measured_ms = np.median(res.recv_s - res.send_s) * 1000
+        late_ms = res.relay.summary("up")["late_ms"]["mean"]
+        measured_ms = np.median(res.recv_s - res.send_s) * 1000 - late_ms  # net of the host's lateness
         predicted_ms = np.median(predicted - res.send_s) * 1000
-        attempts.append((abs(measured_ms - predicted_ms), measured_ms, predicted_ms, measured_kbps))
+        attempts.append((abs(measured_ms - predicted_ms), measured_ms, predicted_ms, measured_kbps, late_ms))
         if attempts[-1][0] < 1.0 and measured_kbps == pytest.approx(expected_kbps, rel=0.02):
             break
-    _, measured_ms, predicted_ms, measured_kbps = min(attempts)
+    _, measured_ms, predicted_ms, measured_kbps, late_ms = min(attempts)
     # Rate: a saturated line delivers its IP capacity; an idle one delivers what is offered.
     assert measured_kbps == pytest.approx(expected_kbps, rel=0.02)
     # Added delay: median within 1 ms of the LinkQueue's prediction for the same send times.
     assert abs(measured_ms - predicted_ms) < 1.0, attempts
+    assert 0.0 <= late_ms < 5.0, attempts  # the relay never sends early; 5 ms would be a broken host
     if load < 1:
         # Idle line: each packet waits only for its own cells plus the fixed (interleaving + path) delay.
         analytic_ms = line.one_way_delay_ms(Direction.UP, ip_bytes)
