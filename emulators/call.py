@@ -808,13 +808,14 @@ def verdict_lines(result: CallResult) -> list[str]:
 
 
 def plot_call(result: CallResult):
-    """Figure with frame rate, delivered bitrate and frame delay per direction (matplotlib Agg)."""
-    import matplotlib
+    """Figure with frame rate, delivered bitrate and frame delay per direction (a matplotlib ``Figure``
+    on the Agg canvas, made without pyplot: no global figure state, and pyplot's import is skipped)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    fig = Figure(figsize=(9, 9))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(3, 1, sharex=True)
     colors = {"up": "tab:blue", "down": "tab:orange"}
     label = {"up": "kiosk->agent", "down": "agent->kiosk"}
     for direction in ("up", "down"):
@@ -866,15 +867,9 @@ def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "result.json", result.to_dict())
     if plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         fig = plot_call(result)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
         atomic_write_bytes(out / "timeseries.png", buf.getvalue())
     return out
 
