@@ -1,6 +1,7 @@
 """Benchmarks of the emulator: relay packet rate, and how many concurrent calls the machine sustains.
 
 Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-calls 8] [--profiles gen1,gen2]``
+(only the reference call: ``--skip-relay --skip-calls --skip-virtual``)
 
 1. **Relay packet rate.** A UDP probe (no WebRTC) pushes 200-byte packets through the relay over a
    fast line (100 Mbit/s sync, so the LinkQueue never throttles) at increasing offered rates; reported:
@@ -17,6 +18,15 @@ Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-cal
    the network), first on the machine as it is, then with a CPU hog (one busy-looping subprocess per
    core). Reported per profile: the virtual call's speed-up (call-seconds per wall second) and CPU
    seconds per call-second, and the uplink frame rate of both modes without and with the hog.
+
+4. **The reference call** (``--skip-reference`` to leave out): issue 6's yardstick, a 30 s gen1 call
+   over adsl-512-128 in virtual time with the default documents (``twin emulate --clock virtual``, a
+   fresh process each, seeds 1..``--repeats``). Reported: the call's wall time (``result.json``
+   ``wall.wall_s``) and the whole command's, and, as a baseline measured in the same run, the
+   machine's video coding speed (``emulators.profiles.measure_coding_delay_ms``, real aiortc
+   VP8 encode + decode of one gen1 frame): the call's wall time is given in those frame-coding units
+   too, a figure that does not move with the host's speed (this shared 2-core host varies by up to 2x
+   from one hour to the next).
 
 Writes ``results/bench-emulate-<timestamp>.json`` and prints a summary.
 """
@@ -186,6 +196,46 @@ def virtual_vs_real(profiles: list[str], duration_s: float) -> list[dict]:
     return rows
 
 
+def reference_call(repeats: int) -> dict:
+    """Issue 6's yardstick: ``twin emulate --clock virtual`` on a 30 s gen1 call over adsl-512-128."""
+    import subprocess
+    import tempfile
+
+    from emulators.profiles import measure_coding_delay_ms
+    from twin.profiles import get_profile
+
+    repo = Path(__file__).resolve().parents[1]
+    calls = []
+    for seed in range(1, repeats + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "twin.cli", "emulate", "--line", "adsl-512-128", "--duration-s", "30",
+                   "--clock", "virtual", "--seed", str(seed), "--out", str(Path(tmp) / "call")]
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=False)
+            command_s = time.perf_counter() - t0
+            if done.returncode != 0:
+                raise RuntimeError(f"twin emulate failed: {done.stderr[-2000:]}")
+            result = json.loads((Path(tmp) / "call" / "result.json").read_text())
+        calls.append({"seed": seed, "call_wall_s": result["wall"]["wall_s"], "call_cpu_s": result["wall"]["cpu_s"],
+                      "command_wall_s": command_s, "digest": result["digest"]["sha256"]})
+        print(f"gen1 30 s call, adsl-512-128, virtual, seed {seed}: call {calls[-1]['call_wall_s']:.1f} s, "
+              f"command {command_s:.1f} s", flush=True)
+    encode_ms, decode_ms = measure_coding_delay_ms(get_profile("gen1"))
+    frame_ms = encode_ms + decode_ms
+    walls = [c["call_wall_s"] for c in calls]
+    summary = {
+        "calls": calls,
+        "baseline_gen1_frame_coding_ms": frame_ms,
+        "call_wall_s": {"min": min(walls), "median": float(np.median(walls)), "max": max(walls)},
+        "call_wall_in_frame_codings": {"median": float(np.median(walls)) * 1000.0 / frame_ms},
+    }
+    print(f"reference call: wall {min(walls):.1f} / {np.median(walls):.1f} / {max(walls):.1f} s (min/median/max "
+          f"of {len(walls)}); baseline: one gen1 frame encoded and decoded in {frame_ms:.2f} ms on this host now, "
+          f"so the median call costs {summary['call_wall_in_frame_codings']['median']:.0f} frame codings "
+          f"(the call itself codes about 900 video frames and 1000 Opus frames)")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=10.0)
@@ -195,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-calls", action="store_true")
     parser.add_argument("--skip-virtual", action="store_true")
     parser.add_argument("--virtual-profiles", default="gen1,gen2,aiortc-stock")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="Reference calls (seeds 1..N).")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     report: dict = {"cpu_count": os.cpu_count(), "started_at": dt.datetime.now().isoformat(timespec="seconds")}
@@ -208,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_virtual:
         profiles = [p.strip() for p in args.virtual_profiles.split(",") if p.strip()]
         report["virtual_vs_real"] = virtual_vs_real(profiles, args.duration_s)
+    if not args.skip_reference:
+        report["reference_call"] = reference_call(args.repeats)
     out = Path(args.out) if args.out else Path("results") / f"bench-emulate-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     atomic_write_json(out, json.loads(json.dumps(report, default=float)))
     print(out)
