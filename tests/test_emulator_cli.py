@@ -90,3 +90,23 @@ def test_outputs_never_overwrite_other_files(tmp_path, capsys):
     assert code == 2
     assert precious.read_text() == "precious" and scenario.read_text() == "name: mine\n"
     assert (folder / "result.json").read_text() == "{}"
+
+
+def test_help_lists_every_command_with_its_own_summary_without_importing_it(capsys):
+    """``twin --help`` is instant: it lists the commands from a static table. Each listed summary must
+    be the command's own (first docstring line), or the table has drifted."""
+    import subprocess
+    import sys
+
+    from twin.cli import _LAZY_COMMANDS, _LazyGroup
+
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0
+    for name, (_, summary) in _LAZY_COMMANDS.items():
+        command = _LazyGroup._load(name)
+        assert command is not None and name in out
+        assert command.get_short_help_str(limit=1000) == summary, name
+    probe = "import sys, twin.cli as c; c.cli.main(['--help'], standalone_mode=False); " \
+            "print(sorted(m for m in ('aiortc', 'scipy', 'matplotlib', 'emulators.cli') if m in sys.modules))"
+    listed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert listed.strip().endswith("[]"), listed

@@ -14,33 +14,58 @@ import click
 
 from twin.errors import TwinInputError
 
-# name -> "module:attribute" of a click command, imported on first use.
-_LAZY_COMMANDS: dict[str, str] = {
-    "run": "twin.commands:run_command",
-    "schema": "twin.commands:schema_command",
-    "emulate": "emulators.cli:emulate_command",
-    "calibrate": "emulators.cli:calibrate_command",
-    "plan": "planners.cli:plan_group",
-    "compare": "twin.compare_cli:compare_command",
-    "report": "twin.compare_cli:report_command",
+# name -> ("module:attribute" of a click command, imported on first use; its one-line help for the
+# command list, so that ``twin --help`` imports none of them; a test keeps the two in step).
+_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("twin.commands:run_command",
+            "Simulate SCENARIO's rollout with replications and write a run folder."),
+    "schema": ("twin.commands:schema_command", "Print the JSON Schema of scenario files."),
+    "emulate": ("emulators.cli:emulate_command",
+                "Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."),
+    "calibrate": ("emulators.cli:calibrate_command",
+                  "Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."),
+    "plan": ("planners.cli:plan_group",
+             "Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
+             "that `twin run` evaluates."),
+    "compare": ("twin.compare_cli:compare_command",
+                "Compare RUN folders side by side (the first is the reference): plots, maps, report.html."),
+    "report": ("twin.compare_cli:report_command",
+               "Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."),
 }
 
 
 class _LazyGroup(click.Group):
-    """A click group whose commands are imported only when invoked (or listed in --help)."""
+    """A click group whose commands are imported only when invoked; ``--help`` lists them from
+    :data:`_LAZY_COMMANDS` without importing them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in _LAZY_COMMANDS if self._load(name) is not None)
+        return sorted(name for name in _LAZY_COMMANDS if self._available(name))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _LAZY_COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        import importlib.util
+
+        module_name = _LAZY_COMMANDS[name][0].split(":")[0]
+        try:
+            return importlib.util.find_spec(module_name) is not None
+        except ModuleNotFoundError:  # its package is missing
+            return False
+
     @staticmethod
     def _load(name: str) -> click.Command | None:
-        target = _LAZY_COMMANDS.get(name)
-        if target is None:
+        entry = _LAZY_COMMANDS.get(name)
+        if entry is None:
             return None
-        module_name, attr = target.split(":")
+        module_name, attr = entry[0].split(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
