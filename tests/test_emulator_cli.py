@@ -30,6 +30,9 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
         (["emulate", "--outage", "10:5"], "outage"),
         (["emulate", "--outage", "abc"], "START_S:END_S"),
         (["emulate", "--burst-length", "0.5", "--loss-pct", "2"], "burst_length"),
+        (["emulate", "--burst-length", "1e9", "--loss-pct", "5"], "--outage"),
+        (["emulate", "--line", ""], "unknown line offer ''"),
+        (["calibrate", "--lines", "", "--out", "/tmp/never.csv"], "at least one line"),
         (["emulate", "--max-video-kbps", "-3"], "video_max_kbps"),
         (["emulate", "--codec", "av1"], "video_codec"),
         (["emulate", "--width", "321"], "even"),
@@ -110,3 +113,19 @@ def test_help_lists_every_command_with_its_own_summary_without_importing_it(caps
             "print(sorted(m for m in ('aiortc', 'scipy', 'matplotlib', 'emulators.cli') if m in sys.modules))"
     listed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert listed.strip().endswith("[]"), listed
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_on_stdout_is_one_line_and_status_2(tmp_path):
+    """Printing to a full device (ENOSPC) is bad output, not a crash: one line, no traceback, exit 2;
+    a run's folder, written before its table is printed, is complete."""
+    import subprocess
+    import sys
+
+    for args in (["schema"], ["run", "scenarios/tiny.yaml", "--out", str(tmp_path / "run")]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "twin.cli", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, check=False, cwd=__import__("pathlib").Path(__file__).parents[1])
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "No space left on device" in done.stderr
+    assert (tmp_path / "run" / "manifest.json").exists()

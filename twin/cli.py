@@ -97,7 +97,35 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`twin schema | head`): stop quietly
+        _silence_stdout()
+        sys.exit(141)
+    except OSError as exc:  # a full disk, a read-only or missing folder: say which file, no traceback
+        _silence_stdout()
+        where = exc.filename if exc.filename is not None else "standard output"
+        click.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(141)
+    except OSError as exc:
+        _silence_stdout()
+        click.echo(f"error: cannot write standard output: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     sys.exit(0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
