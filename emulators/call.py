@@ -102,6 +102,13 @@ MAX_FRAME_RATE_FPS = 60.0
 MAX_OPUS_KBPS = 510.0
 MAX_RATE_KBPS = 100_000.0
 
+MAX_BURST_PACKETS = 1000
+"""Longest mean loss burst accepted (packets). At the 60-150 packets/s of a call that is 7-17 s of
+consecutive loss, an outage rather than bursty loss; a longer mean would also leave a call of minutes
+with no burst at all (the first one comes after about ``burst / loss`` packets), so the loss asked for
+would not show."""
+
+
 @dataclass
 class CallConfig:
     """Everything one emulated call needs; :meth:`validate` checks it before anything starts.
@@ -110,7 +117,7 @@ class CallConfig:
         line: the kiosk's access line (default: ``adsl-512-128`` at :data:`DEFAULT_LOOP_LENGTH_M`).
         up_kbps, down_kbps: override the line's sync rate per direction (kbit/s of ATM wire).
         loss_pct: random loss on both directions, % (overrides ``line.loss_pct``); 100 = dead line.
-        burst_length: mean loss-burst length in packets; with it the loss is Gilbert-Elliott
+        burst_length: mean loss-burst length in packets, 1 to :data:`MAX_BURST_PACKETS`; with it the loss is Gilbert-Elliott
             (simple Gilbert: loss 1 in the bad state) instead of independent.
         outages: ``(start_s, end_s)`` intervals from the call start during which the line is down
             (both directions).
@@ -177,8 +184,9 @@ class CallConfig:
         if self.loss_pct is not None and (not finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
             raise bad("loss_pct", "must be between 0 and 100 (%)")
         if self.burst_length is not None:
-            if not finite(self.burst_length) or self.burst_length < 1:
-                raise bad("burst_length", "mean burst length must be >= 1 packet")
+            if not finite(self.burst_length) or not 1 <= self.burst_length <= MAX_BURST_PACKETS:
+                raise bad("burst_length", f"mean burst length must be between 1 and {MAX_BURST_PACKETS} packets "
+                          "(longer bursts are outages: use outages / --outage START_S:END_S)")
             if self.effective_loss_pct() >= 100:
                 raise bad("burst_length", "bursty loss needs loss_pct < 100 (use loss_pct=100 alone for a dead line)")
             if self.effective_loss_pct() <= 0:

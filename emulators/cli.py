@@ -44,7 +44,7 @@ def build_line(line_name: str | None, loop_length_m: float | None, family: str |
     if loop_length_m is None:
         if family is not None:
             raise TwinInputError("--family needs --loop-length-m (or name an offer with --line)")
-        return AdslLine(get_offer(line_name or DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
+        return AdslLine(get_offer(DEFAULT_LINE if line_name is None else line_name), DEFAULT_LOOP_LENGTH_M)
     if line_name is not None:
         offer = get_offer(line_name)
         if family is not None and family != offer.family.value:
@@ -168,7 +168,7 @@ def _print_verdict(result, out_dir: Path) -> None:
 @click.option("--up-kbps", type=float, default=None, help="Override the uplink sync rate (kbit/s).")
 @click.option("--down-kbps", type=float, default=None, help="Override the downlink sync rate (kbit/s).")
 @click.option("--loss-pct", type=float, default=None, help="Random packet loss on both directions, %.")
-@click.option("--burst-length", type=float, default=None, help="Mean loss burst (packets): Gilbert-Elliott loss.")
+@click.option("--burst-length", type=float, default=None, help="Mean loss burst (packets, 1-1000): Gilbert-Elliott loss.")
 @click.option("--outage", "outages", multiple=True, help="START_S:END_S line outage (repeatable).")
 @click.option("--trace-up", default=None, help="mahimahi capacity trace for the uplink.")
 @click.option("--trace-down", default=None, help="mahimahi capacity trace for the downlink.")
@@ -251,7 +251,7 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) 
         lines = ",".join(AUVERGNE_LINES)
     if jobs is None:
         jobs = (os.cpu_count() or 1) if clock == "virtual" else 2
-    line_names = [s.strip() for s in (lines.split(",") if lines else DEFAULT_LINES) if s.strip()]
+    line_names = [s.strip() for s in (lines.split(",") if lines is not None else DEFAULT_LINES) if s.strip()]
     profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
     out = Path(out_file) if out_file else default_csv_path()
     check_calibration_target(out)
