@@ -132,6 +132,10 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
 
     if replace_history and start_date is not None:
         raise TwinInputError("--replace-history and --start-date exclude each other")
+    if model == "lscp" and p is not None:
+        raise TwinInputError(f"-p {p} does not apply to --model lscp: the location set covering problem finds the "
+                             "fewest kiosks that put every commune within --radius-km; use p-median, mclp or "
+                             "p-center to place a given number")
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
     check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
@@ -188,12 +192,17 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
 
     from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
     from planners.scenario_io import check_plan_target, write_scenario
+    from twin.errors import TwinInputError
     from twin.line import OFFERS
     from twin.scenario import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
     check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
+    for option, value, low, high in (("--target-mos", target_mos, 1.0, 5.0), ("--min-fps-share", min_fps_share, 0.0, 1.0),
+                                     ("--target-video-mos", target_video_mos, 1.0, 5.0)):
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise TwinInputError(f"{option} {value}: must be a number from {low:g} to {high:g}")
     target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
     sizing = size_lines(loaded, target)
     write_scenario(apply_line_sizing(loaded, sizing), loaded, output, lines_header(sizing, scenario))

@@ -351,7 +351,10 @@ def test_cli_placement_lines_upgrades_write_runnable_scenarios(tmp_path):
     (["placement", "missing.yaml", "-o", "X"], "not found"),
     (["placement", str(TINY), "--candidates", "missing.txt", "-o", "X"], "not found"),
     (["upgrades", str(TINY), "--budget-eur", "5", "-o", "X"], "buys no upgrade"),
-    (["lines", str(TINY), "--target-mos", "nan", "-o", "X"], "speech_mos"),
+    (["lines", str(TINY), "--target-mos", "nan", "-o", "X"], "--target-mos nan"),
+    (["lines", str(TINY), "--min-fps-share", "2", "-o", "X"], "--min-fps-share 2"),
+    (["lines", str(TINY), "--target-video-mos", "0", "-o", "X"], "--target-video-mos 0"),
+    (["placement", str(TINY), "--model", "lscp", "-p", "3", "-o", "X"], "does not apply to --model lscp"),
     (["orlib", "missing-pmed.txt"], "not found"),
 ])
 def test_cli_bad_inputs_exit_2(tmp_path, args, message):
