@@ -601,6 +601,9 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
                 await asyncio.gather(*peer.tasks, return_exceptions=True)
             relay.close()
 
+    worker = getattr(loop, "coding_worker", None)
+    if worker is not None:  # encoding failures aiortc's senders only logged
+        errors.extend(worker.failures)
     wall_s = time.perf_counter() - wall0
     wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": time.process_time() - cpu0,
             "speedup": end_s / wall_s if wall_s > 0 else None}

@@ -228,6 +228,25 @@ _RECENT_PICTURES_BYTES = 16 * 2**20  # about 140 CIF pictures: covers a few seco
 _recent_pictures: dict[tuple[int, int, int, int], np.ndarray] = {}
 
 
+_frame_origins: dict[int, tuple] = {}
+
+
+def _register_frame(frame: VideoFrame, scene: SyntheticScene, frame_no: int, frame_rate_fps: float) -> None:
+    _frame_origins[id(frame)] = (frame, (scene.width_px, scene.height_px, scene.seed), frame_no, frame_rate_fps)
+    while len(_frame_origins) > 64:
+        _frame_origins.pop(next(iter(_frame_origins)))
+
+
+def frame_origin(frame) -> tuple[tuple[int, int, int], int, float] | None:
+    """``((width_px, height_px, seed), frame_no, frame_rate_fps)`` of a frame one of the last 64 a
+    :class:`SyntheticCameraTrack` produced (so its pixels are ``SyntheticScene(width_px, height_px,
+    seed).video_frame(frame_no)``); None for any other frame."""
+    entry = _frame_origins.get(id(frame))
+    if entry is None or entry[0] is not frame:
+        return None
+    return entry[1], entry[2], entry[3]
+
+
 class FrameLedger:
     """Capture times of numbered frames, shared in-process between a sender and its receiver.
 
@@ -285,6 +304,7 @@ class SyntheticCameraTrack(MediaStreamTrack):
         frame = self.scene.video_frame(n)
         frame.pts = int(round(n * VIDEO_CLOCK_RATE / self.frame_rate_fps))
         frame.time_base = VIDEO_TIME_BASE
+        _register_frame(frame, self.scene, n, self.frame_rate_fps)
         self.ledger.record(n, clock())
         self._next_no = n + 1
         return frame

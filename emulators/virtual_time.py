@@ -45,9 +45,10 @@ The pieces, each owning one effect:
     from streams seeded by the call's seed (``random.Random`` objects, never the global state);
   - addresses: ``aioice.ice.get_host_addresses`` gives the first peer that gathers :data:`KIOSK_HOST`
     and the second :data:`AGENT_HOST`; no SDP is rewritten;
-  - CPU only (the call is the same without them, event for event): aiortc's per-sample audio level
-    in numpy (:func:`audio_level_dbov`), and the two peers' identical voice Opus-encoded once
-    (:class:`SharedVoiceEncoding`).
+  - CPU and wall time only (the call is the same without them, event for event, as tests check):
+    aiortc's per-sample audio level in numpy (:func:`audio_level_dbov`), the two peers' identical voice
+    Opus-encoded once (:class:`SharedVoiceEncoding`), and VP8 and voice encoding done ahead of the call
+    in two forked processes (:mod:`emulators.coding_worker`), so that a call uses a second core.
 
 The real-time mode (real sockets through :class:`emulators.relay.UdpRelay`) stays the cross-check;
 ``docs/virtual-time-agreement.md`` compares the two.
@@ -59,8 +60,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as _dt
-import functools
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -145,6 +146,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         selector.loop = self
         self.network: VirtualNetwork | None = None
         self.coding_delay = CodingDelay()
+        self.coding_worker = None  # the call's emulators.coding_worker.CodingWorker (kept once closed: its failures)
 
     def time(self) -> float:
         return self._virtual_now_s
@@ -581,12 +583,16 @@ class SharedVoiceEncoding:
     is shared only if it is voice frame ``next_index`` (same pts, samples and format); the encoder that
     meets a frame first encodes it for real, after feeding its libopus the frames it skipped (they are
     regenerated from the voice, nothing is stored), and leaves the packets for the other. Any other
-    input ends sharing for that encoder, after the same catch-up. Patched in by
-    :func:`deterministic_aiortc`; the real-time mode keeps both encoders busy, as on real kiosks.
+    input ends sharing for that encoder, after the same catch-up. With a ``worker``
+    (:class:`emulators.coding_worker.CodingWorker`) the shared packets come from an encoder in that
+    process fed the voice from frame 0, many frames ahead, and no encoder of the call runs libopus until
+    it leaves the voice. Patched in by :func:`deterministic_aiortc`; the real-time mode keeps both
+    encoders busy, as on real kiosks.
     """
 
-    def __init__(self, original_encode: Callable) -> None:
+    def __init__(self, original_encode: Callable, worker=None) -> None:
         self.original_encode = original_encode
+        self.worker = worker  # an emulators.coding_worker.CodingWorker encoding the voice ahead, or None
         self.results: dict[tuple, tuple[list[bytes], int | None]] = {}
         self.state: dict[int, list] = {}  # id(encoder) -> [next_index, frames fed to libopus, shared?, encoder]
         self.encoded = 0
@@ -607,9 +613,12 @@ class SharedVoiceEncoding:
             key = (encoder.codec.bit_rate, encoder.codec.layout.name, size, index)
             result = self.results.pop(key, None)
             if result is None:
-                self._catch_up(encoder, st, index, size)
-                result = self.original_encode(encoder, frame, force_keyframe)
-                st[1] = index + 1
+                if self.worker is not None:  # encoded ahead in the worker, by an encoder fed voice from 0
+                    result = self.worker.voice(size, index, key[:2])
+                else:
+                    self._catch_up(encoder, st, index, size)
+                    result = self.original_encode(encoder, frame, force_keyframe)
+                    st[1] = index + 1
                 self.results[key] = result
                 self.encoded += 1
             else:
@@ -652,11 +661,14 @@ class _Patches:
 
 
 @contextlib.contextmanager
-def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True) -> Iterator[dict]:
+def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True,
+                         offload_encoding: bool = True) -> Iterator[dict]:
     """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
 
     ``share_voice_encoding``: encode the peers' identical voice once (:class:`SharedVoiceEncoding`);
-    changes the CPU a call costs, nothing else.
+    ``offload_encoding``: encode VP8 frames one ahead, and the shared voice many frames ahead, in a
+    forked process (:mod:`emulators.coding_worker`; where ``fork`` exists). Both change the CPU and wall
+    time a call costs, nothing else.
 
     Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
     dict naming what was patched, for the record.
@@ -681,6 +693,7 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         return random.Random(streams.getrandbits(64))
 
     patches = _Patches()
+    video_worker = None
     now_s = loop.time
     try:
         # -- clocks ---------------------------------------------------------------------------------
@@ -738,12 +751,22 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
 
         # -- speed: aiortc's audio level (RFC 6465) loops over samples in Python; same integer in numpy
         patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
-        # -- speed: the two peers' identical voice is Opus-encoded once (SharedVoiceEncoding)
-        if share_voice_encoding:
-            import aiortc.codecs.opus
+        # -- speed: VP8 frames encoded one ahead, and the voice many frames ahead, in a forked worker
+        #    (emulators.coding_worker); the peers' identical voice is encoded once (SharedVoiceEncoding)
+        import aiortc.codecs.opus
 
-            voice = SharedVoiceEncoding(aiortc.codecs.opus.OpusEncoder.encode)
-            patches.set(aiortc.codecs.opus.OpusEncoder, "encode",
+        opus_module = aiortc.codecs.opus
+        if offload_encoding and "fork" in multiprocessing.get_all_start_methods():
+            from emulators.coding_worker import CodingWorker
+
+            video_worker = CodingWorker(aiortc.codecs.vpx.Vp8Encoder.encode, aiortc.codecs.vpx.Vp8Encoder,
+                                        opus_module.OpusEncoder.encode, opus_module.OpusEncoder)
+            patches.set(aiortc.codecs.vpx.Vp8Encoder, "encode",
+                        lambda self, frame, force_keyframe=False: video_worker.encode(self, frame, force_keyframe))
+            loop.coding_worker = video_worker
+        if share_voice_encoding:
+            voice = SharedVoiceEncoding(opus_module.OpusEncoder.encode, video_worker)
+            patches.set(opus_module.OpusEncoder, "encode",
                         lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
 
         # -- addresses ------------------------------------------------------------------------------
@@ -779,6 +802,8 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
                    "encode": loop.coding_delay.encode_s * 1000.0, "decode": loop.coding_delay.decode_s * 1000.0}}
     finally:
         patches.restore()
+        if video_worker is not None:
+            video_worker.close()
 
 
 TIME_PATCHED_MODULES = ("mediastreams", "rtcrtpreceiver", "rtcrtpsender", "rtcsctptransport")

@@ -85,7 +85,7 @@ def test_relay_rate_and_delay_match_the_line(offer, ip_bytes, load):
     assert measured_kbps == pytest.approx(expected_kbps, rel=0.02)
     # Added delay: median within 1 ms of the LinkQueue's prediction for the same send times.
     assert abs(measured_ms - predicted_ms) < 1.0, attempts
-    assert 0.0 <= late_ms < 5.0, attempts  # the relay never sends early; 5 ms would be a broken host
+    assert late_ms < 5.0, attempts  # 5 ms of mean timer lateness would be a broken host
     if load < 1:
         # Idle line: each packet waits only for its own cells plus the fixed (interleaving + path) delay.
         analytic_ms = line.one_way_delay_ms(Direction.UP, ip_bytes)

@@ -212,8 +212,10 @@ def test_host_load_does_not_change_a_virtual_call(reference_call, monkeypatch):
 
 
 def test_sharing_the_voice_encoding_changes_nothing_but_cpu(reference_call, monkeypatch):
-    """The same call with each peer encoding its own voice is the same call, byte for byte; with
-    sharing (the default) about half the Opus frames were encoded once for both peers."""
+    """The same call with each peer encoding its own voice, and its own video in its own process, is
+    the same call, byte for byte (this lossy call has PLIs and bitrate changes, so the VP8 worker's
+    replays are in it); with sharing (the default) about half the Opus frames were encoded once for
+    both peers."""
     import functools
 
     from emulators import virtual_time
@@ -229,7 +231,8 @@ def test_sharing_the_voice_encoding_changes_nothing_but_cpu(reference_call, monk
     shared = run_emulated_call(CallConfig(profile=get_profile("gen1"), **CALL))
     assert len(made) == 1 and made[0].shared > 0.4 * made[0].encoded > 10
     monkeypatch.setattr(virtual_time, "deterministic_aiortc",
-                        functools.partial(deterministic_aiortc, share_voice_encoding=False))
+                        functools.partial(deterministic_aiortc, share_voice_encoding=False,
+                                          offload_encoding=False))
     alone = run_emulated_call(CallConfig(profile=get_profile("gen1"), **CALL))
     assert len(made) == 1  # no sharing the second time
     for result in (shared, alone):
@@ -280,6 +283,77 @@ def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
             together["c"].append(sharing.encode(encoders["c"], frame(k, f)))
     assert together == alone
     assert sharing.shared == 5 + 6  # b took 0-4 from a, c took 5-10
+
+
+def test_vp8_worker_gives_each_encoder_exactly_its_own_packets():
+    """Requests with bitrate moves below and above aiortc's 10 % re-creation threshold, keyframes
+    (PLIs) and two interleaved encoders: the worker's answers equal aiortc's encoder run inline."""
+    from aiortc.codecs import vpx
+
+    from emulators.coding_worker import CodingWorker
+    from emulators.media import VIDEO_TIME_BASE, SyntheticScene, _register_frame
+    from emulators.profiles import encoder_limits
+
+    scene = SyntheticScene(320, 240)
+
+    def frame(n: int):
+        f = scene.video_frame(n)
+        f.pts, f.time_base = round(n * 90_000 / 15.0), VIDEO_TIME_BASE
+        _register_frame(f, scene, n, 15.0)
+        return f
+
+    # (frame, keyframe?, target bitrate) per step; 32k -> 30.5k stays in the context, 24k re-creates it.
+    steps = [(0, True, 32_000), (1, False, 32_000), (2, False, 30_500), (3, True, 30_500), (4, False, 30_500),
+             (5, False, 24_000), (6, False, 24_000), (7, True, 24_000), (8, False, 31_000), (9, False, 31_000),
+             (10, False, 31_000), (11, True, 31_000), (12, False, 31_000)]
+    with encoder_limits(get_profile("gen1")):
+        inline = {}
+        for name in ("a", "b"):
+            enc = vpx.Vp8Encoder()
+            enc.picture_id = 100
+            out = []
+            for n, key, bitrate in steps:
+                enc.target_bitrate = bitrate
+                out.append(enc.encode(frame(n), key))
+            inline[name] = out
+        worker = CodingWorker(vpx.Vp8Encoder.encode, vpx.Vp8Encoder)
+        try:
+            encoders = {name: vpx.Vp8Encoder() for name in ("a", "b")}
+            offloaded = {name: [] for name in encoders}
+            for enc in encoders.values():
+                enc.picture_id = 100
+            for n, key, bitrate in steps:
+                for name, enc in encoders.items():
+                    enc.target_bitrate = bitrate
+                    offloaded[name].append(worker.encode(enc, frame(n), key))
+        finally:
+            worker.close()
+    assert offloaded == inline
+    assert worker.frames == 2 * len(steps)
+    with pytest.raises(RuntimeError, match="SyntheticCameraTrack"):
+        CodingWorker.encode(worker, encoders["a"], scene.video_frame(99))  # not from a camera
+
+
+def test_a_dead_coding_worker_is_reported_in_the_call_errors(monkeypatch):
+    """aiortc's sender only logs an encoder exception and stops sending; a worker killed mid-call must
+    show in the call's errors, and the call still ends on time."""
+    import os
+    import signal
+
+    from emulators import coding_worker
+
+    original = coding_worker.CodingWorker._encode
+
+    def kill_at_frame_20(self, encoder, frame, force_keyframe):
+        if self.frames == 20:
+            os.kill(self._video.process.pid, signal.SIGKILL)
+            self._video.process.join()
+        return original(self, encoder, frame, force_keyframe)
+
+    monkeypatch.setattr(coding_worker.CodingWorker, "_encode", kill_at_frame_20)
+    result = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "loss_pct": 0.0}))
+    assert any("VP8 encode" in e and "died" in e for e in result.errors), result.errors
+    assert result.duration_s == CALL["duration_s"]
 
 
 def test_another_seed_gives_another_call(reference_call):

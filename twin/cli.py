@@ -25,8 +25,8 @@ _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("emulators.cli:calibrate_command",
                   "Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."),
     "plan": ("planners.cli:plan_group",
-             "Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
-             "that `twin run` evaluates."),
+             ("Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
+              "that `twin run` evaluates.")),
     "compare": ("twin.compare_cli:compare_command",
                 "Compare RUN folders side by side (the first is the reference): plots, maps, report.html."),
     "report": ("twin.compare_cli:report_command",
