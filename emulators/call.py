@@ -30,6 +30,7 @@ import datetime as _dt
 import io
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -294,7 +295,8 @@ class CallResult:
     sees), ``"down"`` = agent -> kiosk. ``dead`` is True when no video frame arrived in either direction.
 
     Everything read from the host's clocks is under ``wall`` (``started_at``, ``wall_s`` = wall time of
-    the call and its teardown, ``cpu_s`` = process CPU time over the same span, ``speedup`` =
+    the call and its teardown, ``cpu_s`` = CPU time of the process and of its finished children (the
+    virtual-time coding workers) over the same span, ``speedup`` =
     ``duration_s / wall_s``), so that two virtual-time calls with the same configuration give identical
     results outside ``wall``. ``digest`` is :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over
     every network event).
@@ -493,7 +495,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     up_q, down_q = build_queues(config)
     loop = asyncio.get_running_loop()
     started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    wall0, cpu0 = time.perf_counter(), time.process_time()
+    wall0, cpu0 = time.perf_counter(), _cpu_s()
     stop = asyncio.Event()
     errors: list[str] = []
     rtt_series: list = []
@@ -605,7 +607,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     if worker is not None:  # encoding failures aiortc's senders only logged
         errors.extend(worker.failures)
     wall_s = time.perf_counter() - wall0
-    wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": time.process_time() - cpu0,
+    wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": _cpu_s() - cpu0,
             "speedup": end_s / wall_s if wall_s > 0 else None}
     log.info("call media+close took %.2f s of wall time", wall_s)
     return _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
@@ -883,6 +885,12 @@ def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True
         fig.savefig(buf, format="png", dpi=100)
         atomic_write_bytes(out / "timeseries.png", buf.getvalue())
     return out
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and of its children that have been waited for."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def run_emulated_call(config: CallConfig) -> CallResult:
