@@ -267,6 +267,8 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) 
     summary: dict = {}
     run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=out,
                     clock=clock, progress=progress, summary=summary)
-    click.echo(f"{summary['calls']} calls, {summary['call_s']:.0f} call-seconds in {summary['wall_s']:.1f} s of wall "
-               f"time with {jobs} processes ({clock} clock): speed-up {summary['speedup']:.1f}x real time")
+    calls, processes = summary["calls"], min(jobs, summary["calls"])
+    click.echo(f"{calls} call{'s' if calls != 1 else ''}, {summary['call_s']:.0f} call-seconds in "
+               f"{summary['wall_s']:.1f} s of wall time with {processes} process{'es' if processes != 1 else ''} "
+               f"({clock} clock): speed-up {summary['speedup']:.1f}x real time")
     click.echo(str(out))
