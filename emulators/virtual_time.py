@@ -526,33 +526,43 @@ def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
     class _VirtualDtlsConnection(ssl_module.Connection):
         """OpenSSL's DTLS retransmission timer seen on the virtual clock.
 
-        ``DTLSv1_get_timeout`` reports the remaining time of OpenSSL's (real-clock) timer. Each time that
-        timer restarts (a flight sent: its remaining time jumps up), a virtual deadline is set at the
-        timer's nominal duration (1 s, 2 s, 4 s... up to 60 s: the remaining time rounded to a power of
-        two) from now; aiortc waits on the virtual clock until it. When aiortc then calls
-        ``DTLSv1_handle_timeout``, the real timer is waited out (``time.sleep``) so that OpenSSL
-        retransmits, deterministically at the virtual deadline.
+        OpenSSL (re)starts its timer, on the real clock, whenever it writes a handshake flight, new or
+        retransmitted. aiortc takes every datagram OpenSSL writes out of the BIO (``bio_read``) and then
+        asks ``DTLSv1_get_timeout``; so when ``bio_read`` has returned data since the last question and
+        the timer runs, the timer was restarted, and a virtual deadline is set at the timer's nominal
+        duration from now (1 s, 2 s, 4 s... up to 60 s: OpenSSL's remaining time, read within
+        milliseconds of the restart, rounded up to a power of two). Restarts are thus recognised from the
+        protocol's events alone, never from how much real time passed between them. aiortc waits on the
+        virtual clock until the deadline; when it then calls ``DTLSv1_handle_timeout``, the real timer
+        is waited out (``time.sleep``) so that OpenSSL retransmits, deterministically at the virtual
+        deadline.
         """
 
         _v_deadline_s: float | None = None
-        _v_last_real_s: float | None = None
+        _v_restarted: bool = True
+
+        def bio_read(self, bufsiz):
+            data = super().bio_read(bufsiz)
+            if data:
+                self._v_restarted = True
+            return data
 
         def DTLSv1_get_timeout(self):
             real = super().DTLSv1_get_timeout()
             if real is None:
-                self._v_deadline_s = self._v_last_real_s = None
+                self._v_deadline_s = None
                 return None
-            if self._v_deadline_s is None or self._v_last_real_s is None or real > self._v_last_real_s:
-                nominal = min(DTLS_MAX_TIMEOUT_S, 2.0 ** max(0, round(math.log2(max(real, 1e-3)))))
+            if self._v_deadline_s is None or self._v_restarted:
+                exponent = math.ceil(math.log2(max(real, 1e-3)) - 1e-9)
+                nominal = min(DTLS_MAX_TIMEOUT_S, 2.0 ** max(0, exponent))
                 self._v_deadline_s = now_s() + nominal
-            self._v_last_real_s = real
+                self._v_restarted = False
             return max(0.0, self._v_deadline_s - now_s())
 
         def DTLSv1_handle_timeout(self):
             real = super().DTLSv1_get_timeout()
             if real is not None and real > 0:
                 _time.sleep(real + 0.002)
-            self._v_last_real_s = None  # the retransmission restarts the timer
             return super().DTLSv1_handle_timeout()
 
     return _VirtualDtlsConnection

@@ -356,6 +356,31 @@ def test_a_dead_coding_worker_is_reported_in_the_call_errors(monkeypatch):
     assert result.duration_s == CALL["duration_s"]
 
 
+def test_lost_dtls_handshake_flights_retransmit_at_the_same_virtual_time_whatever_the_host(monkeypatch):
+    """With 15 % loss this seed loses a DTLS flight: OpenSSL's real-clock timer has to fire. Real delays
+    that differ between flights (a host that gets busy: 15 ms of real sleep per datagram sent from
+    0.1 s on) must not move the retransmission on the virtual clock. (Telling a timer restart from the
+    real remaining time, as this shim first did, loses here: the second flight's restart looks like no
+    restart and the retransmission comes one round trip early.)"""
+    from emulators import virtual_time
+
+    config = {**CALL, "duration_s": 2.0, "scan_kb": 0.0, "print_kb": 0.0, "loss_pct": 15.0, "seed": 14,
+              "line": AdslLine(get_offer("adsl-2048-256"), 3000.0), "profile": get_profile("aiortc-stock")}
+    calm = run_emulated_call(CallConfig(**config))
+    assert calm.setup["connected_s"] > 1.0  # connected only after a 1 s DTLS retransmission timeout
+    original = virtual_time.VirtualNetwork.send
+
+    def slow_send(self, src, dst, data):
+        if 0.1 < self.loop.time() < 3.0:
+            time.sleep(0.015)
+        return original(self, src, dst, data)
+
+    monkeypatch.setattr(virtual_time.VirtualNetwork, "send", slow_send)
+    slow = run_emulated_call(CallConfig(**config))
+    assert slow.setup == calm.setup
+    assert _deterministic_json(slow) == _deterministic_json(calm)
+
+
 def test_another_seed_gives_another_call(reference_call):
     other = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "seed": 8}))
     assert other.digest["sha256"] != reference_call.digest["sha256"]
