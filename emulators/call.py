@@ -854,7 +854,8 @@ def plot_call(result: CallResult):
     axes[2].set_xlabel("time from call start (s)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
+        if ax.get_legend_handles_labels()[0]:  # an empty call (interrupted at once, dead line) has none
+            ax.legend(fontsize=7, loc="upper right")
     line = result.config["line"]
     fig.suptitle(f"{line['offer']} ({line['sync_rate_up_kbps']:.0f}/{line['sync_rate_down_kbps']:.0f} kbit/s up/down), "
                  f"profile {result.config['profile']['name']}", fontsize=10)
