@@ -33,6 +33,7 @@ imports nothing.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +140,18 @@ def _encode_voice(voice: _Voice, opus_encode: Callable) -> None:
     voice.next_index = k + 1
 
 
-def _worker_main(conn, original_encode: Callable, vpx_class: type, opus_encode: Callable | None,
+_PARENT_ENDS: list = []
+"""The call side's ends of every worker pipe open in this process. A forked worker closes those it
+inherited, so that each pipe's only writer is the call: when the call dies, however it dies, its
+workers read end-of-file and exit."""
+
+os.register_at_fork(after_in_child=_PARENT_ENDS.clear)  # a forked child owns none of them (workers get a copy)
+
+REPLY_TIMEOUT_S = 60.0
+"""A worker that does not answer within this (wall) time is taken for dead (a frame takes milliseconds)."""
+
+
+def _worker_main(conn, inherited: list, original_encode: Callable, vpx_class: type, opus_encode: Callable | None,
                  opus_class: type | None) -> None:
     """A worker's loop. Messages in: ``open``, ``accept`` (the speculative frame is taken),
     ``encode`` (answered ``result``), ``voice`` (answered ``voices``), ``close``. While no message waits
@@ -150,6 +162,8 @@ def _worker_main(conn, original_encode: Callable, vpx_class: type, opus_encode: 
     from emulators.media import SyntheticScene
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the call's to handle; it closes the worker
+    for end in inherited:
+        end.close()
     streams: dict[int, _Stream] = {}
     voices: dict[int, _Voice] = {}
     while True:
@@ -236,7 +250,7 @@ class CodingWorker:
         # Video and voice apart: a VP8 frame never waits behind voice frames encoded ahead.
         self._video = _Process(ctx, "twin-vp8-worker", args)
         self._voice = _Process(ctx, "twin-opus-worker", args) if opus_class is not None else None
-        self._streams: dict[int, tuple[Any, int]] = {}  # id(encoder) -> (encoder, stream id)
+        self._streams: dict[int, tuple] = {}  # id(encoder) -> (encoder, stream id, scene key, fps)
         self._expect: dict[int, int] = {}  # stream id -> frame number the worker speculates
         self._context_bitrate: dict[int, int | None] = {}  # stream id -> bitrate of its libvpx context
         self._specs: dict[int, tuple] = {}  # stream id -> speculative (key, result, context bitrate) received
@@ -274,8 +288,11 @@ class CodingWorker:
         scene_key, n, fps = origin
         entry = self._streams.get(id(encoder))
         if entry is None or entry[0] is not encoder:
-            entry = self._streams[id(encoder)] = (encoder, len(self._streams))
+            entry = self._streams[id(encoder)] = (encoder, len(self._streams), scene_key, fps)
             self._video.send(("open", entry[1], scene_key, fps))
+        elif (scene_key, fps) != entry[2:]:
+            raise RuntimeError(f"an encoder fed camera {entry[2]} at {entry[3]} fps got a frame of camera "
+                               f"{scene_key} at {fps} fps: the VP8 coding worker cannot switch cameras")
         sid = entry[1]
         bitrate, picture_id = int(encoder.target_bitrate), encoder.picture_id
         if self._expect.get(sid) == n:
@@ -332,7 +349,9 @@ class _Process:
 
     def __init__(self, ctx, name: str, args: tuple) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, *args), name=name, daemon=True)
+        _PARENT_ENDS.append(self.conn)
+        self.process = ctx.Process(target=_worker_main, args=(child, list(_PARENT_ENDS), *args), name=name,
+                                   daemon=True)
         self.process.start()
         child.close()
 
@@ -345,6 +364,8 @@ class _Process:
 
     def receive(self) -> tuple:
         try:
+            if not self.conn.poll(REPLY_TIMEOUT_S):
+                raise RuntimeError(f"the coding worker {self.process.name} did not answer in {REPLY_TIMEOUT_S:g} s")
             message = self.conn.recv()
         except (EOFError, OSError) as exc:
             raise RuntimeError(f"the coding worker {self.process.name} died (exit code "
@@ -363,3 +384,7 @@ class _Process:
             self.process.terminate()
             self.process.join(timeout=2.0)
         self.conn.close()
+        if self.conn in _PARENT_ENDS:
+            _PARENT_ENDS.remove(self.conn)
+        if not self.process.is_alive():
+            self.process.close()  # release its sentinel descriptor now, not at garbage collection

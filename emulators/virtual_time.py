@@ -461,8 +461,17 @@ _certificate_future: concurrent.futures.Future | None = None
 
 def prepare_certificate() -> None:
     """Start making :func:`fixed_size_certificate`'s key in a background thread (RSA key generation
-    releases the GIL), so that it overlaps with imports instead of delaying the first call. Idempotent."""
+    releases the GIL), so that it overlaps with imports instead of delaying the first call. Idempotent.
+
+    The thread imports nothing (``cryptography`` is imported here, in the caller's thread: an import
+    interrupted by Ctrl-C while another thread imports could deadlock) and is not a daemon (an
+    interpreter exiting under it while it is inside OpenSSL could abort), so an exit waits for the key,
+    a fraction of a second."""
     global _certificate_future
+    from cryptography import x509  # noqa: F401 - imported before the thread starts, see above
+    from cryptography.hazmat.primitives import hashes  # noqa: F401
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: F401
+
     with _certificate_lock:
         if _certificate_future is None:
             future: concurrent.futures.Future = concurrent.futures.Future()
@@ -474,7 +483,7 @@ def prepare_certificate() -> None:
                     future.set_exception(exc)
 
             _certificate_future = future
-            threading.Thread(target=make, name="twin-dtls-key", daemon=True).start()
+            threading.Thread(target=make, name="twin-dtls-key", daemon=False).start()
 
 
 def _forget_unfinished_certificate() -> None:
@@ -766,7 +775,8 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         import aiortc.codecs.opus
 
         opus_module = aiortc.codecs.opus
-        if offload_encoding and "fork" in multiprocessing.get_all_start_methods():
+        if (offload_encoding and "fork" in multiprocessing.get_all_start_methods()
+                and not multiprocessing.current_process().daemon):  # a daemonic process may not fork workers
             from emulators.coding_worker import CodingWorker
 
             video_worker = CodingWorker(aiortc.codecs.vpx.Vp8Encoder.encode, aiortc.codecs.vpx.Vp8Encoder,

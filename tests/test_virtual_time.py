@@ -381,6 +381,58 @@ def test_lost_dtls_handshake_flights_retransmit_at_the_same_virtual_time_whateve
     assert _deterministic_json(slow) == _deterministic_json(calm)
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_coding_workers_exit_when_the_call_process_is_killed(tmp_path):
+    """SIGKILL (or an OOM kill) of a virtual-time call leaves no worker behind: each pipe's only writer
+    was the dead call, so the workers read end-of-file and exit."""
+    import os
+    import signal
+
+    cmd = [sys.executable, "-m", "twin.cli", "emulate", "--clock", "virtual", "--duration-s", "60", "--no-plot",
+           "--out", str(tmp_path / "call")]
+    call = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        found = []
+        for task in Path(f"/proc/{call.pid}/task").glob("*"):
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+        return found
+
+    deadline = time.monotonic() + 30
+    while len(children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = children()
+    assert len(workers) >= 2, "the call never started its coding workers"
+    os.kill(call.pid, signal.SIGKILL)
+    call.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+
+
+def _short_call_digest(_: int) -> str:
+    result = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "duration_s": 2.0}))
+    return result.digest["sha256"]
+
+
+def test_a_virtual_call_runs_inside_a_daemonic_pool_worker():
+    """multiprocessing.Pool workers are daemonic and may not fork children: the call encodes inline there
+    (same call, same digest)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        in_pool = pool.map(_short_call_digest, [0])[0]
+    assert in_pool == _short_call_digest(0)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def test_another_seed_gives_another_call(reference_call):
     other = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "seed": 8}))
     assert other.digest["sha256"] != reference_call.digest["sha256"]
