@@ -59,6 +59,7 @@ def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) ->
 
 
 def _fmt(value, spec: str) -> str:
+    # emulators.call has the same helper, but importing it (aiortc) would slow --from-json by a second
     return "n/a" if value is None else format(value, spec)
 
 

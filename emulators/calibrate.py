@@ -159,9 +159,6 @@ def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, s
                         print_kb=print_kb, loss_pct=loss_pct or None, clock=clock)
     result = run_emulated_call(config)
     row = calibration_row(result, profile, line_name)
-    row["_verdict"] = result.verdict
-    row["_wall_s"] = result.wall_s
-    row["_digest"] = result.digest.get("sha256")
     return row
 
 
@@ -229,8 +226,6 @@ def run_calibration(
         }
         for fut in cf.as_completed(futures):
             row = fut.result()
-            for key in [k for k in row if k.startswith("_")]:
-                row.pop(key)
             rows.append(row)
             atomic_write_text(out, rows_to_csv(rows))
             if progress is not None:

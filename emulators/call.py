@@ -332,10 +332,6 @@ class CallResult:
     def wall_s(self) -> float:
         return float(self.wall["wall_s"])
 
-    @property
-    def started_at(self) -> str:
-        return str(self.wall["started_at"])
-
     # Convenience accessors used by the CLI, the calibration and tests.
     def fps(self, direction: str) -> float:
         return float(self.video[direction]["fps_mean"])

@@ -55,12 +55,6 @@ class _Stream:
     todo: tuple | None = None  # (n, pts, picture_id, bitrate) of the next speculative frame
 
 
-def _pts(n: int, fps: float) -> int:
-    from emulators.media import VIDEO_CLOCK_RATE
-
-    return round(n * VIDEO_CLOCK_RATE / fps)  # as SyntheticCameraTrack stamps frame n
-
-
 def _encode(stream: _Stream, original_encode: Callable, n: int, pts: int, keyframe: bool, bitrate: int,
             picture_id: int):
     from emulators.media import VIDEO_TIME_BASE
@@ -80,7 +74,7 @@ def _encode(stream: _Stream, original_encode: Callable, n: int, pts: int, keyfra
 
 def recreates(context_bitrate: int | None, bitrate: int) -> bool:
     """aiortc's test in ``Vp8Encoder.encode`` for a frame of the same size: a new context when there is
-    none or the (clamped) target moved by more than 10 % from the context's bitrate."""
+    none or the (clamped) target moved by more than 10 % from the context's bitrate (both in bit/s)."""
     from aiortc.codecs import vpx
 
     target = max(vpx.MIN_BITRATE, min(bitrate, vpx.MAX_BITRATE))
@@ -106,7 +100,9 @@ def _serve(stream: _Stream, original_encode: Callable, vpx_class: type, request:
 
 
 def _next(stream: _Stream, n: int, picture_id: int, bitrate: int) -> None:
-    stream.todo = (n + 1, _pts(n + 1, stream.fps), (picture_id + 1) % PICTURE_ID_MODULO, bitrate)
+    from emulators.media import frame_pts
+
+    stream.todo = (n + 1, frame_pts(n + 1, stream.fps), (picture_id + 1) % PICTURE_ID_MODULO, bitrate)
 
 
 @dataclass
@@ -129,14 +125,10 @@ VOICE_BATCH = 32
 
 
 def _encode_voice(voice: _Voice, opus_encode: Callable) -> None:
-    from av import AudioFrame
+    from emulators.media import voice_frame
 
-    from emulators.media import AUDIO_SAMPLE_RATE_HZ, AUDIO_TIME_BASE, voice_samples
-
-    k, size = voice.next_index, voice.size
-    frame = AudioFrame.from_ndarray(voice_samples(k * size, size).reshape(1, -1), format="s16", layout="mono")
-    frame.sample_rate, frame.pts, frame.time_base = AUDIO_SAMPLE_RATE_HZ, k * size, AUDIO_TIME_BASE
-    voice.results[k] = opus_encode(voice.encoder, frame)
+    k = voice.next_index
+    voice.results[k] = opus_encode(voice.encoder, voice_frame(k, voice.size))
     voice.next_index = k + 1
 
 
@@ -168,9 +160,8 @@ def _worker_main(conn, inherited: list, original_encode: Callable, vpx_class: ty
     voices: dict[int, _Voice] = {}
     while True:
         if not conn.poll(0):
-            stream = next((st for st in streams.values() if st.todo is not None), None)
+            sid, stream = next(((k, st) for k, st in streams.items() if st.todo is not None), (None, None))
             if stream is not None:
-                sid = next(k for k, v in streams.items() if v is stream)
                 n, pts, picture_id, bitrate = stream.todo
                 stream.todo = None
                 result = _encode(stream, original_encode, n, pts, False, bitrate, picture_id)
@@ -256,8 +247,6 @@ class CodingWorker:
         self._specs: dict[int, tuple] = {}  # stream id -> speculative (key, result, context bitrate) received
         self._voice_ready: dict[tuple, tuple] = {}  # (size, index) -> result, sent ahead by the worker
         self.frames = 0
-        self.speculated = 0
-        self.voice_frames = 0
         self.failures: list[str] = []  # what went wrong, for the call's errors (aiortc swallows them)
 
     def _receive(self, sid: int, kind: str):
@@ -304,19 +293,18 @@ class CodingWorker:
             if (sn, spts, spid) == (n, frame.pts, picture_id) and not force_keyframe and not recreates(
                     self._context_bitrate[sid], bitrate):
                 self._video.send(("accept", sid, n, bitrate))
-                return self._done(encoder, sid, n, result, context_bitrate, speculated=True)
+                return self._done(encoder, sid, n, result, context_bitrate)
         self._specs.pop(sid, None)
         self._video.send(("encode", sid, (n, frame.pts, bool(force_keyframe), bitrate, picture_id)))
         _, result, context_bitrate = self._receive(sid, "result")
         self._specs.pop(sid, None)  # a speculation sent before the worker read the request is stale
-        return self._done(encoder, sid, n, result, context_bitrate, speculated=False)
+        return self._done(encoder, sid, n, result, context_bitrate)
 
-    def _done(self, encoder, sid: int, n: int, result, context_bitrate, speculated: bool):
+    def _done(self, encoder, sid: int, n: int, result, context_bitrate):
         self._context_bitrate[sid] = context_bitrate
         self._expect[sid] = n + 1
         encoder.picture_id = (encoder.picture_id + 1) % PICTURE_ID_MODULO
         self.frames += 1
-        self.speculated += speculated
         return result
 
     def voice(self, size: int, index: int, settings: tuple[int, str]):
@@ -325,7 +313,6 @@ class CodingWorker:
         ``settings``: the asking encoder's ``(bit_rate, layout name)``, which must be the worker's."""
         if self._voice is None:
             raise RuntimeError("this coding worker was made without Opus")
-        self.voice_frames += 1
         ready = self._voice_ready.pop((size, index), None)
         if ready is not None:
             return ready

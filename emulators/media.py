@@ -203,10 +203,9 @@ class SyntheticScene:
         return out
 
     def video_frame(self, frame_no: int) -> VideoFrame:
-        """Frame ``frame_no`` as a PyAV frame. The pictures of recent frame numbers are shared by every
-        scene of the same size and seed in the process (both cameras of a call render the same numbers,
-        and the receivers' references are the same pictures); the frame wraps the shared, read-only
-        array without copying it."""
+        """Frame ``frame_no`` as a PyAV frame. The pictures of the last 16 frame numbers are shared by
+        every scene of the same size and seed in the process (both cameras of a call render the same
+        numbers at about the same time); the frame wraps the shared, read-only array without copying it."""
         return VideoFrame.from_numpy_buffer(self.picture(frame_no), format="yuv420p")
 
     def picture(self, frame_no: int) -> np.ndarray:
@@ -217,14 +216,12 @@ class SyntheticScene:
             picture = self.yuv420p(frame_no)
             picture.flags.writeable = False
             _recent_pictures[key] = picture
-            budget = _RECENT_PICTURES_BYTES // max(1, picture.nbytes)
-            while len(_recent_pictures) > max(_RECENT_PICTURES, budget):
+            while len(_recent_pictures) > _RECENT_PICTURES:
                 _recent_pictures.pop(next(iter(_recent_pictures)))
         return picture
 
 
 _RECENT_PICTURES = 16
-_RECENT_PICTURES_BYTES = 16 * 2**20  # about 140 CIF pictures: covers a few seconds of receive delay
 _recent_pictures: dict[tuple[int, int, int, int], np.ndarray] = {}
 
 
@@ -268,6 +265,11 @@ class FrameLedger:
         return len(self.captured)
 
 
+def frame_pts(frame_no: int, frame_rate_fps: float) -> int:
+    """The RTP-clock pts (1/90000 s) :class:`SyntheticCameraTrack` stamps on frame ``frame_no``."""
+    return round(frame_no * VIDEO_CLOCK_RATE / frame_rate_fps)
+
+
 class SyntheticCameraTrack(MediaStreamTrack):
     """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``clock``
     (default ``loop.time``; must be the clock the receiver uses, since delays are differences).
@@ -302,7 +304,7 @@ class SyntheticCameraTrack(MediaStreamTrack):
         if wait > 0:
             await asyncio.sleep(wait)
         frame = self.scene.video_frame(n)
-        frame.pts = int(round(n * VIDEO_CLOCK_RATE / self.frame_rate_fps))
+        frame.pts = frame_pts(n, self.frame_rate_fps)
         frame.time_base = VIDEO_TIME_BASE
         _register_frame(frame, self.scene, n, self.frame_rate_fps)
         self.ledger.record(n, clock())
@@ -357,6 +359,15 @@ _recent_voice: dict[tuple[int, int], np.ndarray] = {}
 """The last frames asked for (both microphones of a call ask for the same ones), read-only."""
 
 
+def voice_frame(index: int, size: int) -> AudioFrame:
+    """Voice frame ``index`` of ``size`` samples (48 kHz mono ``s16``, pts ``index * size`` in
+    1/48000 s): what :class:`SyntheticVoiceTrack` hands the encoder, and what the virtual-time voice
+    sharing regenerates (:mod:`emulators.virtual_time`, :mod:`emulators.coding_worker`)."""
+    frame = AudioFrame.from_ndarray(voice_samples(index * size, size).reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = AUDIO_SAMPLE_RATE_HZ, index * size, AUDIO_TIME_BASE
+    return frame
+
+
 class SyntheticVoiceTrack(MediaStreamTrack):
     """A microphone producing :func:`voice_samples` in frames of ``ptime_s`` (default 20 ms), paced on
     ``loop.time()``.
@@ -395,12 +406,7 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         wait = self._start_s + n * self.ptime_s - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        size = self.samples_per_frame
-        samples = voice_samples(n * size, size)
-        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = AUDIO_SAMPLE_RATE_HZ
-        frame.pts = n * size
-        frame.time_base = AUDIO_TIME_BASE
+        frame = voice_frame(n, self.samples_per_frame)
         self.frames_sent = n + 1
         return frame
 

@@ -65,6 +65,7 @@ import multiprocessing
 import os
 import random
 import re
+import secrets
 import selectors
 import threading
 import time as _time
@@ -86,6 +87,8 @@ VIRTUAL_EPOCH = _dt.datetime(2008, 1, 7, 9, 0, 0, tzinfo=_dt.UTC)
 DEADLOCK_GRACE_S = 0.5
 """Real seconds the loop waits for a descriptor when nothing is scheduled before declaring a deadlock."""
 DTLS_MAX_TIMEOUT_S = 60.0
+"""Longest DTLS retransmission timeout, s: RFC 6347 section 4.2.4.1 (OpenSSL's ``dtls1_double_timeout``
+caps it there too)."""
 
 
 class VirtualTimeDeadlock(RuntimeError):
@@ -274,9 +277,6 @@ class VirtualNetwork:
             return False
         transport._protocol.datagram_received(data, src)
         return True
-
-    def addresses(self) -> list[str]:
-        return [f"{h}:{p}" for h, p in self._endpoints]
 
 
 class VirtualRelay(UdpRelay):
@@ -580,8 +580,6 @@ def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
 def audio_level_dbov(frame) -> int:
     """``aiortc.rtp.compute_audio_level_dbov`` (RFC 6465 Appendix A) with the sum of squares in numpy:
     the same exact integer sum, so the same result, 20x faster (it runs for every audio frame)."""
-    import numpy as np
-
     samples = np.frombuffer(bytes(frame.planes[0]), dtype=np.int16).astype(np.int64)
     total = int(np.dot(samples, samples))
     rms = math.sqrt(total / (frame.samples * 32767 * 32767))
@@ -651,14 +649,10 @@ class SharedVoiceEncoding:
 
     def _catch_up(self, encoder, st: list, index: int, size: int) -> None:
         """Feed ``encoder``'s own libopus the voice frames it skipped, ``st[1] .. index - 1``."""
-        from av import AudioFrame
-
-        from emulators.media import AUDIO_SAMPLE_RATE_HZ, AUDIO_TIME_BASE, voice_samples
+        from emulators.media import voice_frame
 
         for k in range(st[1], index):
-            frame = AudioFrame.from_ndarray(voice_samples(k * size, size).reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = AUDIO_SAMPLE_RATE_HZ, k * size, AUDIO_TIME_BASE
-            self.original_encode(encoder, frame)
+            self.original_encode(encoder, voice_frame(k, size))
             self.encoded += 1
         st[1] = index
 
@@ -753,7 +747,7 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
             patches.set(module, "random", stream())
         rng_bytes = stream()
-        os_proxy = _Proxy(__import__("os"), urandom=lambda n: rng_bytes.randbytes(n))
+        os_proxy = _Proxy(os, urandom=lambda n: rng_bytes.randbytes(n))
         patches.set(aiortc.rtcsctptransport, "os", os_proxy)
         patches.set(aiortc.rtp, "os", os_proxy)
         rng_uuid = stream()
@@ -763,7 +757,7 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         rng_ice = stream()
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
-        patches.set(aioice.ice, "secrets", _Proxy(__import__("secrets"), randbits=rng_ice.getrandbits))
+        patches.set(aioice.ice, "secrets", _Proxy(secrets, randbits=rng_ice.getrandbits))
         rng_stun = stream()
         patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
         patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))

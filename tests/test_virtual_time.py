@@ -291,14 +291,14 @@ def test_vp8_worker_gives_each_encoder_exactly_its_own_packets():
     from aiortc.codecs import vpx
 
     from emulators.coding_worker import CodingWorker
-    from emulators.media import VIDEO_TIME_BASE, SyntheticScene, _register_frame
+    from emulators.media import VIDEO_TIME_BASE, SyntheticScene, _register_frame, frame_pts
     from emulators.profiles import encoder_limits
 
     scene = SyntheticScene(320, 240)
 
     def frame(n: int):
         f = scene.video_frame(n)
-        f.pts, f.time_base = round(n * 90_000 / 15.0), VIDEO_TIME_BASE
+        f.pts, f.time_base = frame_pts(n, 15.0), VIDEO_TIME_BASE
         _register_frame(f, scene, n, 15.0)
         return f
 
