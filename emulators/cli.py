@@ -172,7 +172,7 @@ def _print_verdict(result, out_dir: Path) -> None:
 @click.option("--outage", "outages", multiple=True, help="START_S:END_S line outage (repeatable).")
 @click.option("--trace-up", default=None, help="mahimahi capacity trace for the uplink.")
 @click.option("--trace-down", default=None, help="mahimahi capacity trace for the downlink.")
-@click.option("--profile", "profile_name", default="gen1", show_default=True, help="Encoder profile.")
+@click.option("--profile", "profile_name", default="gen1", show_default=True, help="Encoder profile: gen1, gen2 or aiortc-stock (twin/profiles.py).")
 @click.option("--codec", default=None, help="Override the video codec (VP8 or H264).")
 @click.option("--width", type=int, default=None, help="Override the frame width (px).")
 @click.option("--height", type=int, default=None, help="Override the frame height (px).")

@@ -27,7 +27,7 @@ class _Bounded(click.ParamType):
     def __init__(self, low: float, high: float, low_closed: bool = False) -> None:
         self.low, self.high, self.low_closed = low, high, low_closed
 
-    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def convert(self, value, param, ctx):  # click's signature
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -45,7 +45,7 @@ _SEED = click.IntRange(min=0)
 _LATEST_PLAN_DATE = dt.datetime(2100, 12, 31)
 
 
-def _check_start_date(ctx, param, value):  # noqa: ANN001, ANN201 - click callback
+def _check_start_date(ctx, param, value):  # click callback
     if value is not None and value > _LATEST_PLAN_DATE:
         raise click.BadParameter(f"{value:%Y-%m-%d} is after {_LATEST_PLAN_DATE:%Y-%m-%d}")
     return value
@@ -177,11 +177,11 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
 
 @plan_group.command("lines")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target-mos", type=float, default=3.0, show_default=True,
+@click.option("--target-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=3.0, show_default=True,
               help="Minimum speech MOS (worse direction) the line must give the kiosk's profile.")
-@click.option("--min-fps-share", type=float, default=0.8, show_default=True,
+@click.option("--min-fps-share", type=_Bounded(0.0, 1.0, low_closed=True), default=0.8, show_default=True,
               help="Minimum delivered frame rate, as a share of the profile's frame rate.")
-@click.option("--target-video-mos", type=float, default=None,
+@click.option("--target-video-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=None,
               help="Also require this video MOS (G.1070 or calibration); default: not required.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The scenario with resized lines to write (YAML).")
@@ -192,17 +192,12 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
 
     from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
     from planners.scenario_io import check_plan_target, write_scenario
-    from twin.errors import TwinInputError
     from twin.line import OFFERS
     from twin.scenario import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
     check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
-    for option, value, low, high in (("--target-mos", target_mos, 1.0, 5.0), ("--min-fps-share", min_fps_share, 0.0, 1.0),
-                                     ("--target-video-mos", target_video_mos, 1.0, 5.0)):
-        if value is not None and not (math.isfinite(value) and low <= value <= high):
-            raise TwinInputError(f"{option} {value}: must be a number from {low:g} to {high:g}")
     target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
     sizing = size_lines(loaded, target)
     write_scenario(apply_line_sizing(loaded, sizing), loaded, output, lines_header(sizing, scenario))

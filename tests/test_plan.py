@@ -351,9 +351,9 @@ def test_cli_placement_lines_upgrades_write_runnable_scenarios(tmp_path):
     (["placement", "missing.yaml", "-o", "X"], "not found"),
     (["placement", str(TINY), "--candidates", "missing.txt", "-o", "X"], "not found"),
     (["upgrades", str(TINY), "--budget-eur", "5", "-o", "X"], "buys no upgrade"),
-    (["lines", str(TINY), "--target-mos", "nan", "-o", "X"], "--target-mos nan"),
-    (["lines", str(TINY), "--min-fps-share", "2", "-o", "X"], "--min-fps-share 2"),
-    (["lines", str(TINY), "--target-video-mos", "0", "-o", "X"], "--target-video-mos 0"),
+    (["lines", str(TINY), "--target-mos", "nan", "-o", "X"], "'--target-mos': 'nan' is not a finite number in [1, 5]"),
+    (["lines", str(TINY), "--min-fps-share", "2", "-o", "X"], "'--min-fps-share': '2' is not a finite number in [0, 1]"),
+    (["lines", str(TINY), "--target-video-mos", "0", "-o", "X"], "'--target-video-mos': '0' is not a finite number in [1, 5]"),
     (["placement", str(TINY), "--model", "lscp", "-p", "3", "-o", "X"], "does not apply to --model lscp"),
     (["orlib", "missing-pmed.txt"], "not found"),
 ])

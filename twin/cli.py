@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``twin`` script: runs the CLI, turning bad input into exit status 2."""
     try:
         cli.main(args=argv, prog_name="twin", standalone_mode=False)
+        sys.stdout.flush()  # a full disk shows here for output still buffered
     except TwinInputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -104,15 +105,6 @@ def main(argv: list[str] | None = None) -> None:
         _silence_stdout()
         where = exc.filename if exc.filename is not None else "standard output"
         click.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
-        sys.exit(2)
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        sys.exit(141)
-    except OSError as exc:
-        _silence_stdout()
-        click.echo(f"error: cannot write standard output: {exc.strerror or exc}", err=True)
         sys.exit(2)
     sys.exit(0)
 
