@@ -183,38 +183,36 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
             with _stop_signals(stop), cf.ProcessPoolExecutor(
                     max_workers=min(jobs, n_rep), initializer=_worker_init, initargs=(path,)) as pool:
                 futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
-                pending = set(futures)
+                unrecorded = set(futures)  # a future leaves only once its replication is recorded
                 try:
-                    while pending and not stop.is_set():
-                        finished, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+                    while unrecorded and not stop.is_set():
+                        finished, _ = cf.wait(unrecorded, timeout=0.2, return_when=cf.FIRST_COMPLETED)
                         for future in sorted(finished, key=futures.__getitem__):
                             record(futures[future], future.result())
+                            unrecorded.discard(future)
                 except KeyboardInterrupt:  # raised by on_replication, or a signal outside _stop_signals
                     stop.set()
                 except cf.process.BrokenProcessPool:
                     # a worker was killed from outside (SIGTERM to the process group, out of memory):
-                    # the run stops, keeping what finished
+                    # the run stops, keeping what finished (collected below)
                     stop.set()
-                    pending = {f for f in pending if not f.done()}
                 except BaseException:
                     for future in futures:
                         future.cancel()
                     raise
                 if stop.is_set():
                     # keep what the workers are finishing: cancel the queue, wait for the running ones
-                    for future in pending:
+                    for future in unrecorded:
                         future.cancel()
-                    for future in pending:
-                        if future.cancelled():
+                    for future in sorted(unrecorded, key=futures.__getitem__):
+                        if future.cancelled() or futures[future] in results:
                             continue
                         try:
-                            kpi_values = future.result()
+                            results[futures[future]] = future.result()
                         except (cf.CancelledError, cf.process.BrokenProcessPool):
                             continue
-                        if futures[future] not in results:
-                            results[futures[future]] = kpi_values
-                            run.write_replications(results, kpis)
-                    raise KeyboardInterrupt
+                        run.write_replications(results, kpis)
+                    interrupted = True
     except KeyboardInterrupt:
         interrupted = True
     done = len(results)
