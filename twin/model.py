@@ -5,7 +5,9 @@ What is modelled (see README "Model" for the assumptions in prose):
 - **Demand.** Each commune c has, for each service s, a yearly potential of video interviews
   ``population_c * need_per_capita_per_year_s * kiosk_uptake * (1 - exp(-D / distance_decay_km))``
   where D is the road distance to the service's nearest office: a kiosk is worth using where the office
-  is far (travel saved), hardly at all next door. Citizens go to the nearest installed user kiosk at
+  is far (travel saved), hardly at all next door (ASSUMPTION, no published source: the office-distance
+  factor reuses the kiosk-distance scale ``distance_decay_km``; it was added so that planners do not
+  fill cities that have offices). Citizens go to the nearest installed user kiosk at
   road distance d: a share ``exp(-d / distance_decay_km)`` comes when ``d <= max_kiosk_distance_km``
   and ``d < D``; the rest is unmet, reason ``too_far`` (they travel to the office or give up; the model
   does not distinguish).
