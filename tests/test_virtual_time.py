@@ -418,10 +418,10 @@ def _short_call_digest(_: int) -> str:
 
 def test_a_virtual_call_runs_inside_a_daemonic_pool_worker():
     """multiprocessing.Pool workers are daemonic and may not fork children: the call encodes inline there
-    (same call, same digest)."""
+    (same call, same digest). A spawned pool: forking this many-threaded test process is itself unsafe."""
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(1) as pool:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
         in_pool = pool.map(_short_call_digest, [0])[0]
     assert in_pool == _short_call_digest(0)
 
