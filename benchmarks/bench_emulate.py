@@ -48,8 +48,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twin.atomic import atomic_write_json
 from twin.line import AdslLine, Direction, LinkQueue, get_offer
+from twin.run.atomic import atomic_write_json
 
 FAST_UP_KBPS = 4000.0
 FAST_DOWN_KBPS = 8000.0

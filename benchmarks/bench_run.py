@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from twin.runner import compile_scenario, run_replication
+from twin.run.runner import compile_scenario, run_replication
 
 ROOT = Path(__file__).resolve().parent.parent
 

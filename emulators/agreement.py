@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     command = "python -m emulators.agreement " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_json:
-        from twin.atomic import atomic_write_text
+        from twin.run.atomic import atomic_write_text
 
         saved = json.loads(Path(args.from_json).read_text())
         atomic_write_text(args.out, markdown(saved["rows"], saved["command"].strip(), args.duration_s))
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"delay {_fmt(r['delay_mean_ms'], '.0f')} / {_fmt(v['delay_mean_ms'], '.0f')} ms, PSNR "
                   f"{_fmt(r['psnr_db'], '.1f')} / {_fmt(v['psnr_db'], '.1f')} dB ({time.perf_counter() - t0:.0f} s)",
                   flush=True)
-    from twin.atomic import atomic_write_json, atomic_write_text
+    from twin.run.atomic import atomic_write_json, atomic_write_text
 
     atomic_write_text(args.out, markdown(rows, command.strip(), args.duration_s))
     raw = Path("results") / f"virtual-time-agreement-{_dt.datetime.now():%Y%m%d-%H%M%S}.json"

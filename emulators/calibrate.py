@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
-import datetime as _dt
 import io
 import math
 import multiprocessing
@@ -45,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from twin.errors import TwinInputError
+from twin.vocabulary import CLOCKS
 
 DEFAULT_LINES = ("adsl-128-64", "adsl-512-128", "adsl-1024-256", "adsl-2048-256", "adsl-max")
 """Offers swept by default: the uplinks of French ADSL 2004-2008 from 64 to 800 kbit/s."""
@@ -55,7 +55,6 @@ that scenario: adsl-512-128 4.1-5.2 km, readsl-512-128 5.6-6.6 km, adsl-1024-256
 adsl-2048-256 1.5 km. The shipped scenarios/data/auvergne-calibration.csv is this sweep (command in
 scenarios/data/README.md)."""
 
-CLOCKS = ("virtual", "real")
 
 
 def parse_line_spec(spec: str) -> tuple[str, float | None]:
@@ -70,8 +69,8 @@ def parse_line_spec(spec: str) -> tuple[str, float | None]:
     return name, loop_m
 
 
-def default_csv_path(base: str | Path = "results") -> Path:
-    return Path(base) / f"calibration-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
+#: Name of the calibration table in a ``twin calibrate`` output folder.
+CALIBRATION_CSV = "calibration.csv"
 
 
 def _nan_if_none(value) -> float:
@@ -162,6 +161,37 @@ def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, s
     return row
 
 
+def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: int, duration_s: float,
+                      clock: str) -> None:
+    """Check a sweep's options before any call (see :func:`run_calibration`).
+
+    Raises:
+        TwinInputError: unknown line or profile, bad ``OFFER@LOOP_M``, jobs < 1, duration <= 0, unknown
+            clock.
+    """
+    from twin.line import AdslLine, LineError, get_offer
+    from twin.profiles import get_profile
+
+    if not line_names or not profile_names:
+        raise TwinInputError("calibration needs at least one line and one profile")
+    for spec in line_names:
+        name, loop_m = parse_line_spec(spec)
+        offer = get_offer(name)
+        if loop_m is not None:
+            try:
+                AdslLine(offer, loop_m)
+            except LineError as exc:
+                raise TwinInputError(f"line {spec!r}: {exc}") from None
+    if clock not in CLOCKS:
+        raise TwinInputError(f"--clock {clock!r}: expected one of {', '.join(CLOCKS)}")
+    for name in profile_names:
+        get_profile(name)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise TwinInputError(f"--jobs {jobs!r}: need at least 1 parallel call")
+    if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and duration_s > 0):
+        raise TwinInputError(f"--duration-s {duration_s!r}: must be > 0")
+
+
 def run_calibration(
     line_names: list[str],
     profile_names: list[str],
@@ -188,30 +218,9 @@ def run_calibration(
         TwinInputError: unknown line or profile, bad ``OFFER@LOOP_M``, jobs < 1, duration <= 0, unknown
         clock (checked before any call).
     """
-    from twin.atomic import atomic_write_text
-    from twin.line import get_offer
-    from twin.profiles import get_profile
+    from twin.run.atomic import atomic_write_text
 
-    if not line_names or not profile_names:
-        raise TwinInputError("calibration needs at least one line and one profile")
-    for spec in line_names:
-        name, loop_m = parse_line_spec(spec)
-        offer = get_offer(name)
-        if loop_m is not None:
-            from twin.line import AdslLine, LineError
-
-            try:
-                AdslLine(offer, loop_m)
-            except LineError as exc:
-                raise TwinInputError(f"line {spec!r}: {exc}") from None
-    if clock not in CLOCKS:
-        raise TwinInputError(f"--clock {clock!r}: expected one of {', '.join(CLOCKS)}")
-    for name in profile_names:
-        get_profile(name)
-    if not isinstance(jobs, int) or jobs < 1:
-        raise TwinInputError(f"--jobs {jobs!r}: need at least 1 parallel call")
-    if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and duration_s > 0):
-        raise TwinInputError(f"--duration-s {duration_s!r}: must be > 0")
+    check_calibration(line_names, profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
     tasks = [(line, prof) for prof in profile_names for line in line_names]
     rows: list[dict] = []
     out = Path(out_csv)

@@ -58,11 +58,11 @@ from emulators.metrics import (
 )
 from emulators.profiles import apply_codec_preferences, encoder_limits
 from emulators.relay import UdpRelay, link_stats_dict, loopback_only
+from twin.datafiles import read_capacity_trace
 from twin.errors import TwinInputError
 from twin.line import (
     AdslLine,
     BernoulliLoss,
-    CapacityTrace,
     Direction,
     GilbertElliottLoss,
     LinkQueue,
@@ -71,6 +71,7 @@ from twin.line import (
 )
 from twin.profiles import EncoderProfile, get_profile
 from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
+from twin.vocabulary import CLOCKS, MAX_CALL_S
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,6 @@ CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
-CLOCKS = ("real", "virtual")
-"""``CallConfig.clock`` values: wall clock with real sockets, or virtual time (emulators.virtual_time)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,7 +95,6 @@ CLOCKS = ("real", "virtual")
 #: Bounds of a call's options: an emulated interview lasts minutes, not days; documents are scans and
 #: prints, not disk images; a kiosk camera is at most full HD at 60 fps; Opus tops out at 510 kbit/s
 #: (RFC 6716); no ADSL-era line exceeds ADSL2+'s 24 Mbit/s by much.
-MAX_CALL_S = 4 * 3600.0
 MAX_DOCUMENT_KB = 100_000.0
 MAX_FRAME_PIXELS = 1920 * 1080
 MAX_FRAME_RATE_FPS = 60.0
@@ -276,7 +274,7 @@ def build_queues(config: CallConfig) -> tuple[LinkQueue, LinkQueue]:
         if rate is not None:
             overrides["sync_rate_kbps"] = float(rate)
         if trace is not None:
-            overrides["capacity_trace"] = CapacityTrace.from_file(trace)
+            overrides["capacity_trace"] = read_capacity_trace(trace)
             overrides["trace_start_s"] = 0.0
         queues.append(LinkQueue.from_line(line, direction, rng, **overrides))
     return queues[0], queues[1]
@@ -859,19 +857,9 @@ def plot_call(result: CallResult):
     return fig
 
 
-def default_run_dir(base: str | Path = "results") -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(base) / f"emulate-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(base) / f"emulate-{stamp}-{n}"
-    return path
-
-
 def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True) -> Path:
     """Write ``result.json`` and ``timeseries.png`` into ``out_dir`` (atomically); returns the folder."""
-    from twin.atomic import atomic_write_bytes, atomic_write_json
+    from twin.run.atomic import atomic_write_bytes, atomic_write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

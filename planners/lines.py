@@ -5,7 +5,7 @@ For each user kiosk, the offers of :data:`twin.line.OFFERS` are tried in increas
 line of its family syncs on the site's loop (:func:`twin.line.attainable_sync_rate_kbps` via
 :class:`twin.line.AdslLine`; a :class:`twin.errors.LineError` means the loop is beyond the family's
 reach). An eligible offer is **sufficient** when the scenario's quality model
-(:func:`twin.runner.quality_for_scenario`: the G.1070/E-model :class:`twin.quality.OpinionQualityModel`,
+(:func:`twin.quality.quality_for_scenario`: the G.1070/E-model :class:`twin.quality.OpinionQualityModel`,
 or the scenario's :class:`twin.quality.CalibrationTable`) scores the kiosk's encoder profile on it, against
 the worst agent line the kiosk may call, with:
 
@@ -40,9 +40,8 @@ from planners.scenario_io import scenario_data
 from twin.errors import LineError, TwinInputError
 from twin.line import OFFERS, AdslLine, LineOffer
 from twin.profiles import EncoderProfile, profile_for_generation
-from twin.quality import InterviewQuality, QualityModel
-from twin.runner import quality_for_scenario
-from twin.scenario import LineSpec, LoadedScenario, build_line
+from twin.quality import InterviewQuality, QualityModel, quality_for_scenario
+from twin.scenario.spec import LineSpec, LoadedScenario, build_line
 
 __all__ = [
     "DEFAULT_LINE_TARGET",
@@ -250,7 +249,7 @@ def size_lines(loaded: LoadedScenario, target: LineTarget = DEFAULT_LINE_TARGET,
     Args:
         loaded: the scenario.
         target: the quality target.
-        quality_model: default: the scenario's own (:func:`twin.runner.quality_for_scenario`).
+        quality_model: default: the scenario's own (:func:`twin.quality.quality_for_scenario`).
 
     Returns:
         :class:`LineSizing`, one choice per user kiosk in site order.

@@ -34,7 +34,6 @@ slugified commune names (``Le Puy-en-Velay`` -> ``le-puy-en-velay``), made uniqu
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import re
@@ -47,14 +46,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
 
 from planners.placement import PlacementProblem, PlacementResult
-from twin.atomic import atomic_write_text
 from twin.errors import TwinInputError
 from twin.region import road_distance_matrix_km
-from twin.scenario import LoadedScenario, Scenario, load_scenario
+from twin.run.atomic import atomic_write_text
+from twin.run.outputs import check_output_file
+from twin.scenario.loading import load_scenario, scenario_data, scenario_yaml_text, with_data
+from twin.scenario.spec import LoadedScenario, Scenario
 
 __all__ = [
     "DEFAULT_MIN_POPULATION",
@@ -123,126 +122,62 @@ def unique_id(base: str, taken: set[str]) -> str:
     return candidate
 
 
-def scenario_data(loaded_or_spec: LoadedScenario | Scenario) -> dict[str, Any]:
-    """The scenario as plain YAML-ready data (dates as ISO strings), with only the fields the file set,
-    so defaults stay defaults. Mutating the result does not touch the scenario."""
-    spec = loaded_or_spec.spec if isinstance(loaded_or_spec, LoadedScenario) else loaded_or_spec
-    return spec.model_dump(mode="json", exclude_unset=True)
-
-
 def loaded_with_data(loaded: LoadedScenario, data: dict[str, Any]) -> LoadedScenario:
-    """``loaded`` with its spec replaced by ``data`` (validated), for in-memory what-ifs.
-
-    New sites must be placed by commune id or name, or by lat/lon; the region and services must not
-    change (their data are reused).
+    """``loaded`` with its spec replaced by ``data``, validated and resolved in memory
+    (:func:`twin.scenario.loading.with_data`), for what-ifs.
 
     Raises:
         TwinInputError: ``data`` does not validate (a planner bug or an impossible request).
     """
-    try:
-        spec = Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise TwinInputError(f"planned scenario does not validate: {loc}: {err['msg']}") from None
-    by_id = {c.commune_id: c for c in loaded.communes}
-    by_name: dict[str, list] = {}
-    for c in loaded.communes:
-        by_name.setdefault(c.name.casefold(), []).append(c)
-    site_latlon = dict(loaded.site_latlon)
-    for site in spec.sites:
-        if site.id in site_latlon and site.id in {s.id for s in loaded.spec.sites} \
-                and loaded.spec.site(site.id).place == site.place:
-            continue
-        place = site.place
-        if place.commune is None:
-            site_latlon[site.id] = (float(place.lat), float(place.lon))  # type: ignore[arg-type]
-            continue
-        commune = by_id.get(place.commune)
-        if commune is None:
-            matches = by_name.get(place.commune.casefold(), [])
-            if len(matches) != 1:
-                raise TwinInputError(f"site {site.id}: commune {place.commune!r} not found or ambiguous")
-            commune = matches[0]
-        site_latlon[site.id] = (commune.lat, commune.lon)
-    return dataclasses.replace(loaded, spec=spec, site_latlon=site_latlon)
-
-
-class _Dumper(yaml.SafeDumper):
-    """yaml.SafeDumper writing multi-line strings as literal blocks (readable descriptions)."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value.strip("\n") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def _relative_to(target_dir: Path, source_dir: Path, rel: str) -> str:
-    path = (source_dir / rel).resolve()
-    return Path(os.path.relpath(path, target_dir.resolve())).as_posix()
+    return with_data(loaded, data)
 
 
 #: Text that the first line of every scenario written by ``twin plan`` holds.
 PLAN_MARKER = "written by `twin plan"
 
 
-def check_plan_target(out: Path, source: LoadedScenario) -> None:
-    """Never overwrite the input scenario, a file it reads, or a file ``twin plan`` did not write.
+def _inputs(source: LoadedScenario) -> list[Path]:
+    inputs = [source.base_dir / source.spec.region.communes_file]
+    if source.path is not None:
+        inputs.append(source.path)
+    if source.calibration_path is not None:
+        inputs.append(source.calibration_path)
+    return inputs
+
+
+def check_plan_target(out: Path, source: LoadedScenario, force: bool = False) -> None:
+    """Never overwrite the input scenario or a file it reads; overwrite an earlier plan only with
+    ``force`` (:func:`twin.run.outputs.check_output_file`).
 
     Raises:
         TwinInputError: naming the output path and why it is refused.
     """
     resolved = out.resolve()
-    inputs = {source.path.resolve(), (source.path.parent / source.spec.region.communes_file).resolve()}
-    if source.calibration_path is not None:
-        inputs.add(source.calibration_path.resolve())
-    if resolved in inputs:
-        raise TwinInputError("-o names the input scenario or a data file it reads: choose another file",
+    if any(resolved == p.resolve() for p in _inputs(source)):
+        raise TwinInputError("--out names the input scenario or a data file it reads: choose another file",
                              path=str(out))
-    if out.exists():
-        if not out.is_file():
-            raise TwinInputError("-o exists and is not a file", path=str(out))
-        with out.open("rb") as handle:
-            first = handle.readline().decode("utf-8", "replace")
-        if PLAN_MARKER not in first:
-            raise TwinInputError("-o exists and was not written by twin plan: refusing to overwrite it",
-                                 path=str(out))
-    if out.parent.exists() and not out.parent.is_dir():
-        raise TwinInputError(f"-o: {out.parent} is not a folder", path=str(out))
+    check_output_file(out, marker=PLAN_MARKER.encode(), force=force, head_bytes=200)
 
 
 def write_scenario(data: dict[str, Any], source: LoadedScenario, out_path: str | Path,
-                   header: Sequence[str] = ()) -> LoadedScenario:
+                   header: Sequence[str] = (), force: bool = False) -> LoadedScenario:
     """Write scenario ``data`` as YAML to ``out_path`` atomically and load it back as a check.
 
     Data files (``region.communes_file``, ``quality.calibration_file``) are re-expressed relative to the
-    new file's folder, so the output may live anywhere. ``header`` lines are written as ``#`` comments.
+    new file's folder (:func:`twin.scenario.loading.scenario_yaml_text`), so the output may live anywhere.
+    ``header`` lines are written as ``#`` comments.
 
     Returns:
-        The written scenario, loaded with :func:`twin.scenario.load_scenario`.
+        The written scenario, loaded with :func:`twin.scenario.loading.load_scenario`.
 
     Raises:
-        TwinInputError: the folder cannot be written; ScenarioError if the written file does not load
-            (a planner bug: the file is left in place for inspection).
+        TwinInputError: the target is refused (:func:`check_plan_target`) or the folder cannot be
+            written; ScenarioError if the written file does not load (a planner bug: the file is left in
+            place for inspection).
     """
     out = Path(out_path)
-    check_plan_target(out, source)
-    data = dict(data)
-    source_dir = source.path.parent
-    region = dict(data["region"])
-    region["communes_file"] = _relative_to(out.parent, source_dir, region["communes_file"])
-    data["region"] = region
-    if isinstance(data.get("quality"), dict) and data["quality"].get("calibration_file"):
-        quality = dict(data["quality"])
-        quality["calibration_file"] = _relative_to(out.parent, source_dir, quality["calibration_file"])
-        data["quality"] = quality
-    comment = "".join("# " + wrapped + "\n" for line in header
-                      for wrapped in textwrap.wrap(line, 106, subsequent_indent="  ") or [""])
-    text = comment + yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110,
-                               default_flow_style=None)
+    check_plan_target(out, source, force=force)
+    text = scenario_yaml_text(data, source.base_dir, out.parent, header)
     try:
         atomic_write_text(out, text)
     except OSError as exc:
@@ -640,8 +575,8 @@ def plan_placement(
     """
     from planners.lines import LineTarget, agent_lines_of, size_line
     from planners.placement import MODELS, solve_placement
-    from twin.runner import quality_for_scenario
-    from twin.scenario import GEN1_SERVICE_LIMIT, LineSpec
+    from twin.quality import quality_for_scenario
+    from twin.scenario.spec import GEN1_SERVICE_LIMIT, LineSpec
 
     if model not in MODELS:  # checked before any work (solve_placement checks it too)
         raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(MODELS)}")

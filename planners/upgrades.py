@@ -41,11 +41,10 @@ from dataclasses import dataclass
 from planners.lines import DEFAULT_LINE_TARGET, LineTarget, agent_lines_of, size_line, worst_quality
 from planners.scenario_io import _add_years, installed_after, loaded_with_data, scenario_data, unique_id
 from twin.errors import TwinInputError
-from twin.model import ModelInputs, PhaseConfig, prepare
+from twin.model.inputs import ModelInputs, PhaseConfig, prepare
 from twin.profiles import profile_for_generation
-from twin.quality import QualityModel
-from twin.runner import quality_for_scenario
-from twin.scenario import LoadedScenario, build_line
+from twin.quality import QualityModel, quality_for_scenario
+from twin.scenario.spec import LoadedScenario, build_line
 
 __all__ = [
     "DEFAULT_UPGRADES_PER_PHASE",
@@ -171,7 +170,7 @@ def upgrade_gains(
         loaded: the scenario.
         resize_lines: give upgraded kiosks the cheapest line meeting ``target`` for generation 2.
         target: line-sizing target (:class:`planners.lines.LineTarget`).
-        quality_model: default: the scenario's (:func:`twin.runner.quality_for_scenario`).
+        quality_model: default: the scenario's (:func:`twin.quality.quality_for_scenario`).
 
     Returns:
         (gains in the scenario's site order, reachable demand lost to ``gen1_limit`` before any

@@ -21,9 +21,11 @@ import numpy as np
 import yaml
 
 from twin.kpis import compute_kpis
-from twin.model import prepare, simulate
-from twin.runner import quality_for_scenario
-from twin.scenario import LoadedScenario, load_scenario
+from twin.model.inputs import prepare
+from twin.model.replication import simulate
+from twin.quality import quality_for_scenario
+from twin.scenario.loading import load_scenario
+from twin.scenario.spec import LoadedScenario
 
 
 def served(loaded: LoadedScenario, uptake: float, phase: str, seeds: list[np.random.SeedSequence]) -> float:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from twin.cli import main
-from twin.compare import (
+from twin.presentation.compare import (
     COST_KPI,
     PhaseWindowDates,
     align_phases,
@@ -25,9 +25,9 @@ from twin.compare import (
     phase_costs,
     welch_test,
 )
-from twin.report import network_state, render_html
-from twin.runner import run_scenario
-from twin.scenario import load_scenario
+from twin.presentation.report import network_state, render_html
+from twin.run.runner import run_scenario
+from twin.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -46,7 +46,7 @@ def _cli(args: list[str]) -> int:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run folders: tiny.yaml, and a variant of it cut into differently named and dated phases."""
     base = tmp_path_factory.mktemp("runs")
-    tiny = run_scenario(TINY, replications=REPS, out_dir=base / "tiny", make_plots=False).folder
+    tiny = run_scenario(TINY, replications=REPS, out_dir=base / "tiny").folder
     data = yaml.safe_load(TINY.read_text(encoding="utf-8"))
     data["name"] = "tiny-recut"
     data["region"]["communes_file"] = str(SCENARIOS / data["region"]["communes_file"])
@@ -56,7 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ]
     recut_yaml = base / "tiny-recut.yaml"
     recut_yaml.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    recut = run_scenario(recut_yaml, replications=REPS, out_dir=base / "recut", make_plots=False).folder
+    recut = run_scenario(recut_yaml, replications=REPS, out_dir=base / "recut").folder
     return {"tiny": tiny, "recut": recut, "base": base}
 
 
@@ -268,9 +268,9 @@ def test_report_html_is_self_contained(runs: dict[str, Path], run_report: Path, 
 
 def test_report_to_a_chosen_file(runs: dict[str, Path], tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import twin.report
+    import twin.presentation.report
 
-    monkeypatch.setattr(twin.report, "comparison_figures", lambda comparison: {})  # skip the rendering
+    monkeypatch.setattr(twin.presentation.report, "comparison_figures", lambda comparison: {})  # skip the rendering
     assert _cli(["report", str(runs["tiny"]), "--out", str(tmp_path / "r.html")]) == 0
     assert "<h1>twin run report: tiny</h1>" in (tmp_path / "r.html").read_text(encoding="utf-8")
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from emulators.call import CallConfig, run_emulated_call, write_call_result
+from twin.datafiles import read_calibration_csv
 from twin.profiles import get_profile
 
 
@@ -126,7 +127,7 @@ def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
 
 def test_calibration_row_has_exactly_the_twin_columns(gen1_call, tmp_path):
     from emulators.calibrate import calibration_row, rows_to_csv
-    from twin.quality import CALIBRATION_COLUMNS, CalibrationTable
+    from twin.quality import CALIBRATION_COLUMNS
 
     result, _ = gen1_call
     row = calibration_row(result, get_profile("gen1"), "adsl-512-128")
@@ -136,5 +137,5 @@ def test_calibration_row_has_exactly_the_twin_columns(gen1_call, tmp_path):
     path = tmp_path / "cal.csv"
     path.write_text(rows_to_csv([row]))
     assert path.read_text().splitlines()[0] == ",".join(CALIBRATION_COLUMNS)
-    table = CalibrationTable.from_csv(path)  # the twin reads what the emulator writes
+    table = read_calibration_csv(path)  # the twin reads what the emulator writes
     assert table.rows[0].video_fps_up == pytest.approx(row["video_fps_up"], rel=1e-5)

@@ -110,7 +110,7 @@ def test_help_lists_every_command_with_its_own_summary_without_importing_it(caps
         assert command is not None and name in out
         assert command.get_short_help_str(limit=1000) == summary, name
     probe = "import sys, twin.cli as c; c.cli.main(['--help'], standalone_mode=False); " \
-            "print(sorted(m for m in ('aiortc', 'scipy', 'matplotlib', 'emulators.cli') if m in sys.modules))"
+            "print(sorted(m for m in ('aiortc', 'scipy', 'matplotlib', 'twin.cli.emulate') if m in sys.modules))"
     listed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert listed.strip().endswith("[]"), listed
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
+from twin.datafiles import read_capacity_trace
 from twin.errors import LineError, TwinInputError
 from twin.line import (
     ATM_CELL_BYTES,
@@ -21,7 +22,6 @@ from twin.line import (
     OFFERS,
     AdslLine,
     BernoulliLoss,
-    CapacityTrace,
     Direction,
     Encapsulation,
     GilbertElliottLoss,
@@ -278,7 +278,7 @@ def test_gilbert_elliott_validation():
 def test_trace_constant_12mbps(tmp_path):
     path = tmp_path / "c.trace"
     path.write_text("1\n")
-    trace = CapacityTrace.from_file(path)
+    trace = read_capacity_trace(path)
     assert trace.mean_rate_kbps == 12000
     q = make_queue(capacity_trace=trace, fixed_ms=0.0, trace_start_s=0.0)
     # 1500 B PPPoE LLC = 1749 wire bytes: 8 packets = 13992 B need 10 opportunities (1 per ms)
@@ -288,7 +288,7 @@ def test_trace_constant_12mbps(tmp_path):
 
 
 def test_trace_driven_mean_rate():
-    trace = CapacityTrace.from_file(TRACES / "TMobile-UMTS-driving.up")
+    trace = read_capacity_trace(TRACES / "TMobile-UMTS-driving.up")
     assert math.isclose(trace.mean_rate_kbps, len(trace) * 12000 / trace.period_ms)
     # saturate for about one full period: every opportunity used, wire rate = trace mean rate
     n_packets = (len(trace) * 1500) // 1749 - 5
@@ -302,15 +302,15 @@ def test_trace_driven_mean_rate():
 
 def test_trace_errors(tmp_path):
     with pytest.raises(TwinInputError, match="nope.trace"):
-        CapacityTrace.from_file(tmp_path / "nope.trace")
+        read_capacity_trace(tmp_path / "nope.trace")
     bad = tmp_path / "bad.trace"
     bad.write_text("1\n2\nabc\n")
     with pytest.raises(TwinInputError, match=r"bad.trace.*line 3.*abc"):
-        CapacityTrace.from_file(bad)
+        read_capacity_trace(bad)
     dec = tmp_path / "dec.trace"
     dec.write_text("5\n3\n")
     with pytest.raises(TwinInputError, match="line 2"):
-        CapacityTrace.from_file(dec)
+        read_capacity_trace(dec)
 
 
 def test_outages_drop():

@@ -19,7 +19,7 @@ from scipy import stats
 from twin.model import prepare, simulate
 from twin.quality import OpinionQualityModel
 from twin.region import great_circle_km
-from twin.scenario import load_scenario
+from twin.scenario.loading import load_scenario
 
 MIN_PER_YEAR = 365 * 24 * 60
 

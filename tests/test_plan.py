@@ -34,11 +34,12 @@ from twin.errors import TwinInputError
 from twin.line import OFFERS
 from twin.model import prepare
 from twin.profiles import profile_for_generation
-from twin.quality import OpinionQualityModel
+from twin.quality import OpinionQualityModel, quality_for_scenario
 from twin.region import great_circle_km as region_gc
 from twin.region import road_distance_matrix_km
-from twin.runner import quality_for_scenario, run_scenario
-from twin.scenario import LineSpec, build_line, load_scenario
+from twin.run.runner import run_scenario
+from twin.scenario.loading import load_scenario
+from twin.scenario.spec import LineSpec, build_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -52,7 +53,7 @@ def tiny():
 
 
 def _run(path: Path, out: Path, replications: int = 2) -> dict:
-    outcome = run_scenario(path, replications=replications, jobs=1, out_dir=out, make_plots=False)
+    outcome = run_scenario(path, replications=replications, jobs=1, out_dir=out)
     assert outcome.replications_done == replications
     return outcome.summary
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twin.datafiles import read_calibration_csv
 from twin.errors import TwinInputError
 from twin.line import AdslLine, Encapsulation, atm_wire_bytes
 from twin.profiles import get_profile
@@ -19,7 +20,6 @@ from twin.quality import (
     G1070_H264_VGA_9_2_INCH,
     G1070_MPEG4_QQVGA_2_1_INCH,
     G1070_MPEG4_QVGA_4_2_INCH,
-    CalibrationTable,
     InterviewQuality,
     OpinionQualityModel,
     QualityModel,
@@ -192,7 +192,7 @@ def _row(**kw):
 def test_calibration_exact_match(tmp_path):
     path = tmp_path / "cal.csv"
     _write_csv(path, [_row(), _row(line="adsl-1024-256", up_kbps=256, mos=3.8, mos_video_up=3.8)])
-    table = CalibrationTable.from_csv(path)
+    table = read_calibration_csv(path)
     q = table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen1"))
     assert isinstance(q, InterviewQuality)
     assert (q.mos, q.video_mos_up, q.speech_mos, q.frame_rate_fps_up, q.one_way_delay_ms) == (3.0, 3.0, 4.0, 15, 200)
@@ -203,7 +203,7 @@ def test_calibration_exact_match(tmp_path):
 def test_calibration_interpolates_and_clamps(tmp_path):
     path = tmp_path / "cal.csv"
     _write_csv(path, [_row(line="a", up_kbps=128, mos=2.0), _row(line="b", up_kbps=256, mos=4.0, psnr_db_up="nan")])
-    table = CalibrationTable.from_csv(path)
+    table = read_calibration_csv(path)
     gen1 = get_profile("gen1")
     mid = table.score(AdslLine("adsl-1024-256", 1000), AGENT, gen1)  # up 256 -> exactly row b
     assert mid.mos == 4.0
@@ -221,7 +221,7 @@ def test_calibration_interpolates_and_clamps(tmp_path):
 def test_calibration_prefers_nearest_loss(tmp_path):
     path = tmp_path / "cal.csv"
     _write_csv(path, [_row(loss_pct=0, mos=3.0), _row(loss_pct=2, mos=2.0)])
-    table = CalibrationTable.from_csv(path)
+    table = read_calibration_csv(path)
     assert table.score(AdslLine("adsl-512-128", 1000, loss_pct=1.8), AGENT, get_profile("gen1")).mos == 2.0
     with pytest.raises(TwinInputError, match="gen2.*gen1"):
         table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen2"))
@@ -229,20 +229,20 @@ def test_calibration_prefers_nearest_loss(tmp_path):
 
 def test_calibration_errors(tmp_path):
     with pytest.raises(TwinInputError, match="missing.csv"):
-        CalibrationTable.from_csv(tmp_path / "missing.csv")
+        read_calibration_csv(tmp_path / "missing.csv")
     no_col = tmp_path / "nocol.csv"
     _write_csv(no_col, [_row()], columns=[c for c in CALIBRATION_COLUMNS if c != "mos"])
     with pytest.raises(TwinInputError, match=r"nocol.csv.*mos"):
-        CalibrationTable.from_csv(no_col)
+        read_calibration_csv(no_col)
     bad = tmp_path / "bad.csv"
     _write_csv(bad, [_row(), _row(up_kbps="fast")])
     with pytest.raises(TwinInputError, match=r"bad.csv.*line 3.*up_kbps.*fast"):
-        CalibrationTable.from_csv(bad)
+        read_calibration_csv(bad)
     out = tmp_path / "out.csv"
     _write_csv(out, [_row(mos=7)])
     with pytest.raises(TwinInputError, match=r"line 2.*column mos.*7"):
-        CalibrationTable.from_csv(out)
+        read_calibration_csv(out)
     empty = tmp_path / "empty.csv"
     _write_csv(empty, [])
     with pytest.raises(TwinInputError, match="no rows"):
-        CalibrationTable.from_csv(empty)
+        read_calibration_csv(empty)

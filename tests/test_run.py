@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from twin.kpis import kpi_names
-from twin.results import read_run
-from twin.runner import compile_scenario, run_replication, run_scenario
+from twin.presentation.plots import write_rollout_plots
+from twin.run.folder import read_run
+from twin.run.runner import compile_scenario, run_replication, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "scenarios" / "tiny.yaml"
@@ -20,11 +21,11 @@ AUVERGNE = ROOT / "scenarios" / "auvergne-2008.yaml"
 
 
 def test_same_seed_same_summary_whatever_jobs(tmp_path: Path) -> None:
-    a = run_scenario(TINY, replications=4, seed=11, jobs=1, out_dir=tmp_path / "a", make_plots=False)
-    b = run_scenario(TINY, replications=4, seed=11, jobs=2, out_dir=tmp_path / "b", make_plots=False)
+    a = run_scenario(TINY, replications=4, seed=11, jobs=1, out_dir=tmp_path / "a")
+    b = run_scenario(TINY, replications=4, seed=11, jobs=2, out_dir=tmp_path / "b")
     assert (a.folder / "summary.json").read_bytes() == (b.folder / "summary.json").read_bytes()
     assert (a.folder / "replications.csv").read_bytes() == (b.folder / "replications.csv").read_bytes()
-    c = run_scenario(TINY, replications=4, seed=12, jobs=1, out_dir=tmp_path / "c", make_plots=False)
+    c = run_scenario(TINY, replications=4, seed=12, jobs=1, out_dir=tmp_path / "c")
     assert (a.folder / "summary.json").read_bytes() != (c.folder / "summary.json").read_bytes()
 
 
@@ -37,7 +38,7 @@ def test_replications_are_independent_streams() -> None:
 
 
 def test_run_folder_contents(tmp_path: Path) -> None:
-    outcome = run_scenario(TINY, replications=3, seed=1, jobs=1, out_dir=tmp_path / "run")
+    outcome = run_scenario(TINY, replications=3, seed=1, jobs=1, out_dir=tmp_path / "run", plot=write_rollout_plots)
     folder = outcome.folder
     manifest = json.loads((folder / "manifest.json").read_text())
     for key in ("scenario_sha256", "seed", "replications_requested", "replications_done", "versions",
@@ -62,7 +63,7 @@ def test_interrupted_run_keeps_finished_replications(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     outcome = run_scenario(TINY, replications=5, seed=3, jobs=1, out_dir=tmp_path / "run",
-                           on_replication=stop_after_two, make_plots=False)
+                           on_replication=stop_after_two)
     assert outcome.interrupted and outcome.replications_done == 2
     manifest = json.loads((outcome.folder / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["replications_done"] == 2
@@ -88,7 +89,7 @@ def test_cli_refuses_non_empty_output_folder(tmp_path: Path) -> None:
 
 def test_auvergne_2007_matches_the_seed_article(tmp_path: Path) -> None:
     """The seed article reports about 2,700 interviews in 2007: the calibrated scenario is within 10%."""
-    outcome = run_scenario(AUVERGNE, replications=3, jobs=2, out_dir=tmp_path / "auvergne", make_plots=False)
+    outcome = run_scenario(AUVERGNE, replications=3, jobs=2, out_dir=tmp_path / "auvergne")
     served_2007 = outcome.summary["2007"]["interviews_served"]["mean"]
     assert 0.9 * 2700 <= served_2007 <= 1.1 * 2700
     assert outcome.summary["target-end-2008"]["user_kiosks"]["mean"] == 58
@@ -125,7 +126,7 @@ def test_interrupt_before_any_replication_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_report_never_overwrites_other_files(tmp_path: Path) -> None:
-    outcome = run_scenario(TINY, replications=2, seed=1, jobs=1, out_dir=tmp_path / "run", make_plots=False)
+    outcome = run_scenario(TINY, replications=2, seed=1, jobs=1, out_dir=tmp_path / "run")
     summary = (outcome.folder / "summary.json").read_bytes()
     for target in (outcome.folder / "summary.json", tmp_path / "notes.html"):
         if target.suffix == ".html":
@@ -137,4 +138,5 @@ def test_report_never_overwrites_other_files(tmp_path: Path) -> None:
     assert (tmp_path / "notes.html").read_text() == "my own notes"
     again = [sys.executable, "-m", "twin.cli", "report", str(outcome.folder)]
     assert subprocess.run(again, capture_output=True, timeout=300).returncode == 0
-    assert subprocess.run(again, capture_output=True, timeout=300).returncode == 0  # its own report: replaced
+    assert subprocess.run(again, capture_output=True, timeout=300).returncode == 2  # no overwrite without --force
+    assert subprocess.run([*again, "--force"], capture_output=True, timeout=300).returncode == 0  # its own: replaced

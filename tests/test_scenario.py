@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from twin.errors import ScenarioError
-from twin.scenario import GEN1_SERVICE_LIMIT, load_scenario, scenario_json_schema
+from twin.scenario.loading import load_scenario
+from twin.scenario.spec import GEN1_SERVICE_LIMIT, scenario_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from twin.model import UNMET_REASONS, ModelInputs, ReplicationRecords
+from twin.model.inputs import ModelInputs
+from twin.model.records import ReplicationRecords
+from twin.vocabulary import UNMET_REASONS
 
 #: MOS under which an interview counts as poor (ITU-T P.800 scale: 3 = "fair").
 POOR_MOS_THRESHOLD = 3.0

@@ -1,6 +1,7 @@
 """The ADSL line: one object owns every physical effect of the kiosk's (or agent's) access line.
 
-Pure module: no SimPy, no asyncio, no printing; the only I/O is :meth:`CapacityTrace.from_file`.
+Pure module: no SimPy, no asyncio, no printing, no file (:func:`twin.datafiles.read_capacity_trace` reads
+a mahimahi trace file).
 Both the SimPy twin and the real-time emulator (an asyncio UDP relay) ask this module for sync rates,
 cell tax, fixed delays, buffering and loss; neither re-derives them.
 
@@ -34,7 +35,6 @@ import numbers
 from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -721,19 +721,14 @@ class CapacityTrace:
         self.period_ms = int(ts[-1])
 
     @classmethod
-    def from_file(cls, path: str | Path) -> CapacityTrace:
-        """Read a mahimahi trace file (one integer millisecond timestamp per line; blank lines
-        ignored).
+    def parse(cls, text: str, name: str = "<trace>") -> CapacityTrace:
+        """Parse the text of a mahimahi trace file (one integer millisecond timestamp per line; blank
+        lines ignored). :func:`twin.datafiles.read_capacity_trace` reads the file.
 
         Raises:
-            TwinInputError: missing/unreadable file, or a malformed line (naming file, line number,
-            and value), or an invalid trace (see class doc).
+            TwinInputError: a malformed line (naming the trace, line number and value), or an invalid
+            trace (see class doc).
         """
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TwinInputError(f"cannot read capacity trace: {exc}", path=str(p)) from None
         values: list[int] = []
         previous = -1
         for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -744,21 +739,21 @@ class CapacityTrace:
                 v = int(s)
             except ValueError:
                 raise TwinInputError(
-                    f"line {lineno}: expected an integer millisecond timestamp, got {s!r}", path=str(p)
+                    f"line {lineno}: expected an integer millisecond timestamp, got {s!r}", path=name
                 ) from None
             if v < 0 or v < previous:
                 raise TwinInputError(
                     f"line {lineno}: timestamp {v} is negative or earlier than the previous one ({previous})",
-                    path=str(p),
+                    path=name,
                 )
             if v > MAX_TRACE_MS:
                 raise TwinInputError(
                     f"line {lineno}: timestamp {v} ms is beyond {MAX_TRACE_MS:,} ms (a trace of over a day)",
-                    path=str(p),
+                    path=name,
                 )
             previous = v
             values.append(v)
-        return cls(values, name=str(p))
+        return cls(values, name=name)
 
     def __len__(self) -> int:
         return int(self._ts_ms.size)

@@ -1,6 +1,7 @@
 """Quality of an interview from the ADSL lines it ran on and the encoder profile.
 
-Pure module (no SimPy, no asyncio, no printing; only :meth:`CalibrationTable.from_csv` reads a file).
+Pure module (no SimPy, no asyncio, no printing, no file: :func:`twin.datafiles.read_calibration_csv`
+reads a calibration CSV into a :class:`CalibrationTable`).
 
 Two implementations of :class:`QualityModel`:
 
@@ -20,15 +21,17 @@ R = 89.40) are reproduced exactly.
 
 from __future__ import annotations
 
-import csv
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from twin.errors import TwinInputError
 from twin.line import AdslLine, Direction, atm_wire_bytes
 from twin.profiles import EncoderProfile
+
+if TYPE_CHECKING:
+    from twin.scenario.spec import LoadedScenario
 
 __all__ = [
     "CALIBRATION_COLUMNS",
@@ -50,6 +53,7 @@ __all__ = [
     "emodel_rating",
     "g1070_video_quality",
     "opus_impairment",
+    "quality_for_scenario",
     "r_to_mos",
 ]
 
@@ -589,28 +593,23 @@ class CalibrationTable:
         self.path = path
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> CalibrationTable:
-        """Read a calibration CSV (format in the class docstring).
+    def from_records(cls, header: list[str], records: Iterable[tuple[int, Mapping[str, str | None]]],
+                     path: str = "<calibration>") -> CalibrationTable:
+        """A table from CSV records already read (:func:`twin.datafiles.read_calibration_csv` reads the
+        file): the header's column names, then (line number, {column: text}) per row.
 
         Raises:
-            TwinInputError: missing/unreadable file, missing columns, or a bad value (naming the file,
-            the row's line number, the column and the value).
+            TwinInputError: missing columns, or a bad value (naming the file, the row's line number, the
+            column and the value).
         """
-        p = Path(path)
-        try:
-            with p.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                header = reader.fieldnames or []
-                missing = [c for c in CALIBRATION_COLUMNS if c not in header]
-                if missing:
-                    raise TwinInputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(CALIBRATION_COLUMNS)}", path=str(p))
-                rows = [cls._parse_row(raw, reader.line_num, str(p)) for raw in reader]
-        except OSError as exc:
-            raise TwinInputError(f"cannot read calibration table: {exc}", path=str(p)) from None
-        return cls(rows, path=str(p))
+        missing = [c for c in CALIBRATION_COLUMNS if c not in header]
+        if missing:
+            raise TwinInputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(CALIBRATION_COLUMNS)}",
+                                 path=path)
+        return cls([cls._parse_row(raw, line_num, path) for line_num, raw in records], path=path)
 
     @staticmethod
-    def _parse_row(raw: dict[str, str | None], line_num: int, path: str) -> CalibrationRow:
+    def _parse_row(raw: Mapping[str, str | None], line_num: int, path: str) -> CalibrationRow:
         values: dict[str, object] = {}
         for col in ("profile", "line"):
             text = (raw.get(col) or "").strip()
@@ -694,3 +693,11 @@ def _interpolate(rows: list[CalibrationRow], up_kbps: float) -> tuple[dict[str, 
     w = (up_kbps - x0) / (x1 - x0)
     mixed = {c: (1 - w) * points[i - 1][c] + w * points[i][c] for c in _NUMERIC_COLUMNS}
     return mixed, f"interpolated up_kbps {x0:g}-{x1:g}"
+
+
+def quality_for_scenario(loaded: LoadedScenario) -> QualityModel:
+    """The scenario's quality model: the calibration table it names (read with the scenario), else the
+    default :class:`OpinionQualityModel`."""
+    if loaded.spec.quality.model == "calibration" and loaded.calibration is not None:
+        return loaded.calibration
+    return OpinionQualityModel()

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import NamedChoice, force_option, no_plots_option, out_option
 from twin.errors import TwinInputError
-
-FAMILIES = ("adsl", "readsl", "adsl2plus")
+from twin.line import OFFERS
+from twin.profiles import PROFILES
+from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
 
 def _parse_outage(text: str) -> tuple[float, float]:
@@ -39,8 +41,8 @@ def build_line(line_name: str | None, loop_length_m: float | None, family: str |
     from emulators.call import DEFAULT_LINE, DEFAULT_LOOP_LENGTH_M
     from twin.line import AdslLine, LineFamily, LineOffer, attainable_sync_rate_kbps, get_offer
 
-    if family is not None and family not in FAMILIES:
-        raise TwinInputError(f"--family {family!r}: expected one of {', '.join(FAMILIES)}")
+    if family is not None and family not in LINE_FAMILIES:
+        raise TwinInputError(f"--family {family!r}: expected one of {', '.join(LINE_FAMILIES)}")
     if loop_length_m is None:
         if family is not None:
             raise TwinInputError("--family needs --loop-length-m (or name an offer with --line)")
@@ -91,41 +93,6 @@ def build_profile(name: str, codec: str | None, width: int | None, height: int |
     return dataclasses.replace(profile, name=f"{profile.name}+custom", **changes)
 
 
-def check_output_folder(out: Path) -> None:
-    """Refuse, before any call runs, an output folder that is a file, is not empty, or cannot be made."""
-    if out.exists() and not out.is_dir():
-        raise TwinInputError("--out is an existing file, not a folder", path=str(out))
-    if out.is_dir() and any(out.iterdir()):
-        raise TwinInputError("--out folder already exists and is not empty", path=str(out))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TwinInputError(f"cannot create the --out folder: {exc.strerror or exc}", path=str(out)) from None
-
-
-def check_calibration_target(out: Path) -> None:
-    """Refuse, before the sweep, a CSV target that is a folder, cannot be written, or is an existing file
-    other than a calibration table (which a new sweep may replace)."""
-    from twin.quality import CALIBRATION_COLUMNS
-
-    if out.exists():
-        if not out.is_file():
-            raise TwinInputError("--out is not a regular file", path=str(out))
-        with out.open("rb") as handle:
-            head = handle.readline().decode("utf-8", "replace").strip()
-        if head.split(",") != list(CALIBRATION_COLUMNS):
-            raise TwinInputError("--out exists and is not a calibration table: refusing to overwrite it",
-                                 path=str(out))
-    if out.suffix.lower() != ".csv":
-        raise TwinInputError("--out must be a .csv file", path=str(out))
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TwinInputError(f"cannot create the folder of --out: {exc.strerror or exc}", path=str(out)) from None
-    if not os.access(out.parent, os.W_OK):
-        raise TwinInputError("the folder of --out is not writable", path=str(out))
-
-
 def _print_verdict(result, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -162,9 +129,11 @@ def _print_verdict(result, out_dir: Path) -> None:
 
 
 @click.command("emulate")
-@click.option("--line", "line_name", default=None, help="Named offer (default adsl-512-128).")
+@click.option("--line", "line_name", type=NamedChoice(list(OFFERS), "line offer"), default=None,
+              help="Named offer (default adsl-512-128).")
 @click.option("--loop-length-m", type=float, default=None, help="Copper loop length in metres.")
-@click.option("--family", default=None, help="Line family with --loop-length-m: adsl, readsl or adsl2plus.")
+@click.option("--family", type=NamedChoice(LINE_FAMILIES, "line family"), default=None,
+              help="Line family with --loop-length-m.")
 @click.option("--up-kbps", type=float, default=None, help="Override the uplink sync rate (kbit/s).")
 @click.option("--down-kbps", type=float, default=None, help="Override the downlink sync rate (kbit/s).")
 @click.option("--loss-pct", type=float, default=None, help="Random packet loss on both directions, %.")
@@ -172,7 +141,8 @@ def _print_verdict(result, out_dir: Path) -> None:
 @click.option("--outage", "outages", multiple=True, help="START_S:END_S line outage (repeatable).")
 @click.option("--trace-up", default=None, help="mahimahi capacity trace for the uplink.")
 @click.option("--trace-down", default=None, help="mahimahi capacity trace for the downlink.")
-@click.option("--profile", "profile_name", default="gen1", show_default=True, help="Encoder profile: gen1, gen2 or aiortc-stock (twin/profiles.py).")
+@click.option("--profile", "profile_name", type=NamedChoice(list(PROFILES), "encoder profile"), default="gen1",
+              show_default=True, help="Encoder profile (twin/profiles.py).")
 @click.option("--codec", default=None, help="Override the video codec (VP8 or H264).")
 @click.option("--width", type=int, default=None, help="Override the frame width (px).")
 @click.option("--height", type=int, default=None, help="Override the frame height (px).")
@@ -184,14 +154,15 @@ def _print_verdict(result, out_dir: Path) -> None:
 @click.option("--print-kb", type=float, default=100.0, show_default=True, help="Print sent back (KB).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the line's random loss (and, in virtual time, of every random draw of the call).")
-@click.option("--clock", type=click.Choice(["real", "virtual"]), default="real", show_default=True,
+@click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="real", show_default=True,
               help="real: real sockets on the wall clock; virtual: in-memory network on a virtual clock "
                    "(deterministic, faster than real time, immune to host load).")
-@click.option("--out", "out_dir", default=None, help="Run folder (default results/emulate-<timestamp>).")
-@click.option("--no-plot", is_flag=True, help="Skip the PNG time series.")
+@out_option("Run folder", default_help="results/emulate-<UTC time>")
+@force_option("run folder")
+@no_plots_option()
 def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, outages,
                     trace_up, trace_down, profile_name, codec, width, height, fps, max_video_kbps, audio_kbps,
-                    duration_s, scan_kb, print_kb, seed, clock, out_dir, no_plot) -> None:
+                    duration_s, scan_kb, print_kb, seed, clock, out, force, no_plots) -> None:
     """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
 
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
@@ -201,7 +172,8 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         from emulators.virtual_time import prepare_certificate
 
         prepare_certificate()  # the DTLS key is made in the background while aiortc imports
-    from emulators.call import CallConfig, default_run_dir, run_emulated_call, write_call_result
+    from emulators.call import CallConfig, run_emulated_call, write_call_result
+    from twin.run.outputs import prepare_output_folder, timestamped_path
 
     config = CallConfig(
         line=build_line(line_name, loop_length_m, family),
@@ -220,11 +192,11 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         clock=clock,
     )
     config.validate()
-    out = Path(out_dir) if out_dir else default_run_dir()
-    check_output_folder(out)
+    folder = prepare_output_folder(out if out is not None else timestamped_path("emulate"), "emulate", force=force,
+                                   inputs=[Path(t) for t in (trace_up, trace_down) if t])
     result = run_emulated_call(config)
-    write_call_result(result, out, plot=not no_plot)
-    _print_verdict(result, out)
+    write_call_result(result, folder, plot=not no_plots)
+    _print_verdict(result, folder)
     if result.interrupted:
         sys.exit(130)
 
@@ -238,14 +210,15 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
 @click.option("--jobs", type=int, default=None,
               help="Calls run in parallel, one process each (default: the number of cores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
-@click.option("--clock", type=click.Choice(["virtual", "real"]), default="virtual", show_default=True,
+@click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="virtual", show_default=True,
               help="virtual: deterministic calls in virtual time; real: wall-clock calls through the UDP relay.")
-@click.option("--out", "out_file", default=None, help="CSV file (default results/calibration-<timestamp>.csv).")
-def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) -> None:
+@out_option("Output folder, holding calibration.csv", default_help="results/calibration-<UTC time>")
+@force_option("calibration folder")
+def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out, force) -> None:
     """Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."""
-    import os
 
-    from emulators.calibrate import AUVERGNE_LINES, DEFAULT_LINES, default_csv_path, run_calibration
+    from emulators.calibrate import AUVERGNE_LINES, CALIBRATION_CSV, DEFAULT_LINES, check_calibration, run_calibration
+    from twin.run.outputs import prepare_output_folder, timestamped_path
 
     if lines == "auvergne":
         lines = ",".join(AUVERGNE_LINES)
@@ -253,10 +226,12 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) 
         jobs = (os.cpu_count() or 1) if clock == "virtual" else 2
     line_names = [s.strip() for s in (lines.split(",") if lines is not None else DEFAULT_LINES) if s.strip()]
     profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
-    out = Path(out_file) if out_file else default_csv_path()
-    check_calibration_target(out)
-    if not (duration_s > 0 and duration_s <= 4 * 3600):  # also rejects NaN
-        raise TwinInputError(f"--duration-s {duration_s}: must be > 0 and <= 14400 s")
+    if not (duration_s > 0 and duration_s <= MAX_CALL_S):  # also rejects NaN
+        raise TwinInputError(f"--duration-s {duration_s}: must be > 0 and <= {MAX_CALL_S:g} s")
+    check_calibration(line_names, profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
+    folder = prepare_output_folder(out if out is not None else timestamped_path("calibration"), "calibrate",
+                                   force=force)  # options are checked: the sweep starts now
+    csv_path = folder / CALIBRATION_CSV
 
     def progress(row: dict, done: int, total: int) -> None:
         click.echo(
@@ -265,10 +240,10 @@ def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out_file) 
         )
 
     summary: dict = {}
-    run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=out,
+    run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=csv_path,
                     clock=clock, progress=progress, summary=summary)
     calls, processes = summary["calls"], min(jobs, summary["calls"])
     click.echo(f"{calls} call{'s' if calls != 1 else ''}, {summary['call_s']:.0f} call-seconds in "
                f"{summary['wall_s']:.1f} s of wall time with {processes} process{'es' if processes != 1 else ''} "
                f"({clock} clock): speed-up {summary['speedup']:.1f}x real time")
-    click.echo(str(out))
+    click.echo(str(csv_path))

@@ -1,14 +1,13 @@
-"""Scenario files: YAML -> typed, documented, validated :class:`Scenario` objects.
+"""The scenario specification: typed, documented, validated pydantic models. No I/O.
 
 A scenario describes a region (communes with population and coordinates), the kiosk sites (user kiosks
 in town halls, expert kiosks in service offices) with their generation, opening hours and ADSL line, the
 public services (agents, slots, interview durations, yearly need per inhabitant), the citizens' choice
 of a kiosk, the quality model, and dated rollout phases that add, upgrade or remove sites.
 
-Everything is validated before the first simulated event (the approach of Ciw's ``import_params``):
-:func:`load_scenario` raises :class:`twin.errors.ScenarioError` whose one-paragraph message names the
-file, the field path, the bad value and, where YAML gives it, the line number. YAML is read with
-``yaml.SafeLoader``: nothing in a scenario is executed.
+Everything is validated before the first simulated event (the approach of Ciw's ``import_params``): the
+models check fields and cross-references; :mod:`twin.scenario.loading` reads YAML and data files, resolves
+places and turns errors into messages naming the file, field path, value and line.
 
 Units live in field names (``_km``, ``_min``, ``_m``, ``_h``, ``_eur``, ``_per_year``) or, where a
 name cannot carry one, in the field description. ``twin schema`` prints the JSON Schema.
@@ -16,46 +15,34 @@ name cannot carry one, in the field description. ``twin schema`` prints the JSON
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from twin.errors import ScenarioError
-
-#: Generation-1 user kiosks reach at most this many services (seed article, Localtis 2008).
-GEN1_SERVICE_LIMIT = 6
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from twin.errors import LineError
+from twin.line import AdslLine, get_offer
+from twin.quality import CalibrationTable
+from twin.vocabulary import (
+    DEFAULT_CIRCUITY_FACTOR,
+    EARLIEST_DATE,
+    GEN1_SERVICE_LIMIT,
+    LATEST_DATE,
+    MAX_HORIZON_YEARS,
+    WEEKDAYS,
+)
 
 #: Longest interview duration accepted, minutes (one week: beyond it a duration is a typo).
 MAX_DURATION_MIN = 7 * 24 * 60.0
-#: Dates a scenario may use: the simulation counts minutes from its start, and a century is the most
-#: a planning horizon needs.
-EARLIEST_DATE = dt.date(1950, 1, 1)
-LATEST_DATE = dt.date(2100, 12, 31)
-#: Longest simulated horizon, years (warm-up included).
-MAX_HORIZON_YEARS = 60
-#: Largest scenario file read, bytes, and most values once YAML aliases are expanded: a scenario is
-#: hand-written text; a "billion laughs" file of nested aliases would expand exponentially in validation.
-MAX_SCENARIO_BYTES = 10_000_000
-MAX_YAML_NODES = 1_000_000
-#: Largest commune population accepted (the most populous city on Earth is under 4e7).
-MAX_COMMUNE_POPULATION = 100_000_000
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
@@ -152,9 +139,9 @@ class RegionSpec(_Strict):
     communes_file: str
     """CSV of communes, relative to the scenario file. Columns: commune_id, name, departement_code,
     departement, lat, lon, population (see scenarios/data/README.md)."""
-    circuity_factor: float = Field(default=1.3, ge=1.0, le=3.0)
+    circuity_factor: float = Field(default=DEFAULT_CIRCUITY_FACTOR, ge=1.0, le=3.0)
     """Road distance / great-circle distance (dimensionless). Default 1.3 is a common rural value
-    (assumption; see twin.region)."""
+    (ASSUMPTION; twin.vocabulary.DEFAULT_CIRCUITY_FACTOR gives the source)."""
 
 
 class LineSpec(_Strict):
@@ -370,23 +357,23 @@ class Scenario(_Strict):
             _check_no_repeats(site.services, ("sites", i, "services"))
             for j, svc in enumerate(site.services):
                 if svc not in service_ids:
-                    raise _CrossError(("sites", i, "services", j), svc, f"unknown service {svc!r}")
+                    raise CrossReferenceError(("sites", i, "services", j), svc, f"unknown service {svc!r}")
             if site.kind == "expert" and len(site.services) != 1:
-                raise _CrossError(("sites", i, "services"), site.services,
+                raise CrossReferenceError(("sites", i, "services"), site.services,
                                   "an expert kiosk belongs to exactly one service")
             if site.kind == "user" and site.generation == 1 and len(site.services) > GEN1_SERVICE_LIMIT:
-                raise _CrossError(("sites", i, "services"), site.services,
+                raise CrossReferenceError(("sites", i, "services"), site.services,
                                   f"a generation-1 kiosk reaches at most {GEN1_SERVICE_LIMIT} services, "
                                   f"{len(site.services)} given")
             if site.kind == "user" and site.generation == 1 and not site.services:
-                raise _CrossError(("sites", i, "services"), site.services,
+                raise CrossReferenceError(("sites", i, "services"), site.services,
                                   "a generation-1 user kiosk must list the services it reaches")
         previous: dt.date | None = None
         installed: set[str] = set()
         upgraded: set[str] = set()
         for i, phase in enumerate(self.phases):
             if previous is not None and phase.start_date <= previous:
-                raise _CrossError(("phases", i, "start_date"), phase.start_date.isoformat(),
+                raise CrossReferenceError(("phases", i, "start_date"), phase.start_date.isoformat(),
                                   "phases must be in increasing start_date order")
             previous = phase.start_date
             for field in ("add", "upgrade", "remove"):
@@ -394,44 +381,44 @@ class Scenario(_Strict):
             both = (set(phase.add) | set(phase.upgrade)) & set(phase.remove)
             if both:
                 sid = sorted(both)[0]
-                raise _CrossError(("phases", i, "remove"), sid,
+                raise CrossReferenceError(("phases", i, "remove"), sid,
                                   f"site {sid!r} is both added or upgraded and removed in the same phase")
             for field in ("add", "upgrade", "remove"):
                 for j, sid in enumerate(getattr(phase, field)):
                     if sid not in site_by_id:
-                        raise _CrossError(("phases", i, field, j), sid, f"unknown site {sid!r}")
+                        raise CrossReferenceError(("phases", i, field, j), sid, f"unknown site {sid!r}")
             for j, sid in enumerate(phase.add):
                 if sid in installed:
-                    raise _CrossError(("phases", i, "add", j), sid, f"site {sid!r} is already installed")
+                    raise CrossReferenceError(("phases", i, "add", j), sid, f"site {sid!r} is already installed")
                 installed.add(sid)
             for j, sid in enumerate(phase.upgrade):
                 site = site_by_id[sid]
                 if sid in upgraded:
-                    raise _CrossError(("phases", i, "upgrade", j), sid, f"site {sid!r} was already upgraded")
+                    raise CrossReferenceError(("phases", i, "upgrade", j), sid, f"site {sid!r} was already upgraded")
                 upgraded.add(sid)
                 if sid not in installed:
-                    raise _CrossError(("phases", i, "upgrade", j), sid,
+                    raise CrossReferenceError(("phases", i, "upgrade", j), sid,
                                       f"site {sid!r} is upgraded before it is installed")
                 if site.kind != "user" or site.generation != 1:
-                    raise _CrossError(("phases", i, "upgrade", j), sid,
+                    raise CrossReferenceError(("phases", i, "upgrade", j), sid,
                                       f"only generation-1 user kiosks can be upgraded; {sid!r} is "
                                       f"a generation-{site.generation} {site.kind} kiosk")
             for j, sid in enumerate(phase.remove):
                 if sid not in installed:
-                    raise _CrossError(("phases", i, "remove", j), sid, f"site {sid!r} is not installed")
+                    raise CrossReferenceError(("phases", i, "remove", j), sid, f"site {sid!r} is not installed")
                 installed.discard(sid)
             for svc in phase.agents:
                 if svc not in service_ids:
-                    raise _CrossError(("phases", i, "agents", svc), svc, f"unknown service {svc!r}")
+                    raise CrossReferenceError(("phases", i, "agents", svc), svc, f"unknown service {svc!r}")
                 if phase.agents[svc] < 0:
-                    raise _CrossError(("phases", i, "agents", svc), phase.agents[svc],
+                    raise CrossReferenceError(("phases", i, "agents", svc), phase.agents[svc],
                                       "agents must be >= 0")
         if previous is not None and self.simulation.end_date < previous:
-            raise _CrossError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
+            raise CrossReferenceError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
                               "end_date is before the last phase starts")
         horizon_days = (self.simulation.end_date - self.phases[0].start_date).days + self.simulation.warmup_days
         if horizon_days > MAX_HORIZON_YEARS * 365.25:
-            raise _CrossError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
+            raise CrossReferenceError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
                               f"the simulated horizon ({horizon_days / 365.25:.0f} years from the first phase, "
                               f"warm-up included) exceeds {MAX_HORIZON_YEARS} years")
         return self
@@ -444,7 +431,7 @@ class Scenario(_Strict):
         raise KeyError(site_id)
 
 
-class _CrossError(ValueError):
+class CrossReferenceError(ValueError):
     """A cross-reference error raised inside validation, carrying its field path."""
 
     def __init__(self, loc: tuple[Any, ...], value: Any, message: str) -> None:
@@ -457,7 +444,7 @@ def _check_no_repeats(values: list[str], loc: tuple[Any, ...]) -> None:
     seen: set[str] = set()
     for j, value in enumerate(values):
         if value in seen:
-            raise _CrossError(loc + (j,), value, f"{value!r} is listed twice")
+            raise CrossReferenceError(loc + (j,), value, f"{value!r} is listed twice")
         seen.add(value)
 
 
@@ -465,7 +452,7 @@ def _check_unique(values: list[str], section: str, field: str) -> None:
     seen: dict[str, int] = {}
     for i, value in enumerate(values):
         if value in seen:
-            raise _CrossError((section, i, field), value,
+            raise CrossReferenceError((section, i, field), value,
                               f"duplicate {field} {value!r} (first at {section}[{seen[value]}])")
         seen[value] = i
 
@@ -488,71 +475,38 @@ class Commune:
 
 @dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario with its data files read and its places resolved.
+    """A validated scenario with its data read and its places resolved: what the model compiles.
+
+    Built by :func:`twin.scenario.loading.load_scenario` (from a file) or
+    :func:`twin.scenario.loading.scenario_from_data` (from data in memory), both through
+    :func:`resolve_scenario`.
 
     Attributes:
         spec: the validated :class:`Scenario`.
-        path: the scenario file.
-        sha256: hex digest of the scenario file's bytes.
+        path: the scenario file, or None for a scenario built in memory.
+        sha256: hex digest of the scenario file's bytes (of the canonical JSON of the data in memory).
         communes: the region's demand points.
         site_latlon: site id -> (lat, lon) in degrees.
         office_latlon: service id -> [(lat, lon)] of the service's physical offices.
-        calibration_path: resolved calibration CSV path, or None.
+        calibration_path: the calibration CSV the scenario names, resolved, or None.
+        calibration: that table, read (a :class:`twin.quality.CalibrationTable`), or None.
+        base_dir: folder against which the scenario's data-file names are resolved.
     """
 
     spec: Scenario
-    path: Path
+    path: Path | None
     sha256: str
     communes: tuple[Commune, ...]
     site_latlon: dict[str, tuple[float, float]]
     office_latlon: dict[str, list[tuple[float, float]]]
     calibration_path: Path | None
+    calibration: CalibrationTable | None = None
+    base_dir: Path = Path(".")
 
-
-def _read_communes(path: Path, scenario_path: Path) -> tuple[Commune, ...]:
-    if not path.exists():
-        raise ScenarioError(f"region.communes_file: file not found: {path}", path=str(scenario_path))
-    if not path.is_file():
-        raise ScenarioError(f"region.communes_file: not a regular file: {path}", path=str(scenario_path))
-    try:
-        return _parse_communes(path)
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"not UTF-8 text (byte {exc.start}); save the CSV as UTF-8", path=str(path)) from None
-    except csv.Error as exc:
-        raise ScenarioError(f"not a readable CSV file ({exc})", path=str(path)) from None
-
-
-def _parse_communes(path: Path) -> tuple[Commune, ...]:
-    required = {"commune_id", "name", "departement_code", "lat", "lon", "population"}
-    communes = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = required - set(reader.fieldnames or [])
-        if missing:
-            raise ScenarioError(f"missing column(s) {sorted(missing)} (has {reader.fieldnames})", path=str(path))
-        for row in reader:
-            row_no = reader.line_num
-            if None in row.values() or None in row:
-                raise ScenarioError(f"line {row_no}: {len(row)} fields where the header has "
-                                    f"{len(reader.fieldnames or [])}", path=str(path))
-            try:
-                lat, lon, population = float(row["lat"]), float(row["lon"]), int(row["population"])
-            except (TypeError, ValueError):
-                raise ScenarioError(f"line {row_no}: lat/lon/population not numeric: "
-                                    f"{row['lat']!r}, {row['lon']!r}, {row['population']!r}", path=str(path)) from None
-            if not 0 <= population <= MAX_COMMUNE_POPULATION:
-                raise ScenarioError(f"line {row_no}: population must be between 0 and {MAX_COMMUNE_POPULATION:,}, "
-                                    f"got {population}", path=str(path))
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
-                raise ScenarioError(f"line {row_no}: coordinates out of range: {lat}, {lon}", path=str(path))
-            communes.append(Commune(row["commune_id"], row["name"], row["departement_code"], lat, lon, population))
-    if not communes:
-        raise ScenarioError("no communes in the file", path=str(path))
-    ids = [c.commune_id for c in communes]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ScenarioError(f"duplicate commune_id {dup!r}", path=str(path))
-    return tuple(communes)
+    @property
+    def label(self) -> str:
+        """The scenario file's path as text, or ``<name> (in memory)``: for messages."""
+        return str(self.path) if self.path is not None else f"{self.spec.name} (in memory)"
 
 
 #: Margin around the communes' bounding box within which a site or office may lie, degrees
@@ -560,297 +514,108 @@ def _parse_communes(path: Path) -> tuple[Commune, ...]:
 REGION_MARGIN_DEG = 0.25
 
 
-def _resolve_place(place: Place, loc: tuple[Any, ...], communes: tuple[Commune, ...],
-                   by_id: dict[str, Commune], by_name: dict[str, list[Commune]],
-                   bbox: tuple[float, float, float, float]) -> tuple[float, float]:
-    if place.commune is not None:
-        if place.commune in by_id:
-            commune = by_id[place.commune]
-        else:
-            matches = by_name.get(place.commune.casefold(), [])
-            if not matches:
-                raise _CrossError(loc + ("commune",), place.commune, "no commune with this id or name in the region")
-            if len(matches) > 1:
-                raise _CrossError(loc + ("commune",), place.commune,
-                                  "ambiguous commune name; use one of the ids "
-                                  + ", ".join(f"{c.commune_id} ({c.departement_code})" for c in matches))
-            commune = matches[0]
-        return commune.lat, commune.lon
-    lat, lon = float(place.lat), float(place.lon)  # type: ignore[arg-type]
-    lat_min, lat_max, lon_min, lon_max = bbox
-    if not (lat_min - REGION_MARGIN_DEG <= lat <= lat_max + REGION_MARGIN_DEG
-            and lon_min - REGION_MARGIN_DEG <= lon <= lon_max + REGION_MARGIN_DEG):
-        raise _CrossError(loc, f"lat {lat}, lon {lon}",
-                          f"outside the region (communes span lat {lat_min:.2f}..{lat_max:.2f}, "
-                          f"lon {lon_min:.2f}..{lon_max:.2f})")
-    return lat, lon
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading YAML with line numbers
-
-
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (PyYAML silently keeps the last one) and leaves dates as
-    text (pydantic parses them, so an impossible date is reported with its field path)."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)  # YAML merge keys (<<: *base) first, as SafeLoader does
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a mapping key must be a plain value, got {type(key).__name__}", key_node.start_mark
-            ) from None
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _expanded_size(node: yaml.Node | None, memo: dict[int, int], depth: int = 0) -> int:
-    """Number of values the composed YAML tree holds once every alias is expanded (memoised per node,
-    so linear in the file's size)."""
-    if node is None:
-        return 0
-    if id(node) in memo:
-        return memo[id(node)]
-    if depth > 200:
-        raise RecursionError
-    memo[id(node)] = 1  # a cycle counts once (and is reported later as too deep)
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo, depth + 1) for item in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
-
-
-def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = (), out: dict | None = None,
-                visited: set[int] | None = None) -> dict:
-    """Map field path tuples to 1-based line numbers from a composed YAML node tree (an aliased node is
-    walked once, at its anchor)."""
-    out = {} if out is None else out
-    visited = set() if visited is None else visited
-    if node is None or id(node) in visited:
-        return out
-    visited.add(id(node))
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_index(value_node, path + (key,), out, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, path + (i,), out, visited)
-    return out
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
-
-
-def _line_for(loc: tuple[Any, ...], lines: dict) -> int | None:
-    loc = tuple(loc)
-    while loc:
-        if loc in lines:
-            return lines[loc]
-        loc = loc[:-1]
-    return None
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _error(path: Path, loc: tuple[Any, ...], value: Any, message: str, lines: dict) -> ScenarioError:
-    line = _line_for(loc, lines)
-    where = f"line {line}, " if line else ""
-    return ScenarioError(f"{where}field {_format_loc(loc)} = {_short(value)}: {message}", path=str(path))
-
-
-def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
-    """Parse and validate scenario YAML text. Returns the Scenario and the line index.
-
-    Raises:
-        ScenarioError: empty or non-YAML text, a non-mapping document, or any validation error
-            (the first one, with field path, value and line).
-    """
-    if not text.strip():
-        raise ScenarioError("the scenario file is empty", path=str(path))
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        expanded = _expanded_size(node, {})
-        if expanded > MAX_YAML_NODES:
-            raise ScenarioError(f"the YAML expands to {expanded:,} values through its aliases (at most "
-                                f"{MAX_YAML_NODES:,}): nested aliases expand exponentially", path=str(path))
-        data = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: nothing is executed
-    except RecursionError:
-        raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{where}not valid YAML: {problem}", path=str(path)) from None
-    if data is None:
-        raise ScenarioError("the scenario file is empty (only comments or blank lines)", path=str(path))
-    if not isinstance(data, dict):
-        raise ScenarioError(f"a scenario is a YAML mapping (name:, region:, ...), got {type(data).__name__}",
-                            path=str(path))
-    lines = _line_index(node)
-    try:
-        scenario = Scenario.model_validate(data)
-    except RecursionError:
-        raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        # an unknown key is usually a misspelt one, the root of a "missing field" error: report it first
-        err = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")[0]
-        ctx_error = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _CrossError):
-            raise _error(path, ctx_error.loc, ctx_error.value, str(ctx_error), lines) from None
-        loc = tuple(err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; twin schema lists the fields)"
-        more = len(errors) - 1
-        if more:
-            message += f" ({more} more error{'s' if more > 1 else ''} after this one)"
-        if err["type"] == "missing":
-            line = _line_for(loc, lines)
-            where = f"line {line}, " if line else ""
-            extra = f" ({more} more error{'s' if more > 1 else ''} after this one)" if more else ""
-            raise ScenarioError(f"{where}field {_format_loc(loc)} is missing: it is required{extra}",
-                                path=str(path)) from None
-        raise _error(path, loc, err.get("input"), message, lines) from None
-    return scenario, lines
-
-
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Read, validate and resolve a scenario file.
+class CommuneIndex:
+    """Communes of a region looked up by id or by (unique, case-folded) name, with the region's bounds.
 
     Args:
-        path: the YAML scenario file. Data files it names are resolved relative to its folder.
+        communes: the region's demand points (non-empty).
+    """
 
-    Returns:
-        A :class:`LoadedScenario` with communes read and site/office coordinates resolved.
+    def __init__(self, communes: tuple[Commune, ...]) -> None:
+        self.communes = communes
+        self.by_id = {c.commune_id: c for c in communes}
+        self.by_name: dict[str, list[Commune]] = {}
+        for c in communes:
+            self.by_name.setdefault(c.name.casefold(), []).append(c)
+        lats = [c.lat for c in communes]
+        lons = [c.lon for c in communes]
+        self.bbox_deg = (min(lats), max(lats), min(lons), max(lons))
+
+    def commune(self, name_or_id: str, loc: tuple[Any, ...] = ()) -> Commune:
+        """The commune with this id, else with this name (case-insensitive).
+
+        Raises:
+            CrossReferenceError: no such commune, or a name shared by several (listing their ids).
+        """
+        if name_or_id in self.by_id:
+            return self.by_id[name_or_id]
+        matches = self.by_name.get(name_or_id.casefold(), [])
+        if not matches:
+            raise CrossReferenceError(loc, name_or_id, "no commune with this id or name in the region")
+        if len(matches) > 1:
+            raise CrossReferenceError(loc, name_or_id,
+                                      "ambiguous commune name; use one of the ids "
+                                      + ", ".join(f"{c.commune_id} ({c.departement_code})" for c in matches))
+        return matches[0]
+
+    def check_in_region(self, lat: float, lon: float, loc: tuple[Any, ...] = ()) -> tuple[float, float]:
+        """``(lat, lon)`` if within :data:`REGION_MARGIN_DEG` of the communes' bounding box.
+
+        Raises:
+            CrossReferenceError: outside the region (giving the region's span).
+        """
+        lat_min, lat_max, lon_min, lon_max = self.bbox_deg
+        if not (lat_min - REGION_MARGIN_DEG <= lat <= lat_max + REGION_MARGIN_DEG
+                and lon_min - REGION_MARGIN_DEG <= lon <= lon_max + REGION_MARGIN_DEG):
+            raise CrossReferenceError(loc, f"lat {lat}, lon {lon}",
+                                      f"outside the region (communes span lat {lat_min:.2f}..{lat_max:.2f}, "
+                                      f"lon {lon_min:.2f}..{lon_max:.2f})")
+        return lat, lon
+
+    def place_latlon(self, place: Place, loc: tuple[Any, ...] = ()) -> tuple[float, float]:
+        """Coordinates of a :class:`Place`: its commune's, or its own if inside the region."""
+        if place.commune is not None:
+            commune = self.commune(place.commune, loc + ("commune",))
+            return commune.lat, commune.lon
+        return self.check_in_region(float(place.lat), float(place.lon), loc)  # type: ignore[arg-type]
+
+
+def resolve_scenario(spec: Scenario, communes: tuple[Commune, ...], *, path: Path | None, sha256: str,
+                     base_dir: Path = Path("."), calibration_path: Path | None = None,
+                     calibration: CalibrationTable | None = None) -> LoadedScenario:
+    """Resolve a validated spec against its region: places to coordinates, departements, line offers.
+
+    Pure: the communes and the calibration table are given, already read.
 
     Raises:
-        ScenarioError: missing/unreadable file, invalid YAML, validation errors, missing or malformed
-            data files, unknown line offers, places outside the region. The message names the file, the
-            field path, the value and the line number where known.
+        CrossReferenceError: a place not in the region, an unknown departement code, an unknown line
+            offer or a loop beyond its reach; ``loc`` is the field path.
     """
-    from twin.errors import LineError
-    from twin.line import get_offer
-
-    scenario_path = Path(path)
-    if scenario_path.exists() and not scenario_path.is_dir() and not scenario_path.is_file():
-        raise ScenarioError("not a regular file (a device, pipe or socket cannot be a scenario)",
-                            path=str(scenario_path))
-    try:
-        if scenario_path.is_file() and scenario_path.stat().st_size > MAX_SCENARIO_BYTES:
-            raise ScenarioError(f"{scenario_path.stat().st_size:,} bytes: larger than any scenario "
-                                f"({MAX_SCENARIO_BYTES:,} bytes at most)", path=str(scenario_path))
-        raw = scenario_path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("file not found", path=str(scenario_path)) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a folder, not a scenario file", path=str(scenario_path)) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", path=str(scenario_path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"not UTF-8 text (byte {exc.start}); is this a scenario file?",
-                            path=str(scenario_path)) from None
-    spec, lines = parse_scenario_text(text, scenario_path)
-    base = scenario_path.parent
-    communes = _read_communes(base / spec.region.communes_file, scenario_path)
-    by_id = {c.commune_id: c for c in communes}
-    by_name: dict[str, list[Commune]] = {}
-    for c in communes:
-        by_name.setdefault(c.name.casefold(), []).append(c)
-    lats = [c.lat for c in communes]
-    lons = [c.lon for c in communes]
-    bbox = (min(lats), max(lats), min(lons), max(lons))
-    try:
-        site_latlon = {
-            s.id: _resolve_place(s.place, ("sites", i, "place"), communes, by_id, by_name, bbox)
-            for i, s in enumerate(spec.sites)
-        }
-        office_latlon = {
-            s.id: [_resolve_place(o, ("services", i, "offices", j), communes, by_id, by_name, bbox)
-                   for j, o in enumerate(s.offices)]
-            for i, s in enumerate(spec.services)
-        }
-    except _CrossError as exc:
-        raise _error(scenario_path, exc.loc, exc.value, str(exc), lines) from None
+    index = CommuneIndex(communes)
+    site_latlon = {s.id: index.place_latlon(s.place, ("sites", i, "place")) for i, s in enumerate(spec.sites)}
+    office_latlon = {
+        s.id: [index.place_latlon(o, ("services", i, "offices", j)) for j, o in enumerate(s.offices)]
+        for i, s in enumerate(spec.services)
+    }
     codes = {c.departement_code for c in communes}
     for i, svc in enumerate(spec.services):
         for j, code in enumerate(svc.departements or []):
             if code not in codes:
-                raise _error(scenario_path, ("services", i, "departements", j), code,
-                             f"no commune of the region has this departement code (codes: {', '.join(sorted(codes))})",
-                             lines)
+                raise CrossReferenceError(("services", i, "departements", j), code,
+                                          "no commune of the region has this departement code "
+                                          f"(codes: {', '.join(sorted(codes))})")
     line_specs = [(("sites", i, "line"), s.line) for i, s in enumerate(spec.sites)]
     line_specs += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(spec.services)]
     for loc, line_spec in line_specs:
         try:
             get_offer(line_spec.offer)
         except LineError as exc:
-            raise _error(scenario_path, loc + ("offer",), line_spec.offer, str(exc), lines) from None
+            raise CrossReferenceError(loc + ("offer",), line_spec.offer, str(exc)) from None
         try:
             build_line(line_spec)
         except LineError as exc:
-            raise _error(scenario_path, loc + ("loop_length_m",), line_spec.loop_length_m, str(exc), lines) from None
-    calibration_path = None
-    if spec.quality.calibration_file:
-        calibration_path = base / spec.quality.calibration_file
-        if not calibration_path.is_file():
-            raise _error(scenario_path, ("quality", "calibration_file"), spec.quality.calibration_file,
-                         f"file not found: {calibration_path}", lines)
-    return LoadedScenario(
-        spec=spec,
-        path=scenario_path,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        communes=communes,
-        site_latlon=site_latlon,
-        office_latlon=office_latlon,
-        calibration_path=calibration_path,
-    )
+            raise CrossReferenceError(loc + ("loop_length_m",), line_spec.loop_length_m, str(exc)) from None
+    return LoadedScenario(spec=spec, path=path, sha256=sha256, communes=communes, site_latlon=site_latlon,
+                          office_latlon=office_latlon, calibration_path=calibration_path, calibration=calibration,
+                          base_dir=base_dir)
 
 
-def build_line(spec: LineSpec):  # -> twin.line.AdslLine
+def build_line(spec: LineSpec) -> AdslLine:
     """The :class:`twin.line.AdslLine` for a scenario line spec.
 
     Raises:
         twin.errors.LineError: unknown offer, or a loop length beyond the offer family's reach.
     """
-    from twin.line import AdslLine, get_offer
-
     line = AdslLine(offer=get_offer(spec.offer), loop_length_m=spec.loop_length_m, loss_pct=spec.loss_pct,
                     mtbf_h=spec.mtbf_h, mttr_h=spec.mttr_h)
     line.sync_rate_up_kbps  # noqa: B018 - raises LineError when the loop is out of reach
@@ -868,7 +633,12 @@ def scenario_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "GEN1_SERVICE_LIMIT",
+    "MAX_DURATION_MIN",
+    "REGION_MARGIN_DEG",
     "Commune",
+    "CommuneIndex",
+    "CostSpec",
+    "CrossReferenceError",
     "DemandSpec",
     "DurationSpec",
     "LineSpec",
@@ -876,6 +646,7 @@ __all__ = [
     "PhaseSpec",
     "Place",
     "QualitySpec",
+    "RegionSpec",
     "Scenario",
     "ServiceSpec",
     "SimulationSpec",
@@ -883,8 +654,7 @@ __all__ = [
     "TimeWindow",
     "build_line",
     "intersect_weekly",
-    "load_scenario",
-    "parse_scenario_text",
+    "resolve_scenario",
     "scenario_json_schema",
     "weekly_intervals_min",
 ]

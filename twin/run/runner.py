@@ -14,28 +14,25 @@ import concurrent.futures as cf
 import contextlib
 import datetime as dt
 import os
-import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from twin.errors import TwinInputError
 from twin.kpis import compute_kpis, kpi_names, summarize
-from twin.model import ModelInputs, prepare, simulate
-from twin.quality import CalibrationTable, OpinionQualityModel, QualityModel
-from twin.results import RunFolder, git_commit, package_versions
-from twin.scenario import LoadedScenario, load_scenario
-
-
-def quality_for_scenario(loaded: LoadedScenario) -> QualityModel:
-    """The scenario's quality model: the calibration table it names, else the default opinion model."""
-    if loaded.spec.quality.model == "calibration" and loaded.calibration_path is not None:
-        return CalibrationTable.from_csv(loaded.calibration_path)
-    return OpinionQualityModel()
+from twin.model.inputs import ModelInputs, prepare
+from twin.model.replication import simulate
+from twin.quality import quality_for_scenario
+from twin.run.folder import RunFolder, git_commit, package_versions
+from twin.run.outputs import timestamped_path
+from twin.scenario.loading import load_scenario
+from twin.scenario.spec import LoadedScenario
+from twin.vocabulary import MAX_REPLICATIONS
 
 
 def compile_scenario(path: str | Path) -> tuple[LoadedScenario, ModelInputs]:
@@ -51,8 +48,8 @@ def run_replication(inputs: ModelInputs, seed: np.random.SeedSequence) -> dict[s
 
 _WORKER_INPUTS: dict[str, ModelInputs] = {}
 
-#: Most replications a run accepts (as the scenario's simulation.replications field).
-MAX_REPLICATIONS = 10_000
+#: Draws a run's figures: (plots folder, phase names, summary, title) -> files written.
+Plotter = Callable[[Path, Sequence[str], Mapping[str, Any], str], Sequence[Path]]
 
 
 def _worker_init(path: str) -> None:
@@ -88,22 +85,10 @@ class RunOutcome:
     interrupted: bool
 
 
-def default_run_folder(scenario_name: str, root: Path = Path("results"), now: dt.datetime | None = None) -> Path:
-    """results/<scenario name>-<UTC timestamp>, made unique with a counter if needed."""
-    now = now or dt.datetime.now(dt.UTC)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "run"
-    base = root / f"{slug}-{now.strftime('%Y%m%d-%H%M%S')}"
-    path, k = base, 1
-    while path.exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
-
-
 def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
                  jobs: int = 1, out_dir: str | Path | None = None,
                  on_replication: Callable[[int, int], None] | None = None,
-                 make_plots: bool = True) -> RunOutcome:
+                 plot: Plotter | None = None, force: bool = False) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
@@ -111,9 +96,13 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         replications: number of replications (default: the scenario's simulation.replications).
         seed: root seed (default: the scenario's simulation.seed).
         jobs: worker processes (1: run in this process).
-        out_dir: run folder (default :func:`default_run_folder` under ./results). Must not exist or be empty.
+        out_dir: run folder (default ``results/<scenario>-<UTC time>``). Must not exist or be empty
+            (:mod:`twin.run.outputs`).
         on_replication: callback(done, total) after each finished replication (for progress bars).
-        make_plots: write the PNG rollout plots into plots/.
+        plot: draws the run's figures into ``plots/`` once the summary is written (the presentation's
+            :func:`twin.presentation.plots.write_rollout_plots`; the runner imports no presentation);
+            None: no figures.
+        force: replace an existing run folder (one twin wrote).
 
     Returns:
         A :class:`RunOutcome`. On KeyboardInterrupt the finished replications are kept, the summary and
@@ -122,8 +111,6 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     Raises:
         twin.errors.TwinInputError: bad scenario, bad arguments, non-empty output folder.
     """
-    from twin.errors import TwinInputError
-
     loaded, inputs = compile_scenario(scenario_path)
     spec = loaded.spec
     n_rep = spec.simulation.replications if replications is None else replications
@@ -136,8 +123,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         raise TwinInputError(f"--replications must be <= {MAX_REPLICATIONS}, got {n_rep}")
     if jobs < 1:
         raise TwinInputError(f"--jobs must be >= 1, got {jobs}")
-    folder = Path(out_dir) if out_dir is not None else default_run_folder(spec.name)
-    run = RunFolder(folder)
+    folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
+    run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
     kpis = kpi_names(inputs.service_ids)
     phases = [cfg.window.name for cfg in inputs.phases]
     started = dt.datetime.now(dt.UTC)
@@ -219,10 +206,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     ordered = [results[i] for i in sorted(results)]
     summary = summarize(ordered)
     run.write_summary(phases, kpis, summary)
-    if make_plots and ordered:
-        from twin.plots import write_rollout_plots
-
-        write_rollout_plots(run.path / "plots", phases, summary, spec.name)
+    if plot is not None and ordered:
+        plot(run.path / "plots", phases, summary, spec.name)
     manifest.update({
         "replications_done": done,
         "ended_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

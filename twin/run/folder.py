@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.atomic import atomic_write_json, atomic_write_text
 from twin.errors import TwinInputError
+from twin.run.atomic import atomic_write_json, atomic_write_text
+from twin.run.outputs import prepare_output_folder
 
 MANIFEST = "manifest.json"
 REPLICATIONS = "replications.csv"
@@ -75,28 +76,29 @@ def replications_csv(rows: Mapping[int, Mapping[str, Mapping[str, float]]], kpis
 class RunFolder:
     """Writer of one run folder (creates it; every file write is atomic)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise TwinInputError(f"output folder is an existing file, not a folder: {self.path}")
-        if self.path.is_dir() and any(self.path.iterdir()):
-            raise TwinInputError(f"output folder already exists and is not empty: {self.path}")
+    def __init__(self, path: Path, *, force: bool = False, inputs: Sequence[Path] = ()) -> None:
+        """Create the folder (see :func:`twin.run.outputs.prepare_output_folder`: an existing non-empty
+        folder is refused unless ``force`` and twin wrote it)."""
+        self.path = prepare_output_folder(path, "run", force=force, inputs=inputs)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "plots").mkdir(exist_ok=True)
         except OSError as exc:
             raise TwinInputError(f"cannot create the output folder {self.path}: {exc.strerror or exc}") from None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Write ``manifest.json``."""
         atomic_write_json(self.path / MANIFEST, dict(manifest))
 
     def write_phases(self, phases: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``phases.json`` (name, start_date, end_date per phase)."""
         atomic_write_json(self.path / PHASES, list(phases))
 
     def write_replications(self, rows: Mapping[int, Mapping[str, Mapping[str, float]]], kpis: Sequence[str]) -> None:
+        """Rewrite ``replications.csv`` with every replication finished so far."""
         atomic_write_text(self.path / REPLICATIONS, replications_csv(rows, kpis))
 
     def write_summary(self, phases: Sequence[str], kpis: Sequence[str], summary: Mapping[str, Any]) -> None:
+        """Write ``summary.json``."""
         atomic_write_json(self.path / SUMMARY, {"phases": list(phases), "kpis": list(kpis), "summary": summary})
 
 

@@ -1,8 +1,10 @@
 """The ``twin`` command line: thin click commands that parse, call one library function, print.
 
-Bad input (:class:`twin.errors.TwinInputError`) is reported as one paragraph on stderr with exit status
-2 and no traceback. Sub-commands living in other packages (emulators, planners) are imported lazily so
-that ``twin run`` does not pay for importing aiortc.
+One module per family of commands (:mod:`twin.cli.run`, :mod:`twin.cli.emulate`, :mod:`twin.cli.plan`,
+:mod:`twin.cli.present`), options shared through :mod:`twin.cli.options`, one policy for outputs
+(:mod:`twin.run.outputs`). Bad input (:class:`twin.errors.TwinInputError`) is reported as one paragraph on
+stderr with exit status 2 and no traceback. Sub-commands are imported lazily so that ``twin run`` does
+not pay for importing aiortc.
 """
 
 from __future__ import annotations
@@ -17,19 +19,19 @@ from twin.errors import TwinInputError
 # name -> ("module:attribute" of a click command, imported on first use; its one-line help for the
 # command list, so that ``twin --help`` imports none of them; a test keeps the two in step).
 _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("twin.commands:run_command",
+    "run": ("twin.cli.run:run_command",
             "Simulate SCENARIO's rollout with replications and write a run folder."),
-    "schema": ("twin.commands:schema_command", "Print the JSON Schema of scenario files."),
-    "emulate": ("emulators.cli:emulate_command",
+    "schema": ("twin.cli.run:schema_command", "Print the JSON Schema of scenario files."),
+    "emulate": ("twin.cli.emulate:emulate_command",
                 "Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."),
-    "calibrate": ("emulators.cli:calibrate_command",
+    "calibrate": ("twin.cli.emulate:calibrate_command",
                   "Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."),
-    "plan": ("planners.cli:plan_group",
+    "plan": ("twin.cli.plan:plan_group",
              ("Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
               "that `twin run` evaluates.")),
-    "compare": ("twin.compare_cli:compare_command",
+    "compare": ("twin.cli.present:compare_command",
                 "Compare RUN folders side by side (the first is the reference): plots, maps, report.html."),
-    "report": ("twin.compare_cli:report_command",
+    "report": ("twin.cli.present:report_command",
                "Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."),
 }
 
@@ -118,7 +120,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-if __name__ == "__main__":
-    main()

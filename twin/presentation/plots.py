@@ -14,8 +14,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from twin.atomic import atomic_write_bytes
-from twin.model import UNMET_REASONS
+from twin.run.atomic import atomic_write_bytes
+from twin.vocabulary import UNMET_REASONS
 
 UNMET_LABELS = {
     "gen1_limit": "generation-1 service limit",

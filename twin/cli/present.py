@@ -1,5 +1,5 @@
-"""Click commands ``twin compare`` and ``twin report``: parse, call :mod:`twin.compare` /
-:mod:`twin.report`, print. No statistics or drawing here."""
+"""Click commands ``twin compare`` and ``twin report``: parse, call :mod:`twin.presentation.compare` /
+:mod:`twin.presentation.report`, print. No statistics or drawing here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from twin.compare import DEFAULT_AMORTISATION_YEARS, HEADLINE_KPIS
+from twin.cli.options import force_option, out_option
+from twin.presentation.compare import DEFAULT_AMORTISATION_YEARS, HEADLINE_KPIS
 
 _AMORTISATION = click.option(
     "--amortisation-years", type=float, default=DEFAULT_AMORTISATION_YEARS, show_default=True,
@@ -33,24 +34,25 @@ def _difference_cell(comparison, other: int, phase: str, kpi: str, fmt: str) -> 
 
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: results/compare-<UTC time>).")
+@out_option("Output folder", default_help="results/compare-<UTC time>")
+@force_option("comparison folder")
 @_AMORTISATION
-def compare_command(runs: tuple[Path, ...], out_dir: Path | None, amortisation_years: float) -> None:
+def compare_command(runs: tuple[Path, ...], out: Path | None, force: bool, amortisation_years: float) -> None:
     """Compare RUN folders side by side (the first is the reference): plots, maps, report.html."""
     from rich.console import Console
     from rich.table import Table
 
-    from twin.compare import compare_runs
     from twin.errors import TwinInputError
-    from twin.report import write_comparison
-    from twin.runner import default_run_folder
+    from twin.presentation.compare import compare_runs
+    from twin.presentation.report import write_comparison
+    from twin.run.outputs import check_output_folder, timestamped_path
 
     if len(runs) < 2:
         raise TwinInputError("twin compare needs at least two run folders (twin report describes one run)")
+    out = out if out is not None else timestamped_path("compare")
+    check_output_folder(out, force=force, inputs=runs)  # before the work: a wrong --out is refused at once
     comparison = compare_runs(runs, amortisation_years=amortisation_years)
-    out = out_dir if out_dir is not None else default_run_folder("compare")
-    write_comparison(comparison, out)
+    write_comparison(comparison, out, force=force)
 
     console = Console(highlight=False, width=None if Console().is_terminal else 160)
     unit = " per year" if comparison.per_year else ""
@@ -73,14 +75,14 @@ def compare_command(runs: tuple[Path, ...], out_dir: Path | None, amortisation_y
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="HTML file (default: RUN_DIR/report.html).")
+@out_option("HTML file", file=True, default_help="RUN_DIR/report.html")
+@force_option("report")
 @_AMORTISATION
-def report_command(run_dir: Path, out_file: Path | None, amortisation_years: float) -> None:
+def report_command(run_dir: Path, out: Path | None, force: bool, amortisation_years: float) -> None:
     """Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."""
-    from twin.report import write_run_report
+    from twin.presentation.report import write_run_report
 
-    click.echo(str(write_run_report(run_dir, out_file, amortisation_years=amortisation_years)))
+    click.echo(str(write_run_report(run_dir, out, amortisation_years=amortisation_years, force=force)))
 
 
 __all__ = ["compare_command", "report_command"]

@@ -25,8 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from twin.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from twin.compare import (
+import twin.model
+from twin.errors import TwinInputError
+from twin.presentation.compare import (
     ALPHA,
     COST_KPI,
     COUNT_KPIS,
@@ -36,12 +37,13 @@ from twin.compare import (
     comparison_json,
     expected_kiosk_demand_per_year,
 )
-from twin.errors import TwinInputError
+from twin.presentation.plots import UNMET_LABELS
+from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from twin.run.outputs import check_output_file, prepare_output_folder
+from twin.vocabulary import UNMET_REASONS
 
 #: Tag in every report's head: a report file may only be overwritten by a later report.
 REPORT_MARKER = "<meta name='generator' content='twin report'>"
-from twin.model import UNMET_REASONS
-from twin.plots import UNMET_LABELS
 
 RUN_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 REASON_COLORS = dict(zip(UNMET_REASONS, ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3")))
@@ -470,12 +472,10 @@ def _p_text(p: float) -> str:
 
 def demand_model_text() -> str:
     """The demand paragraph of :mod:`twin.model`'s docstring (a sentence or two), in plain text."""
-    import twin.model
-
     doc = twin.model.__doc__ or ""
     match = re.search(r"\*\*Demand\.\*\*(.*?)(?=\n- \*\*|\n\n)", doc, flags=re.DOTALL)
     if not match:
-        return "See twin/model.py."
+        return "See twin/model/__init__.py."
     return " ".join(match.group(1).replace("``", "").split())
 
 
@@ -694,19 +694,14 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
 # Writing
 
 
-def write_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
+def write_comparison(comparison: Comparison, out_dir: str | Path, *, force: bool = False) -> list[Path]:
     """Write a comparison's PNGs, ``comparison.json`` and ``report.html`` into ``out_dir``.
 
     Raises:
-        TwinInputError: ``out_dir`` exists and is not empty, or is a file.
+        TwinInputError: ``out_dir`` is a file, or a non-empty folder (unless ``force`` and twin wrote it;
+            :func:`twin.run.outputs.prepare_output_folder`).
     """
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise TwinInputError("output folder already exists and is not empty", path=str(out))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TwinInputError(f"cannot create the output folder: {exc.strerror or exc}", path=str(out)) from None
+    out = prepare_output_folder(out_dir, "compare", force=force, inputs=[run.data.path for run in comparison.runs])
     written: list[Path] = []
     pngs = {name: figure_png(fig) for name, fig in comparison_figures(comparison).items()}
     for name, png in pngs.items():
@@ -717,34 +712,22 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
 
 
 def write_run_report(run_dir: str | Path, out_file: str | Path | None = None,
-                     amortisation_years: float | None = None) -> Path:
+                     amortisation_years: float | None = None, *, force: bool = False) -> Path:
     """Write the self-contained HTML report of one run folder (default ``RUN_DIR/report.html``).
 
     Raises:
-        TwinInputError: missing or incomplete run folder.
+        TwinInputError: missing or incomplete run folder; the report file exists (unless ``force`` and
+            it is a twin report) or does not end in .html.
     """
+    target = Path(out_file) if out_file is not None else Path(run_dir) / "report.html"
+    check_output_file(target, marker=REPORT_MARKER.encode(), force=force, suffixes=(".html", ".htm"))
     kwargs = {} if amortisation_years is None else {"amortisation_years": amortisation_years}
     comparison = compare_runs([run_dir], **kwargs)
     pngs = {name: figure_png(fig) for name, fig in comparison_figures(comparison).items()}
-    target = Path(out_file) if out_file is not None else Path(run_dir) / "report.html"
-    _check_report_target(target)
     try:
         return atomic_write_text(target, render_html(comparison, pngs))
     except OSError as exc:
         raise TwinInputError(f"cannot write the report: {exc.strerror or exc}", path=str(target)) from None
-
-
-def _check_report_target(target: Path) -> None:
-    """A report is written to a new .html file or over an earlier twin report, never over other data."""
-    if target.suffix.lower() not in (".html", ".htm"):
-        raise TwinInputError("the report file must end in .html", path=str(target))
-    if target.exists():
-        if not target.is_file():
-            raise TwinInputError("exists and is not a file", path=str(target))
-        with target.open("rb") as handle:
-            head = handle.read(4096)
-        if REPORT_MARKER.encode() not in head:
-            raise TwinInputError("exists and is not a twin report: refusing to overwrite it", path=str(target))
 
 
 __all__ = [

@@ -14,35 +14,19 @@ from pathlib import Path
 
 import click
 
+from twin.cli.options import Bounded as _Bounded
+from twin.cli.options import NamedChoice, force_option, out_option
+from twin.vocabulary import LATEST_DATE
+
 __all__ = ["plan_group"]
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-class _Bounded(click.ParamType):
-    """A finite float in (low, high] (or [low, high] with low_closed); NaN and inf are refused."""
-
-    name = "number"
-
-    def __init__(self, low: float, high: float, low_closed: bool = False) -> None:
-        self.low, self.high, self.low_closed = low, high, low_closed
-
-    def convert(self, value, param, ctx):  # click's signature
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        above = number >= self.low if self.low_closed else number > self.low
-        if not (math.isfinite(number) and above and number <= self.high):
-            bracket = "[" if self.low_closed else "("
-            self.fail(f"{value!r} is not a finite number in {bracket}{self.low:g}, {self.high:g}]", param, ctx)
-        return number
-
-
 _TIME_LIMIT = _Bounded(0.0, 86_400.0)
 _RADIUS = _Bounded(0.0, 1_000.0)
 _SEED = click.IntRange(min=0)
-_LATEST_PLAN_DATE = dt.datetime(2100, 12, 31)
+_LATEST_PLAN_DATE = dt.datetime.combine(LATEST_DATE, dt.time())
 
 
 def _check_start_date(ctx, param, value):  # click callback
@@ -89,8 +73,8 @@ def plan_group() -> None:
 
 @plan_group.command("placement")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", default="p-median", show_default=True,
-              help="Placement model: p-median, mclp, lscp or p-center.")
+@click.option("--model", type=NamedChoice(["p-median", "mclp", "lscp", "p-center"], "placement model"),
+              default="p-median", show_default=True, help="Placement model.")
 @click.option("-p", "p", type=int, default=None,
               help="User kiosks to place, kept ones included (default: as many as the scenario has).")
 @click.option("--radius-km", type=_RADIUS, default=15.0, show_default=True,
@@ -110,12 +94,12 @@ def plan_group() -> None:
               help="Install the planner's kiosks from the first phase instead (same phase dates).")
 @click.option("--time-limit-s", type=_TIME_LIMIT, default=60.0, show_default=True, help="Solver time limit, s.")
 @click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the p-median local search.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The planned scenario to write (YAML).")
+@out_option("The planned scenario to write (YAML)", file=True, required=True)
+@force_option("scenario file")
 def placement_command(scenario: Path, model: str, p: int | None, radius_km: float, min_population: int,
                       candidates_file: Path | None, fix_existing: bool, generation: int,
                       loop_length_m: float | None, start_date: dt.datetime | None, replace_history: bool,
-                      time_limit_s: float, seed: int, output: Path) -> None:
+                      time_limit_s: float, seed: int, out: Path, force: bool) -> None:
     """Place SCENARIO's user kiosks (demand: communes by population) and write the planned scenario."""
     from rich.table import Table
 
@@ -128,7 +112,7 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
         write_scenario,
     )
     from twin.errors import TwinInputError
-    from twin.scenario import load_scenario
+    from twin.scenario.loading import load_scenario
 
     if replace_history and start_date is not None:
         raise TwinInputError("--replace-history and --start-date exclude each other")
@@ -138,17 +122,17 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
                              "p-center to place a given number")
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
-    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
+    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
     candidates = read_candidate_file(candidates_file, loaded) if candidates_file is not None else None
     mode = "history" if replace_history else ("append" if start_date is not None else "final")
     plan = plan_placement(loaded, model=model, p=p, radius_km=radius_km, min_population=min_population,
                           candidate_communes=candidates, fix_existing=fix_existing, generation=generation,
                           loop_length_m=loop_length_m, mode=mode, start_date=_date(start_date),
                           time_limit_s=time_limit_s, seed=seed)
-    write_scenario(plan.data, loaded, output, placement_header(plan, scenario))
+    write_scenario(plan.data, loaded, out, placement_header(plan, scenario), force=force)
     elapsed = time.perf_counter() - t0
     res = plan.result
-    out = _console()
+    console = _console()
     table = Table(title=f"{loaded.spec.name}: {res.model} placement of user kiosks")
     for col in ("sites", "kept", "new", "removed", "objective", "bound", "gap", "optimal", "solve s",
                 f"pop. within {REPORT_RADIUS_KM:g} km"):
@@ -157,19 +141,19 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
                   _num(res.objective), _num(res.bound), _gap(res.gap), "yes" if res.optimal else "NO",
                   f"{res.solve_time_s:.2f}",
                   f"{_pop(plan.population_within_15km_before)} -> {_pop(plan.population_within_15km_after)}")
-    out.print(table)
-    out.print(f"method {res.method}: {res.status}")
+    console.print(table)
+    console.print(f"method {res.method}: {res.status}")
     if plan.new_sites:
         new = Table(title="new kiosks")
         for col, just in (("site", "left"), ("commune", "left"), ("commune_id", "left"), ("population", "right")):
             new.add_column(col, justify=just)
         for sid, cand in plan.new_sites:
             new.add_row(sid, cand.label, cand.commune_id or "-", f"{cand.population:,}")
-        out.print(new)
+        console.print(new)
     if plan.removed:
-        out.print(f"not kept ({len(plan.removed)}): {', '.join(plan.removed)}")
-    out.print(plan.line_note)
-    out.print(f"total {elapsed:.1f} s; wrote {output} (mode {plan.mode}); evaluate it with: twin run {output}")
+        console.print(f"not kept ({len(plan.removed)}): {', '.join(plan.removed)}")
+    console.print(plan.line_note)
+    console.print(f"total {elapsed:.1f} s; wrote {out} (mode {plan.mode}); evaluate it with: twin run {out}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,26 +167,26 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
               help="Minimum delivered frame rate, as a share of the profile's frame rate.")
 @click.option("--target-video-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=None,
               help="Also require this video MOS (G.1070 or calibration); default: not required.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The scenario with resized lines to write (YAML).")
+@out_option("The scenario with resized lines to write (YAML)", file=True, required=True)
+@force_option("scenario file")
 def lines_command(scenario: Path, target_mos: float, min_fps_share: float, target_video_mos: float | None,
-                  output: Path) -> None:
+                  out: Path, force: bool) -> None:
     """Give each user kiosk of SCENARIO the cheapest line offer meeting the quality target."""
     from rich.table import Table
 
     from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
     from planners.scenario_io import check_plan_target, write_scenario
     from twin.line import OFFERS
-    from twin.scenario import load_scenario
+    from twin.scenario.loading import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
-    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
+    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
     target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
     sizing = size_lines(loaded, target)
-    write_scenario(apply_line_sizing(loaded, sizing), loaded, output, lines_header(sizing, scenario))
+    write_scenario(apply_line_sizing(loaded, sizing), loaded, out, lines_header(sizing, scenario), force=force)
     before = sum(OFFERS[c.current_offer].monthly_cost_eur for c in sizing.choices)
-    out = _console()
+    console = _console()
     table = Table(title=f"{loaded.spec.name}: line sizing ({sizing.quality_source} quality model, worst of "
                         f"{sizing.agent_lines} agent line(s))")
     for col in ("site", "gen", "loop m", "current", "chosen", "EUR/month", "speech MOS", "fps up", "MOS"):
@@ -213,13 +197,13 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
                       f"{c.monthly_cost_eur:.0f}" if c.monthly_cost_eur is not None else "-",
                       f"{q.speech_mos:.2f}" if q else "-", f"{q.frame_rate_fps_up:.1f}" if q else "-",
                       f"{q.mos:.2f}" if q else "-")
-    out.print(table)
+    console.print(table)
     for c in sizing.impossible:
-        out.print(f"no offer for {c.site_id}: {c.reason}")
+        console.print(f"no offer for {c.site_id}: {c.reason}")
     changed = sum(1 for c in sizing.choices if c.offer is not None and c.offer != c.current_offer)
-    out.print(f"{changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient offer; "
+    console.print(f"{changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient offer; "
               f"monthly line cost {before:,.0f} -> {sizing.monthly_cost_eur:,.0f} EUR")
-    out.print(f"total {time.perf_counter() - t0:.1f} s; wrote {output}; evaluate it with: twin run {output}")
+    console.print(f"total {time.perf_counter() - t0:.1f} s; wrote {out}; evaluate it with: twin run {out}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,24 +218,24 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
 @click.option("--max-phases", type=int, default=None, help="At most this many upgrade phases.")
 @click.option("--keep-lines", is_flag=True,
               help="Do not give upgraded kiosks a line that carries the generation-2 profile.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The scenario with the upgrade phases to write (YAML).")
+@out_option("The scenario with the upgrade phases to write (YAML)", file=True, required=True)
+@force_option("scenario file")
 def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.datetime | None,
-                     max_phases: int | None, keep_lines: bool, output: Path) -> None:
+                     max_phases: int | None, keep_lines: bool, out: Path, force: bool) -> None:
     """Order SCENARIO's generation-1 kiosk upgrades by demand gained, in yearly budgeted phases."""
     from rich.table import Table
 
     from planners.scenario_io import check_plan_target, write_scenario
     from planners.upgrades import apply_upgrades, plan_upgrades, upgrades_header
-    from twin.scenario import load_scenario
+    from twin.scenario.loading import load_scenario
 
     t0 = time.perf_counter()
     loaded = load_scenario(scenario)
-    check_plan_target(output, loaded)  # before solving: a wrong -o is refused at once
+    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
     plan = plan_upgrades(loaded, budget_eur=budget_eur, start_date=_date(start_date), max_phases=max_phases,
                          resize_lines=not keep_lines)
-    write_scenario(apply_upgrades(loaded, plan), loaded, output, upgrades_header(plan, scenario))
-    out = _console()
+    write_scenario(apply_upgrades(loaded, plan), loaded, out, upgrades_header(plan, scenario), force=force)
+    console = _console()
     table = Table(title=f"{loaded.spec.name}: upgrade plan ({plan.upgrades_per_phase} per phase, "
                         f"{plan.budget_eur:,.0f} EUR per phase)")
     for col in ("#", "phase", "site", "gain/yr", "gen1 limit", "other", "cumulative/yr", "MOS before",
@@ -263,12 +247,12 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
         table.add_row(str(s.rank), s.phase_name, g.site_id, f"{g.gain_per_year:.1f}",
                       f"{g.gen1_limit_per_year:.1f}", f"{g.other_per_year:.1f}",
                       f"{s.cumulative_gain_per_year:.1f}", f"{g.mos_before:.2f}", f"{g.mos_after:.2f}", line)
-    out.print(table)
+    console.print(table)
     for g, reason in plan.not_scheduled:
-        out.print(f"not scheduled: {g.site_id}: {reason}")
-    out.print(f"reachable demand lost to the 6-service limit before upgrades: {plan.gen1_limit_per_year:.1f}/yr; "
+        console.print(f"not scheduled: {g.site_id}: {reason}")
+    console.print(f"reachable demand lost to the 6-service limit before upgrades: {plan.gen1_limit_per_year:.1f}/yr; "
               f"the plan recovers {plan.gain_per_year:.1f}/yr (expected; the twin judges capacity)")
-    out.print(f"total {time.perf_counter() - t0:.1f} s; wrote {output}; evaluate it with: twin run {output}")
+    console.print(f"total {time.perf_counter() - t0:.1f} s; wrote {out}; evaluate it with: twin run {out}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,11 +271,11 @@ def orlib_command(file: Path, p: int | None, time_limit_s: float, seed: int) -> 
 
     run = solve_orlib_file(file, p=p, time_limit_s=time_limit_s, seed=seed)
     res = run.result
-    out = _console()
+    console = _console()
     table = Table(title=f"{run.name}: p-median, n = {run.n_vertices}, p = {run.p}")
     for col in ("objective", "lower bound", "gap", "optimal", "known optimum", "time s", "method"):
         table.add_column(col, justify="left" if col == "method" else "right")
     table.add_row(_num(res.objective), _num(res.bound), _gap(res.gap), "yes" if res.optimal else "NO",
                   _num(run.known_optimum) if run.known_optimum is not None else "-", f"{res.solve_time_s:.2f}",
                   res.method)
-    out.print(table)
+    console.print(table)

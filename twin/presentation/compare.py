@@ -1,7 +1,7 @@
 """Comparing run folders: phase alignment by date, per-replication statistics, Welch tests and cost.
 
 This module holds the *logic* of ``twin compare`` and ``twin report``; figures and HTML live in
-:mod:`twin.report`, the click commands in :mod:`twin.compare_cli`.
+:mod:`twin.presentation.report`, the click commands in :mod:`twin.cli.present`.
 
 Phase alignment (runs of different scenarios may name and cut their phases differently):
 
@@ -49,14 +49,15 @@ import numpy as np
 from scipy import stats
 
 from twin.errors import TwinInputError
-from twin.model import UNMET_REASONS
-from twin.results import RunData, read_run
+from twin.line import get_offer
+from twin.model.inputs import prepare
+from twin.quality import OpinionQualityModel
+from twin.run.folder import RunData, read_run
+from twin.scenario.loading import load_scenario
+from twin.vocabulary import DAYS_PER_MONTH, UNMET_REASONS
 
 #: Significance level of the Welch tests.
 ALPHA = 0.05
-
-#: Days per month used to turn monthly line prices into a phase's opex.
-DAYS_PER_MONTH = 365.25 / 12
 
 #: Default straight-line amortisation period of kiosk capex, years (ASSUMPTION).
 DEFAULT_AMORTISATION_YEARS = 5.0
@@ -253,8 +254,6 @@ def phase_costs(loaded: Any, phases: Sequence[PhaseWindowDates],
     Raises:
         TwinInputError: amortisation_years <= 0, or the scenario's phases differ from the run's.
     """
-    from twin.line import get_offer
-
     if not 0 < amortisation_years <= MAX_AMORTISATION_YEARS:
         raise TwinInputError(f"--amortisation-years must be > 0 and <= {MAX_AMORTISATION_YEARS:g}, got {amortisation_years}")
     spec = loaded.spec
@@ -313,9 +312,6 @@ def scenario_for_run(run: RunData) -> tuple[Any | None, str | None]:
     Returns:
         (LoadedScenario, None), or (None, a sentence saying why not: missing, changed, invalid).
     """
-    from twin.errors import TwinInputError as _InputError
-    from twin.scenario import load_scenario
-
     name = run.manifest.get("scenario_file")
     if not name:
         return None, "the manifest names no scenario file"
@@ -332,7 +328,7 @@ def scenario_for_run(run: RunData) -> tuple[Any | None, str | None]:
         return None, f"scenario file {found} has changed since the run (SHA-256 differs)"
     try:
         return load_scenario(found), None
-    except _InputError as exc:
+    except TwinInputError as exc:
         return None, f"scenario file {found} no longer loads ({exc})"
 
 
@@ -345,9 +341,6 @@ def expected_kiosk_demand_per_year(loaded: Any, phase_name: str) -> dict[str, fl
     Returns:
         {site id: interviews per year}; kiosks with no reachable demand are absent.
     """
-    from twin.model import prepare
-    from twin.quality import OpinionQualityModel
-
     inputs = prepare(loaded, OpinionQualityModel())  # quality is not used by the demand streams
     cfg = next(c for c in inputs.phases if c.window.name == phase_name)
     out: dict[str, float] = {}
@@ -366,7 +359,7 @@ class ComparedRun:
     """One run folder prepared for comparison.
 
     Attributes:
-        data: the folder read back (:func:`twin.results.read_run`).
+        data: the folder read back (:func:`twin.run.folder.read_run`).
         label: short label used in plots and tables ("A: auvergne-2008").
         phases: its phase windows.
         partial: the run did not complete (status not "complete", or fewer replications than asked).

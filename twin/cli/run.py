@@ -1,0 +1,72 @@
+"""``twin run`` and ``twin schema``: parse, call one library function, print. No model logic here."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from twin.cli.options import force_option, no_plots_option, out_option
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's or timeout's stop) ends a run like Ctrl-C: keep the finished replications."""
+    raise KeyboardInterrupt
+
+
+@click.command("run")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replications", "-r", type=int, default=None, help="Replications (default: the scenario's).")
+@click.option("--seed", "-s", type=int, default=None, help="Root seed (default: the scenario's).")
+@click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: the CPUs available).")
+@out_option("Run folder", default_help="results/<scenario>-<UTC time>")
+@force_option("run folder")
+@no_plots_option()
+def run_command(scenario: Path, replications: int | None, seed: int | None, jobs: int | None,
+                out: Path | None, force: bool, no_plots: bool) -> None:
+    """Simulate SCENARIO's rollout with replications and write a run folder."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from twin.presentation.plots import write_rollout_plots
+    from twin.presentation.tables import run_summary_table
+    from twin.run.runner import default_jobs, run_scenario
+
+    console = Console(stderr=True)
+    jobs = default_jobs() if jobs is None else jobs
+    with Progress(TextColumn("replications"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("run", total=None)
+
+        def on_replication(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        try:
+            outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
+                                   on_replication=on_replication, force=force,
+                                   plot=None if no_plots else write_rollout_plots)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    printer = Console(highlight=False, width=None if Console().is_terminal else 150)
+    title = f"{scenario.name}: {outcome.replications_done} replications (mean ± 95% CI)"
+    printer.print(run_summary_table(title, outcome.phases, outcome.summary))
+    if outcome.interrupted:
+        click.echo(f"interrupted: kept {outcome.replications_done} finished replications", err=True)
+    click.echo(str(outcome.folder))
+    if outcome.interrupted:
+        sys.exit(130)
+
+
+@click.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of scenario files."""
+    from twin.scenario.spec import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2))
+
+
+__all__ = ["run_command", "schema_command"]

@@ -1,0 +1,369 @@
+"""A scenario compiled for simulation: phases, demand streams, stations and lines, computed once.
+
+:func:`prepare` turns a :class:`twin.scenario.spec.LoadedScenario` into :class:`ModelInputs` with no
+randomness: every replication (:mod:`twin.model.replication`) shares them. The demand model is described
+in :mod:`twin.model`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.line import AdslLine
+from twin.profiles import EncoderProfile, profile_for_generation
+from twin.quality import QualityModel
+from twin.region import road_distance_matrix_km
+from twin.scenario.spec import (
+    DurationSpec,
+    LoadedScenario,
+    PhaseSpec,
+    Scenario,
+    build_line,
+    intersect_weekly,
+    weekly_intervals_min,
+)
+from twin.vocabulary import DAYS_PER_YEAR, MIN_PER_DAY
+
+#: A weekly interval: (weekday 0 = Monday, start minute of the day, end minute of the day).
+WeeklyInterval = tuple[int, int, int]
+
+#: An agent station: ("expert", site index) for an expert kiosk, ("vc", -1) for a standard VC room.
+Station = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PhaseWindow:
+    """A phase's time window in simulation minutes (0 = midnight of the first simulated day).
+
+    Attributes:
+        index: the phase's position in the scenario.
+        name: the phase's name.
+        start_date, end_date: first day, and the day after the last (exclusive).
+        start_min, end_min: the same in simulation minutes.
+    """
+
+    index: int
+    name: str
+    start_date: dt.date
+    end_date: dt.date  # exclusive
+    start_min: float
+    end_min: float
+
+    @property
+    def duration_days(self) -> float:
+        """Length of the phase, days."""
+        return (self.end_date - self.start_date).days
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Reachable demand of one service at one user kiosk during one phase.
+
+    Attributes:
+        phase, site, service: indices.
+        rate_per_year: expected arrivals per year.
+        intervals_min: weekly windows when the kiosk is open and the service holds slots.
+        commune_idx: the communes feeding the stream; ``commune_p`` their shares (sum 1).
+        gen1_only_experts: a generation-1 kiosk: only expert stations (not VC rooms) can answer.
+    """
+
+    phase: int
+    site: int
+    service: int
+    rate_per_year: float
+    intervals_min: tuple[WeeklyInterval, ...]
+    commune_idx: np.ndarray
+    commune_p: np.ndarray
+    gen1_only_experts: bool
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """Everything the simulation needs about one phase, precomputed.
+
+    Attributes:
+        window: the phase's dates and minutes.
+        installed_user, installed_expert: site indices installed during the phase.
+        generation: site index -> kiosk generation during the phase.
+        agents: agents on duty per service.
+        stations: per service, the agent stations in use (see :data:`Station`).
+        streams: the reachable demand streams.
+        unmet_expected: (service, reason) -> expected count of needs unmet for a reason decided before
+            arrival (``too_far``, ``gen1_limit``, ``no_agent``), over the phase.
+        population_within_15km, population_within_30km: inhabitants whose nearest kiosk is that close.
+        slot_minutes: per service, slot minutes in the phase window.
+        kiosk_open_minutes: booth-minutes of opening of the installed user kiosks in the window.
+        sim_from_min: where the phase's simulated arrivals start (the warm-up's start for phase 0).
+    """
+
+    window: PhaseWindow
+    installed_user: tuple[int, ...]
+    installed_expert: tuple[int, ...]
+    generation: dict[int, int]
+    agents: tuple[int, ...]
+    stations: tuple[tuple[Station, ...], ...]
+    streams: tuple[Stream, ...]
+    unmet_expected: dict[tuple[int, str], float]
+    population_within_15km: float
+    population_within_30km: float
+    slot_minutes: tuple[float, ...]
+    kiosk_open_minutes: float
+    sim_from_min: float
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """A scenario compiled for simulation (no randomness; shared by all replications).
+
+    Attributes:
+        scenario_name: the scenario's name.
+        service_ids, site_ids: ids in index order.
+        phases: one :class:`PhaseConfig` per phase.
+        sim_start_date: the first simulated day (warm-up included).
+        warmup_min, horizon_min: warm-up length and simulation end, minutes.
+        durations: per service, the interview duration distribution.
+        patience_min: per service, how long a walk-in citizen waits (inf for appointments).
+        site_lines, office_lines: the lines of the sites and of the services' offices.
+        kiosk_count: booths (user kiosks) or stations (expert kiosks) per site.
+        commune_to_site_km: road distances, shape (n_communes, n_sites).
+        commune_to_office_km: road distance to each service's nearest office, shape (n_communes, n_services).
+        quality_model: scores each interview.
+        profiles: kiosk generation -> encoder profile.
+        mos_memo: MOS keyed by (kiosk line, agent line, generation): scoring is deterministic, so the
+            memo is shared by all replications run from these inputs.
+    """
+
+    scenario_name: str
+    service_ids: tuple[str, ...]
+    site_ids: tuple[str, ...]
+    phases: tuple[PhaseConfig, ...]
+    sim_start_date: dt.date
+    warmup_min: float
+    horizon_min: float
+    durations: tuple[DurationSpec, ...]
+    patience_min: tuple[float, ...]
+    site_lines: tuple[AdslLine, ...]
+    office_lines: tuple[AdslLine, ...]
+    kiosk_count: tuple[int, ...]
+    commune_to_site_km: np.ndarray
+    commune_to_office_km: np.ndarray
+    quality_model: QualityModel
+    profiles: dict[int, EncoderProfile]
+    mos_memo: dict[tuple[AdslLine, AdslLine, int], float] = field(default_factory=dict, compare=False, repr=False)
+
+
+def open_minutes(intervals: Sequence[WeeklyInterval], start: dt.date, end: dt.date) -> float:
+    """Minutes covered by weekly intervals between two dates (end exclusive)."""
+    per_weekday = [0.0] * 7
+    for day, s, e in intervals:
+        per_weekday[day] += e - s
+    days = (end - start).days
+    full_weeks, rest = divmod(days, 7)
+    total = full_weeks * sum(per_weekday)
+    for k in range(rest):
+        total += per_weekday[(start.weekday() + k) % 7]
+    return total
+
+
+@dataclass(frozen=True)
+class _Region:
+    """The geometry and calendar shared by every phase of one scenario."""
+
+    population: np.ndarray  # (n_communes,)
+    departement: np.ndarray  # (n_communes,) codes
+    commune_to_site: np.ndarray  # (n_communes, n_sites) km
+    commune_to_office: np.ndarray  # (n_communes, n_services) km to the nearest office
+    sim_start: dt.date
+    sim_end: dt.date  # exclusive
+    slot_intervals: tuple[list[WeeklyInterval], ...]  # per service
+    site_hours: tuple[list[WeeklyInterval], ...]  # per site
+
+    @classmethod
+    def of(cls, loaded: LoadedScenario) -> _Region:
+        spec = loaded.spec
+        communes = loaded.communes
+        commune_latlon = np.array([(c.lat, c.lon) for c in communes])
+        circuity = spec.region.circuity_factor
+        site_latlon = np.array([loaded.site_latlon[s.id] for s in spec.sites]).reshape(-1, 2)
+        commune_to_office = np.column_stack([
+            road_distance_matrix_km(commune_latlon, np.array(loaded.office_latlon[s.id]), circuity).min(axis=1)
+            for s in spec.services])
+        first = spec.phases[0].start_date
+        default_hours = weekly_intervals_min(spec.demand.default_opening_hours)
+        return cls(
+            population=np.array([c.population for c in communes], dtype=float),
+            departement=np.array([c.departement_code for c in communes]),
+            commune_to_site=road_distance_matrix_km(commune_latlon, site_latlon, circuity),
+            commune_to_office=commune_to_office,
+            sim_start=first - dt.timedelta(days=spec.simulation.warmup_days),
+            sim_end=spec.simulation.end_date + dt.timedelta(days=1),
+            slot_intervals=tuple(weekly_intervals_min(s.slots) for s in spec.services),
+            site_hours=tuple(weekly_intervals_min(s.opening_hours) if s.opening_hours else default_hours
+                             for s in spec.sites),
+        )
+
+    def minute_of(self, day: dt.date) -> float:
+        """Simulation minute of midnight of ``day``."""
+        return float((day - self.sim_start).days * MIN_PER_DAY)
+
+
+@dataclass
+class _Rollout:
+    """The network's state as phases are applied in order (sites installed, generations, agents)."""
+
+    installed: set[int]
+    generation: dict[int, int]
+    agents: list[int]
+
+    def apply(self, phase: PhaseSpec, site_index: dict[str, int], svc_index: dict[str, int]) -> None:
+        for sid in phase.add:
+            self.installed.add(site_index[sid])
+        for sid in phase.upgrade:
+            self.generation[site_index[sid]] = 2
+        for sid in phase.remove:
+            self.installed.discard(site_index[sid])
+        for svc, n in phase.agents.items():
+            self.agents[svc_index[svc]] = n
+
+
+def _stations(spec: Scenario, experts: tuple[int, ...], agents: list[int]) -> list[tuple[Station, ...]]:
+    """Per service, the stations agents use: its expert kiosks' stations then its VC rooms, at most as
+    many as agents on duty."""
+    sites = spec.sites
+    stations: list[tuple[Station, ...]] = []
+    for k, svc in enumerate(spec.services):
+        own = [("expert", i) for i in experts if sites[i].services[0] == svc.id for _ in range(sites[i].kiosk_count)]
+        vc = [("vc", -1)] * svc.standard_vc_rooms
+        stations.append(tuple((own + vc)[: agents[k]]) if agents[k] < len(own) + len(vc) else tuple(own + vc))
+    return stations
+
+
+def _nearest_kiosks(region: _Region, users: tuple[int, ...], spec: Scenario) -> tuple[np.ndarray, np.ndarray,
+                                                                                       np.ndarray, float, float]:
+    """Per commune: position (in ``users``) of the nearest user kiosk, its road distance, the share of
+    needs that come to it (distance decay); and the population within 15 and 30 km of a kiosk."""
+    demand = spec.demand
+    n = len(region.population)
+    if not users:
+        return np.zeros(n, dtype=int), np.full(n, np.inf), np.zeros(n), 0.0, 0.0
+    dist = region.commune_to_site[:, users]
+    nearest_pos = dist.argmin(axis=1)
+    nearest_km = dist[np.arange(n), nearest_pos]
+    within = nearest_km <= demand.max_kiosk_distance_km
+    kiosk_share = np.where(within, np.exp(-nearest_km / demand.distance_decay_km), 0.0)
+    pop15 = float(region.population[nearest_km <= 15.0].sum())
+    pop30 = float(region.population[nearest_km <= 30.0].sum())
+    return nearest_pos, nearest_km, kiosk_share, pop15, pop30
+
+
+def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, ...], generation: dict[int, int],
+                    stations: list[tuple[Station, ...]], years: float,
+                    ) -> tuple[list[Stream], dict[tuple[int, str], float], float, float]:
+    """A phase's demand streams per (kiosk, service), the expected unmet needs decided before arrival,
+    and the population within 15 and 30 km of a kiosk."""
+    sites, demand = spec.sites, spec.demand
+    nearest_pos, nearest_km, kiosk_share, pop15, pop30 = _nearest_kiosks(region, users, spec)
+    unmet: dict[tuple[int, str], float] = {}
+    streams: list[Stream] = []
+    for k, svc in enumerate(spec.services):
+        office_km = region.commune_to_office[:, k]
+        # a video interview is worth the trip to a kiosk only where the office is far
+        potential = (region.population * svc.need_per_capita_per_year * demand.kiosk_uptake
+                     * -np.expm1(-office_km / demand.distance_decay_km))
+        if svc.departements is not None:
+            potential = np.where(np.isin(region.departement, svc.departements), potential, 0.0)
+        share = np.where(nearest_km < office_km, kiosk_share, 0.0)
+        unmet[(k, "too_far")] = float((potential * (1.0 - share)).sum()) * years
+        for pos, site in enumerate(users):
+            mask = (nearest_pos == pos) & (share > 0)
+            contrib = potential[mask] * share[mask]
+            rate = float(contrib.sum())
+            if rate <= 0:
+                continue
+            gen = generation[site]
+            if gen == 1 and svc.id not in sites[site].services:
+                unmet[(k, "gen1_limit")] = unmet.get((k, "gen1_limit"), 0.0) + rate * years
+                continue
+            usable = [st for st in stations[k] if gen == 2 or st[0] == "expert"]
+            intervals = tuple(intersect_weekly(region.site_hours[site], region.slot_intervals[k]))
+            if not usable or not intervals:
+                unmet[(k, "no_agent")] = unmet.get((k, "no_agent"), 0.0) + rate * years
+                continue
+            streams.append(Stream(p, site, k, rate, intervals, np.flatnonzero(mask), contrib / rate, gen == 1))
+    return streams, unmet, pop15, pop30
+
+
+def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout) -> PhaseConfig:
+    """The :class:`PhaseConfig` of phase ``p``, the rollout having applied phases 0..p."""
+    sites, phase = spec.sites, spec.phases[p]
+    start_date = phase.start_date
+    end_date = spec.phases[p + 1].start_date if p + 1 < len(spec.phases) else region.sim_end
+    window = PhaseWindow(p, phase.name, start_date, end_date, region.minute_of(start_date), region.minute_of(end_date))
+    # the first phase also runs through the warm-up, which is discarded
+    sim_from = region.sim_start if p == 0 else start_date
+    years = (end_date - start_date).days / DAYS_PER_YEAR
+    users = tuple(sorted(i for i in rollout.installed if sites[i].kind == "user"))
+    experts = tuple(sorted(i for i in rollout.installed if sites[i].kind == "expert"))
+    stations = _stations(spec, experts, rollout.agents)
+    streams, unmet, pop15, pop30 = _demand_streams(spec, region, p, users, rollout.generation, stations, years)
+    slot_minutes = tuple(open_minutes(tuple(region.slot_intervals[k]), start_date, end_date)
+                         for k in range(len(spec.services)))
+    kiosk_open = sum(open_minutes(tuple(region.site_hours[i]), start_date, end_date) * sites[i].kiosk_count
+                     for i in users)
+    return PhaseConfig(
+        window=window, installed_user=users, installed_expert=experts, generation=dict(rollout.generation),
+        agents=tuple(rollout.agents), stations=tuple(stations), streams=tuple(streams), unmet_expected=unmet,
+        population_within_15km=pop15, population_within_30km=pop30, slot_minutes=slot_minutes,
+        kiosk_open_minutes=kiosk_open, sim_from_min=region.minute_of(sim_from),
+    )
+
+
+def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
+    """Compile a loaded scenario into :class:`ModelInputs` (deterministic, no randomness).
+
+    Args:
+        loaded: a scenario from :func:`twin.scenario.loading.load_scenario` or
+            :func:`twin.scenario.loading.scenario_from_data`.
+        quality_model: the model scoring interviews (see :func:`twin.quality.quality_for_scenario`).
+    """
+    spec = loaded.spec
+    services, sites = spec.services, spec.sites
+    service_ids = tuple(s.id for s in services)
+    site_ids = tuple(s.id for s in sites)
+    svc_index = {sid: i for i, sid in enumerate(service_ids)}
+    site_index = {sid: i for i, sid in enumerate(site_ids)}
+    region = _Region.of(loaded)
+    rollout = _Rollout(installed=set(), generation={i: s.generation for i, s in enumerate(sites)},
+                       agents=[s.agents for s in services])
+    phase_configs = []
+    for p, phase in enumerate(spec.phases):
+        rollout.apply(phase, site_index, svc_index)
+        phase_configs.append(_phase_config(spec, region, p, rollout))
+    patience = tuple(math.inf if s.booking == "appointment" else spec.demand.patience_min for s in services)
+    return ModelInputs(
+        scenario_name=spec.name,
+        service_ids=service_ids,
+        site_ids=site_ids,
+        phases=tuple(phase_configs),
+        sim_start_date=region.sim_start,
+        warmup_min=float(spec.simulation.warmup_days * MIN_PER_DAY),
+        horizon_min=region.minute_of(region.sim_end),
+        durations=tuple(s.interview_duration for s in services),
+        patience_min=patience,
+        site_lines=tuple(build_line(s.line) for s in sites),
+        office_lines=tuple(build_line(s.office_line) for s in services),
+        kiosk_count=tuple(s.kiosk_count for s in sites),
+        commune_to_site_km=region.commune_to_site,
+        commune_to_office_km=region.commune_to_office,
+        quality_model=quality_model,
+        profiles={1: profile_for_generation(1), 2: profile_for_generation(2)},
+    )
+
+
+__all__ = ["ModelInputs", "PhaseConfig", "PhaseWindow", "Station", "Stream", "WeeklyInterval", "open_minutes",
+           "prepare"]
