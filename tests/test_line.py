@@ -38,7 +38,7 @@ from twin.line import (
     serialization_time_s,
 )
 
-TRACES = Path("/work/shared/data/traces")
+TRACES = Path(__file__).parent / "data" / "traces"
 
 
 # ---------------------------------------------------------------- ATM cell tax (docs/facts.md worked values)

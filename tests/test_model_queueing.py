@@ -1,6 +1,6 @@
 """The SimPy model's agent pool against queueing theory (Erlang C for M/M/c, Erlang B for M/M/c/c).
 
-A scenario with one commune, one kiosk at its town hall (so every need comes to the kiosk), kiosk and
+A scenario (built in memory, :func:`conftest.queue_scenario`) with one commune, one kiosk at its town hall (so every need comes to the kiosk), kiosk and
 service open around the clock, lines that never fail and many booths reduces the model to an M/M/c
 queue (appointments: no abandonment) or an M/M/c/c loss system (walk-in with zero patience). The
 analytic values must fall inside the simulated 95% confidence interval over independent replications.
@@ -9,19 +9,14 @@ analytic values must fall inside the simulated 95% confidence interval over inde
 from __future__ import annotations
 
 import math
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import queue_scenario
 from scipy import stats
 
 from twin.model import prepare, simulate
 from twin.quality import OpinionQualityModel
-from twin.region import great_circle_km
-from twin.scenario.loading import load_scenario
-
-MIN_PER_YEAR = 365 * 24 * 60
 
 
 def erlang_b(offered_erlangs: float, servers: int) -> float:
@@ -38,60 +33,16 @@ def erlang_c(offered_erlangs: float, servers: int) -> float:
     return servers * b / (servers - offered_erlangs * (1 - b))
 
 
-def _queue_scenario(tmp_path: Path, *, arrivals_per_min: float, mean_service_min: float, servers: int,
-                    booking: str, patience_min: float, days: int) -> Path:
-    # the demand potential is scaled by 1 - exp(-D / decay) for an office at road distance D (twin.model):
-    # choose the population that gives exactly the wanted arrival rate
-    office_km = 1.3 * great_circle_km(45.0, 3.9, 45.2, 3.9)
-    population = int(round(arrivals_per_min * MIN_PER_YEAR / -np.expm1(-office_km / 10.0)))
-    (tmp_path / "communes.csv").write_text(
-        "commune_id,name,departement_code,departement,lat,lon,population_geonames,population\n"
-        f"c1,Testville,43,Haute-Loire,45.0,3.9,0,{population}\n"
-    )
-    always = '{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}'
-    end = np.datetime64("2007-01-01") + np.timedelta64(days - 1, "D")
-    text = f"""
-    name: mmc
-    region: {{communes_file: communes.csv}}
-    simulation: {{end_date: {end}, warmup_days: 3, replications: 1, seed: 1}}
-    demand:
-      kiosk_uptake: 1.0
-      patience_min: {patience_min}
-      default_opening_hours: [{always}]
-    services:
-      - id: svc
-        name: Service
-        offices: [{{lat: 45.2, lon: 3.9}}]  # 22 km away: the kiosk next door saves the trip
-        need_per_capita_per_year: 1.0
-        booking: {booking}
-        agents: {servers}
-        slots: [{always}]
-        interview_duration: {{distribution: exponential, mean_min: {mean_service_min}}}
-        office_line: {{offer: adsl-2048-256, loop_length_m: 1000, mtbf_h: 1.0e12, mttr_h: 0}}
-    sites:
-      - {{id: kiosk, kind: user, place: {{commune: c1}}, generation: 1, services: [svc], kiosk_count: 1000,
-         line: {{offer: adsl-2048-256, loop_length_m: 1000, mtbf_h: 1.0e12, mttr_h: 0}}}}
-      - {{id: expert, kind: expert, place: {{commune: c1}}, services: [svc], kiosk_count: {servers},
-         line: {{offer: adsl-2048-256, loop_length_m: 1000, mtbf_h: 1.0e12, mttr_h: 0}}}}
-    phases:
-      - {{name: only, start_date: 2007-01-01, add: [kiosk, expert]}}
-    """
-    path = tmp_path / "mmc.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
 def _ci95(values: np.ndarray) -> tuple[float, float]:
     mean = float(values.mean())
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
     return mean, half
 
 
-def test_agent_pool_matches_erlang_c(tmp_path: Path) -> None:
+def test_agent_pool_matches_erlang_c() -> None:
     lam, mean_s, c = 0.24, 10.0, 3  # offered load 2.4 erlangs on 3 agents (80 % busy)
-    inputs = prepare(load_scenario(_queue_scenario(tmp_path, arrivals_per_min=lam, mean_service_min=mean_s,
-                                                   servers=c, booking="appointment", patience_min=30,
-                                                   days=40)), OpinionQualityModel())
+    inputs = prepare(queue_scenario(arrivals_per_min=lam, mean_service_min=mean_s, servers=c, booking="appointment",
+                                    patience_min=30, days=40), OpinionQualityModel())
     p_wait, mean_wait = [], []
     for child in np.random.SeedSequence(2024).spawn(12):
         served = simulate(inputs, child).served
@@ -107,11 +58,10 @@ def test_agent_pool_matches_erlang_c(tmp_path: Path) -> None:
     assert abs(m - wq) <= h, f"mean wait {m:.3f} ± {h:.3f} min vs Erlang C {wq:.3f} min"
 
 
-def test_loss_system_matches_erlang_b(tmp_path: Path) -> None:
+def test_loss_system_matches_erlang_b() -> None:
     lam, mean_s, c = 0.3, 10.0, 4  # 3 erlangs on 4 agents, no waiting allowed
-    inputs = prepare(load_scenario(_queue_scenario(tmp_path, arrivals_per_min=lam, mean_service_min=mean_s,
-                                                   servers=c, booking="walk-in", patience_min=0, days=30)),
-                     OpinionQualityModel())
+    inputs = prepare(queue_scenario(arrivals_per_min=lam, mean_service_min=mean_s, servers=c, booking="walk-in",
+                                    patience_min=0, days=30), OpinionQualityModel())
     blocking = []
     for child in np.random.SeedSequence(99).spawn(12):
         records = simulate(inputs, child)

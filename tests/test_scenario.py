@@ -224,3 +224,28 @@ def test_a_misspelt_required_field_is_named(tiny_copy: Path) -> None:
     tiny_copy.write_text(tiny_copy.read_text().replace("kiosk_uptake:", "kiosk_uptak:"))
     message = _error(tiny_copy)
     assert "demand.kiosk_uptak" in message and "unknown field" in message and "1 more error" in message
+
+
+def test_a_scenario_built_in_memory_equals_the_same_scenario_loaded_from_a_file(small_scenario, tmp_path) -> None:
+    """scenario_from_data (in memory, no file) and load_scenario (YAML) resolve the same scenario."""
+    import yaml
+    from conftest import SMALL_REGION, small_scenario_data
+
+    from twin.scenario.loading import load_scenario, scenario_from_data
+
+    built = small_scenario()
+    (tmp_path / "in-memory.csv").write_text(
+        "commune_id,name,departement_code,departement,lat,lon,population\n"
+        + "".join(f"{c.commune_id},{c.name},{c.departement_code},X,{c.lat},{c.lon},{c.population}\n"
+                  for c in SMALL_REGION))
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small_scenario_data()))
+    loaded = load_scenario(tmp_path / "small.yaml")
+    assert built.spec == loaded.spec and built.site_latlon == loaded.site_latlon
+    assert built.office_latlon == loaded.office_latlon and built.communes == loaded.communes
+    assert built.path is None and loaded.path == tmp_path / "small.yaml"
+    for place, needle in (({"commune": "Atlantis"}, r"sites\[0\]\.place\.commune = 'Atlantis'"),
+                          ({"lat": 48.85, "lon": 2.35}, r"sites\[0\]\.place .*outside the region")):
+        data = small_scenario_data()
+        data["sites"][0]["place"] = place
+        with pytest.raises(ScenarioError, match=needle):
+            scenario_from_data(data, communes=SMALL_REGION)

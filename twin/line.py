@@ -574,7 +574,9 @@ class LossModel(Protocol):
     """Per-packet random loss. ``lost(rng)`` is called once per packet crossing the line, in order;
     stateful models advance their state on each call."""
 
-    def lost(self, rng: np.random.Generator) -> bool: ...
+    def lost(self, rng: np.random.Generator) -> bool:
+        """Whether the next packet is lost, drawing from ``rng`` (stateful models advance their state)."""
+        ...
 
 
 def _check_probability(name: str, value: float) -> float:
@@ -595,6 +597,7 @@ class BernoulliLoss:
         self._p = self.loss_pct / 100.0
 
     def lost(self, rng: np.random.Generator) -> bool:
+        """Whether the next packet is lost: one uniform draw against ``p``."""
         return bool(self._p > 0.0 and rng.random() < self._p)
 
     @property
@@ -666,6 +669,9 @@ class GilbertElliottLoss:
         return math.inf if self.p_bad_to_good == 0 else 1.0 / self.p_bad_to_good
 
     def lost(self, rng: np.random.Generator) -> bool:
+        """Whether the next packet is lost: one draw moves the state (good -> bad with ``p_good_to_bad``,
+        bad -> good with ``p_bad_to_good``), then the packet is lost with the new state's loss
+        probability (a second draw only when it is strictly between 0 and 1)."""
         u = rng.random()
         if self.bad:
             if u < self.p_bad_to_good:

@@ -309,7 +309,10 @@ class QualityModel(Protocol):
     """Anything that scores an interview from the two lines and the encoder profile (one per call:
     both ends use it)."""
 
-    def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality: ...
+    def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
+        """The quality of an interview between a kiosk on ``kiosk_line`` and an agent on ``agent_line``,
+        both ends sending ``profile``."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------------

@@ -382,6 +382,7 @@ class ComparedRun:
 
     @property
     def status_text(self) -> str:
+        """The run's status and replications, e.g. ``complete, 10 of 10 replications``."""
         m = self.data.manifest
         return (f"{m.get('status', '?')}, {m.get('replications_done', '?')} of "
                 f"{m.get('replications_requested', '?')} replications")
@@ -490,6 +491,73 @@ def _run_labels(folders: Sequence[Path], names: Sequence[str]) -> list[str]:
     return labels
 
 
+def _align(runs: list[ComparedRun]) -> tuple[list[AlignedPhase], bool, list[str]]:
+    """Each reference phase matched in every run (by date), whether counts must become yearly rates
+    (some matched windows differ), and the notes saying so."""
+    ref = runs[0]
+    aligned_names = [[p.name for p in ref.phases]] + [align_phases(ref.phases, r.phases) for r in runs[1:]]
+    by_name = [{p.name: p for p in r.phases} for r in runs]
+    aligned: list[AlignedPhase] = []
+    per_year = False
+    for k, ref_phase in enumerate(ref.phases):
+        matches = tuple(names_[k] for names_ in aligned_names)
+        same = []
+        for r, match in enumerate(matches):
+            if match is None:
+                same.append(False)
+                continue
+            window = by_name[r][match]
+            ok = (window.start_date, window.end_date) == (ref_phase.start_date, ref_phase.end_date)
+            same.append(ok)
+            per_year = per_year or not ok
+        aligned.append(AlignedPhase(ref_phase.name, matches, tuple(same)))
+    notes: list[str] = []
+    if len(runs) > 1:
+        renamed = [(a.label, runs[r].label, m) for a in aligned for r, m in enumerate(a.matches)
+                   if r > 0 and m != a.label]
+        if renamed or per_year:
+            notes.append("Phases aligned by date: each phase of " + ref.label + " is matched with the "
+                         "phase of every other run whose window contains its midpoint"
+                         + (" (" + "; ".join(f"{a} <- {lab} {m or 'none'}" for a, lab, m in renamed) + ")"
+                            if renamed else "") + ".")
+        if per_year:
+            notes.append("Matched phases have different windows: counts (interviews, unmet demand, travel "
+                         "avoided) are shown as yearly rates.")
+    return aligned, per_year, notes
+
+
+def _run_values(run: ComparedRun, r: int, aligned: list[AlignedPhase], kpis: list[str],
+                per_year: bool) -> dict[str, dict[str, np.ndarray]]:
+    """Run ``r``'s per-replication values {reference phase: {kpi: array}} (counts as yearly rates when
+    ``per_year``; the cost per interview from the phase's cost)."""
+    by_name = {p.name: p for p in run.phases}
+    per_run: dict[str, dict[str, np.ndarray]] = {}
+    for a in aligned:
+        match = a.matches[r]
+        if match is None or match not in run.data.replications:
+            continue
+        window = by_name[match]
+        reps = run.data.replications[match]
+        cell: dict[str, np.ndarray] = {}
+        for kpi in kpis:
+            if kpi == COST_KPI:
+                continue
+            x = np.asarray(reps.get(kpi, []), dtype=float)
+            if per_year and kpi in COUNT_KPIS:
+                x = x * (365.0 / window.days)
+            cell[kpi] = x
+        if COST_KPI in kpis:
+            served = np.asarray(reps.get("interviews_served", []), dtype=float)
+            if match in run.costs:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cost = np.where(served > 0, run.costs[match].total_eur / served, np.nan)
+            else:
+                cost = np.full(served.shape, np.nan)
+            cell[COST_KPI] = cost
+        per_run[a.label] = cell
+    return per_run
+
+
 def compare_runs(folders: Sequence[str | Path],
                  amortisation_years: float = DEFAULT_AMORTISATION_YEARS) -> Comparison:
     """Put run folders side by side, the first being the reference.
@@ -513,7 +581,6 @@ def compare_runs(folders: Sequence[str | Path],
     names = [str(d.manifest.get("scenario_name", d.path.name)) for d in datas]
     labels = _run_labels(paths, names)
     runs = [load_compared_run(d, label, amortisation_years) for d, label in zip(datas, labels)]
-    ref = runs[0]
     notes: list[str] = []
     for run in runs:
         if run.partial:
@@ -521,76 +588,16 @@ def compare_runs(folders: Sequence[str | Path],
                          "it finished.")
         if run.scenario_note:
             notes.append(f"{run.label}: {run.scenario_note}; cost per interview and map skipped.")
-
-    aligned_names = [[p.name for p in ref.phases]] + [align_phases(ref.phases, r.phases) for r in runs[1:]]
-    by_name = [{p.name: p for p in r.phases} for r in runs]
-    aligned: list[AlignedPhase] = []
-    per_year = False
-    for k, ref_phase in enumerate(ref.phases):
-        matches = tuple(names_[k] for names_ in aligned_names)
-        same = []
-        for r, match in enumerate(matches):
-            if match is None:
-                same.append(False)
-                continue
-            window = by_name[r][match]
-            ok = (window.start_date, window.end_date) == (ref_phase.start_date, ref_phase.end_date)
-            same.append(ok)
-            per_year = per_year or not ok
-        aligned.append(AlignedPhase(ref_phase.name, matches, tuple(same)))
-    if len(runs) > 1:
-        renamed = [(a.label, runs[r].label, m) for a in aligned for r, m in enumerate(a.matches)
-                   if r > 0 and m != a.label]
-        if renamed or per_year:
-            notes.append("Phases aligned by date: each phase of " + ref.label + " is matched with the "
-                         "phase of every other run whose window contains its midpoint"
-                         + (" (" + "; ".join(f"{a} <- {lab} {m or 'none'}" for a, lab, m in renamed) + ")"
-                            if renamed else "") + ".")
-        if per_year:
-            notes.append("Matched phases have different windows: counts (interviews, unmet demand, travel "
-                         "avoided) are shown as yearly rates.")
-
-    kpis = [k for k in ref.data.kpis if all(k in r.data.kpis for r in runs)]
+    aligned, per_year, align_notes = _align(runs)
+    notes += align_notes
+    kpis = [k for k in runs[0].data.kpis if all(k in r.data.kpis for r in runs)]
     if any(r.costs for r in runs):
         kpis.append(COST_KPI)
-
-    values: list[dict[str, dict[str, np.ndarray]]] = []
-    for r, run in enumerate(runs):
-        per_run: dict[str, dict[str, np.ndarray]] = {}
-        for a in aligned:
-            match = a.matches[r]
-            if match is None or match not in run.data.replications:
-                continue
-            window = by_name[r][match]
-            reps = run.data.replications[match]
-            cell: dict[str, np.ndarray] = {}
-            for kpi in kpis:
-                if kpi == COST_KPI:
-                    continue
-                x = np.asarray(reps.get(kpi, []), dtype=float)
-                if per_year and kpi in COUNT_KPIS:
-                    x = x * (365.0 / window.days)
-                cell[kpi] = x
-            if COST_KPI in kpis:
-                served = np.asarray(reps.get("interviews_served", []), dtype=float)
-                if match in run.costs:
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        cost = np.where(served > 0, run.costs[match].total_eur / served, np.nan)
-                else:
-                    cost = np.full(served.shape, np.nan)
-                cell[COST_KPI] = cost
-            per_run[a.label] = cell
-        values.append(per_run)
-
-    differences: list[KpiDifference] = []
-    for r in range(1, len(runs)):
-        for a in aligned:
-            if a.label not in values[0] or a.label not in values[r]:
-                continue
-            for kpi in kpis:
-                x_ref, x_other = values[0][a.label][kpi], values[r][a.label][kpi]
-                differences.append(KpiDifference(a.label, kpi, r, mean_ci(x_ref), mean_ci(x_other),
-                                                 welch_test(x_ref, x_other)))
+    values = [_run_values(run, r, aligned, kpis, per_year) for r, run in enumerate(runs)]
+    differences = [KpiDifference(a.label, kpi, r, mean_ci(values[0][a.label][kpi]), mean_ci(values[r][a.label][kpi]),
+                                 welch_test(values[0][a.label][kpi], values[r][a.label][kpi]))
+                   for r in range(1, len(runs)) for a in aligned
+                   if a.label in values[0] and a.label in values[r] for kpi in kpis]
     return Comparison(runs=runs, phases=aligned, per_year=per_year, kpis=kpis, values=values,
                       differences=differences, notes=notes, amortisation_years=amortisation_years)
 

@@ -205,25 +205,8 @@ def network_state(loaded: Any, phase_name: str) -> dict[str, dict[str, Any]]:
     return state
 
 
-def plot_network_map(loaded: Any, phase_name: str, *, kiosk_demand_per_year: Mapping[str, float] | None = None,
-                     ax: Axes | None = None, title: str | None = None, label_towns: int = 6) -> Axes:
-    """Map of the network in a phase: communes and kiosks on plain lon/lat axes (no tiles).
-
-    Communes are points whose area is proportional to population, coloured by departement (no offline
-    departement border data is installed, so borders are not drawn). User kiosks are circles coloured
-    by generation (an orange ring marks a generation-1 kiosk upgraded to generation 2), sized by
-    ``kiosk_demand_per_year`` when given; expert kiosks are black squares sized by how many share the
-    office. The aspect ratio is 1 / cos(mean latitude) so that distances look right.
-
-    Args:
-        loaded: a :class:`twin.scenario.LoadedScenario`.
-        phase_name: the phase whose network is drawn.
-        kiosk_demand_per_year: user kiosk id -> expected interviews per year (optional).
-        ax: axes to draw on (default: a new figure's).
-        title: the title (default: scenario and phase).
-        label_towns: how many of the most populous communes to name.
-    """
-    ax = _new_ax(ax, figsize=(11.5, 8.0))
+def _draw_communes(ax: Axes, loaded: Any, label_towns: int) -> list[Any]:
+    """Communes as points (area ∝ population) coloured by departement; the largest ones named."""
     communes = loaded.communes
     lon = np.array([c.lon for c in communes])
     lat = np.array([c.lat for c in communes])
@@ -242,9 +225,12 @@ def plot_network_map(loaded: Any, phase_name: str, *, kiosk_demand_per_year: Map
     for i in np.argsort(pop)[::-1][:label_towns]:
         ax.annotate(communes[i].name, (lon[i], lat[i]), xytext=(4, 4), textcoords="offset points", fontsize=7.5,
                     color="#333333", zorder=5)
+    return handles
 
-    state = network_state(loaded, phase_name)
-    demand = dict(kiosk_demand_per_year or {})
+
+def _draw_user_kiosks(ax: Axes, loaded: Any, state: Mapping[str, Mapping[str, Any]],
+                      demand: Mapping[str, float]) -> list[Any]:
+    """User kiosks coloured by generation (an orange ring: upgraded), sized by expected demand."""
     top = max(demand.values(), default=0.0)
 
     def kiosk_size(sid: str) -> float:
@@ -252,6 +238,7 @@ def plot_network_map(loaded: Any, phase_name: str, *, kiosk_demand_per_year: Map
             return 70.0
         return 25.0 + 330.0 * demand.get(sid, 0.0) / top
 
+    handles: list[Any] = []
     users = [sid for sid, st in state.items() if st["kind"] == "user"]
     for gen in (1, 2):
         for upgraded in (False, True):
@@ -267,23 +254,54 @@ def plot_network_map(loaded: Any, phase_name: str, *, kiosk_demand_per_year: Map
                                   markerfacecolor=GEN_COLORS[gen],
                                   markeredgecolor=GEN_COLORS[1] if upgraded else "white",
                                   markeredgewidth=2.0 if upgraded else 0.8, label=f"{text}: {len(ids)}"))
-    experts: dict[tuple[float, float], int] = {}
-    for sid, st in state.items():
-        if st["kind"] == "expert":
-            key = loaded.site_latlon[sid]
-            experts[key] = experts.get(key, 0) + 1
-    if experts:
-        xy = np.array(list(experts))
-        ax.scatter(xy[:, 1], xy[:, 0], s=[30.0 + 25.0 * n for n in experts.values()], marker="s",
-                   color="black", alpha=0.8, zorder=4)
-        handles.append(Line2D([], [], linestyle="none", marker="s", markersize=7, color="black",
-                              label=f"expert kiosks: {sum(experts.values())} (size: number at the office)"))
     if demand and top > 0:
         for ref in _nice_levels(top):
             handles.append(Line2D([], [], linestyle="none", marker="o", markersize=math.sqrt(25 + 330 * ref / top),
                                   markerfacecolor="#bbbbbb", markeredgecolor="white",
                                   label=f"kiosk size: {ref:,.0f} interviews/year expected"))
-    mean_lat = float(np.mean(lat))
+    return handles
+
+
+def _draw_expert_kiosks(ax: Axes, loaded: Any, state: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+    """Expert kiosks as black squares sized by how many share the office."""
+    experts: dict[tuple[float, float], int] = {}
+    for sid, st in state.items():
+        if st["kind"] == "expert":
+            key = loaded.site_latlon[sid]
+            experts[key] = experts.get(key, 0) + 1
+    if not experts:
+        return []
+    xy = np.array(list(experts))
+    ax.scatter(xy[:, 1], xy[:, 0], s=[30.0 + 25.0 * n for n in experts.values()], marker="s",
+               color="black", alpha=0.8, zorder=4)
+    return [Line2D([], [], linestyle="none", marker="s", markersize=7, color="black",
+                   label=f"expert kiosks: {sum(experts.values())} (size: number at the office)")]
+
+
+def plot_network_map(loaded: Any, phase_name: str, *, kiosk_demand_per_year: Mapping[str, float] | None = None,
+                     ax: Axes | None = None, title: str | None = None, label_towns: int = 6) -> Axes:
+    """Map of the network in a phase: communes and kiosks on plain lon/lat axes (no tiles).
+
+    Communes are points whose area is proportional to population, coloured by departement (no offline
+    departement border data is installed, so borders are not drawn). User kiosks are circles coloured
+    by generation (an orange ring marks a generation-1 kiosk upgraded to generation 2), sized by
+    ``kiosk_demand_per_year`` when given; expert kiosks are black squares sized by how many share the
+    office. The aspect ratio is 1 / cos(mean latitude) so that distances look right.
+
+    Args:
+        loaded: a :class:`twin.scenario.spec.LoadedScenario`.
+        phase_name: the phase whose network is drawn.
+        kiosk_demand_per_year: user kiosk id -> expected interviews per year (optional).
+        ax: axes to draw on (default: a new figure's).
+        title: the title (default: scenario and phase).
+        label_towns: how many of the most populous communes to name.
+    """
+    ax = _new_ax(ax, figsize=(11.5, 8.0))
+    state = network_state(loaded, phase_name)
+    handles = _draw_communes(ax, loaded, label_towns)
+    handles += _draw_user_kiosks(ax, loaded, state, dict(kiosk_demand_per_year or {}))
+    handles += _draw_expert_kiosks(ax, loaded, state)
+    mean_lat = float(np.mean([c.lat for c in loaded.communes]))
     ax.set_aspect(1.0 / math.cos(math.radians(mean_lat)))
     ax.set_xlabel("longitude (° E)")
     ax.set_ylabel("latitude (° N)")
@@ -306,20 +324,8 @@ def _nice_levels(top: float) -> list[float]:
 # Figure sets
 
 
-def comparison_figures(comparison: Comparison, with_maps: bool = True) -> dict[str, Figure]:
-    """All the figures of a comparison (or of a single run), keyed by PNG file name.
-
-    Returns:
-        {"overview.png", "interviews_served.png", "unmet_by_reason.png", "waiting_time.png",
-        "quality_mos_below_3.png", "coverage.png", "travel_avoided.png", "utilisation.png",
-        "cost_per_interview.png" (when costs exist), "map-<letter>.png" per run with a scenario}.
-    """
-    c = comparison
-    names = " vs ".join(r.label for r in c.runs)
-    count = {k: _count_unit(c, k) for k in COUNT_KPIS}
-    has_cost = COST_KPI in c.kpis and any(r.costs for r in c.runs)
-    figs: dict[str, Figure] = {}
-
+def _overview_figure(c: Comparison, names: str, count: Mapping[str, str], has_cost: bool) -> Figure:
+    """The six headline panels on one figure."""
     fig = Figure(figsize=(16, 9.5), dpi=100, layout="constrained")
     axes = fig.subplots(2, 3)
     plot_kpi_by_run(c, "interviews_served", ylabel=f"interviews{count['interviews_served']}",
@@ -339,44 +345,21 @@ def comparison_figures(comparison: Comparison, with_maps: bool = True) -> dict[s
         plot_kpi_by_run(c, "travel_avoided_km", ylabel="km (thousands)",
                         title=f"Travel avoided{count['travel_avoided_km']}", scale=1e-3, ax=axes[1, 2], legend=False)
     fig.suptitle(f"{names}: rollout by phase (means, 95% CI over replications)", fontsize=14)
-    figs["overview.png"] = fig
+    return fig
 
-    def single(kpi: str, ylabel: str, title: str, scale: float = 1.0) -> Figure:
-        ax = _new_ax(None, figsize=(8.5, 4.8))
-        plot_kpi_by_run(c, kpi, ylabel=ylabel, title=title, scale=scale, ax=ax)
-        ax.figure.suptitle(names, fontsize=9)
-        return ax.figure
 
-    figs["interviews_served.png"] = single("interviews_served", f"interviews{count['interviews_served']}",
-                                           "Interviews served (mean, 95% CI)")
-    ax = _new_ax(None, figsize=(9.5, 5.2))
-    plot_unmet_by_run(c, ax=ax)
-    ax.figure.suptitle(names, fontsize=9)
-    figs["unmet_by_reason.png"] = ax.figure
-
+def _pair_figure(c: Comparison, names: str, title: str, panels: list[tuple[str, str, str, float]]) -> Figure:
+    """Two KPI panels side by side: (kpi, ylabel, title, scale) each."""
     fig = Figure(figsize=(13, 4.8), dpi=110, layout="constrained")
     axes = fig.subplots(1, 2)
-    plot_kpi_by_run(c, "wait_mean_min", ylabel="minutes", title="Mean waiting time for an agent", ax=axes[0])
-    plot_kpi_by_run(c, "wait_p95_min", ylabel="minutes", title="95th percentile of waiting time", ax=axes[1],
-                    legend=False)
-    fig.suptitle(f"{names}: waiting time (mean, 95% CI)")
-    figs["waiting_time.png"] = fig
+    for i, (kpi, ylabel, panel_title, scale) in enumerate(panels):
+        plot_kpi_by_run(c, kpi, ylabel=ylabel, title=panel_title, scale=scale, ax=axes[i], legend=i == 0)
+    fig.suptitle(f"{names}: {title}")
+    return fig
 
-    figs["quality_mos_below_3.png"] = single("share_mos_below_3", "% of interviews",
-                                             "Share of interviews under MOS 3 (poor quality)", scale=100.0)
 
-    fig = Figure(figsize=(13, 4.8), dpi=110, layout="constrained")
-    axes = fig.subplots(1, 2)
-    plot_kpi_by_run(c, "population_within_15km", ylabel="inhabitants (thousands)",
-                    title="Population within 15 km (road) of a kiosk", scale=1e-3, ax=axes[0])
-    plot_kpi_by_run(c, "population_within_30km", ylabel="inhabitants (thousands)",
-                    title="Population within 30 km (road) of a kiosk", scale=1e-3, ax=axes[1], legend=False)
-    fig.suptitle(f"{names}: coverage")
-    figs["coverage.png"] = fig
-
-    figs["travel_avoided.png"] = single("travel_avoided_km", f"km (thousands){count['travel_avoided_km']}",
-                                        "Travel avoided by citizens (round trips to the office)", scale=1e-3)
-
+def _utilisation_figure(c: Comparison, names: str) -> Figure:
+    """Kiosk utilisation and each service's agent utilisation, one panel each."""
     agent_kpis = [k for k in c.kpis if k.startswith("agent_utilisation_")]
     panels = ["kiosk_utilisation", *agent_kpis]
     cols = min(3, len(panels))
@@ -390,26 +373,70 @@ def comparison_figures(comparison: Comparison, with_maps: bool = True) -> dict[s
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"{names}: utilisation (mean, 95% CI)")
-    figs["utilisation.png"] = fig
+    return fig
 
+
+def _map_figures(c: Comparison) -> dict[str, Figure]:
+    """One map per run whose scenario is available, of its last phase."""
+    figs: dict[str, Figure] = {}
+    for run in c.runs:
+        if run.scenario is None:
+            continue
+        last = run.phases[-1].name
+        try:
+            demand = expected_kiosk_demand_per_year(run.scenario, last)
+        except Exception:  # noqa: BLE001 - sizing is optional; the map is still useful without it
+            demand = None
+        ax = plot_network_map(run.scenario, last, kiosk_demand_per_year=demand,
+                              title=f"{run.label}: network in phase {last}")
+        letter = run.label.split(":", 1)[0]
+        figs[f"map-{letter}.png"] = ax.figure
+    return figs
+
+
+def comparison_figures(comparison: Comparison, with_maps: bool = True) -> dict[str, Figure]:
+    """All the figures of a comparison (or of a single run), keyed by PNG file name.
+
+    Returns:
+        {"overview.png", "interviews_served.png", "unmet_by_reason.png", "waiting_time.png",
+        "quality_mos_below_3.png", "coverage.png", "travel_avoided.png", "utilisation.png",
+        "cost_per_interview.png" (when costs exist), "map-<letter>.png" per run with a scenario}.
+    """
+    c = comparison
+    names = " vs ".join(r.label for r in c.runs)
+    count = {k: _count_unit(c, k) for k in COUNT_KPIS}
+    has_cost = COST_KPI in c.kpis and any(r.costs for r in c.runs)
+
+    def single(kpi: str, ylabel: str, title: str, scale: float = 1.0) -> Figure:
+        ax = _new_ax(None, figsize=(8.5, 4.8))
+        plot_kpi_by_run(c, kpi, ylabel=ylabel, title=title, scale=scale, ax=ax)
+        ax.figure.suptitle(names, fontsize=9)
+        return ax.figure
+
+    figs: dict[str, Figure] = {"overview.png": _overview_figure(c, names, count, has_cost)}
+    figs["interviews_served.png"] = single("interviews_served", f"interviews{count['interviews_served']}",
+                                           "Interviews served (mean, 95% CI)")
+    ax = _new_ax(None, figsize=(9.5, 5.2))
+    plot_unmet_by_run(c, ax=ax)
+    ax.figure.suptitle(names, fontsize=9)
+    figs["unmet_by_reason.png"] = ax.figure
+    figs["waiting_time.png"] = _pair_figure(c, names, "waiting time (mean, 95% CI)", [
+        ("wait_mean_min", "minutes", "Mean waiting time for an agent", 1.0),
+        ("wait_p95_min", "minutes", "95th percentile of waiting time", 1.0)])
+    figs["quality_mos_below_3.png"] = single("share_mos_below_3", "% of interviews",
+                                             "Share of interviews under MOS 3 (poor quality)", scale=100.0)
+    figs["coverage.png"] = _pair_figure(c, names, "coverage", [
+        ("population_within_15km", "inhabitants (thousands)", "Population within 15 km (road) of a kiosk", 1e-3),
+        ("population_within_30km", "inhabitants (thousands)", "Population within 30 km (road) of a kiosk", 1e-3)])
+    figs["travel_avoided.png"] = single("travel_avoided_km", f"km (thousands){count['travel_avoided_km']}",
+                                        "Travel avoided by citizens (round trips to the office)", scale=1e-3)
+    figs["utilisation.png"] = _utilisation_figure(c, names)
     if has_cost:
         figs["cost_per_interview.png"] = single(
             COST_KPI, "EUR per interview served",
             f"Cost per interview served (kiosk capex amortised over {c.amortisation_years:g} years + line opex)")
-
     if with_maps:
-        for run in c.runs:
-            if run.scenario is None:
-                continue
-            last = run.phases[-1].name
-            try:
-                demand = expected_kiosk_demand_per_year(run.scenario, last)
-            except Exception:  # noqa: BLE001 - sizing is optional; the map is still useful without it
-                demand = None
-            ax = plot_network_map(run.scenario, last, kiosk_demand_per_year=demand,
-                                  title=f"{run.label}: network in phase {last}")
-            letter = run.label.split(":", 1)[0]
-            figs[f"map-{letter}.png"] = ax.figure
+        figs.update(_map_figures(c))
     return figs
 
 
@@ -523,29 +550,9 @@ FIGURE_CAPTIONS = {
 }
 
 
-def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | None = None,
-                generated_utc: str | None = None) -> str:
-    """The self-contained HTML report of a comparison (or of a single run when it has one run).
-
-    Args:
-        comparison: from :func:`twin.compare.compare_runs`.
-        pngs: {file name: PNG bytes} of :func:`comparison_figures`, embedded in order.
-        title: page title (default from the runs).
-        generated_utc: time stamp to print (default: now).
-    """
-    c = comparison
-    single = len(c.runs) == 1
-    title = title or (f"twin run report: {c.runs[0].name}" if single
-                      else "twin comparison: " + " vs ".join(r.label for r in c.runs))
-    generated_utc = generated_utc or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    h: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>", REPORT_MARKER,
-                    f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
-                    (f"<h1>{_esc(title)}</h1><p class='small'>Generated {_esc(generated_utc)} by twin "
-                     f"(digital twin of the Auvergne videoconference kiosk network).</p>")]
-    for note in c.notes:
-        h.append(f"<div class='note'>{_esc(note)}</div>")
-
-    # runs
+def _runs_html(c: Comparison) -> list[str]:
+    """The runs: scenario, folder, seed, replications, status, versions, descriptions."""
+    h: list[str] = []
     h.append("<h2>Runs</h2><table><tr><th class='l'>run</th><th class='l'>scenario</th><th class='l'>scenario file"
              "</th><th class='l'>run folder</th><th>seed</th><th>replications</th><th class='l'>status</th>"
              "<th class='l'>quality model</th><th class='l'>git commit</th><th class='l'>started (UTC)</th></tr>")
@@ -568,8 +575,12 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
         desc = getattr(getattr(run.scenario, "spec", None), "description", "")
         if desc:
             h.append(f"<p class='small'><b>{_esc(run.label)}</b>: {_esc(desc.strip())}</p>")
+    return h
 
-    # assumptions
+
+def _assumptions_html(c: Comparison, single: bool) -> list[str]:
+    """The model assumptions: demand, quality, cost, statistics, alignment."""
+    h: list[str] = []
     h.append("<h2>Model assumptions</h2><ul>")
     h.append(f"<li><b>Demand</b>: {_esc(demand_model_text())}</li>")
     for run in c.runs:
@@ -598,8 +609,12 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
                  "the one whose dates contain the midpoint of A's phase. When matched phases have different "
                  "dates, counts are compared as yearly rates.</li>")
     h.append("</ul>")
+    return h
 
-    # headline differences
+
+def _headline_html(c: Comparison, single: bool) -> list[str]:
+    """Headline differences of each run against run A."""
+    h: list[str] = []
     if not single:
         h.append("<h2>Headline differences</h2>")
         headline = [k for k in HEADLINE_KPIS if k[0] in c.kpis]
@@ -626,8 +641,12 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
                     h.append(f"<td class='{'sig' if d.test.significant else ''}'>{cell}</td>")
                 h.append("</tr>")
             h.append("</table>")
+    return h
 
-    # summary tables
+
+def _summary_html(c: Comparison, single: bool) -> list[str]:
+    """Summary tables (mean and 95% CI half-width; differences and p-values against A)."""
+    h: list[str] = []
     h.append("<h2>Summary tables (mean ± 95% CI half-width)</h2>")
     if single:
         phases = [a.label for a in c.phases]
@@ -661,8 +680,12 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
                             f"<td class='{cls}'>{p}</td>")
                 h.append(row + "</tr>")
             h.append("</table>")
+    return h
 
-    # costs
+
+def _costs_html(c: Comparison) -> list[str]:
+    """Cost of each phase of each run."""
+    h: list[str] = []
     if any(run.costs for run in c.runs):
         h.append("<h2>Cost by phase (EUR)</h2>")
         for run in c.runs:
@@ -675,8 +698,12 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
                          f"<td>{pc.capex_amortised_eur:,.0f}</td><td>{pc.line_opex_eur:,.0f}</td>"
                          f"<td>{pc.total_eur:,.0f}</td></tr>")
             h.append("</table>")
+    return h
 
-    # figures
+
+def _figures_html(pngs: Mapping[str, bytes]) -> list[str]:
+    """The figures, embedded with their captions."""
+    h: list[str] = []
     h.append("<h2>Figures</h2>")
     for name, png in pngs.items():
         if name.startswith("map-"):
@@ -686,6 +713,37 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
         else:
             caption = FIGURE_CAPTIONS.get(name, name)
         h.append(_img(png, name, caption))
+    return h
+
+
+def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | None = None,
+                generated_utc: str | None = None) -> str:
+    """The self-contained HTML report of a comparison (or of a single run when it has one run).
+
+    Args:
+        comparison: from :func:`twin.compare.compare_runs`.
+        pngs: {file name: PNG bytes} of :func:`comparison_figures`, embedded in order.
+        title: page title (default from the runs).
+        generated_utc: time stamp to print (default: now).
+    """
+    c = comparison
+    single = len(c.runs) == 1
+    title = title or (f"twin run report: {c.runs[0].name}" if single
+                      else "twin comparison: " + " vs ".join(r.label for r in c.runs))
+    generated_utc = generated_utc or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    h: list[str] = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>", REPORT_MARKER,
+                    f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>",
+                    (f"<h1>{_esc(title)}</h1><p class='small'>Generated {_esc(generated_utc)} by twin "
+                     f"(digital twin of the Auvergne videoconference kiosk network).</p>")]
+    for note in c.notes:
+        h.append(f"<div class='note'>{_esc(note)}</div>")
+
+    h += _runs_html(c)
+    h += _assumptions_html(c, single)
+    h += _headline_html(c, single)
+    h += _summary_html(c, single)
+    h += _costs_html(c)
+    h += _figures_html(pngs)
     h.append("</body></html>\n")
     return "\n".join(h)
 

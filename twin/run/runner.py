@@ -4,7 +4,7 @@ Seeds: the root seed gives a :class:`numpy.random.SeedSequence` whose ``spawn(re
 are the replications' independent streams (replication i always gets child i), so the numbers do not
 depend on ``jobs`` or on completion order. Each worker process loads and compiles the scenario once.
 
-Results are written atomically after each replication (:mod:`twin.results`): an interrupted run keeps
+Results are written atomically after each replication (:mod:`twin.run.folder`): an interrupted run keeps
 every replication it finished, with a summary of those and ``status: interrupted`` in its manifest.
 """
 
@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,113 @@ class RunOutcome:
     interrupted: bool
 
 
+def _check_request(spec_replications: int, spec_seed: int, replications: int | None, seed: int | None,
+                   jobs: int) -> tuple[int, int]:
+    """The run's replications and root seed (the options, else the scenario's), checked.
+
+    Raises:
+        TwinInputError: replications outside 1..MAX_REPLICATIONS, a negative seed, jobs < 1.
+    """
+    n_rep = spec_replications if replications is None else replications
+    root_seed = spec_seed if seed is None else seed
+    if n_rep < 1:
+        raise TwinInputError(f"--replications must be >= 1, got {n_rep}")
+    if root_seed < 0:
+        raise TwinInputError(f"--seed must be >= 0, got {root_seed}")
+    if n_rep > MAX_REPLICATIONS:
+        raise TwinInputError(f"--replications must be <= {MAX_REPLICATIONS}, got {n_rep}")
+    if jobs < 1:
+        raise TwinInputError(f"--jobs must be >= 1, got {jobs}")
+    return n_rep, root_seed
+
+
+def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, jobs: int) -> dict[str, Any]:
+    """A new run's manifest (status ``running``)."""
+    return {
+        "scenario_name": loaded.spec.name,
+        "scenario_file": str(loaded.path),
+        "scenario_file_absolute": str(loaded.path.resolve()) if loaded.path is not None else None,
+        "scenario_sha256": loaded.sha256,
+        "seed": root_seed,
+        "replications_requested": n_rep,
+        "replications_done": 0,
+        "jobs": jobs,
+        "quality_model": loaded.spec.quality.model,
+        "calibration_file": str(loaded.calibration_path) if loaded.calibration_path else None,
+        "versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "started_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ended_utc": None,
+        "status": "running",
+    }
+
+
+@dataclass
+class _RunRecorder:
+    """Writes each finished replication into the run folder at once (replications.csv, manifest)."""
+
+    run: RunFolder
+    manifest: dict[str, Any]
+    kpis: list[str]
+    n_rep: int
+    on_replication: Callable[[int, int], None] | None
+    results: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def record(self, index: int, kpi_values: dict[str, dict[str, float]]) -> None:
+        """Keep replication ``index`` and tell the progress callback."""
+        self.results[index] = kpi_values
+        self.run.write_replications(self.results, self.kpis)
+        self.manifest["replications_done"] = len(self.results)
+        self.run.write_manifest(self.manifest)
+        if self.on_replication is not None:
+            self.on_replication(len(self.results), self.n_rep)
+
+    def keep(self, index: int, kpi_values: dict[str, dict[str, float]]) -> None:
+        """Keep a replication that finished while the run was stopping (no progress callback)."""
+        self.results[index] = kpi_values
+        self.run.write_replications(self.results, self.kpis)
+
+
+def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSequence], jobs: int) -> bool:
+    """Run the replications on ``jobs`` worker processes, recording each as it finishes. Returns True
+    if the run was stopped (signal, KeyboardInterrupt from the callback, a killed worker): the
+    replications already running are then waited for and kept."""
+    stop = threading.Event()
+    with _stop_signals(stop), cf.ProcessPoolExecutor(
+            max_workers=min(jobs, len(seeds)), initializer=_worker_init, initargs=(path,)) as pool:
+        futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
+        unrecorded = set(futures)  # a future leaves only once its replication is recorded
+        try:
+            while unrecorded and not stop.is_set():
+                finished, _ = cf.wait(unrecorded, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+                for future in sorted(finished, key=futures.__getitem__):
+                    recorder.record(futures[future], future.result())
+                    unrecorded.discard(future)
+        except KeyboardInterrupt:  # raised by on_replication, or a signal outside _stop_signals
+            stop.set()
+        except cf.process.BrokenProcessPool:
+            # a worker was killed from outside (SIGTERM to the process group, out of memory):
+            # the run stops, keeping what finished (collected below)
+            stop.set()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        if not stop.is_set():
+            return False
+        # keep what the workers are finishing: cancel the queue, wait for the running ones
+        for future in unrecorded:
+            future.cancel()
+        for future in sorted(unrecorded, key=futures.__getitem__):
+            if future.cancelled() or futures[future] in recorder.results:
+                continue
+            try:
+                recorder.keep(futures[future], future.result())
+            except (cf.CancelledError, cf.process.BrokenProcessPool):
+                continue
+        return True
+
+
 def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
                  jobs: int = 1, out_dir: str | Path | None = None,
                  on_replication: Callable[[int, int], None] | None = None,
@@ -113,108 +220,39 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     """
     loaded, inputs = compile_scenario(scenario_path)
     spec = loaded.spec
-    n_rep = spec.simulation.replications if replications is None else replications
-    root_seed = spec.simulation.seed if seed is None else seed
-    if n_rep < 1:
-        raise TwinInputError(f"--replications must be >= 1, got {n_rep}")
-    if root_seed < 0:
-        raise TwinInputError(f"--seed must be >= 0, got {root_seed}")
-    if n_rep > MAX_REPLICATIONS:
-        raise TwinInputError(f"--replications must be <= {MAX_REPLICATIONS}, got {n_rep}")
-    if jobs < 1:
-        raise TwinInputError(f"--jobs must be >= 1, got {jobs}")
+    n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed, jobs)
     folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
     run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
     kpis = kpi_names(inputs.service_ids)
     phases = [cfg.window.name for cfg in inputs.phases]
-    started = dt.datetime.now(dt.UTC)
-    manifest: dict[str, Any] = {
-        "scenario_name": spec.name,
-        "scenario_file": str(loaded.path),
-        "scenario_file_absolute": str(loaded.path.resolve()),
-        "scenario_sha256": loaded.sha256,
-        "seed": root_seed,
-        "replications_requested": n_rep,
-        "replications_done": 0,
-        "jobs": jobs,
-        "quality_model": spec.quality.model,
-        "calibration_file": str(loaded.calibration_path) if loaded.calibration_path else None,
-        "versions": package_versions(),
-        "git_commit": git_commit(Path(__file__).resolve().parent),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "ended_utc": None,
-        "status": "running",
-    }
+    manifest = _manifest(loaded, root_seed, n_rep, jobs)
     run.write_manifest(manifest)
     run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
                        "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
     seeds = np.random.SeedSequence(root_seed).spawn(n_rep)
-    results: dict[int, dict[str, dict[str, float]]] = {}
-
-    def record(index: int, kpi_values: dict[str, dict[str, float]]) -> None:
-        results[index] = kpi_values
-        run.write_replications(results, kpis)
-        manifest["replications_done"] = len(results)
-        run.write_manifest(manifest)
-        if on_replication is not None:
-            on_replication(len(results), n_rep)
-
+    recorder = _RunRecorder(run, manifest, kpis, n_rep, on_replication)
     interrupted = False
     try:
         if jobs == 1:
             for i, child in enumerate(seeds):
-                record(i, run_replication(inputs, child))
+                recorder.record(i, run_replication(inputs, child))
         else:
-            path = str(loaded.path)
-            stop = threading.Event()
-            with _stop_signals(stop), cf.ProcessPoolExecutor(
-                    max_workers=min(jobs, n_rep), initializer=_worker_init, initargs=(path,)) as pool:
-                futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
-                unrecorded = set(futures)  # a future leaves only once its replication is recorded
-                try:
-                    while unrecorded and not stop.is_set():
-                        finished, _ = cf.wait(unrecorded, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-                        for future in sorted(finished, key=futures.__getitem__):
-                            record(futures[future], future.result())
-                            unrecorded.discard(future)
-                except KeyboardInterrupt:  # raised by on_replication, or a signal outside _stop_signals
-                    stop.set()
-                except cf.process.BrokenProcessPool:
-                    # a worker was killed from outside (SIGTERM to the process group, out of memory):
-                    # the run stops, keeping what finished (collected below)
-                    stop.set()
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
-                if stop.is_set():
-                    # keep what the workers are finishing: cancel the queue, wait for the running ones
-                    for future in unrecorded:
-                        future.cancel()
-                    for future in sorted(unrecorded, key=futures.__getitem__):
-                        if future.cancelled() or futures[future] in results:
-                            continue
-                        try:
-                            results[futures[future]] = future.result()
-                        except (cf.CancelledError, cf.process.BrokenProcessPool):
-                            continue
-                        run.write_replications(results, kpis)
-                    interrupted = True
+            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs)
     except KeyboardInterrupt:
         interrupted = True
-    done = len(results)
+    results = recorder.results
     ordered = [results[i] for i in sorted(results)]
     summary = summarize(ordered)
     run.write_summary(phases, kpis, summary)
     if plot is not None and ordered:
         plot(run.path / "plots", phases, summary, spec.name)
     manifest.update({
-        "replications_done": done,
+        "replications_done": len(results),
         "ended_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "status": "interrupted" if interrupted or done < n_rep else "complete",
+        "status": "interrupted" if interrupted or len(results) < n_rep else "complete",
     })
     run.write_manifest(manifest)
-    return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=done,
+    return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=len(results),
                       interrupted=interrupted)
 
 
