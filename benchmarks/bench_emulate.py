@@ -23,7 +23,7 @@ Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-cal
    over adsl-512-128 in virtual time with the default documents (``twin emulate --clock virtual``, a
    fresh process each, seeds 1..``--repeats``). Reported: the call's wall time (``result.json``
    ``wall.wall_s``) and the whole command's, and, as a baseline measured in the same run, the
-   machine's video coding speed (``emulators.profiles.measure_coding_delay_ms``, real aiortc
+   machine's video coding speed (``emulators.encoder_setup.measure_coding_delay_ms``, real aiortc
    VP8 encode + decode of one gen1 frame): the call's wall time is given in those frame-coding units
    too, a figure that does not move with the host's speed (this shared 2-core host varies by up to 2x
    from one hour to the next).
@@ -201,7 +201,7 @@ def reference_call(repeats: int) -> dict:
     import subprocess
     import tempfile
 
-    from emulators.profiles import measure_coding_delay_ms
+    from emulators.encoder_setup import measure_coding_delay_ms
     from twin.profiles import get_profile
 
     repo = Path(__file__).resolve().parents[1]

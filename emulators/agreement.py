@@ -106,7 +106,7 @@ def markdown(rows: list[dict], command: str, duration_s: float) -> str:
             "",
             f"- Mean frame delay, virtual minus real: median {statistics.median(bias):+.0f} ms, range "
             f"{min(bias):+.0f} to {max(bias):+.0f} ms. Virtual time models the encode and decode time per frame "
-            "(`emulators.profiles.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the relay's "
+            "(`emulators.encoder_setup.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the relay's "
             "timer lateness (about 0.5 ms per packet and direction) nor CPU contention on a busy host: a "
             "virtual-time delay is the one an idle, fast host would show.",
             "- Frame rate, PSNR and freeze counts follow the network and the encoders' rate control, which both "

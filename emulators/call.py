@@ -9,7 +9,7 @@ Topology (all on 127.0.0.1, one process, one asyncio loop)::
 The kiosk offers (audio + video + the ``docs`` data channel), the agent answers; the relay rewrites the
 candidates of both descriptions (:mod:`emulators.relay`). Both ends send the synthetic numbered camera
 and voice of :mod:`emulators.media` with the encoder bounds of the call's
-:class:`twin.profiles.EncoderProfile` (:mod:`emulators.profiles`). After ``documents_at_s`` the kiosk
+:class:`twin.profiles.EncoderProfile` (:mod:`emulators.encoder_setup`). After ``documents_at_s`` the kiosk
 uploads a scan and the agent sends back a print over the data channel.
 
 Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from emulators.encoder_setup import apply_codec_preferences, encoder_limits
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
     DocumentEndpoint,
@@ -56,7 +57,6 @@ from emulators.metrics import (
     snapshot_stats,
     summarize_video,
 )
-from emulators.profiles import apply_codec_preferences, encoder_limits
 from emulators.relay import UdpRelay, link_stats_dict, loopback_only
 from twin.datafiles import read_capacity_trace
 from twin.errors import TwinInputError
@@ -134,7 +134,7 @@ class CallConfig:
             ``"virtual"``: in-memory network on a virtual clock (:mod:`emulators.virtual_time`), same
             LinkQueues; deterministic (same seed, same call, event for event) and faster than real
             time. Video coding costs no virtual time, so a per-frame encode/decode delay from
-            :data:`emulators.profiles.CODING_DELAY_MS` is added explicitly.
+            :data:`emulators.encoder_setup.CODING_DELAY_MS` is added explicitly.
     """
 
     line: AdslLine | None = None
@@ -510,7 +510,7 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     with contextlib.ExitStack() as stack:
         applied = stack.enter_context(encoder_limits(profile))
         if config.clock == "virtual":
-            from emulators.profiles import coding_delay_ms
+            from emulators.encoder_setup import coding_delay_ms
             from emulators.virtual_time import (
                 CodingDelay,
                 VirtualClockLoop,

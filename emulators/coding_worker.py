@@ -26,7 +26,7 @@ keyframe requests.
 
 Used by :func:`emulators.virtual_time.deterministic_aiortc` only (virtual time, where coding costs no
 call time; the real-time mode keeps encoding inline as aiortc does). Needs the ``fork`` start method
-(Linux): the worker inherits aiortc's encoder settings (:func:`emulators.profiles.encoder_limits`) and
+(Linux): the worker inherits aiortc's encoder settings (:func:`emulators.encoder_setup.encoder_limits`) and
 imports nothing.
 """
 
@@ -226,7 +226,7 @@ class CodingWorker:
         original_encode: aiortc's ``Vp8Encoder.encode`` (before any patch), run by the worker.
         vpx_class: aiortc's ``Vp8Encoder``.
         opus_encode, opus_class: aiortc's ``OpusEncoder.encode`` (before any patch) and ``OpusEncoder``
-            (its settings are the ones :func:`emulators.profiles.encoder_limits` gave it before the fork);
+            (its settings are the ones :func:`emulators.encoder_setup.encoder_limits` gave it before the fork);
             None: no voice worker.
 
     Raises:

@@ -32,7 +32,7 @@ The pieces, each owning one effect:
   - threads: each RTP receiver's decoder thread is replaced by an inline decoder (``threading`` and
     ``queue`` seen by ``rtcrtpreceiver``); encoding runs inline through ``run_in_executor``;
   - coding delay: virtual time makes coding free, so a per-frame encode and decode delay
-    (:class:`CodingDelay`, from :data:`emulators.profiles.CODING_DELAY_MS`) is added explicitly to
+    (:class:`CodingDelay`, from :data:`emulators.encoder_setup.CODING_DELAY_MS`) is added explicitly to
     video frames;
   - DTLS: a fixed-size RSA-2048 certificate (made once per process, fixed name, serial and validity)
     and ``ECDHE-RSA-AES128-GCM-SHA256`` over DTLS 1.2 only, so every handshake flight has the same size

@@ -6,7 +6,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.codecs import h264, opus, vpx
 
-from emulators.profiles import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
+from emulators.encoder_setup import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
 from twin.profiles import get_profile
 
 
@@ -96,8 +96,8 @@ def test_codec_preferences_follow_the_profile():
 def test_offer_lists_only_the_preferred_codec():
     import asyncio
 
+    from emulators.encoder_setup import apply_codec_preferences
     from emulators.media import FrameLedger, SyntheticCameraTrack, SyntheticScene
-    from emulators.profiles import apply_codec_preferences
 
     async def offer_sdp() -> str:
         pc = RTCPeerConnection()

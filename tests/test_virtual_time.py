@@ -246,8 +246,8 @@ def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
     from aiortc.codecs import opus
     from av import AudioFrame
 
+    from emulators.encoder_setup import encoder_limits
     from emulators.media import AUDIO_TIME_BASE, voice_samples
-    from emulators.profiles import encoder_limits
     from emulators.virtual_time import SharedVoiceEncoding
 
     size = 2880
@@ -291,8 +291,8 @@ def test_vp8_worker_gives_each_encoder_exactly_its_own_packets():
     from aiortc.codecs import vpx
 
     from emulators.coding_worker import CodingWorker
+    from emulators.encoder_setup import encoder_limits
     from emulators.media import VIDEO_TIME_BASE, SyntheticScene, _register_frame, frame_pts
-    from emulators.profiles import encoder_limits
 
     scene = SyntheticScene(320, 240)
 

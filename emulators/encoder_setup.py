@@ -1,4 +1,5 @@
-"""Apply a :class:`twin.profiles.EncoderProfile` to aiortc 1.16: bitrate bounds and codec choice.
+"""Apply a :class:`twin.profiles.EncoderProfile` to aiortc 1.16: bitrate bounds, codec choice and the
+per-frame coding delays of virtual time. (The profiles themselves, pure data, are :mod:`twin.profiles`.)
 
 How aiortc sets its encoder bitrates (read in the installed sources, aiortc 1.16.0):
 
@@ -146,7 +147,7 @@ Virtual time makes coding free; :mod:`emulators.virtual_time` adds these delays 
 Measured in real time on this machine class (2 cores, load average about 2.5 from other work) with
 :func:`measure_coding_delay_ms` (mean over 150 frames; three runs: gen1 0.70-0.74 / 0.13 ms, gen2
 1.65-2.90 / 0.12-0.21 ms, aiortc-stock 2.24-2.34 / 0.39-0.40 ms; the lower, unloaded values kept):
-``.venv/bin/python -m emulators.profiles``. Not modelled: the real-time pipeline's thread hand-offs
+``.venv/bin/python -m emulators.encoder_setup``. Not modelled: the real-time pipeline's thread hand-offs
 (executor and decoder thread to the event loop, well under 1 ms each when the host is idle) and any CPU
 contention. Audio coding (Opus, about 0.1 ms a frame) is taken as free."""
 
