@@ -90,7 +90,8 @@ def relay_packet_rate(offered_pps: list[int], duration_s: float = 2.0, ip_bytes:
 
 
 def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: float) -> dict:
-    from emulators.call import CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import CallConfig
     from twin.profiles import get_profile
 
     delay = start_at - time.time()
@@ -145,7 +146,8 @@ def concurrent_calls(profile_name: str, counts: list[int], duration_s: float) ->
 
 
 def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
-    from emulators.call import CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import CallConfig
     from twin.profiles import get_profile
 
     result = run_emulated_call(CallConfig(

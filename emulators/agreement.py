@@ -40,7 +40,8 @@ def _metrics(result, direction: str) -> dict:
 
 def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) -> dict:
     """One real-time and one virtual-time call of the same configuration; returns both metric sets."""
-    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
 

@@ -9,7 +9,7 @@ second). ``clock="real"`` runs them on the wall clock through the UDP relay (the
 within the cores, or the calls degrade each other). Rows are written to the CSV atomically after each
 call completes, so an interrupted sweep keeps the finished rows.
 
-A line is named ``OFFER`` (at :data:`emulators.call.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
+A line is named ``OFFER`` (at :data:`emulators.config.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
 its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the row's ``line`` column is
 the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by).
 
@@ -147,7 +147,8 @@ def rows_to_csv(rows: list[dict]) -> str:
 def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
               print_kb: float, loss_pct: float, clock: str = "virtual") -> dict:
     """Worker: one call, returns its row (runs in a child process)."""
-    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from emulators.config import CallConfig
 from emulators.encoder_setup import apply_codec_preferences, encoder_limits
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
@@ -58,226 +59,15 @@ from emulators.metrics import (
     summarize_video,
 )
 from emulators.relay import UdpRelay, link_stats_dict, loopback_only
-from twin.datafiles import read_capacity_trace
-from twin.errors import TwinInputError
-from twin.line import (
-    AdslLine,
-    BernoulliLoss,
-    Direction,
-    GilbertElliottLoss,
-    LinkQueue,
-    OutageSchedule,
-    get_offer,
-)
-from twin.profiles import EncoderProfile, get_profile
+from twin.profiles import EncoderProfile
 from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
-from twin.vocabulary import CLOCKS, MAX_CALL_S
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LINE = "adsl-512-128"
-DEFAULT_LOOP_LENGTH_M = 2000.0
-"""Loop length used when a call names only an offer: at 2 km every built-in ADSL offer syncs at its cap
-(attainable about 6.6 Mbit/s down, 1 Mbit/s up), so the offer's rates are what the call gets."""
 
 CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
-
-
-# --------------------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------------------
-
-
-
-#: Bounds of a call's options: an emulated interview lasts minutes, not days; documents are scans and
-#: prints, not disk images; a kiosk camera is at most full HD at 60 fps; Opus tops out at 510 kbit/s
-#: (RFC 6716); no ADSL-era line exceeds ADSL2+'s 24 Mbit/s by much.
-MAX_DOCUMENT_KB = 100_000.0
-MAX_FRAME_PIXELS = 1920 * 1080
-MAX_FRAME_RATE_FPS = 60.0
-MAX_OPUS_KBPS = 510.0
-MAX_RATE_KBPS = 100_000.0
-
-MAX_BURST_PACKETS = 1000
-"""Longest mean loss burst accepted (packets). At the 60-150 packets/s of a call that is 7-17 s of
-consecutive loss, an outage rather than bursty loss; a longer mean would also leave a call of minutes
-with no burst at all (the first one comes after about ``burst / loss`` packets), so the loss asked for
-would not show."""
-
-
-@dataclass
-class CallConfig:
-    """Everything one emulated call needs; :meth:`validate` checks it before anything starts.
-
-    Attributes:
-        line: the kiosk's access line (default: ``adsl-512-128`` at :data:`DEFAULT_LOOP_LENGTH_M`).
-        up_kbps, down_kbps: override the line's sync rate per direction (kbit/s of ATM wire).
-        loss_pct: random loss on both directions, % (overrides ``line.loss_pct``); 100 = dead line.
-        burst_length: mean loss-burst length in packets, 1 to :data:`MAX_BURST_PACKETS`; with it the loss is Gilbert-Elliott
-            (simple Gilbert: loss 1 in the bad state) instead of independent.
-        outages: ``(start_s, end_s)`` intervals from the call start during which the line is down
-            (both directions).
-        trace_up, trace_down: mahimahi capacity traces replacing the constant rate of a direction.
-        profile: encoder profile of both ends (default ``gen1``).
-        duration_s: length of the media phase, seconds on the call's clock (wall or virtual; the call
-            ends then, always).
-        scan_kb, print_kb: document sizes (KB = 1000 bytes); 0 disables a transfer.
-        documents_at_s: seconds after the connection is up at which scan and print start.
-        seed: seeds the line's random streams (loss, jitter); same seed, same loss pattern for the
-            same packet sequence. On the real clock the packet sequence itself depends on scheduling; in
-            virtual time the seed also seeds every random draw of aiortc/aioice, so the whole call repeats.
-        compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
-        clock: ``"real"``: real sockets through :class:`emulators.relay.UdpRelay` on the wall clock;
-            ``"virtual"``: in-memory network on a virtual clock (:mod:`emulators.virtual_time`), same
-            LinkQueues; deterministic (same seed, same call, event for event) and faster than real
-            time. Video coding costs no virtual time, so a per-frame encode/decode delay from
-            :data:`emulators.encoder_setup.CODING_DELAY_MS` is added explicitly.
-    """
-
-    line: AdslLine | None = None
-    up_kbps: float | None = None
-    down_kbps: float | None = None
-    loss_pct: float | None = None
-    burst_length: float | None = None
-    outages: tuple[tuple[float, float], ...] = ()
-    trace_up: str | None = None
-    trace_down: str | None = None
-    profile: EncoderProfile | None = None
-    duration_s: float = 20.0
-    scan_kb: float = 300.0
-    print_kb: float = 100.0
-    documents_at_s: float = 1.0
-    seed: int = 0
-    compute_ssim: bool = True
-    clock: str = "real"
-
-    def resolved_line(self) -> AdslLine:
-        return self.line if self.line is not None else AdslLine(get_offer(DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
-
-    def resolved_profile(self) -> EncoderProfile:
-        return self.profile if self.profile is not None else get_profile("gen1")
-
-    def validate(self) -> None:
-        """Raise :class:`TwinInputError` naming the bad field and value."""
-
-        def bad(name: str, why: str) -> TwinInputError:
-            return TwinInputError(f"call option {name}={getattr(self, name)!r}: {why}")
-
-        def finite(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        if not finite(self.duration_s) or not 0 < self.duration_s <= MAX_CALL_S:
-            raise bad("duration_s", f"must be a number > 0 and <= {MAX_CALL_S:g} (seconds)")
-        for name in ("scan_kb", "print_kb"):
-            if not finite(getattr(self, name)) or not 0 <= getattr(self, name) <= MAX_DOCUMENT_KB:
-                raise bad(name, f"must be a size between 0 and {MAX_DOCUMENT_KB:,} KB")
-        if not finite(self.documents_at_s) or self.documents_at_s < 0:
-            raise bad("documents_at_s", "must be a number >= 0")
-        for name in ("up_kbps", "down_kbps"):
-            v = getattr(self, name)
-            if v is not None and (not finite(v) or not 1.0 <= v <= MAX_RATE_KBPS):
-                raise bad(name, f"must be a rate between 1 and {MAX_RATE_KBPS:,.0f} kbit/s")
-        if self.loss_pct is not None and (not finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
-            raise bad("loss_pct", "must be between 0 and 100 (%)")
-        if self.burst_length is not None:
-            if not finite(self.burst_length) or not 1 <= self.burst_length <= MAX_BURST_PACKETS:
-                raise bad("burst_length", f"mean burst length must be between 1 and {MAX_BURST_PACKETS} packets "
-                          "(longer bursts are outages: use outages / --outage START_S:END_S)")
-            if self.effective_loss_pct() >= 100:
-                raise bad("burst_length", "bursty loss needs loss_pct < 100 (use loss_pct=100 alone for a dead line)")
-            if self.effective_loss_pct() <= 0:
-                raise bad("burst_length", "bursty loss needs loss_pct > 0")
-        for start, end in self.outages:
-            if not (finite(start) and finite(end)) or start < 0 or end <= start:
-                raise TwinInputError(f"outage {start}:{end}: need 0 <= start < end (seconds from call start)")
-        for name in ("trace_up", "trace_down"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise TwinInputError(f"capacity trace for {name} not found", path=str(path))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise bad("seed", "must be an integer >= 0")
-        if self.clock not in CLOCKS:
-            raise bad("clock", f"must be one of {', '.join(CLOCKS)}")
-        self.resolved_line()  # AdslLine validated itself at construction
-        profile = self.resolved_profile()
-        if profile.width_px * profile.height_px > MAX_FRAME_PIXELS:
-            raise TwinInputError(f"frame {profile.width_px}x{profile.height_px}: at most 1920x1080 pixels")
-        if profile.frame_rate_fps > MAX_FRAME_RATE_FPS:
-            raise TwinInputError(f"frame rate {profile.frame_rate_fps:g} fps: at most {MAX_FRAME_RATE_FPS:g} fps")
-        if profile.audio_kbps > MAX_OPUS_KBPS:
-            raise TwinInputError(f"audio {profile.audio_kbps:g} kbit/s: Opus tops out at {MAX_OPUS_KBPS:g} kbit/s")
-
-    def effective_loss_pct(self) -> float:
-        return float(self.loss_pct if self.loss_pct is not None else self.resolved_line().loss_pct)
-
-    def describe(self) -> dict:
-        """JSON-ready description of the call set-up (what the results were measured on)."""
-        line = self.resolved_line()
-        profile = self.resolved_profile()
-        return {
-            "line": {
-                "offer": line.offer.name,
-                "family": line.offer.family.value,
-                "loop_length_m": line.loop_length_m,
-                "encapsulation": line.encapsulation.value,
-                "interleaved": line.interleaved,
-                "sync_rate_up_kbps": self.up_kbps or line.sync_rate_up_kbps,
-                "sync_rate_down_kbps": self.down_kbps or line.sync_rate_down_kbps,
-                "fixed_delay_up_ms": line.fixed_delay_ms(Direction.UP),
-                "fixed_delay_down_ms": line.fixed_delay_ms(Direction.DOWN),
-                "up_buffer_bytes": line.up_buffer_bytes,
-                "down_buffer_bytes": line.down_buffer_bytes,
-            },
-            "loss_pct": self.effective_loss_pct(),
-            "burst_length": self.burst_length,
-            "outages": [list(o) for o in self.outages],
-            "trace_up": self.trace_up,
-            "trace_down": self.trace_down,
-            "profile": asdict(profile),
-            "duration_s": self.duration_s,
-            "scan_kb": self.scan_kb,
-            "print_kb": self.print_kb,
-            "documents_at_s": self.documents_at_s,
-            "seed": self.seed,
-            "clock": self.clock,
-        }
-
-
-def build_queues(config: CallConfig) -> tuple[LinkQueue, LinkQueue]:
-    """The UP and DOWN :class:`LinkQueue` of the call, from the line plus the call's overrides.
-
-    Each direction gets its own random stream (``SeedSequence(seed).spawn``) and its own loss model
-    instance (Gilbert-Elliott is stateful); both share one outage schedule. Traces start at the relay
-    clock's origin (call start).
-    """
-    line = config.resolved_line()
-    up_rng, down_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(2))
-    outages = OutageSchedule(list(config.outages)) if config.outages else None
-    loss = config.effective_loss_pct()
-
-    def loss_model():
-        if loss <= 0:
-            return None
-        if config.burst_length is not None:
-            return GilbertElliottLoss.from_mean_loss(loss, config.burst_length)
-        return BernoulliLoss(loss)
-
-    queues = []
-    for direction, rng, rate, trace in (
-        (Direction.UP, up_rng, config.up_kbps, config.trace_up),
-        (Direction.DOWN, down_rng, config.down_kbps, config.trace_down),
-    ):
-        overrides: dict[str, Any] = {"loss": loss_model(), "outages": outages}
-        if rate is not None:
-            overrides["sync_rate_kbps"] = float(rate)
-        if trace is not None:
-            overrides["capacity_trace"] = read_capacity_trace(trace)
-            overrides["trace_start_s"] = 0.0
-        queues.append(LinkQueue.from_line(line, direction, rng, **overrides))
-    return queues[0], queues[1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,7 +239,7 @@ async def _poll_stats(kiosk: _Peer, agent: _Peer, clock: Callable[[], float], rt
 async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: CallConfig,
                        stop: asyncio.Event, rtt_series: list, doc_state: dict, listen: list[str]) -> None:
     """Signal, then watch the call until cancelled by the deadline or ``stop``."""
-    await _signal(kiosk, agent, relay, config.resolved_profile(), listen)
+    await _signal(kiosk, agent, relay, config.profile, listen)
     clock = relay.now_s
     next_stats = clock() + STATS_INTERVAL_S
     while not stop.is_set():
@@ -461,7 +251,7 @@ async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: Call
                 doc_state["scan"] = True
                 if config.scan_kb > 0:
                     kiosk.docs.send_document("scan", int(config.scan_kb * 1000),
-                                             rate_kbps=config.resolved_profile().document_kbps)
+                                             rate_kbps=config.profile.document_kbps)
             ch = agent.docs.channel
             if not doc_state["print"] and ch is not None and ch.readyState == "open":
                 doc_state["print"] = True
@@ -480,13 +270,12 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     """Run one emulated call and measure it. Never raises for network conditions; ends on time.
 
     Args:
-        config: the call (validated here first; bad input raises :class:`TwinInputError`).
+        config: the call (a :class:`CallConfig` is valid once made).
         handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
             (the second one interrupts as usual).
     """
-    config.validate()
-    profile = config.resolved_profile()
-    up_q, down_q = build_queues(config)
+    profile = config.profile
+    up_q, down_q = config.link_queues()
     loop = asyncio.get_running_loop()
     started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     wall0, cpu0 = time.perf_counter(), _cpu_s()
@@ -881,7 +670,6 @@ def _cpu_s() -> float:
 def run_emulated_call(config: CallConfig) -> CallResult:
     """Synchronous wrapper: run :func:`run_call` on a fresh event loop (a
     :class:`emulators.virtual_time.VirtualClockLoop` when ``config.clock == "virtual"``)."""
-    config.validate()
     if config.clock == "virtual":
         from emulators.virtual_time import run_virtual
 

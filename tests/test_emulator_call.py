@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from emulators.call import CallConfig, run_emulated_call, write_call_result
+from emulators.call import run_emulated_call, write_call_result
+from emulators.config import CallConfig
 from twin.datafiles import read_calibration_csv
 from twin.profiles import get_profile
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emulators.call import CallConfig, run_emulated_call, write_call_result
+from emulators.call import run_emulated_call, write_call_result
+from emulators.config import CallConfig
 from emulators.virtual_time import (
     AGENT_HOST,
     KIOSK_HOST,
