@@ -104,13 +104,13 @@ def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: floa
         compute_ssim=False,
     ))
     cpu = time.process_time() - cpu0
-    up = result.video["up"]
+    up = result.video.up
     return {
-        "fps_up": up["fps_mean"],
-        "p95_ms_up": up["delay"]["p95_ms"],
-        "fps_down": result.video["down"]["fps_mean"],
+        "fps_up": up.fps_mean,
+        "p95_ms_up": up.delay.p95_ms,
+        "fps_down": result.video.down.fps_mean,
         "cpu_s_per_call_s": cpu / duration_s,
-        "errors": result.errors,
+        "errors": list(result.errors),
     }
 
 
@@ -155,11 +155,11 @@ def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
         profile=get_profile(profile_name), duration_s=duration_s, scan_kb=0, print_kb=0, seed=1,
         compute_ssim=False, clock=clock,
     ))
-    return {"clock": clock, "fps_up": result.video["up"]["fps_mean"], "fps_down": result.video["down"]["fps_mean"],
-            "delay_mean_ms_up": result.video["up"]["delay"]["mean_ms"],
-            "wall_s": result.wall["wall_s"], "cpu_s": result.wall["cpu_s"],
-            "speedup": result.wall["speedup"], "cpu_s_per_call_s": result.wall["cpu_s"] / duration_s,
-            "digest": result.digest.get("sha256")}
+    return {"clock": clock, "fps_up": result.video.up.fps_mean, "fps_down": result.video.down.fps_mean,
+            "delay_mean_ms_up": result.video.up.delay.mean_ms,
+            "wall_s": result.wall.wall_s, "cpu_s": result.wall.cpu_s,
+            "speedup": result.wall.speedup, "cpu_s_per_call_s": result.wall.cpu_s / duration_s,
+            "digest": result.digest.sha256}
 
 
 def _cpu_hog(n: int) -> list:

@@ -34,8 +34,7 @@ idle host repeats within about these bounds (timer jitter, thread hand-offs, RTC
 
 def _metrics(result, direction: str) -> dict:
     v = result.video[direction]
-    return {"fps": v["fps_mean"], "freezes": v["freeze_count"], "delay_mean_ms": v["delay"]["mean_ms"],
-            "psnr_db": v["psnr_db"]}
+    return {"fps": v.fps_mean, "freezes": v.freeze_count, "delay_mean_ms": v.delay.mean_ms, "psnr_db": v.psnr_db}
 
 
 def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) -> dict:
@@ -53,9 +52,9 @@ def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) ->
         result = run_emulated_call(config)
         out[clock] = {d: _metrics(result, d) for d in ("up", "down")}
         out[clock]["wall_s"] = result.wall_s
-        out[clock]["cpu_s"] = result.wall.get("cpu_s")
+        out[clock]["cpu_s"] = result.wall.cpu_s
         out[clock]["load_avg_1min"] = load0
-        out[clock]["errors"] = result.errors
+        out[clock]["errors"] = list(result.errors)
     return out
 
 

@@ -19,7 +19,8 @@ in the main thread) ends the media phase early and the result keeps what was mea
 (``interrupted=True``).
 
 :func:`run_call` is the coroutine, :func:`run_emulated_call` the synchronous wrapper; the result is a
-:class:`CallResult` (JSON-ready via :meth:`CallResult.to_dict`, written with :func:`write_call_result`).
+:class:`emulators.results.CallResult` (JSON-ready via its ``to_dict``, written with
+:func:`emulators.output.write_call_result`).
 """
 
 from __future__ import annotations
@@ -27,18 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import io
 import logging
-import math
 import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from dataclasses import asdict
 
 from emulators.config import CallConfig
 from emulators.encoder_setup import apply_codec_preferences, encoder_limits
@@ -58,9 +53,20 @@ from emulators.metrics import (
     snapshot_stats,
     summarize_video,
 )
-from emulators.relay import UdpRelay, link_stats_dict, loopback_only
+from emulators.relay import UdpRelay, loopback_only
+from emulators.results import (
+    CallResult,
+    ConnectionResult,
+    DocumentResult,
+    DocumentResults,
+    NetworkResult,
+    PerDirection,
+    RttResult,
+    SetupResult,
+    VideoResult,
+    WallClock,
+)
 from twin.profiles import EncoderProfile
-from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -68,79 +74,6 @@ CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
-
-
-# --------------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CallResult:
-    """Everything measured in one call. Times are seconds from the call start (relay clock origin).
-
-    ``video``/``audio``/``network`` are keyed by direction: ``"up"`` = kiosk -> agent (what the agent
-    sees), ``"down"`` = agent -> kiosk. ``dead`` is True when no video frame arrived in either direction.
-
-    Everything read from the host's clocks is under ``wall`` (``started_at``, ``wall_s`` = wall time of
-    the call and its teardown, ``cpu_s`` = CPU time of the process and of its finished children (the
-    virtual-time coding workers) over the same span, ``speedup`` =
-    ``duration_s / wall_s``), so that two virtual-time calls with the same configuration give identical
-    results outside ``wall``. ``digest`` is :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over
-    every network event).
-    """
-
-    config: dict
-    wall: dict
-    duration_s: float
-    interrupted: bool
-    setup: dict
-    connection: dict
-    video: dict
-    audio: dict
-    network: dict
-    rtt_ms: dict
-    documents: dict
-    encoder: dict
-    errors: list[str]
-    dead: bool
-    verdict: list[str]
-    digest: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return _json_safe(asdict(self))
-
-    def deterministic_dict(self) -> dict:
-        """:meth:`to_dict` without the ``wall`` section (what two same-seed virtual calls share)."""
-        d = self.to_dict()
-        d.pop("wall", None)
-        return d
-
-    @property
-    def wall_s(self) -> float:
-        return float(self.wall["wall_s"])
-
-    # Convenience accessors used by the CLI, the calibration and tests.
-    def fps(self, direction: str) -> float:
-        return float(self.video[direction]["fps_mean"])
-
-    def video_kbps(self, direction: str) -> float:
-        return float(self.network[direction]["video_kbps_mean"])
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,10 +247,11 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
             loop.coding_delay = CodingDelay(encode_s=encode_ms / 1000.0, decode_s=decode_ms / 1000.0)
             network = VirtualNetwork(loop)
             loop.network = network
-            applied = {**applied, "virtual_time": stack.enter_context(deterministic_aiortc(loop, config.seed))}
+            virtual_record = stack.enter_context(deterministic_aiortc(loop, config.seed))
             relay: UdpRelay = VirtualRelay(up_q, down_q, network)
         else:
             stack.enter_context(loopback_only())
+            virtual_record = None
             relay = UdpRelay(up_q, down_q)
         await relay.start()
         listen.extend(f"{h}:{p}" for h, p in relay.sockets())
@@ -390,275 +324,84 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     if worker is not None:  # encoding failures aiortc's senders only logged
         errors.extend(worker.failures)
     wall_s = time.perf_counter() - wall0
-    wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": _cpu_s() - cpu0,
-            "speedup": end_s / wall_s if wall_s > 0 else None}
+    wall = WallClock(started_at=started_at, wall_s=wall_s, cpu_s=_cpu_s() - cpu0,
+                     speedup=end_s / wall_s if wall_s > 0 else None)
     log.info("call media+close took %.2f s of wall time", wall_s)
     return _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
-                     end_s, wall, interrupted, applied, errors, rtt_series, listen)
+                     end_s, wall, interrupted, applied, virtual_record, errors, rtt_series, listen)
 
 
-def _doc_record(transfer, receiver_side, end_s: float) -> dict:
-    if transfer is None:
-        return {"size_kb": 0.0, "started_s": None, "received_s": None, "received_duration_s": None,
-                "completed_s": None, "duration_s": None,
-                "bytes_received": 0, "complete": False, "goodput_kbps": None}
-    got = receiver_side.incoming.get(transfer.kind) if receiver_side is not None else None
-    received = got.bytes_received if got is not None else 0
-    duration = transfer.duration_s
-    complete = transfer.acked_s is not None and transfer.acked_s <= end_s
-    span = (transfer.acked_s if complete else end_s) - transfer.started_s if transfer.started_s is not None else None
-    received_s = got.received_s if got is not None and got.received_s is not None and got.received_s <= end_s else None
-    return {
-        "size_kb": transfer.size_bytes / 1000.0,
-        "started_s": transfer.started_s,
-        "received_s": received_s,
-        "received_duration_s": (received_s - transfer.started_s) if received_s is not None else None,
-        "completed_s": transfer.acked_s if complete else None,
-        "duration_s": duration if complete else None,
-        "bytes_received": received,
-        "complete": complete,
-        "goodput_kbps": (received * 8 / 1000.0 / span) if span and span > 0 else None,
-    }
+def _video_result(receiver: _Peer, sender: _Peer, window_start: float, end_s: float,
+                  compute_ssim: bool) -> VideoResult:
+    """One direction's video: what ``receiver`` decoded of ``sender``'s camera, with both ends' RTP stats."""
+    summary = summarize_video(receiver.video_sink, sender.scene, window_start, end_s, compute_ssim=compute_ssim)
+    out = sender.stats.get("outbound", {}).get("video", {})
+    span = end_s - window_start
+    sent_bytes = out.get("bytes_sent")
+    vin = receiver.stats.get("inbound", {}).get("video", {})
+    return VideoResult.from_summary(
+        summary,
+        window_s=(window_start, end_s),
+        encoder_kbps=(sent_bytes * 8 / 1000.0 / span) if sent_bytes and span > 0 else None,
+        rtp_packets_received=vin.get("packets_received"),
+        rtp_packets_lost=vin.get("packets_lost"),
+        rtp_loss_pct=loss_pct(vin.get("packets_received"), vin.get("packets_lost")),
+        jitter_ms=vin.get("jitter_ms"),
+    )
+
+
+def _audio_summary(receiver: _Peer, sender: _Peer) -> AudioSummary:
+    """One direction's audio: ``sender``'s microphone against what ``receiver`` decoded and its RTP stats."""
+    inbound = receiver.stats.get("inbound", {}).get("audio", {})
+    rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
+    samples_sent, samples_decoded = sender.voice.samples_sent, receiver.audio_sink.samples_received
+    return AudioSummary(
+        frames_sent=sender.voice.frames_sent,
+        frames_decoded=len(receiver.audio_sink.frame_times_s),
+        samples_sent=samples_sent,
+        samples_decoded=samples_decoded,
+        packets_received=rec,
+        packets_lost=lost,
+        packet_loss_pct=loss_pct(rec, lost),
+        jitter_ms=inbound.get("jitter_ms"),
+        decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
+    )
 
 
 def _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
-              interrupted, applied, errors, rtt_series, listen) -> CallResult:
+              interrupted, applied, virtual_record, errors, rtt_series, listen) -> CallResult:
     connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
     window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
-    video = {}
-    for direction, sink, sender in (("up", agent.video_sink, kiosk), ("down", kiosk.video_sink, agent)):
-        summary = summarize_video(sink, sender.scene, window_start, end_s, compute_ssim=config.compute_ssim)
-        d = summary.to_dict()
-        d["window_s"] = [window_start, end_s]
-        video[direction] = d
-    network = {}
-    for direction, queue in (("up", up_q), ("down", down_q)):
-        s = relay.summary(direction, end_s=end_s)
-        s["link"] = link_stats_dict(queue)
-        s["delay_series_ms"] = relay.delay_series(direction)
-        span = max(end_s - window_start, 1e-9)
-        kinds = s["kbps_by_kind"]
-        for kind in ("video", "audio", "dtls", "rtcp"):
-            series = kinds.get(kind, [])
-            lo = int(math.floor(window_start))
-            vals = series[lo:]
-            s[f"{kind}_kbps_mean"] = float(np.sum(vals)) / span if vals and end_s > window_start else 0.0
-        # Codec payload received: IP bytes minus the per-packet headers twin.quality counts (IPv4, UDP,
-        # RTP, header extensions, SRTP tag), so it compares with an encoder bitrate (G.1070's Br).
-        n_video = s["delivered_packets_by_kind"].get("video", 0)
-        overhead_kbps = n_video * VIDEO_PACKET_OVERHEAD_BYTES * 8 / 1000.0 / span if end_s > window_start else 0.0
-        s["video_payload_kbps_mean"] = max(0.0, s["video_kbps_mean"] - overhead_kbps)
-        for kind in ("video", "audio"):
-            arrived = s["packets_by_kind"].get(kind, 0)
-            dropped = s["dropped_packets_by_kind"].get(kind, 0)
-            s[f"{kind}_drop_pct"] = 100.0 * dropped / arrived if arrived else None
-        network[direction] = s
-    audio = {}
-    for direction, receiver, sender in (("up", agent, kiosk), ("down", kiosk, agent)):
-        inbound = receiver.stats.get("inbound", {}).get("audio", {})
-        rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
-        decoded_frames = len(receiver.audio_sink.frame_times_s)
-        sent = sender.voice.frames_sent
-        samples_sent, samples_decoded = sender.voice.samples_sent, receiver.audio_sink.samples_received
-        audio[direction] = AudioSummary(
-            frames_sent=sent,
-            frames_decoded=decoded_frames,
-            samples_sent=samples_sent,
-            samples_decoded=samples_decoded,
-            packets_received=rec,
-            packets_lost=lost,
-            packet_loss_pct=loss_pct(rec, lost),
-            jitter_ms=inbound.get("jitter_ms"),
-            decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
-        ).to_dict()
-        out = sender.stats.get("outbound", {}).get("video", {})
-        span = end_s - window_start
-        sent_bytes = out.get("bytes_sent")
-        video[direction]["encoder_kbps"] = (sent_bytes * 8 / 1000.0 / span) if sent_bytes and span > 0 else None
-        vin = receiver.stats.get("inbound", {}).get("video", {})
-        video[direction]["rtp_packets_received"] = vin.get("packets_received")
-        video[direction]["rtp_packets_lost"] = vin.get("packets_lost")
-        video[direction]["rtp_loss_pct"] = loss_pct(vin.get("packets_received"), vin.get("packets_lost"))
-        video[direction]["jitter_ms"] = vin.get("jitter_ms")
-    rtts = [r for _, _, r in rtt_series]
-    # Path RTT seen by the emulated line: mean added delay up + down per second (relay records).
-    # aiortc's own RTT (RTCP SR/RR) exists only while the RTT is below its ~1 s SR interval: it matches
-    # a receiver report against the *last* SR sent only, so a bloated buffer leaves it empty.
-    up_d, down_d = relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s)
-    path = [[float(i), round(u + d, 2)] for i, (u, d) in enumerate(zip(up_d, down_d)) if u is not None and d is not None]
-    path_values = [v for _, v in path]
-    rtt = {
-        "mean": float(np.mean(rtts)) if rtts else None,
-        "p95": float(np.percentile(rtts, 95)) if rtts else None,
-        "series": rtt_series,
-        "path_mean": float(np.mean(path_values)) if path_values else None,
-        "path_p95": float(np.percentile(path_values, 95)) if path_values else None,
-        "path_series": path,
-    }
-    died_at = None
-    failure = None
-    for t, s in kiosk_states + agent_states:
-        if s in ("failed", "closed") and t < end_s - 1e-3:
-            if died_at is None or t < died_at:
-                died_at, failure = t, s
-    ice_completed = next((t for t, s in kiosk.ice_states if s == "completed"), None)
-    connection = {
-        "kiosk_states": kiosk_states,
-        "agent_states": agent_states,
-        "kiosk_ice_states": kiosk.ice_states,
-        "ever_connected": connected_s is not None,
-        "died": died_at is not None,
-        "died_at_s": died_at,
-        "failure_state": failure,
-        "listen_addresses": listen,
-    }
-    setup = {
-        "ice_completed_s": ice_completed,
-        "connected_s": connected_s,
-        "first_frame_up_s": video["up"]["first_frame_s"] + window_start if video["up"]["first_frame_s"] is not None else None,
-        "first_frame_down_s": video["down"]["first_frame_s"] + window_start if video["down"]["first_frame_s"] is not None else None,
-    }
-    # summarize_video reports first_frame relative to its window start; store absolute call times.
-    for direction in ("up", "down"):
-        video[direction]["first_frame_s"] = setup[f"first_frame_{direction}_s"]
-    documents = {
-        "scan": _doc_record(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
-        "print": _doc_record(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
-    }
-    dead = video["up"]["frames_decoded"] == 0 and video["down"]["frames_decoded"] == 0
-    result = CallResult(
-        config=config.describe(),
+    video = PerDirection(
+        up=_video_result(agent, kiosk, window_start, end_s, config.compute_ssim),
+        down=_video_result(kiosk, agent, window_start, end_s, config.compute_ssim),
+    )
+    return CallResult(
+        config=config,
         wall=wall,
         duration_s=end_s,
         interrupted=interrupted,
-        setup=setup,
-        connection=connection,
+        setup=SetupResult(
+            ice_completed_s=next((t for t, s in kiosk.ice_states if s == "completed"), None),
+            connected_s=connected_s,
+            first_frame_up_s=video.up.first_frame_s,
+            first_frame_down_s=video.down.first_frame_s,
+        ),
+        connection=ConnectionResult.from_states(kiosk_states, agent_states, kiosk.ice_states, end_s, listen),
         video=video,
-        audio=audio,
-        network=network,
-        rtt_ms=rtt,
-        documents=documents,
+        audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
+        network=PerDirection(up=NetworkResult.from_relay(relay, up_q, "up", window_start, end_s),
+                             down=NetworkResult.from_relay(relay, down_q, "down", window_start, end_s)),
+        rtt_ms=RttResult.from_samples(rtt_series, relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s)),
+        documents=DocumentResults(
+            scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
+            print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
+        ),
         encoder=applied,
-        errors=errors,
-        dead=dead,
-        verdict=[],
+        virtual_time=virtual_record,
+        errors=tuple(errors),
         digest=relay.event_digest(),
     )
-    result.verdict = verdict_lines(result)
-    return result
-
-
-# --------------------------------------------------------------------------------------------------
-# Verdict, files, plots
-# --------------------------------------------------------------------------------------------------
-
-
-def _fmt(v: float | None, spec: str, unit: str = "") -> str:
-    return "n/a" if v is None else f"{v:{spec}}{unit}"
-
-
-def verdict_lines(result: CallResult) -> list[str]:
-    """Short human verdict: one line per video direction, documents, connection fate."""
-    lines = []
-    conn = result.connection
-    if result.dead:
-        why = "line dead" if not conn["ever_connected"] else "connection up but no frame decoded"
-        if conn["ever_connected"] and conn["died"]:
-            why = f"connection {conn['failure_state']} at {conn['died_at_s']:.1f} s"
-        lines.append(f"no video received: {why}")
-    names = {"up": "uplink (kiosk->agent)", "down": "downlink (agent->kiosk)"}
-    for direction in ("up", "down"):
-        v = result.video[direction]
-        if v["frames_decoded"] == 0:
-            if not result.dead:
-                lines.append(f"{names[direction]}: no video received")
-            continue
-        pauses = f", {v['pause_count']} pauses" if v["pause_count"] else ""
-        lines.append(
-            f"{names[direction]} video {v['fps_mean']:.1f} fps, {v['freeze_count']} freezes{pauses}, "
-            f"p95 delay {_fmt(v['delay']['p95_ms'], '.0f', ' ms')}, PSNR {_fmt(v['psnr_db'], '.1f', ' dB')}, "
-            f"{result.network[direction]['video_kbps_mean']:.0f} kbit/s"
-        )
-    docs = []
-    for name in ("scan", "print"):
-        d = result.documents[name]
-        if d["size_kb"] <= 0 or d["started_s"] is None:
-            continue
-        if d["complete"]:
-            docs.append(f"{name} {d['size_kb']:.0f} KB in {d['duration_s']:.1f} s")
-        elif d["received_s"] is not None:
-            docs.append(f"{name} {d['size_kb']:.0f} KB received in {d['received_duration_s']:.1f} s (ack not back)")
-        else:
-            docs.append(f"{name} incomplete: {d['bytes_received'] / 1000:.0f} of {d['size_kb']:.0f} KB "
-                        f"in {result.duration_s - d['started_s']:.0f} s")
-    if docs:
-        lines.append("; ".join(docs))
-    if conn["died"] and not result.dead:
-        before = [v for t, v in result.rtt_ms["path_series"] if t < conn["died_at_s"]]
-        why = (f"path RTT {before[-1] / 1000:.1f} s before it: ICE consent checks time out"
-               if before and before[-1] > 1000 else "cause not identified")
-        lines.append(f"connection {conn['failure_state']} itself at {conn['died_at_s']:.1f} s ({why})")
-    if result.interrupted:
-        lines.append(f"interrupted at {result.duration_s:.1f} s: partial measurements")
-    return lines
-
-
-def plot_call(result: CallResult):
-    """Figure with frame rate, delivered bitrate and frame delay per direction (a matplotlib ``Figure``
-    on the Agg canvas, made without pyplot: no global figure state, and pyplot's import is skipped)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 9))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(3, 1, sharex=True)
-    colors = {"up": "tab:blue", "down": "tab:orange"}
-    label = {"up": "kiosk->agent", "down": "agent->kiosk"}
-    for direction in ("up", "down"):
-        v = result.video[direction]
-        start = v["window_s"][0]
-        fps = v["fps_series"]
-        if fps:
-            axes[0].step(start + np.arange(len(fps) + 1), fps + fps[-1:], where="post", color=colors[direction],
-                         label=label[direction])
-        kinds = result.network[direction]["kbps_by_kind"]
-        for kind, style in (("video", "-"), ("audio", ":"), ("dtls", "--")):
-            series = kinds.get(kind)
-            if series:
-                axes[1].step(np.arange(len(series) + 1), series + series[-1:], where="post", linestyle=style,
-                             color=colors[direction],
-                             label=f"{label[direction]} {kind if kind != 'dtls' else 'data'}")
-        pts = np.asarray(v["delay_series_ms"], float).reshape(-1, 2)
-        if pts.size:
-            axes[2].plot(pts[:, 0] + start, pts[:, 1], ".", ms=3, color=colors[direction], label=f"{label[direction]} frames")
-    axes[0].set_ylabel("decoded frames/s")
-    axes[1].set_ylabel("delivered kbit/s (IP)")
-    axes[2].set_ylabel("frame delay (ms)")
-    axes[2].set_xlabel("time from call start (s)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # an empty call (interrupted at once, dead line) has none
-            ax.legend(fontsize=7, loc="upper right")
-    line = result.config["line"]
-    fig.suptitle(f"{line['offer']} ({line['sync_rate_up_kbps']:.0f}/{line['sync_rate_down_kbps']:.0f} kbit/s up/down), "
-                 f"profile {result.config['profile']['name']}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True) -> Path:
-    """Write ``result.json`` and ``timeseries.png`` into ``out_dir`` (atomically); returns the folder."""
-    from twin.run.atomic import atomic_write_bytes, atomic_write_json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "result.json", result.to_dict())
-    if plot:
-        fig = plot_call(result)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        atomic_write_bytes(out / "timeseries.png", buf.getvalue())
-    return out
 
 
 def _cpu_s() -> float:

@@ -31,12 +31,34 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiortc import RTCRtpSender
 from aiortc.codecs import h264, opus, vpx
 from av import AudioResampler
 
 _VIDEO_MODULES = {"vp8": vpx, "h264": h264}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """What :func:`encoder_limits` applied to aiortc, for the record.
+
+    Attributes:
+        video_min_bps, video_start_bps, video_max_bps: VP8/H.264 bitrate bounds and start rate, bit/s.
+        audio_bps: Opus bitrate, bit/s.
+        audio_frame_ms: Opus frame duration, ms.
+        audio_channels: Opus channels, 1 or 2.
+        audio_complexity: libopus complexity 0-10, or None for the library default.
+    """
+
+    video_min_bps: int
+    video_start_bps: int
+    video_max_bps: int
+    audio_bps: int
+    audio_frame_ms: float
+    audio_channels: int
+    audio_complexity: int | None
 
 
 def _kbps(profile, name: str, default: float | None) -> float | None:
@@ -57,11 +79,11 @@ def video_bounds_bps(profile) -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def encoder_limits(profile) -> Iterator[dict]:
+def encoder_limits(profile) -> Iterator[EncoderSettings]:
     """Set aiortc's VP8/H.264 bitrate bounds and Opus bitrate from ``profile``; restore on exit.
 
-    Both video codecs get the profile's bounds (whichever is negotiated obeys them). Yields a dict of
-    the values applied (bit/s) for the record. Not re-entrant across threads (process-wide state).
+    Both video codecs get the profile's bounds (whichever is negotiated obeys them). Yields the
+    :class:`EncoderSettings` applied, for the record. Not re-entrant across threads (process-wide state).
     """
     vmin, vstart, vmax = video_bounds_bps(profile)
     audio_bps = int(_kbps(profile, "audio_kbps", 96.0) * 1000)
@@ -91,8 +113,8 @@ def encoder_limits(profile) -> Iterator[dict]:
         for mod in _VIDEO_MODULES.values():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = vmin, vstart, vmax
         opus.OpusEncoder.__init__ = opus_init
-        yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps,
-               "audio_frame_ms": frame_ms, "audio_channels": channels, "audio_complexity": complexity}
+        yield EncoderSettings(video_min_bps=vmin, video_start_bps=vstart, video_max_bps=vmax, audio_bps=audio_bps,
+                              audio_frame_ms=frame_ms, audio_channels=channels, audio_complexity=complexity)
     finally:
         for mod, values in saved.items():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = values

@@ -340,6 +340,29 @@ class CodingDelay:
     decode_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class VirtualTimeRecord:
+    """What :func:`deterministic_aiortc` set up for a call, for the record.
+
+    Attributes:
+        epoch: ISO 8601 date that loop time 0 stands for (:data:`VIRTUAL_EPOCH`).
+        hosts: the kiosk's and the agent's addresses on the virtual network.
+        dtls_cipher: the one DTLS cipher offered (:data:`DTLS_CIPHER`).
+        encode_ms, decode_ms: per-frame video coding delay added, ms (:class:`CodingDelay`).
+    """
+
+    epoch: str
+    hosts: tuple[str, ...]
+    dtls_cipher: str
+    encode_ms: float
+    decode_ms: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; the coding delays nested under ``coding_delay_ms`` as ``encode``/``decode``."""
+        return {"epoch": self.epoch, "hosts": list(self.hosts), "dtls_cipher": self.dtls_cipher,
+                "coding_delay_ms": {"encode": self.encode_ms, "decode": self.decode_ms}}
+
+
 class _VirtualTimeModule:
     """Stands for the ``time`` module inside a patched aiortc module: wall-clock reads follow the loop."""
 
@@ -684,7 +707,7 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
     time a call costs, nothing else.
 
     Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
-    dict naming what was patched, for the record.
+    :class:`VirtualTimeRecord` of what was set up, for the record.
     """
     import aioice.ice
     import aioice.stun
@@ -811,9 +834,9 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
         patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
         patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
-        yield {"epoch": VIRTUAL_EPOCH.isoformat(), "hosts": [KIOSK_HOST, AGENT_HOST],
-               "dtls_cipher": DTLS_CIPHER.decode(), "coding_delay_ms": {
-                   "encode": loop.coding_delay.encode_s * 1000.0, "decode": loop.coding_delay.decode_s * 1000.0}}
+        yield VirtualTimeRecord(epoch=VIRTUAL_EPOCH.isoformat(), hosts=(KIOSK_HOST, AGENT_HOST),
+                                dtls_cipher=DTLS_CIPHER.decode(), encode_ms=loop.coding_delay.encode_s * 1000.0,
+                                decode_ms=loop.coding_delay.decode_s * 1000.0)
     finally:
         patches.restore()
         if video_worker is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,8 +21,11 @@ from twin.line import OFFERS
 from twin.profiles import PROFILES
 from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
+if TYPE_CHECKING:
+    from emulators.results import CallResult
 
-def _print_verdict(result, out_dir: Path) -> None:
+
+def _print_verdict(result: CallResult, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -32,27 +36,25 @@ def _print_verdict(result, out_dir: Path) -> None:
     for direction, label in (("up", "kiosk->agent"), ("down", "agent->kiosk")):
         v = result.video[direction]
         n = result.network[direction]
-        p95 = v["delay"]["p95_ms"]
-        drops = n["packets_dropped"]
+        p95 = v.delay.p95_ms
         table.add_row(
             label,
-            f"{v['fps_mean']:.1f}",
-            str(v["freeze_count"]),
-            str(v["pause_count"]),
+            f"{v.fps_mean:.1f}",
+            str(v.freeze_count),
+            str(v.pause_count),
             "-" if p95 is None else f"{p95:.0f} ms",
-            "-" if v["psnr_db"] is None else f"{v['psnr_db']:.1f} dB",
-            "-" if v["ssim"] is None else f"{v['ssim']:.3f}",
-            f"{n['video_kbps_mean']:.0f}",
-            f"{sum(drops.values())}/{n['packets_in']}",
+            "-" if v.psnr_db is None else f"{v.psnr_db:.1f} dB",
+            "-" if v.ssim is None else f"{v.ssim:.3f}",
+            f"{n.video_kbps_mean:.0f}",
+            f"{sum(n.packets_dropped.values())}/{n.packets_in}",
         )
     console.print(table)
     for line in result.verdict:
         click.echo(line)
     wall = result.wall
-    speed = f" ({wall['speedup']:.1f}x real time)" if wall.get("speedup") else ""
-    click.echo(f"{result.config['clock']} clock: {result.duration_s:.0f} s of call in {wall['wall_s']:.1f} s of wall "
-               f"time{speed}; event digest {result.digest.get('sha256', '')[:16]} ({result.digest.get('events', 0)} "
-               f"events)")
+    speed = f" ({wall.speedup:.1f}x real time)" if wall.speedup else ""
+    click.echo(f"{result.config.clock} clock: {result.duration_s:.0f} s of call in {wall.wall_s:.1f} s of wall "
+               f"time{speed}; event digest {result.digest.sha256[:16]} ({result.digest.events} events)")
     click.echo(str(out_dir))
 
 
@@ -100,8 +102,9 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         from emulators.virtual_time import prepare_certificate
 
         prepare_certificate()  # the DTLS key is made in the background while aiortc imports
-    from emulators.call import run_emulated_call, write_call_result
+    from emulators.call import run_emulated_call
     from emulators.config import CallConfig
+    from emulators.output import write_call_result
     from twin.run.outputs import prepare_output_folder, timestamped_path
 
     config = CallConfig.from_options(
