@@ -1,7 +1,7 @@
 """One real WebRTC call (aiortc) between an emulated citizen kiosk and an agent station across an
 emulated ADSL line, measured from both receivers.
 
-Topology (all on 127.0.0.1, one process, one asyncio loop)::
+Topology (one process, one asyncio loop; on 127.0.0.1, or on the in-memory network in virtual time)::
 
     kiosk RTCPeerConnection --UP LinkQueue-->  UdpRelay  --> agent RTCPeerConnection
                             <--DOWN LinkQueue--          <--
@@ -12,15 +12,19 @@ and voice of :mod:`emulators.media` with the encoder bounds of the call's
 :class:`twin.profiles.EncoderProfile` (:mod:`emulators.encoder_setup`). After ``documents_at_s`` the kiosk
 uploads a scan and the agent sends back a print over the data channel.
 
+A :class:`CallSession` is one call: it owns the line's queues, the relay, both peers, the stop event and
+the series measured while the call runs, and takes its steps in order (set up, signal, media phase,
+tear down, assemble the :class:`emulators.results.CallResult`). The clock (real or virtual) is chosen
+once, as a backend of :mod:`emulators.clocks`; nothing in the call depends on which.
+
 Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
-happens (dead line, outage longer than the call, a peer failing): the body runs under
-``asyncio.wait_for``; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when run
-in the main thread) ends the media phase early and the result keeps what was measured
+happens (dead line, outage longer than the call, a peer failing): the session waits for it with the
+remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when
+run in the main thread) ends the media phase early and the result keeps what was measured
 (``interrupted=True``).
 
-:func:`run_call` is the coroutine, :func:`run_emulated_call` the synchronous wrapper; the result is a
-:class:`emulators.results.CallResult` (JSON-ready via its ``to_dict``, written with
-:func:`emulators.output.write_call_result`).
+:func:`run_emulated_call` runs a call on a fresh loop of its clock, :func:`run_call` is the coroutine;
+the result is JSON-ready via ``CallResult.to_dict`` and written with :func:`emulators.output.write_call_result`.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
+from emulators.clocks import ClockBackend, clock_backend
 from emulators.config import CallConfig
-from emulators.encoder_setup import apply_codec_preferences, encoder_limits
+from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
     DocumentEndpoint,
@@ -53,7 +58,7 @@ from emulators.metrics import (
     snapshot_stats,
     summarize_video,
 )
-from emulators.relay import UdpRelay, loopback_only
+from emulators.relay import UdpRelay
 from emulators.results import (
     CallResult,
     ConnectionResult,
@@ -66,6 +71,7 @@ from emulators.results import (
     VideoResult,
     WallClock,
 )
+from emulators.virtual_time import VirtualTimeRecord
 from twin.profiles import EncoderProfile
 
 log = logging.getLogger(__name__)
@@ -74,10 +80,17 @@ CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
+"""Period of the RTP statistics polls during the media phase, s of call time."""
+
+FINAL_STATS_TIMEOUT_S = 1.0
+"""Bound on the last statistics poll, at the end of the media phase."""
+
+DOCUMENT_POLL_S = 0.1
+"""How often the media phase checks whether the documents can start, s of call time."""
 
 
 # --------------------------------------------------------------------------------------------------
-# The call
+# The peers
 # --------------------------------------------------------------------------------------------------
 
 
@@ -121,6 +134,7 @@ class _Peer:
             self.docs.attach(channel)
 
     def first_state_time(self, *states: str) -> float | None:
+        """Time (s, call clock) this peer's connection first reached one of ``states``; None: never."""
         return next((t for t, s in self.states if s in states), None)
 
 
@@ -135,200 +149,269 @@ def _candidate_addresses(sdp: str) -> list[str]:
     return out
 
 
-async def _signal(kiosk: _Peer, agent: _Peer, relay: UdpRelay, profile: EncoderProfile,
-                  listen: list[str]) -> None:
-    from aiortc import RTCSessionDescription
-
-    kiosk.pc.addTrack(kiosk.voice)
-    kiosk.pc.addTrack(kiosk.camera)
-    kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
-    apply_codec_preferences(kiosk.pc, profile)
-    await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
-    listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
-    offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
-    await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-    agent.pc.addTrack(agent.voice)
-    agent.pc.addTrack(agent.camera)
-    apply_codec_preferences(agent.pc, profile)
-    await agent.pc.setLocalDescription(await agent.pc.createAnswer())
-    answer_raw = agent.pc.localDescription.sdp
-    listen.extend(_candidate_addresses(answer_raw))
-    relay.set_payload_kinds(answer_raw)
-    await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=relay.sdp_for_kiosk(answer_raw), type="answer"))
+# --------------------------------------------------------------------------------------------------
+# The call
+# --------------------------------------------------------------------------------------------------
 
 
-async def _poll_stats(kiosk: _Peer, agent: _Peer, clock: Callable[[], float], rtt_series: list) -> None:
-    """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
-    rates = {"audio": AUDIO_SAMPLE_RATE_HZ, "video": 90_000}
-    for peer in (kiosk, agent):
-        try:
-            peer.stats = asdict(await snapshot_stats(peer.pc, rates))
-        except Exception as exc:  # stats are best effort; never kill the call for them
-            log.warning("getStats failed on %s: %r", peer.name, exc)
-    for kind, rem in kiosk.stats.get("remote_inbound", {}).items():
-        rtt_series.append([round(clock(), 3), kind, round(rem["rtt_ms"], 2)])
+class CallSession:
+    """One emulated call, from set-up to result (:meth:`run`, once).
 
-
-async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: CallConfig,
-                       stop: asyncio.Event, rtt_series: list, doc_state: dict, listen: list[str]) -> None:
-    """Signal, then watch the call until cancelled by the deadline or ``stop``."""
-    await _signal(kiosk, agent, relay, config.profile, listen)
-    clock = relay.now_s
-    next_stats = clock() + STATS_INTERVAL_S
-    while not stop.is_set():
-        now = clock()
-        connected_s = kiosk.first_state_time("connected")
-        if connected_s is not None and now >= connected_s + config.documents_at_s:
-            ch = kiosk.docs.channel
-            if not doc_state["scan"] and ch is not None and ch.readyState == "open":
-                doc_state["scan"] = True
-                if config.scan_kb > 0:
-                    kiosk.docs.send_document("scan", int(config.scan_kb * 1000),
-                                             rate_kbps=config.profile.document_kbps)
-            ch = agent.docs.channel
-            if not doc_state["print"] and ch is not None and ch.readyState == "open":
-                doc_state["print"] = True
-                if config.print_kb > 0:
-                    agent.docs.send_document("print", int(config.print_kb * 1000))
-        if now >= next_stats:
-            next_stats += STATS_INTERVAL_S
-            await _poll_stats(kiosk, agent, clock, rtt_series)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=0.1)
-        except TimeoutError:
-            pass
-
-
-async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallResult:
-    """Run one emulated call and measure it. Never raises for network conditions; ends on time.
+    Owns the call's two LinkQueues, the relay (from the clock backend), both peers, the stop event and
+    what is measured while the call runs (RTT samples, listening addresses, errors). Steps, in order:
+    set up (encoder limits, the clock's line and relay, the peers), signal (offer and answer through the
+    relay), media phase until the deadline (documents, statistics), tear down (bounded waits), assemble
+    the :class:`emulators.results.CallResult`.
 
     Args:
-        config: the call (a :class:`CallConfig` is valid once made).
+        config: the call.
+        backend: its clock (:func:`emulators.clocks.clock_backend`); :meth:`run` must run on a loop of
+            that backend (:meth:`~emulators.clocks.ClockBackend.run`).
         handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
             (the second one interrupts as usual).
     """
-    profile = config.profile
-    up_q, down_q = config.link_queues()
-    loop = asyncio.get_running_loop()
-    started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    wall0, cpu0 = time.perf_counter(), _cpu_s()
-    stop = asyncio.Event()
-    errors: list[str] = []
-    rtt_series: list = []
-    doc_state = {"scan": False, "print": False}
-    listen: list[str] = []
-    interrupted = False
-    sigint_installed = False
 
-    def on_sigint() -> None:
-        nonlocal interrupted
-        interrupted = True
-        stop.set()
+    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True) -> None:
+        self.config = config
+        self.backend = backend
+        self.handle_sigint = handle_sigint
+        self.up_queue, self.down_queue = config.link_queues()
+        self.stop = asyncio.Event()
+        self.errors: list[str] = []
+        self.rtt_series: list[list] = []  # [time_s, kind, rtt_ms] from the kiosk's RTCP receiver reports
+        self.listen: list[str] = []  # ip:port of the relay's sockets and the peers' candidates
+        self.documents_started = {"scan": False, "print": False}
+        self.interrupted = False
+        self.relay: UdpRelay | None = None
+        self.kiosk: _Peer | None = None
+        self.agent: _Peer | None = None
+        self._sigint_installed = False
+
+    def now_s(self) -> float:
+        """The call clock: seconds since the relay started (wall or virtual)."""
+        return self.relay.now_s()
+
+    async def run(self) -> CallResult:
+        """Run the call and measure it. Never raises for network conditions; ends on time."""
+        loop = asyncio.get_running_loop()
+        started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        wall0, cpu0 = time.perf_counter(), _cpu_s()
+        with contextlib.ExitStack() as stack:
+            encoder = stack.enter_context(encoder_limits(self.config.profile))
+            self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
+                                                                self.config.profile, self.config.seed)
+            await self._set_up()
+            self._install_sigint(loop)
+            end_s = self.config.duration_s
+            try:
+                end_s = await self._media_phase_until_deadline()
+            except asyncio.CancelledError:
+                self.interrupted = True
+                end_s = min(self.now_s(), self.config.duration_s)
+            finally:
+                self._remove_sigint(loop)
+                kiosk_states, agent_states = await self._tear_down()
+        self.errors.extend(self.backend.failures())  # encoding failures aiortc's senders only logged
+        wall_s = time.perf_counter() - wall0
+        wall = WallClock(started_at=started_at, wall_s=wall_s, cpu_s=_cpu_s() - cpu0,
+                         speedup=end_s / wall_s if wall_s > 0 else None)
+        log.info("call media+close took %.2f s of wall time", wall_s)
+        return self._result(end_s, wall, encoder, virtual_record, kiosk_states, agent_states)
+
+    # -- set up and signalling ---------------------------------------------------------------------
+
+    async def _set_up(self) -> None:
+        """Start the relay (the call clock's origin), make both peers."""
+        await self.relay.start()
+        self.listen.extend(f"{h}:{p}" for h, p in self.relay.sockets())
+        clock = self.relay.now_s
+        ledger_up, ledger_down = FrameLedger(), FrameLedger()
+        self.kiosk = _Peer("kiosk", self.config.profile, clock, ledger_out=ledger_up, ledger_in=ledger_down)
+        self.agent = _Peer("agent", self.config.profile, clock, ledger_out=ledger_down, ledger_in=ledger_up)
+
+    def _install_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.handle_sigint:
+            return
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint, loop)
+            self._sigint_installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+    def _on_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.interrupted = True
+        self.stop.set()
         try:
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
         except Exception:
             pass
 
-    with contextlib.ExitStack() as stack:
-        applied = stack.enter_context(encoder_limits(profile))
-        if config.clock == "virtual":
-            from emulators.encoder_setup import coding_delay_ms
-            from emulators.virtual_time import (
-                CodingDelay,
-                VirtualClockLoop,
-                VirtualNetwork,
-                VirtualRelay,
-                deterministic_aiortc,
-            )
-
-            if not isinstance(loop, VirtualClockLoop):
-                raise RuntimeError("clock='virtual' needs a VirtualClockLoop (use run_emulated_call)")
-            encode_ms, decode_ms = coding_delay_ms(profile)
-            loop.coding_delay = CodingDelay(encode_s=encode_ms / 1000.0, decode_s=decode_ms / 1000.0)
-            network = VirtualNetwork(loop)
-            loop.network = network
-            virtual_record = stack.enter_context(deterministic_aiortc(loop, config.seed))
-            relay: UdpRelay = VirtualRelay(up_q, down_q, network)
-        else:
-            stack.enter_context(loopback_only())
-            virtual_record = None
-            relay = UdpRelay(up_q, down_q)
-        await relay.start()
-        listen.extend(f"{h}:{p}" for h, p in relay.sockets())
-        clock = relay.now_s
-        ledger_up, ledger_down = FrameLedger(), FrameLedger()
-        kiosk = _Peer("kiosk", profile, clock, ledger_out=ledger_up, ledger_in=ledger_down)
-        agent = _Peer("agent", profile, clock, ledger_out=ledger_down, ledger_in=ledger_up)
-        if handle_sigint:
+    def _remove_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sigint_installed:
             try:
-                loop.add_signal_handler(signal.SIGINT, on_sigint)
-                sigint_installed = True
-            except (NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+            except Exception:
                 pass
-        end_s = config.duration_s
-        try:
-            body = asyncio.ensure_future(_media_phase(kiosk, agent, relay, config, stop, rtt_series, doc_state, listen))
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({body, stopper}, timeout=max(0.0, config.duration_s - clock()),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if body in done and body.exception() is not None:
-                exc = body.exception()
-                errors.append(f"call body failed at {clock():.2f} s: {type(exc).__name__}: {exc}")
-                # A failed peer does not end the call early: keep measuring until the deadline.
-                if not stop.is_set():
-                    await asyncio.wait({stopper}, timeout=max(0.0, config.duration_s - clock()))
-            end_s = min(clock(), config.duration_s) if interrupted else config.duration_s
-            stop.set()
-            for task in (body, stopper):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(body, stopper, return_exceptions=True)
-            try:  # last statistics, taken at the end of the media phase
-                await asyncio.wait_for(_poll_stats(kiosk, agent, clock, rtt_series), timeout=1.0)
-            except TimeoutError:
-                errors.append("final getStats timed out")
-        except asyncio.CancelledError:
-            interrupted = True
-            end_s = min(clock(), config.duration_s)
-        finally:
-            if sigint_installed:
-                try:
-                    loop.remove_signal_handler(signal.SIGINT)
-                except Exception:
-                    pass
-            # Freeze the measurement window before closing (closing makes no media).
-            kiosk_states_at_end = list(kiosk.states)
-            agent_states_at_end = list(agent.states)
-            for peer in (kiosk, agent):
-                peer.docs.stop()
-            for peer in (kiosk, agent):
-                try:
-                    await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
-                except (TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
-                    errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
-            for peer in (kiosk, agent):
-                # aiortc's decoder threads are not daemons: if close() timed out before stopping a
-                # receiver, its thread would keep the process alive. _handle_disconnect() stops it
-                # (idempotent; aiortc calls it itself when the DTLS transport closes).
-                for transceiver in peer.pc.getTransceivers():
-                    try:
-                        transceiver.receiver._handle_disconnect()
-                    except Exception as exc:  # noqa: BLE001
-                        errors.append(f"{peer.name} decoder stop: {type(exc).__name__}: {exc}")
-                for task in peer.tasks:
-                    task.cancel()
-                await asyncio.gather(*peer.tasks, return_exceptions=True)
-            relay.close()
 
-    worker = getattr(loop, "coding_worker", None)
-    if worker is not None:  # encoding failures aiortc's senders only logged
-        errors.extend(worker.failures)
-    wall_s = time.perf_counter() - wall0
-    wall = WallClock(started_at=started_at, wall_s=wall_s, cpu_s=_cpu_s() - cpu0,
-                     speedup=end_s / wall_s if wall_s > 0 else None)
-    log.info("call media+close took %.2f s of wall time", wall_s)
-    return _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
-                     end_s, wall, interrupted, applied, virtual_record, errors, rtt_series, listen)
+    async def _signal(self) -> None:
+        """Offer (kiosk) and answer (agent) through the relay, codecs set from the profile."""
+        from aiortc import RTCSessionDescription
+
+        kiosk, agent, relay, profile = self.kiosk, self.agent, self.relay, self.config.profile
+        kiosk.pc.addTrack(kiosk.voice)
+        kiosk.pc.addTrack(kiosk.camera)
+        kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
+        apply_codec_preferences(kiosk.pc, profile)
+        await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
+        self.listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
+        offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
+        await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        agent.pc.addTrack(agent.voice)
+        agent.pc.addTrack(agent.camera)
+        apply_codec_preferences(agent.pc, profile)
+        await agent.pc.setLocalDescription(await agent.pc.createAnswer())
+        answer_raw = agent.pc.localDescription.sdp
+        self.listen.extend(_candidate_addresses(answer_raw))
+        relay.set_payload_kinds(answer_raw)
+        answer = relay.sdp_for_kiosk(answer_raw)
+        await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    # -- media phase -------------------------------------------------------------------------------
+
+    async def _media_phase_until_deadline(self) -> float:
+        """Run the media phase until ``duration_s`` on the call clock or ``stop``; take the last
+        statistics. Returns the end of the measurements, s."""
+        duration_s = self.config.duration_s
+        body = asyncio.ensure_future(self._media_phase())
+        stopper = asyncio.ensure_future(self.stop.wait())
+        done, _ = await asyncio.wait({body, stopper}, timeout=max(0.0, duration_s - self.now_s()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if body in done and body.exception() is not None:
+            exc = body.exception()
+            self.errors.append(f"call body failed at {self.now_s():.2f} s: {type(exc).__name__}: {exc}")
+            # A failed peer does not end the call early: keep measuring until the deadline.
+            if not self.stop.is_set():
+                await asyncio.wait({stopper}, timeout=max(0.0, duration_s - self.now_s()))
+        end_s = min(self.now_s(), duration_s) if self.interrupted else duration_s
+        self.stop.set()
+        for task in (body, stopper):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(body, stopper, return_exceptions=True)
+        try:  # last statistics, taken at the end of the media phase
+            await asyncio.wait_for(self._poll_stats(), timeout=FINAL_STATS_TIMEOUT_S)
+        except TimeoutError:
+            self.errors.append("final getStats timed out")
+        return end_s
+
+    async def _media_phase(self) -> None:
+        """Signal, then watch the call until cancelled by the deadline or ``stop``."""
+        await self._signal()
+        next_stats = self.now_s() + STATS_INTERVAL_S
+        while not self.stop.is_set():
+            now = self.now_s()
+            self._start_documents(now)
+            if now >= next_stats:
+                next_stats += STATS_INTERVAL_S
+                await self._poll_stats()
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=DOCUMENT_POLL_S)
+            except TimeoutError:
+                pass
+
+    def _start_documents(self, now_s: float) -> None:
+        """From ``documents_at_s`` after the kiosk connected, start each document once its end of the
+        data channel is open (the scan paced at the profile's ``document_kbps``)."""
+        connected_s = self.kiosk.first_state_time("connected")
+        if connected_s is None or now_s < connected_s + self.config.documents_at_s:
+            return
+        self._start_document("scan", self.kiosk, self.config.scan_kb, self.config.profile.document_kbps)
+        self._start_document("print", self.agent, self.config.print_kb, None)
+
+    def _start_document(self, kind: str, sender: _Peer, size_kb: float, rate_kbps: float | None) -> None:
+        channel = sender.docs.channel
+        if self.documents_started[kind] or channel is None or channel.readyState != "open":
+            return
+        self.documents_started[kind] = True
+        if size_kb > 0:
+            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps)
+
+    async def _poll_stats(self) -> None:
+        """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
+        rates = {"audio": AUDIO_SAMPLE_RATE_HZ, "video": 90_000}
+        for peer in (self.kiosk, self.agent):
+            try:
+                peer.stats = asdict(await snapshot_stats(peer.pc, rates))
+            except Exception as exc:  # stats are best effort; never kill the call for them
+                log.warning("getStats failed on %s: %r", peer.name, exc)
+        for kind, rem in self.kiosk.stats.get("remote_inbound", {}).items():
+            self.rtt_series.append([round(self.now_s(), 3), kind, round(rem["rtt_ms"], 2)])
+
+    # -- tear down and result ----------------------------------------------------------------------
+
+    async def _tear_down(self) -> tuple[list, list]:
+        """Close both peers with bounded waits, stop their decoders and sinks, close the relay. Returns
+        the peers' connection states as they were at the end of the media phase (closing makes no media)."""
+        peers = (self.kiosk, self.agent)
+        states = (list(self.kiosk.states), list(self.agent.states))
+        for peer in peers:
+            peer.docs.stop()
+        for peer in peers:
+            try:
+                await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
+                self.errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
+        for peer in peers:
+            # aiortc's decoder threads are not daemons: if close() timed out before stopping a
+            # receiver, its thread would keep the process alive. _handle_disconnect() stops it
+            # (idempotent; aiortc calls it itself when the DTLS transport closes).
+            for transceiver in peer.pc.getTransceivers():
+                try:
+                    transceiver.receiver._handle_disconnect()
+                except Exception as exc:  # noqa: BLE001
+                    self.errors.append(f"{peer.name} decoder stop: {type(exc).__name__}: {exc}")
+            for task in peer.tasks:
+                task.cancel()
+            await asyncio.gather(*peer.tasks, return_exceptions=True)
+        self.relay.close()
+        return states
+
+    def _result(self, end_s: float, wall: WallClock, encoder: EncoderSettings,
+                virtual_record: VirtualTimeRecord | None, kiosk_states: list, agent_states: list) -> CallResult:
+        """Everything measured, over the window from the kiosk's ``connected`` to ``end_s``."""
+        kiosk, agent, relay = self.kiosk, self.agent, self.relay
+        connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
+        window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
+        ssim = self.config.compute_ssim
+        video = PerDirection(up=_video_result(agent, kiosk, window_start, end_s, ssim),
+                             down=_video_result(kiosk, agent, window_start, end_s, ssim))
+        return CallResult(
+            config=self.config,
+            wall=wall,
+            duration_s=end_s,
+            interrupted=self.interrupted,
+            setup=SetupResult(
+                ice_completed_s=next((t for t, s in kiosk.ice_states if s == "completed"), None),
+                connected_s=connected_s,
+                first_frame_up_s=video.up.first_frame_s,
+                first_frame_down_s=video.down.first_frame_s,
+            ),
+            connection=ConnectionResult.from_states(kiosk_states, agent_states, kiosk.ice_states, end_s, self.listen),
+            video=video,
+            audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
+            network=PerDirection(up=NetworkResult.from_relay(relay, self.up_queue, "up", window_start, end_s),
+                                 down=NetworkResult.from_relay(relay, self.down_queue, "down", window_start, end_s)),
+            rtt_ms=RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s),
+                                          relay.delay_by_bin("down", end_s)),
+            documents=DocumentResults(
+                scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
+                print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
+            ),
+            encoder=encoder,
+            virtual_time=virtual_record,
+            errors=tuple(self.errors),
+            digest=relay.event_digest(),
+        )
 
 
 def _video_result(receiver: _Peer, sender: _Peer, window_start: float, end_s: float,
@@ -368,53 +451,21 @@ def _audio_summary(receiver: _Peer, sender: _Peer) -> AudioSummary:
     )
 
 
-def _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
-              interrupted, applied, virtual_record, errors, rtt_series, listen) -> CallResult:
-    connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
-    window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
-    video = PerDirection(
-        up=_video_result(agent, kiosk, window_start, end_s, config.compute_ssim),
-        down=_video_result(kiosk, agent, window_start, end_s, config.compute_ssim),
-    )
-    return CallResult(
-        config=config,
-        wall=wall,
-        duration_s=end_s,
-        interrupted=interrupted,
-        setup=SetupResult(
-            ice_completed_s=next((t for t, s in kiosk.ice_states if s == "completed"), None),
-            connected_s=connected_s,
-            first_frame_up_s=video.up.first_frame_s,
-            first_frame_down_s=video.down.first_frame_s,
-        ),
-        connection=ConnectionResult.from_states(kiosk_states, agent_states, kiosk.ice_states, end_s, listen),
-        video=video,
-        audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
-        network=PerDirection(up=NetworkResult.from_relay(relay, up_q, "up", window_start, end_s),
-                             down=NetworkResult.from_relay(relay, down_q, "down", window_start, end_s)),
-        rtt_ms=RttResult.from_samples(rtt_series, relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s)),
-        documents=DocumentResults(
-            scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
-            print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
-        ),
-        encoder=applied,
-        virtual_time=virtual_record,
-        errors=tuple(errors),
-        digest=relay.event_digest(),
-    )
-
-
 def _cpu_s() -> float:
     """User + system CPU seconds of this process and of its children that have been waited for."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
 
 
-def run_emulated_call(config: CallConfig) -> CallResult:
-    """Synchronous wrapper: run :func:`run_call` on a fresh event loop (a
-    :class:`emulators.virtual_time.VirtualClockLoop` when ``config.clock == "virtual"``)."""
-    if config.clock == "virtual":
-        from emulators.virtual_time import run_virtual
+async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallResult:
+    """Run one emulated call on the running loop (which must be of the config's clock: for
+    ``clock="virtual"`` a :class:`emulators.virtual_time.VirtualClockLoop`; :func:`run_emulated_call`
+    makes the right one). See :class:`CallSession`."""
+    return await CallSession(config, clock_backend(config.clock), handle_sigint=handle_sigint).run()
 
-        return run_virtual(lambda: run_call(config))
-    return asyncio.run(run_call(config))
+
+def run_emulated_call(config: CallConfig) -> CallResult:
+    """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
+    :mod:`emulators.clocks`) and return what it measured."""
+    backend = clock_backend(config.clock)
+    return backend.run(lambda: CallSession(config, backend).run())
