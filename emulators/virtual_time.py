@@ -698,7 +698,7 @@ class _Patches:
 
 @contextlib.contextmanager
 def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True,
-                         offload_encoding: bool = True) -> Iterator[dict]:
+                         offload_encoding: bool = True) -> Iterator[VirtualTimeRecord]:
     """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
 
     ``share_voice_encoding``: encode the peers' identical voice once (:class:`SharedVoiceEncoding`);
@@ -709,138 +709,173 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
     Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
     :class:`VirtualTimeRecord` of what was set up, for the record.
     """
+    patches = _Patches()
+    worker = None
+    try:
+        _patch_clocks(patches, loop.time)
+        _patch_threads(patches)
+        _patch_randomness(patches, seed)
+        worker = _patch_coding(patches, loop, share_voice_encoding, offload_encoding)
+        _patch_host_addresses(patches)
+        _patch_dtls(patches, loop.time)
+        yield VirtualTimeRecord(epoch=VIRTUAL_EPOCH.isoformat(), hosts=(KIOSK_HOST, AGENT_HOST),
+                                dtls_cipher=DTLS_CIPHER.decode(), encode_ms=loop.coding_delay.encode_s * 1000.0,
+                                decode_ms=loop.coding_delay.decode_s * 1000.0)
+    finally:
+        patches.restore()
+        if worker is not None:
+            worker.close()
+
+
+def _patch_clocks(patches: _Patches, now_s: Callable[[], float]) -> None:
+    """aiortc's clock functions and the ``time`` module of :data:`TIME_PATCHED_MODULES` read
+    :data:`VIRTUAL_EPOCH` + ``now_s()``."""
+    import aiortc.clock
+
+    def current_datetime() -> _dt.datetime:
+        return VIRTUAL_EPOCH + _dt.timedelta(seconds=now_s())
+
+    def current_ms() -> int:
+        return int((current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+
+    def current_ntp_time() -> int:
+        return aiortc.clock.datetime_to_ntp(current_datetime())
+
+    patches.set(aiortc.clock, "current_datetime", current_datetime)
+    patches.set(aiortc.clock, "current_ms", current_ms)
+    patches.set(aiortc.clock, "current_ntp_time", current_ntp_time)
+    vtime = _VirtualTimeModule(now_s)
+    for module in _time_patched_modules():
+        patches.set(module, "time", vtime)
+
+
+def _patch_threads(patches: _Patches) -> None:
+    """Each RTP receiver decodes inline (:class:`_InlineThread`, :class:`_InlineDecoderQueue`)."""
+    import queue as _queue
+
+    import aiortc.rtcrtpreceiver
+
+    patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
+    patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+
+
+def _patch_randomness(patches: _Patches, seed: int) -> None:
+    """Every random draw of aiortc/aioice from its own ``random.Random`` stream, all seeded by ``seed``
+    (the streams are drawn in a fixed order: the same seed, the same streams)."""
     import aioice.ice
     import aioice.stun
     import aioice.turn
-    import aiortc.clock
     import aiortc.codecs.vpx
     import aiortc.mediastreams
-    import aiortc.rtcdtlstransport
     import aiortc.rtcpeerconnection
     import aiortc.rtcrtpreceiver
     import aiortc.rtcrtpsender
     import aiortc.rtcsctptransport
     import aiortc.rtp
-    from OpenSSL import SSL
 
     streams = random.Random(f"twin-virtual-time/{seed}")
 
     def stream() -> random.Random:
         return random.Random(streams.getrandbits(64))
 
-    patches = _Patches()
-    video_worker = None
-    now_s = loop.time
-    try:
-        # -- clocks ---------------------------------------------------------------------------------
-        def current_datetime() -> _dt.datetime:
-            return VIRTUAL_EPOCH + _dt.timedelta(seconds=now_s())
+    rng_utils = stream()
 
-        def current_ms() -> int:
-            return int((current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+    def random16() -> int:
+        return rng_utils.getrandbits(16)
 
-        def current_ntp_time() -> int:
-            return aiortc.clock.datetime_to_ntp(current_datetime())
+    def random32() -> int:
+        return rng_utils.getrandbits(32)
 
-        patches.set(aiortc.clock, "current_datetime", current_datetime)
-        patches.set(aiortc.clock, "current_ms", current_ms)
-        patches.set(aiortc.clock, "current_ntp_time", current_ntp_time)
-        vtime = _VirtualTimeModule(now_s)
-        for module in _time_patched_modules():
-            patches.set(module, "time", vtime)
+    patches.set(aiortc.rtcrtpsender, "random16", random16)
+    patches.set(aiortc.rtcrtpsender, "random32", random32)
+    patches.set(aiortc.rtcsctptransport, "random32", random32)
+    for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
+        patches.set(module, "random", stream())
+    rng_bytes = stream()
+    os_proxy = _Proxy(os, urandom=lambda n: rng_bytes.randbytes(n))
+    patches.set(aiortc.rtcsctptransport, "os", os_proxy)
+    patches.set(aiortc.rtp, "os", os_proxy)
+    rng_uuid = stream()
+    uuid_proxy = _Proxy(_uuid, uuid4=lambda: _uuid.UUID(int=rng_uuid.getrandbits(128), version=4))
+    for module in (aiortc.mediastreams, aiortc.rtcrtpsender, aiortc.rtcpeerconnection):
+        patches.set(module, "uuid", uuid_proxy)
+    rng_ice = stream()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
+    patches.set(aioice.ice, "secrets", _Proxy(secrets, randbits=rng_ice.getrandbits))
+    rng_stun = stream()
+    patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
+    patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))
 
-        # -- threads --------------------------------------------------------------------------------
-        patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
-        import queue as _queue
 
-        patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+def _patch_coding(patches: _Patches, loop: VirtualClockLoop, share_voice_encoding: bool,
+                  offload_encoding: bool):
+    """CPU and wall time only: audio level in numpy; VP8 frames and the voice encoded ahead in forked
+    workers (where allowed); the peers' identical voice encoded once. Returns the
+    :class:`emulators.coding_worker.CodingWorker` started (also ``loop.coding_worker``), or None."""
+    import aiortc.codecs.opus
+    import aiortc.codecs.vpx
+    import aiortc.rtp
 
-        # -- randomness -----------------------------------------------------------------------------
-        rng_utils = stream()
+    # aiortc's audio level (RFC 6465) loops over samples in Python; the same integer in numpy
+    patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
+    opus_module = aiortc.codecs.opus
+    vp8 = aiortc.codecs.vpx.Vp8Encoder
+    worker = None
+    if (offload_encoding and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon):  # a daemonic process may not fork workers
+        from emulators.coding_worker import CodingWorker
 
-        def random16() -> int:
-            return rng_utils.getrandbits(16)
+        worker = CodingWorker(vp8.encode, vp8, opus_module.OpusEncoder.encode, opus_module.OpusEncoder)
+        try:
+            patches.set(vp8, "encode",
+                        lambda self, frame, force_keyframe=False: worker.encode(self, frame, force_keyframe))
+        except BaseException:
+            worker.close()
+            raise
+        loop.coding_worker = worker
+    if share_voice_encoding:
+        voice = SharedVoiceEncoding(opus_module.OpusEncoder.encode, worker)
+        patches.set(opus_module.OpusEncoder, "encode",
+                    lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
+    return worker
 
-        def random32() -> int:
-            return rng_utils.getrandbits(32)
 
-        patches.set(aiortc.rtcrtpsender, "random16", random16)
-        patches.set(aiortc.rtcrtpsender, "random32", random32)
-        patches.set(aiortc.rtcsctptransport, "random32", random32)
-        for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
-            patches.set(module, "random", stream())
-        rng_bytes = stream()
-        os_proxy = _Proxy(os, urandom=lambda n: rng_bytes.randbytes(n))
-        patches.set(aiortc.rtcsctptransport, "os", os_proxy)
-        patches.set(aiortc.rtp, "os", os_proxy)
-        rng_uuid = stream()
-        uuid_proxy = _Proxy(_uuid, uuid4=lambda: _uuid.UUID(int=rng_uuid.getrandbits(128), version=4))
-        for module in (aiortc.mediastreams, aiortc.rtcrtpsender, aiortc.rtcpeerconnection):
-            patches.set(module, "uuid", uuid_proxy)
-        rng_ice = stream()
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
-        patches.set(aioice.ice, "secrets", _Proxy(secrets, randbits=rng_ice.getrandbits))
-        rng_stun = stream()
-        patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
-        patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))
+def _patch_host_addresses(patches: _Patches) -> None:
+    """The first peer that gathers candidates is :data:`KIOSK_HOST`, the second :data:`AGENT_HOST`."""
+    import aioice.ice
 
-        # -- speed: aiortc's audio level (RFC 6465) loops over samples in Python; same integer in numpy
-        patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
-        # -- speed: VP8 frames encoded one ahead, and the voice many frames ahead, in a forked worker
-        #    (emulators.coding_worker); the peers' identical voice is encoded once (SharedVoiceEncoding)
-        import aiortc.codecs.opus
+    hosts = iter([KIOSK_HOST, AGENT_HOST])
 
-        opus_module = aiortc.codecs.opus
-        if (offload_encoding and "fork" in multiprocessing.get_all_start_methods()
-                and not multiprocessing.current_process().daemon):  # a daemonic process may not fork workers
-            from emulators.coding_worker import CodingWorker
+    def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
+        try:
+            return [next(hosts)]
+        except StopIteration:
+            raise RuntimeError("a third peer gathered candidates on the virtual network") from None
 
-            video_worker = CodingWorker(aiortc.codecs.vpx.Vp8Encoder.encode, aiortc.codecs.vpx.Vp8Encoder,
-                                        opus_module.OpusEncoder.encode, opus_module.OpusEncoder)
-            patches.set(aiortc.codecs.vpx.Vp8Encoder, "encode",
-                        lambda self, frame, force_keyframe=False: video_worker.encode(self, frame, force_keyframe))
-            loop.coding_worker = video_worker
-        if share_voice_encoding:
-            voice = SharedVoiceEncoding(opus_module.OpusEncoder.encode, video_worker)
-            patches.set(opus_module.OpusEncoder, "encode",
-                        lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
+    patches.set(aioice.ice, "get_host_addresses", host_addresses)
 
-        # -- addresses ------------------------------------------------------------------------------
-        hosts = iter([KIOSK_HOST, AGENT_HOST])
 
-        def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
-            try:
-                return [next(hosts)]
-            except StopIteration:
-                raise RuntimeError("a third peer gathered candidates on the virtual network") from None
+def _patch_dtls(patches: _Patches, now_s: Callable[[], float]) -> None:
+    """A fixed-size certificate, one DTLS 1.2 cipher, OpenSSL's retransmission timer on the virtual clock."""
+    import aiortc.rtcdtlstransport as dtls
+    from OpenSSL import SSL
 
-        patches.set(aioice.ice, "get_host_addresses", host_addresses)
+    key, cert = fixed_size_certificate()
+    original_context = dtls.RTCCertificate._create_ssl_context
 
-        # -- DTLS -----------------------------------------------------------------------------------
-        key, cert = fixed_size_certificate()
-        dtls = aiortc.rtcdtlstransport
-        original_context = dtls.RTCCertificate._create_ssl_context
+    def generate_certificate(cls):
+        return cls(key=key, cert=cert)
 
-        def generate_certificate(cls):
-            return cls(key=key, cert=cert)
+    def create_ssl_context(self, srtp_profiles):
+        ctx = original_context(self, srtp_profiles)
+        ctx.set_cipher_list(DTLS_CIPHER)
+        ctx.set_max_proto_version(DTLS1_2_VERSION)
+        return ctx
 
-        def create_ssl_context(self, srtp_profiles):
-            ctx = original_context(self, srtp_profiles)
-            ctx.set_cipher_list(DTLS_CIPHER)
-            ctx.set_max_proto_version(DTLS1_2_VERSION)
-            return ctx
-
-        patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
-        patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
-        patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
-        yield VirtualTimeRecord(epoch=VIRTUAL_EPOCH.isoformat(), hosts=(KIOSK_HOST, AGENT_HOST),
-                                dtls_cipher=DTLS_CIPHER.decode(), encode_ms=loop.coding_delay.encode_s * 1000.0,
-                                decode_ms=loop.coding_delay.decode_s * 1000.0)
-    finally:
-        patches.restore()
-        if video_worker is not None:
-            video_worker.close()
+    patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
+    patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
+    patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
 
 
 TIME_PATCHED_MODULES = ("mediastreams", "rtcrtpreceiver", "rtcrtpsender", "rtcsctptransport")
