@@ -64,6 +64,9 @@ def _fmt(value, spec: str) -> str:
 
 
 def markdown(rows: list[dict], command: str, duration_s: float) -> str:
+    """The agreement report in markdown: ``rows`` from :func:`run_pair` (or a saved JSON), each cell
+    real / virtual with a ``!`` outside :data:`TOLERANCES`, the count within tolerance, the ``command``
+    that made it and a short reading."""
     lines = [
         "# Virtual time against real time",
         "",
@@ -106,8 +109,8 @@ def markdown(rows: list[dict], command: str, duration_s: float) -> str:
             "",
             f"- Mean frame delay, virtual minus real: median {statistics.median(bias):+.0f} ms, range "
             f"{min(bias):+.0f} to {max(bias):+.0f} ms. Virtual time models the encode and decode time per frame "
-            "(`emulators.encoder_setup.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the relay's "
-            "timer lateness (about 0.5 ms per packet and direction) nor CPU contention on a busy host: a "
+            "(`emulators.encoder_setup.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the "
+            "relay's timer lateness (about 0.5 ms per packet and direction) nor CPU contention on a busy host: a "
             "virtual-time delay is the one an idle, fast host would show.",
             "- Frame rate, PSNR and freeze counts follow the network and the encoders' rate control, which both "
             "modes run identically; freeze counts of streams at 2-4 fps are fragile (a freeze is judged against "
@@ -120,6 +123,8 @@ def markdown(rows: list[dict], command: str, duration_s: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line (see the module docstring): run the pairs, write the markdown table and the raw JSON
+    under ``results/``; ``--from-json`` rewrites the table from a saved JSON without any call."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=20.0)
     parser.add_argument("--profiles", default="gen1,gen2,aiortc-stock")

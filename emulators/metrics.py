@@ -208,6 +208,8 @@ class VideoSink:
         self.size: tuple[int, int] | None = None
 
     def on_frame(self, frame) -> None:
+        """Record one decoded frame: receive time, number read from its barcode (None if unreadable),
+        and its luma plane for the quality store (every ``stride``-th identified frame)."""
         now = self.clock()
         plane = frame.planes[0]  # the decoder's Y plane, viewed in place (rows padded to line_size)
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
@@ -245,6 +247,7 @@ class AudioSink:
         self.frame_times_s: list[float] = []
 
     async def run(self, track) -> None:
+        """Read audio frames until the track ends or the task is cancelled, counting samples at 48 kHz."""
         while True:
             try:
                 frame = await track.recv()

@@ -38,7 +38,8 @@ def plot_call(result: CallResult):
                              label=f"{label[direction]} {kind if kind != 'dtls' else 'data'}")
         pts = np.asarray(v.delay_series_ms, float).reshape(-1, 2)
         if pts.size:
-            axes[2].plot(pts[:, 0] + start, pts[:, 1], ".", ms=3, color=colors[direction], label=f"{label[direction]} frames")
+            axes[2].plot(pts[:, 0] + start, pts[:, 1], ".", ms=3, color=colors[direction],
+                         label=f"{label[direction]} frames")
     axes[0].set_ylabel("decoded frames/s")
     axes[1].set_ylabel("delivered kbit/s (IP)")
     axes[2].set_ylabel("frame delay (ms)")

@@ -357,8 +357,10 @@ class DocumentResult:
         received = got.bytes_received if got is not None else 0
         duration = transfer.duration_s
         complete = transfer.acked_s is not None and transfer.acked_s <= end_s
-        span = (transfer.acked_s if complete else end_s) - transfer.started_s if transfer.started_s is not None else None
-        received_s = got.received_s if got is not None and got.received_s is not None and got.received_s <= end_s else None
+        span = ((transfer.acked_s if complete else end_s) - transfer.started_s
+                if transfer.started_s is not None else None)
+        received_s = (got.received_s if got is not None and got.received_s is not None and got.received_s <= end_s
+                      else None)
         return cls(
             size_kb=transfer.size_bytes / 1000.0,
             started_s=transfer.started_s,

@@ -152,6 +152,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self.coding_worker = None  # the call's emulators.coding_worker.CodingWorker (kept once closed: its failures)
 
     def time(self) -> float:
+        """The virtual clock, s (it moves only when the loop jumps to its next timer)."""
         return self._virtual_now_s
 
     def _advance_to_next_timer(self) -> None:
@@ -176,6 +177,12 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return future
 
     async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, **kwargs):
+        """An in-memory endpoint on the loop's :class:`VirtualNetwork`, bound at ``local_addr``
+        (``remote_addr`` and the socket options are ignored).
+
+        Raises:
+            RuntimeError: the loop has no network (real sockets would not follow its clock).
+        """
         if self.network is None:
             raise RuntimeError("VirtualClockLoop has no VirtualNetwork: real sockets cannot run in virtual time")
         return self.network.create_endpoint(protocol_factory, local_addr)
@@ -250,6 +257,13 @@ class VirtualNetwork:
         self._next_port: dict[str, int] = {}
 
     def create_endpoint(self, protocol_factory, local_addr) -> tuple[_VirtualDatagramTransport, Any]:
+        """Bind a datagram endpoint at ``local_addr`` (``(host, port)``; no address: :data:`KIOSK_HOST`;
+        port 0: the host's next port from :data:`FIRST_PORT`, in bind order); returns
+        ``(transport, protocol)`` as asyncio does.
+
+        Raises:
+            OSError: the address is already bound.
+        """
         host = local_addr[0] if local_addr else KIOSK_HOST
         port = local_addr[1] if local_addr and local_addr[1] else self._next_port.get(host, FIRST_PORT)
         if (host, port) in self._endpoints:
@@ -262,9 +276,11 @@ class VirtualNetwork:
         return transport, protocol
 
     def unbind(self, address: tuple[str, int]) -> None:
+        """Forget the endpoint at ``address`` (datagrams to it are lost from now on)."""
         self._endpoints.pop(address, None)
 
     def send(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
+        """Hand a datagram to the router (the relay), or deliver it at once when there is none."""
         if self.router is None:
             self.deliver(src, dst, data)
         else:
@@ -294,20 +310,25 @@ class VirtualRelay(UdpRelay):
         network.router = self._route
 
     async def start(self, origin_s: float | None = None) -> None:
+        """Start the relay clock at ``origin_s`` (default: now on the loop clock); no socket to open."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.origin_s = loop.time() if origin_s is None else origin_s
 
     def sockets(self) -> list[tuple[str, int]]:
+        """An empty list: the virtual relay listens on no socket."""
         return []
 
     def close(self) -> None:
+        """Stop forwarding; deliveries still in flight are discarded when their time comes."""
         self.closed = True
 
     def sdp_for_agent(self, kiosk_sdp: str) -> str:
+        """The kiosk's SDP unchanged (its address is routable on the virtual network)."""
         return kiosk_sdp
 
     def sdp_for_kiosk(self, agent_sdp: str) -> str:
+        """The agent's SDP unchanged (its address is routable on the virtual network)."""
         return agent_sdp
 
     def _route(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
@@ -639,6 +660,10 @@ class SharedVoiceEncoding:
         self.shared = 0
 
     def encode(self, encoder, frame, force_keyframe: bool = False):
+        """Stands for ``OpusEncoder.encode(encoder, frame, force_keyframe)``: aiortc's
+        ``(payloads, timestamp)`` for ``frame``, the shared packets when ``frame`` is the voice frame this
+        encoder expects, else its own libopus after catching up (see the class docstring).
+        """
         from emulators.media import AUDIO_SAMPLE_RATE_HZ, voice_samples
 
         st = self.state.get(id(encoder))
