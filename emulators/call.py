@@ -85,8 +85,8 @@ STATS_INTERVAL_S = 1.0
 FINAL_STATS_TIMEOUT_S = 1.0
 """Bound on the last statistics poll, at the end of the media phase."""
 
-DOCUMENT_POLL_S = 0.1
-"""How often the media phase checks whether the documents can start, s of call time."""
+WATCH_INTERVAL_S = 0.1
+"""How often the media phase wakes up to start the documents and poll statistics, s of call time."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class CallSession:
                 next_stats += STATS_INTERVAL_S
                 await self._poll_stats()
             try:
-                await asyncio.wait_for(self.stop.wait(), timeout=DOCUMENT_POLL_S)
+                await asyncio.wait_for(self.stop.wait(), timeout=WATCH_INTERVAL_S)
             except TimeoutError:
                 pass
 
