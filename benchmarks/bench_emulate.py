@@ -23,7 +23,7 @@ Run: ``.venv/bin/python benchmarks/bench_emulate.py [--duration-s 10] [--max-cal
    over adsl-512-128 in virtual time with the default documents (``twin emulate --clock virtual``, a
    fresh process each, seeds 1..``--repeats``). Reported: the call's wall time (``result.json``
    ``wall.wall_s``) and the whole command's, and, as a baseline measured in the same run, the
-   machine's video coding speed (``emulators.profiles.measure_coding_delay_ms``, real aiortc
+   machine's video coding speed (``emulators.encoder_setup.measure_coding_delay_ms``, real aiortc
    VP8 encode + decode of one gen1 frame): the call's wall time is given in those frame-coding units
    too, a figure that does not move with the host's speed (this shared 2-core host varies by up to 2x
    from one hour to the next).
@@ -90,7 +90,8 @@ def relay_packet_rate(offered_pps: list[int], duration_s: float = 2.0, ip_bytes:
 
 
 def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: float) -> dict:
-    from emulators.call import CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import CallConfig
     from twin.profiles import get_profile
 
     delay = start_at - time.time()
@@ -103,13 +104,13 @@ def _call_worker(profile_name: str, duration_s: float, seed: int, start_at: floa
         compute_ssim=False,
     ))
     cpu = time.process_time() - cpu0
-    up = result.video["up"]
+    up = result.video.up
     return {
-        "fps_up": up["fps_mean"],
-        "p95_ms_up": up["delay"]["p95_ms"],
-        "fps_down": result.video["down"]["fps_mean"],
+        "fps_up": up.fps_mean,
+        "p95_ms_up": up.delay.p95_ms,
+        "fps_down": result.video.down.fps_mean,
         "cpu_s_per_call_s": cpu / duration_s,
-        "errors": result.errors,
+        "errors": list(result.errors),
     }
 
 
@@ -145,7 +146,8 @@ def concurrent_calls(profile_name: str, counts: list[int], duration_s: float) ->
 
 
 def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
-    from emulators.call import CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import CallConfig
     from twin.profiles import get_profile
 
     result = run_emulated_call(CallConfig(
@@ -153,11 +155,11 @@ def _one_call(profile_name: str, duration_s: float, clock: str) -> dict:
         profile=get_profile(profile_name), duration_s=duration_s, scan_kb=0, print_kb=0, seed=1,
         compute_ssim=False, clock=clock,
     ))
-    return {"clock": clock, "fps_up": result.video["up"]["fps_mean"], "fps_down": result.video["down"]["fps_mean"],
-            "delay_mean_ms_up": result.video["up"]["delay"]["mean_ms"],
-            "wall_s": result.wall["wall_s"], "cpu_s": result.wall["cpu_s"],
-            "speedup": result.wall["speedup"], "cpu_s_per_call_s": result.wall["cpu_s"] / duration_s,
-            "digest": result.digest.get("sha256")}
+    return {"clock": clock, "fps_up": result.video.up.fps_mean, "fps_down": result.video.down.fps_mean,
+            "delay_mean_ms_up": result.video.up.delay.mean_ms,
+            "wall_s": result.wall.wall_s, "cpu_s": result.wall.cpu_s,
+            "speedup": result.wall.speedup, "cpu_s_per_call_s": result.wall.cpu_s / duration_s,
+            "digest": result.digest.sha256}
 
 
 def _cpu_hog(n: int) -> list:
@@ -201,7 +203,7 @@ def reference_call(repeats: int) -> dict:
     import subprocess
     import tempfile
 
-    from emulators.profiles import measure_coding_delay_ms
+    from emulators.encoder_setup import measure_coding_delay_ms
     from twin.profiles import get_profile
 
     repo = Path(__file__).resolve().parents[1]

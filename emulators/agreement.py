@@ -34,13 +34,13 @@ idle host repeats within about these bounds (timer jitter, thread hand-offs, RTC
 
 def _metrics(result, direction: str) -> dict:
     v = result.video[direction]
-    return {"fps": v["fps_mean"], "freezes": v["freeze_count"], "delay_mean_ms": v["delay"]["mean_ms"],
-            "psnr_db": v["psnr_db"]}
+    return {"fps": v.fps_mean, "freezes": v.freeze_count, "delay_mean_ms": v.delay.mean_ms, "psnr_db": v.psnr_db}
 
 
 def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) -> dict:
     """One real-time and one virtual-time call of the same configuration; returns both metric sets."""
-    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
 
@@ -52,9 +52,9 @@ def run_pair(profile_name: str, line_name: str, duration_s: float, seed: int) ->
         result = run_emulated_call(config)
         out[clock] = {d: _metrics(result, d) for d in ("up", "down")}
         out[clock]["wall_s"] = result.wall_s
-        out[clock]["cpu_s"] = result.wall.get("cpu_s")
+        out[clock]["cpu_s"] = result.wall.cpu_s
         out[clock]["load_avg_1min"] = load0
-        out[clock]["errors"] = result.errors
+        out[clock]["errors"] = list(result.errors)
     return out
 
 
@@ -64,6 +64,9 @@ def _fmt(value, spec: str) -> str:
 
 
 def markdown(rows: list[dict], command: str, duration_s: float) -> str:
+    """The agreement report in markdown: ``rows`` from :func:`run_pair` (or a saved JSON), each cell
+    real / virtual with a ``!`` outside :data:`TOLERANCES`, the count within tolerance, the ``command``
+    that made it and a short reading."""
     lines = [
         "# Virtual time against real time",
         "",
@@ -106,8 +109,8 @@ def markdown(rows: list[dict], command: str, duration_s: float) -> str:
             "",
             f"- Mean frame delay, virtual minus real: median {statistics.median(bias):+.0f} ms, range "
             f"{min(bias):+.0f} to {max(bias):+.0f} ms. Virtual time models the encode and decode time per frame "
-            "(`emulators.profiles.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the relay's "
-            "timer lateness (about 0.5 ms per packet and direction) nor CPU contention on a busy host: a "
+            "(`emulators.encoder_setup.CODING_DELAY_MS`) but not the real-time pipeline's thread hand-offs, the "
+            "relay's timer lateness (about 0.5 ms per packet and direction) nor CPU contention on a busy host: a "
             "virtual-time delay is the one an idle, fast host would show.",
             "- Frame rate, PSNR and freeze counts follow the network and the encoders' rate control, which both "
             "modes run identically; freeze counts of streams at 2-4 fps are fragile (a freeze is judged against "
@@ -120,6 +123,8 @@ def markdown(rows: list[dict], command: str, duration_s: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line (see the module docstring): run the pairs, write the markdown table and the raw JSON
+    under ``results/``; ``--from-json`` rewrites the table from a saved JSON without any call."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=20.0)
     parser.add_argument("--profiles", default="gen1,gen2,aiortc-stock")

@@ -9,7 +9,7 @@ second). ``clock="real"`` runs them on the wall clock through the UDP relay (the
 within the cores, or the calls degrade each other). Rows are written to the CSV atomically after each
 call completes, so an interrupted sweep keeps the finished rows.
 
-A line is named ``OFFER`` (at :data:`emulators.call.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
+A line is named ``OFFER`` (at :data:`emulators.config.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
 its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the row's ``line`` column is
 the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by).
 
@@ -87,38 +87,38 @@ def calibration_row(result, profile, line_label: str) -> dict:
         r_to_mos,
     )
 
-    up_video = result.video["up"]
+    up_video = result.video.up
     net = result.network
-    fps = float(up_video["fps_mean"])
-    payload_kbps = float(net["up"]["video_payload_kbps_mean"])
-    video_loss = net["up"]["video_drop_pct"]
-    video_loss = 100.0 if video_loss is None and up_video["frames_decoded"] == 0 else float(video_loss or 0.0)
+    fps = float(up_video.fps_mean)
+    payload_kbps = float(net.up.video_payload_kbps_mean)
+    video_loss = net.up.video_drop_pct
+    video_loss = 100.0 if video_loss is None and up_video.frames_decoded == 0 else float(video_loss or 0.0)
     mos_video = g1070_video_quality(payload_kbps, fps, min(100.0, video_loss))
     ie, bpl = opus_impairment(profile.audio_kbps)
     speech = {}
     for direction in ("up", "down"):
-        loss = net[direction]["audio_drop_pct"]
-        delivered_audio = net[direction]["delivered_packets_by_kind"].get("audio", 0)
+        loss = net[direction].audio_drop_pct
+        delivered_audio = net[direction].delivered_packets_by_kind.get("audio", 0)
         if loss is None or delivered_audio == 0:
             loss = 100.0  # no speech got through (dead line / never connected)
-        delay = net[direction]["queue_delay_ms"]["mean"]
+        delay = net[direction].queue_delay_ms.mean
         ta = (delay if delay is not None else 0.0) + ENDPOINT_DELAY_MS
         speech[direction] = (loss, r_to_mos(emodel_rating(ta, min(100.0, loss), ie, bpl)))
     mos_speech = min(m for _, m in speech.values())
-    frames = up_video["frames_decoded"]
-    line_cfg = result.config["line"]
+    frames = up_video.frames_decoded
+    config = result.config
     return {
         "profile": profile.name,
         "line": line_label,
-        "up_kbps": line_cfg["sync_rate_up_kbps"],
-        "down_kbps": line_cfg["sync_rate_down_kbps"],
-        "loss_pct": result.config["loss_pct"],
+        "up_kbps": config.sync_rate_up_kbps,
+        "down_kbps": config.sync_rate_down_kbps,
+        "loss_pct": config.effective_loss_pct(),
         "video_fps_up": fps,
         "video_kbps_up": payload_kbps,
-        "freezes_per_min_up": float(up_video["freezes_per_min"]) if frames else math.nan,
-        "delay_p95_ms_up": _nan_if_none(up_video["delay"]["p95_ms"]),
-        "psnr_db_up": _nan_if_none(up_video["psnr_db"]),
-        "ssim_up": _nan_if_none(up_video["ssim"]),
+        "freezes_per_min_up": float(up_video.freezes_per_min) if frames else math.nan,
+        "delay_p95_ms_up": _nan_if_none(up_video.delay.p95_ms),
+        "psnr_db_up": _nan_if_none(up_video.psnr_db),
+        "ssim_up": _nan_if_none(up_video.ssim),
         "speech_loss_pct": speech["up"][0],
         "mos_video_up": mos_video,
         "mos_speech": mos_speech,
@@ -147,7 +147,8 @@ def rows_to_csv(rows: list[dict]) -> str:
 def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
               print_kb: float, loss_pct: float, clock: str = "virtual") -> dict:
     """Worker: one call, returns its row (runs in a child process)."""
-    from emulators.call import DEFAULT_LOOP_LENGTH_M, CallConfig, run_emulated_call
+    from emulators.call import run_emulated_call
+    from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile
 

@@ -1,7 +1,7 @@
 """One real WebRTC call (aiortc) between an emulated citizen kiosk and an agent station across an
 emulated ADSL line, measured from both receivers.
 
-Topology (all on 127.0.0.1, one process, one asyncio loop)::
+Topology (one process, one asyncio loop; on 127.0.0.1, or on the in-memory network in virtual time)::
 
     kiosk RTCPeerConnection --UP LinkQueue-->  UdpRelay  --> agent RTCPeerConnection
                             <--DOWN LinkQueue--          <--
@@ -9,17 +9,22 @@ Topology (all on 127.0.0.1, one process, one asyncio loop)::
 The kiosk offers (audio + video + the ``docs`` data channel), the agent answers; the relay rewrites the
 candidates of both descriptions (:mod:`emulators.relay`). Both ends send the synthetic numbered camera
 and voice of :mod:`emulators.media` with the encoder bounds of the call's
-:class:`twin.profiles.EncoderProfile` (:mod:`emulators.profiles`). After ``documents_at_s`` the kiosk
+:class:`twin.profiles.EncoderProfile` (:mod:`emulators.encoder_setup`). After ``documents_at_s`` the kiosk
 uploads a scan and the agent sends back a print over the data channel.
 
+A :class:`CallSession` is one call: it owns the line's queues, the relay, both peers, the stop event and
+the series measured while the call runs, and takes its steps in order (set up, signal, media phase,
+tear down, assemble the :class:`emulators.results.CallResult`). The clock (real or virtual) is chosen
+once, as a backend of :mod:`emulators.clocks`; nothing in the call depends on which.
+
 Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
-happens (dead line, outage longer than the call, a peer failing): the body runs under
-``asyncio.wait_for``; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when run
-in the main thread) ends the media phase early and the result keeps what was measured
+happens (dead line, outage longer than the call, a peer failing): the session waits for it with the
+remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when
+run in the main thread) ends the media phase early and the result keeps what was measured
 (``interrupted=True``).
 
-:func:`run_call` is the coroutine, :func:`run_emulated_call` the synchronous wrapper; the result is a
-:class:`CallResult` (JSON-ready via :meth:`CallResult.to_dict`, written with :func:`write_call_result`).
+:func:`run_emulated_call` runs a call on a fresh loop of its clock, :func:`run_call` is the coroutine;
+the result is JSON-ready via ``CallResult.to_dict`` and written with :func:`emulators.output.write_call_result`.
 """
 
 from __future__ import annotations
@@ -27,19 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import io
 import logging
-import math
 import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict
 
-import numpy as np
-
+from emulators.clocks import ClockBackend, clock_backend
+from emulators.config import CallConfig
+from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
     DocumentEndpoint,
@@ -56,305 +58,39 @@ from emulators.metrics import (
     snapshot_stats,
     summarize_video,
 )
-from emulators.profiles import apply_codec_preferences, encoder_limits
-from emulators.relay import UdpRelay, link_stats_dict, loopback_only
-from twin.datafiles import read_capacity_trace
-from twin.errors import TwinInputError
-from twin.line import (
-    AdslLine,
-    BernoulliLoss,
-    Direction,
-    GilbertElliottLoss,
-    LinkQueue,
-    OutageSchedule,
-    get_offer,
+from emulators.relay import UdpRelay
+from emulators.results import (
+    CallResult,
+    ConnectionResult,
+    DocumentResult,
+    DocumentResults,
+    NetworkResult,
+    PerDirection,
+    RttResult,
+    SetupResult,
+    VideoResult,
+    WallClock,
 )
-from twin.profiles import EncoderProfile, get_profile
-from twin.quality import VIDEO_PACKET_OVERHEAD_BYTES
-from twin.vocabulary import CLOCKS, MAX_CALL_S
+from emulators.virtual_time import VirtualTimeRecord
+from twin.profiles import EncoderProfile
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LINE = "adsl-512-128"
-DEFAULT_LOOP_LENGTH_M = 2000.0
-"""Loop length used when a call names only an offer: at 2 km every built-in ADSL offer syncs at its cap
-(attainable about 6.6 Mbit/s down, 1 Mbit/s up), so the offer's rates are what the call gets."""
 
 CLOSE_TIMEOUT_S = 3.0
 """Bound on each peer's ``close()`` after the deadline (a peer stuck on a dead line must not hang)."""
 
 STATS_INTERVAL_S = 1.0
+"""Period of the RTP statistics polls during the media phase, s of call time."""
+
+FINAL_STATS_TIMEOUT_S = 1.0
+"""Bound on the last statistics poll, at the end of the media phase."""
+
+WATCH_INTERVAL_S = 0.1
+"""How often the media phase wakes up to start the documents and poll statistics, s of call time."""
 
 
 # --------------------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------------------
-
-
-
-#: Bounds of a call's options: an emulated interview lasts minutes, not days; documents are scans and
-#: prints, not disk images; a kiosk camera is at most full HD at 60 fps; Opus tops out at 510 kbit/s
-#: (RFC 6716); no ADSL-era line exceeds ADSL2+'s 24 Mbit/s by much.
-MAX_DOCUMENT_KB = 100_000.0
-MAX_FRAME_PIXELS = 1920 * 1080
-MAX_FRAME_RATE_FPS = 60.0
-MAX_OPUS_KBPS = 510.0
-MAX_RATE_KBPS = 100_000.0
-
-MAX_BURST_PACKETS = 1000
-"""Longest mean loss burst accepted (packets). At the 60-150 packets/s of a call that is 7-17 s of
-consecutive loss, an outage rather than bursty loss; a longer mean would also leave a call of minutes
-with no burst at all (the first one comes after about ``burst / loss`` packets), so the loss asked for
-would not show."""
-
-
-@dataclass
-class CallConfig:
-    """Everything one emulated call needs; :meth:`validate` checks it before anything starts.
-
-    Attributes:
-        line: the kiosk's access line (default: ``adsl-512-128`` at :data:`DEFAULT_LOOP_LENGTH_M`).
-        up_kbps, down_kbps: override the line's sync rate per direction (kbit/s of ATM wire).
-        loss_pct: random loss on both directions, % (overrides ``line.loss_pct``); 100 = dead line.
-        burst_length: mean loss-burst length in packets, 1 to :data:`MAX_BURST_PACKETS`; with it the loss is Gilbert-Elliott
-            (simple Gilbert: loss 1 in the bad state) instead of independent.
-        outages: ``(start_s, end_s)`` intervals from the call start during which the line is down
-            (both directions).
-        trace_up, trace_down: mahimahi capacity traces replacing the constant rate of a direction.
-        profile: encoder profile of both ends (default ``gen1``).
-        duration_s: length of the media phase, seconds on the call's clock (wall or virtual; the call
-            ends then, always).
-        scan_kb, print_kb: document sizes (KB = 1000 bytes); 0 disables a transfer.
-        documents_at_s: seconds after the connection is up at which scan and print start.
-        seed: seeds the line's random streams (loss, jitter); same seed, same loss pattern for the
-            same packet sequence. On the real clock the packet sequence itself depends on scheduling; in
-            virtual time the seed also seeds every random draw of aiortc/aioice, so the whole call repeats.
-        compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
-        clock: ``"real"``: real sockets through :class:`emulators.relay.UdpRelay` on the wall clock;
-            ``"virtual"``: in-memory network on a virtual clock (:mod:`emulators.virtual_time`), same
-            LinkQueues; deterministic (same seed, same call, event for event) and faster than real
-            time. Video coding costs no virtual time, so a per-frame encode/decode delay from
-            :data:`emulators.profiles.CODING_DELAY_MS` is added explicitly.
-    """
-
-    line: AdslLine | None = None
-    up_kbps: float | None = None
-    down_kbps: float | None = None
-    loss_pct: float | None = None
-    burst_length: float | None = None
-    outages: tuple[tuple[float, float], ...] = ()
-    trace_up: str | None = None
-    trace_down: str | None = None
-    profile: EncoderProfile | None = None
-    duration_s: float = 20.0
-    scan_kb: float = 300.0
-    print_kb: float = 100.0
-    documents_at_s: float = 1.0
-    seed: int = 0
-    compute_ssim: bool = True
-    clock: str = "real"
-
-    def resolved_line(self) -> AdslLine:
-        return self.line if self.line is not None else AdslLine(get_offer(DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
-
-    def resolved_profile(self) -> EncoderProfile:
-        return self.profile if self.profile is not None else get_profile("gen1")
-
-    def validate(self) -> None:
-        """Raise :class:`TwinInputError` naming the bad field and value."""
-
-        def bad(name: str, why: str) -> TwinInputError:
-            return TwinInputError(f"call option {name}={getattr(self, name)!r}: {why}")
-
-        def finite(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        if not finite(self.duration_s) or not 0 < self.duration_s <= MAX_CALL_S:
-            raise bad("duration_s", f"must be a number > 0 and <= {MAX_CALL_S:g} (seconds)")
-        for name in ("scan_kb", "print_kb"):
-            if not finite(getattr(self, name)) or not 0 <= getattr(self, name) <= MAX_DOCUMENT_KB:
-                raise bad(name, f"must be a size between 0 and {MAX_DOCUMENT_KB:,} KB")
-        if not finite(self.documents_at_s) or self.documents_at_s < 0:
-            raise bad("documents_at_s", "must be a number >= 0")
-        for name in ("up_kbps", "down_kbps"):
-            v = getattr(self, name)
-            if v is not None and (not finite(v) or not 1.0 <= v <= MAX_RATE_KBPS):
-                raise bad(name, f"must be a rate between 1 and {MAX_RATE_KBPS:,.0f} kbit/s")
-        if self.loss_pct is not None and (not finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
-            raise bad("loss_pct", "must be between 0 and 100 (%)")
-        if self.burst_length is not None:
-            if not finite(self.burst_length) or not 1 <= self.burst_length <= MAX_BURST_PACKETS:
-                raise bad("burst_length", f"mean burst length must be between 1 and {MAX_BURST_PACKETS} packets "
-                          "(longer bursts are outages: use outages / --outage START_S:END_S)")
-            if self.effective_loss_pct() >= 100:
-                raise bad("burst_length", "bursty loss needs loss_pct < 100 (use loss_pct=100 alone for a dead line)")
-            if self.effective_loss_pct() <= 0:
-                raise bad("burst_length", "bursty loss needs loss_pct > 0")
-        for start, end in self.outages:
-            if not (finite(start) and finite(end)) or start < 0 or end <= start:
-                raise TwinInputError(f"outage {start}:{end}: need 0 <= start < end (seconds from call start)")
-        for name in ("trace_up", "trace_down"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise TwinInputError(f"capacity trace for {name} not found", path=str(path))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise bad("seed", "must be an integer >= 0")
-        if self.clock not in CLOCKS:
-            raise bad("clock", f"must be one of {', '.join(CLOCKS)}")
-        self.resolved_line()  # AdslLine validated itself at construction
-        profile = self.resolved_profile()
-        if profile.width_px * profile.height_px > MAX_FRAME_PIXELS:
-            raise TwinInputError(f"frame {profile.width_px}x{profile.height_px}: at most 1920x1080 pixels")
-        if profile.frame_rate_fps > MAX_FRAME_RATE_FPS:
-            raise TwinInputError(f"frame rate {profile.frame_rate_fps:g} fps: at most {MAX_FRAME_RATE_FPS:g} fps")
-        if profile.audio_kbps > MAX_OPUS_KBPS:
-            raise TwinInputError(f"audio {profile.audio_kbps:g} kbit/s: Opus tops out at {MAX_OPUS_KBPS:g} kbit/s")
-
-    def effective_loss_pct(self) -> float:
-        return float(self.loss_pct if self.loss_pct is not None else self.resolved_line().loss_pct)
-
-    def describe(self) -> dict:
-        """JSON-ready description of the call set-up (what the results were measured on)."""
-        line = self.resolved_line()
-        profile = self.resolved_profile()
-        return {
-            "line": {
-                "offer": line.offer.name,
-                "family": line.offer.family.value,
-                "loop_length_m": line.loop_length_m,
-                "encapsulation": line.encapsulation.value,
-                "interleaved": line.interleaved,
-                "sync_rate_up_kbps": self.up_kbps or line.sync_rate_up_kbps,
-                "sync_rate_down_kbps": self.down_kbps or line.sync_rate_down_kbps,
-                "fixed_delay_up_ms": line.fixed_delay_ms(Direction.UP),
-                "fixed_delay_down_ms": line.fixed_delay_ms(Direction.DOWN),
-                "up_buffer_bytes": line.up_buffer_bytes,
-                "down_buffer_bytes": line.down_buffer_bytes,
-            },
-            "loss_pct": self.effective_loss_pct(),
-            "burst_length": self.burst_length,
-            "outages": [list(o) for o in self.outages],
-            "trace_up": self.trace_up,
-            "trace_down": self.trace_down,
-            "profile": asdict(profile),
-            "duration_s": self.duration_s,
-            "scan_kb": self.scan_kb,
-            "print_kb": self.print_kb,
-            "documents_at_s": self.documents_at_s,
-            "seed": self.seed,
-            "clock": self.clock,
-        }
-
-
-def build_queues(config: CallConfig) -> tuple[LinkQueue, LinkQueue]:
-    """The UP and DOWN :class:`LinkQueue` of the call, from the line plus the call's overrides.
-
-    Each direction gets its own random stream (``SeedSequence(seed).spawn``) and its own loss model
-    instance (Gilbert-Elliott is stateful); both share one outage schedule. Traces start at the relay
-    clock's origin (call start).
-    """
-    line = config.resolved_line()
-    up_rng, down_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(2))
-    outages = OutageSchedule(list(config.outages)) if config.outages else None
-    loss = config.effective_loss_pct()
-
-    def loss_model():
-        if loss <= 0:
-            return None
-        if config.burst_length is not None:
-            return GilbertElliottLoss.from_mean_loss(loss, config.burst_length)
-        return BernoulliLoss(loss)
-
-    queues = []
-    for direction, rng, rate, trace in (
-        (Direction.UP, up_rng, config.up_kbps, config.trace_up),
-        (Direction.DOWN, down_rng, config.down_kbps, config.trace_down),
-    ):
-        overrides: dict[str, Any] = {"loss": loss_model(), "outages": outages}
-        if rate is not None:
-            overrides["sync_rate_kbps"] = float(rate)
-        if trace is not None:
-            overrides["capacity_trace"] = read_capacity_trace(trace)
-            overrides["trace_start_s"] = 0.0
-        queues.append(LinkQueue.from_line(line, direction, rng, **overrides))
-    return queues[0], queues[1]
-
-
-# --------------------------------------------------------------------------------------------------
-# Result
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CallResult:
-    """Everything measured in one call. Times are seconds from the call start (relay clock origin).
-
-    ``video``/``audio``/``network`` are keyed by direction: ``"up"`` = kiosk -> agent (what the agent
-    sees), ``"down"`` = agent -> kiosk. ``dead`` is True when no video frame arrived in either direction.
-
-    Everything read from the host's clocks is under ``wall`` (``started_at``, ``wall_s`` = wall time of
-    the call and its teardown, ``cpu_s`` = CPU time of the process and of its finished children (the
-    virtual-time coding workers) over the same span, ``speedup`` =
-    ``duration_s / wall_s``), so that two virtual-time calls with the same configuration give identical
-    results outside ``wall``. ``digest`` is :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over
-    every network event).
-    """
-
-    config: dict
-    wall: dict
-    duration_s: float
-    interrupted: bool
-    setup: dict
-    connection: dict
-    video: dict
-    audio: dict
-    network: dict
-    rtt_ms: dict
-    documents: dict
-    encoder: dict
-    errors: list[str]
-    dead: bool
-    verdict: list[str]
-    digest: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return _json_safe(asdict(self))
-
-    def deterministic_dict(self) -> dict:
-        """:meth:`to_dict` without the ``wall`` section (what two same-seed virtual calls share)."""
-        d = self.to_dict()
-        d.pop("wall", None)
-        return d
-
-    @property
-    def wall_s(self) -> float:
-        return float(self.wall["wall_s"])
-
-    # Convenience accessors used by the CLI, the calibration and tests.
-    def fps(self, direction: str) -> float:
-        return float(self.video[direction]["fps_mean"])
-
-    def video_kbps(self, direction: str) -> float:
-        return float(self.network[direction]["video_kbps_mean"])
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-# --------------------------------------------------------------------------------------------------
-# The call
+# The peers
 # --------------------------------------------------------------------------------------------------
 
 
@@ -398,6 +134,7 @@ class _Peer:
             self.docs.attach(channel)
 
     def first_state_time(self, *states: str) -> float | None:
+        """Time (s, call clock) this peer's connection first reached one of ``states``; None: never."""
         return next((t for t, s in self.states if s in states), None)
 
 
@@ -412,464 +149,306 @@ def _candidate_addresses(sdp: str) -> list[str]:
     return out
 
 
-async def _signal(kiosk: _Peer, agent: _Peer, relay: UdpRelay, profile: EncoderProfile,
-                  listen: list[str]) -> None:
-    from aiortc import RTCSessionDescription
-
-    kiosk.pc.addTrack(kiosk.voice)
-    kiosk.pc.addTrack(kiosk.camera)
-    kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
-    apply_codec_preferences(kiosk.pc, profile)
-    await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
-    listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
-    offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
-    await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-    agent.pc.addTrack(agent.voice)
-    agent.pc.addTrack(agent.camera)
-    apply_codec_preferences(agent.pc, profile)
-    await agent.pc.setLocalDescription(await agent.pc.createAnswer())
-    answer_raw = agent.pc.localDescription.sdp
-    listen.extend(_candidate_addresses(answer_raw))
-    relay.set_payload_kinds(answer_raw)
-    await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=relay.sdp_for_kiosk(answer_raw), type="answer"))
+# --------------------------------------------------------------------------------------------------
+# The call
+# --------------------------------------------------------------------------------------------------
 
 
-async def _poll_stats(kiosk: _Peer, agent: _Peer, clock: Callable[[], float], rtt_series: list) -> None:
-    """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
-    rates = {"audio": AUDIO_SAMPLE_RATE_HZ, "video": 90_000}
-    for peer in (kiosk, agent):
-        try:
-            peer.stats = asdict(await snapshot_stats(peer.pc, rates))
-        except Exception as exc:  # stats are best effort; never kill the call for them
-            log.warning("getStats failed on %s: %r", peer.name, exc)
-    for kind, rem in kiosk.stats.get("remote_inbound", {}).items():
-        rtt_series.append([round(clock(), 3), kind, round(rem["rtt_ms"], 2)])
+class CallSession:
+    """One emulated call, from set-up to result (:meth:`run`, once).
 
-
-async def _media_phase(kiosk: _Peer, agent: _Peer, relay: UdpRelay, config: CallConfig,
-                       stop: asyncio.Event, rtt_series: list, doc_state: dict, listen: list[str]) -> None:
-    """Signal, then watch the call until cancelled by the deadline or ``stop``."""
-    await _signal(kiosk, agent, relay, config.resolved_profile(), listen)
-    clock = relay.now_s
-    next_stats = clock() + STATS_INTERVAL_S
-    while not stop.is_set():
-        now = clock()
-        connected_s = kiosk.first_state_time("connected")
-        if connected_s is not None and now >= connected_s + config.documents_at_s:
-            ch = kiosk.docs.channel
-            if not doc_state["scan"] and ch is not None and ch.readyState == "open":
-                doc_state["scan"] = True
-                if config.scan_kb > 0:
-                    kiosk.docs.send_document("scan", int(config.scan_kb * 1000),
-                                             rate_kbps=config.resolved_profile().document_kbps)
-            ch = agent.docs.channel
-            if not doc_state["print"] and ch is not None and ch.readyState == "open":
-                doc_state["print"] = True
-                if config.print_kb > 0:
-                    agent.docs.send_document("print", int(config.print_kb * 1000))
-        if now >= next_stats:
-            next_stats += STATS_INTERVAL_S
-            await _poll_stats(kiosk, agent, clock, rtt_series)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=0.1)
-        except TimeoutError:
-            pass
-
-
-async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallResult:
-    """Run one emulated call and measure it. Never raises for network conditions; ends on time.
+    Owns the call's two LinkQueues, the relay (from the clock backend), both peers, the stop event and
+    what is measured while the call runs (RTT samples, listening addresses, errors). Steps, in order:
+    set up (encoder limits, the clock's line and relay, the peers), signal (offer and answer through the
+    relay), media phase until the deadline (documents, statistics), tear down (bounded waits), assemble
+    the :class:`emulators.results.CallResult`.
 
     Args:
-        config: the call (validated here first; bad input raises :class:`TwinInputError`).
+        config: the call.
+        backend: its clock (:func:`emulators.clocks.clock_backend`); :meth:`run` must run on a loop of
+            that backend (:meth:`~emulators.clocks.ClockBackend.run`).
         handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
             (the second one interrupts as usual).
     """
-    config.validate()
-    profile = config.resolved_profile()
-    up_q, down_q = build_queues(config)
-    loop = asyncio.get_running_loop()
-    started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    wall0, cpu0 = time.perf_counter(), _cpu_s()
-    stop = asyncio.Event()
-    errors: list[str] = []
-    rtt_series: list = []
-    doc_state = {"scan": False, "print": False}
-    listen: list[str] = []
-    interrupted = False
-    sigint_installed = False
 
-    def on_sigint() -> None:
-        nonlocal interrupted
-        interrupted = True
-        stop.set()
+    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True) -> None:
+        self.config = config
+        self.backend = backend
+        self.handle_sigint = handle_sigint
+        self.up_queue, self.down_queue = config.link_queues()
+        self.stop = asyncio.Event()
+        self.errors: list[str] = []
+        self.rtt_series: list[list] = []  # [time_s, kind, rtt_ms] from the kiosk's RTCP receiver reports
+        self.listen: list[str] = []  # ip:port of the relay's sockets and the peers' candidates
+        self.documents_started = {"scan": False, "print": False}
+        self.interrupted = False
+        self.relay: UdpRelay | None = None
+        self.kiosk: _Peer | None = None
+        self.agent: _Peer | None = None
+        self._sigint_installed = False
+
+    def now_s(self) -> float:
+        """The call clock: seconds since the relay started (wall or virtual)."""
+        return self.relay.now_s()
+
+    async def run(self) -> CallResult:
+        """Run the call and measure it. Never raises for network conditions; ends on time."""
+        loop = asyncio.get_running_loop()
+        started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        wall0, cpu0 = time.perf_counter(), _cpu_s()
+        with contextlib.ExitStack() as stack:
+            encoder = stack.enter_context(encoder_limits(self.config.profile))
+            self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
+                                                                self.config.profile, self.config.seed)
+            await self._set_up()
+            self._install_sigint(loop)
+            end_s = self.config.duration_s
+            try:
+                end_s = await self._media_phase_until_deadline()
+            except asyncio.CancelledError:
+                self.interrupted = True
+                end_s = min(self.now_s(), self.config.duration_s)
+            finally:
+                self._remove_sigint(loop)
+                kiosk_states, agent_states = await self._tear_down()
+        self.errors.extend(self.backend.failures())  # encoding failures aiortc's senders only logged
+        wall_s = time.perf_counter() - wall0
+        wall = WallClock(started_at=started_at, wall_s=wall_s, cpu_s=_cpu_s() - cpu0,
+                         speedup=end_s / wall_s if wall_s > 0 else None)
+        log.info("call media+close took %.2f s of wall time", wall_s)
+        return self._result(end_s, wall, encoder, virtual_record, kiosk_states, agent_states)
+
+    # -- set up and signalling ---------------------------------------------------------------------
+
+    async def _set_up(self) -> None:
+        """Start the relay (the call clock's origin), make both peers."""
+        await self.relay.start()
+        self.listen.extend(f"{h}:{p}" for h, p in self.relay.sockets())
+        clock = self.relay.now_s
+        ledger_up, ledger_down = FrameLedger(), FrameLedger()
+        self.kiosk = _Peer("kiosk", self.config.profile, clock, ledger_out=ledger_up, ledger_in=ledger_down)
+        self.agent = _Peer("agent", self.config.profile, clock, ledger_out=ledger_down, ledger_in=ledger_up)
+
+    def _install_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.handle_sigint:
+            return
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint, loop)
+            self._sigint_installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+    def _on_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.interrupted = True
+        self.stop.set()
         try:
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
         except Exception:
             pass
 
-    with contextlib.ExitStack() as stack:
-        applied = stack.enter_context(encoder_limits(profile))
-        if config.clock == "virtual":
-            from emulators.profiles import coding_delay_ms
-            from emulators.virtual_time import (
-                CodingDelay,
-                VirtualClockLoop,
-                VirtualNetwork,
-                VirtualRelay,
-                deterministic_aiortc,
-            )
-
-            if not isinstance(loop, VirtualClockLoop):
-                raise RuntimeError("clock='virtual' needs a VirtualClockLoop (use run_emulated_call)")
-            encode_ms, decode_ms = coding_delay_ms(profile)
-            loop.coding_delay = CodingDelay(encode_s=encode_ms / 1000.0, decode_s=decode_ms / 1000.0)
-            network = VirtualNetwork(loop)
-            loop.network = network
-            applied = {**applied, "virtual_time": stack.enter_context(deterministic_aiortc(loop, config.seed))}
-            relay: UdpRelay = VirtualRelay(up_q, down_q, network)
-        else:
-            stack.enter_context(loopback_only())
-            relay = UdpRelay(up_q, down_q)
-        await relay.start()
-        listen.extend(f"{h}:{p}" for h, p in relay.sockets())
-        clock = relay.now_s
-        ledger_up, ledger_down = FrameLedger(), FrameLedger()
-        kiosk = _Peer("kiosk", profile, clock, ledger_out=ledger_up, ledger_in=ledger_down)
-        agent = _Peer("agent", profile, clock, ledger_out=ledger_down, ledger_in=ledger_up)
-        if handle_sigint:
+    def _remove_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sigint_installed:
             try:
-                loop.add_signal_handler(signal.SIGINT, on_sigint)
-                sigint_installed = True
-            except (NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+            except Exception:
                 pass
-        end_s = config.duration_s
-        try:
-            body = asyncio.ensure_future(_media_phase(kiosk, agent, relay, config, stop, rtt_series, doc_state, listen))
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({body, stopper}, timeout=max(0.0, config.duration_s - clock()),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if body in done and body.exception() is not None:
-                exc = body.exception()
-                errors.append(f"call body failed at {clock():.2f} s: {type(exc).__name__}: {exc}")
-                # A failed peer does not end the call early: keep measuring until the deadline.
-                if not stop.is_set():
-                    await asyncio.wait({stopper}, timeout=max(0.0, config.duration_s - clock()))
-            end_s = min(clock(), config.duration_s) if interrupted else config.duration_s
-            stop.set()
-            for task in (body, stopper):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(body, stopper, return_exceptions=True)
-            try:  # last statistics, taken at the end of the media phase
-                await asyncio.wait_for(_poll_stats(kiosk, agent, clock, rtt_series), timeout=1.0)
+
+    async def _signal(self) -> None:
+        """Offer (kiosk) and answer (agent) through the relay, codecs set from the profile."""
+        from aiortc import RTCSessionDescription
+
+        kiosk, agent, relay, profile = self.kiosk, self.agent, self.relay, self.config.profile
+        kiosk.pc.addTrack(kiosk.voice)
+        kiosk.pc.addTrack(kiosk.camera)
+        kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
+        apply_codec_preferences(kiosk.pc, profile)
+        await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
+        self.listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
+        offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
+        await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        agent.pc.addTrack(agent.voice)
+        agent.pc.addTrack(agent.camera)
+        apply_codec_preferences(agent.pc, profile)
+        await agent.pc.setLocalDescription(await agent.pc.createAnswer())
+        answer_raw = agent.pc.localDescription.sdp
+        self.listen.extend(_candidate_addresses(answer_raw))
+        relay.set_payload_kinds(answer_raw)
+        answer = relay.sdp_for_kiosk(answer_raw)
+        await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    # -- media phase -------------------------------------------------------------------------------
+
+    async def _media_phase_until_deadline(self) -> float:
+        """Run the media phase until ``duration_s`` on the call clock or ``stop``; take the last
+        statistics. Returns the end of the measurements, s."""
+        duration_s = self.config.duration_s
+        body = asyncio.ensure_future(self._media_phase())
+        stopper = asyncio.ensure_future(self.stop.wait())
+        done, _ = await asyncio.wait({body, stopper}, timeout=max(0.0, duration_s - self.now_s()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if body in done and body.exception() is not None:
+            exc = body.exception()
+            self.errors.append(f"call body failed at {self.now_s():.2f} s: {type(exc).__name__}: {exc}")
+            # A failed peer does not end the call early: keep measuring until the deadline.
+            if not self.stop.is_set():
+                await asyncio.wait({stopper}, timeout=max(0.0, duration_s - self.now_s()))
+        end_s = min(self.now_s(), duration_s) if self.interrupted else duration_s
+        self.stop.set()
+        for task in (body, stopper):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(body, stopper, return_exceptions=True)
+        try:  # last statistics, taken at the end of the media phase
+            await asyncio.wait_for(self._poll_stats(), timeout=FINAL_STATS_TIMEOUT_S)
+        except TimeoutError:
+            self.errors.append("final getStats timed out")
+        return end_s
+
+    async def _media_phase(self) -> None:
+        """Signal, then watch the call until cancelled by the deadline or ``stop``."""
+        await self._signal()
+        next_stats = self.now_s() + STATS_INTERVAL_S
+        while not self.stop.is_set():
+            now = self.now_s()
+            self._start_documents(now)
+            if now >= next_stats:
+                next_stats += STATS_INTERVAL_S
+                await self._poll_stats()
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=WATCH_INTERVAL_S)
             except TimeoutError:
-                errors.append("final getStats timed out")
-        except asyncio.CancelledError:
-            interrupted = True
-            end_s = min(clock(), config.duration_s)
-        finally:
-            if sigint_installed:
+                pass
+
+    def _start_documents(self, now_s: float) -> None:
+        """From ``documents_at_s`` after the kiosk connected, start each document once its end of the
+        data channel is open (the scan paced at the profile's ``document_kbps``)."""
+        connected_s = self.kiosk.first_state_time("connected")
+        if connected_s is None or now_s < connected_s + self.config.documents_at_s:
+            return
+        self._start_document("scan", self.kiosk, self.config.scan_kb, self.config.profile.document_kbps)
+        self._start_document("print", self.agent, self.config.print_kb, None)
+
+    def _start_document(self, kind: str, sender: _Peer, size_kb: float, rate_kbps: float | None) -> None:
+        channel = sender.docs.channel
+        if self.documents_started[kind] or channel is None or channel.readyState != "open":
+            return
+        self.documents_started[kind] = True
+        if size_kb > 0:
+            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps)
+
+    async def _poll_stats(self) -> None:
+        """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
+        rates = {"audio": AUDIO_SAMPLE_RATE_HZ, "video": 90_000}
+        for peer in (self.kiosk, self.agent):
+            try:
+                peer.stats = asdict(await snapshot_stats(peer.pc, rates))
+            except Exception as exc:  # stats are best effort; never kill the call for them
+                log.warning("getStats failed on %s: %r", peer.name, exc)
+        for kind, rem in self.kiosk.stats.get("remote_inbound", {}).items():
+            self.rtt_series.append([round(self.now_s(), 3), kind, round(rem["rtt_ms"], 2)])
+
+    # -- tear down and result ----------------------------------------------------------------------
+
+    async def _tear_down(self) -> tuple[list, list]:
+        """Close both peers with bounded waits, stop their decoders and sinks, close the relay. Returns
+        the peers' connection states as they were at the end of the media phase (closing makes no media)."""
+        peers = (self.kiosk, self.agent)
+        states = (list(self.kiosk.states), list(self.agent.states))
+        for peer in peers:
+            peer.docs.stop()
+        for peer in peers:
+            try:
+                await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
+            except (TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
+                self.errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
+        for peer in peers:
+            # aiortc's decoder threads are not daemons: if close() timed out before stopping a
+            # receiver, its thread would keep the process alive. _handle_disconnect() stops it
+            # (idempotent; aiortc calls it itself when the DTLS transport closes).
+            for transceiver in peer.pc.getTransceivers():
                 try:
-                    loop.remove_signal_handler(signal.SIGINT)
-                except Exception:
-                    pass
-            # Freeze the measurement window before closing (closing makes no media).
-            kiosk_states_at_end = list(kiosk.states)
-            agent_states_at_end = list(agent.states)
-            for peer in (kiosk, agent):
-                peer.docs.stop()
-            for peer in (kiosk, agent):
-                try:
-                    await asyncio.wait_for(peer.pc.close(), timeout=CLOSE_TIMEOUT_S)
-                except (TimeoutError, Exception) as exc:  # noqa: BLE001 - report, never hang
-                    errors.append(f"{peer.name} close: {type(exc).__name__}: {exc}")
-            for peer in (kiosk, agent):
-                # aiortc's decoder threads are not daemons: if close() timed out before stopping a
-                # receiver, its thread would keep the process alive. _handle_disconnect() stops it
-                # (idempotent; aiortc calls it itself when the DTLS transport closes).
-                for transceiver in peer.pc.getTransceivers():
-                    try:
-                        transceiver.receiver._handle_disconnect()
-                    except Exception as exc:  # noqa: BLE001
-                        errors.append(f"{peer.name} decoder stop: {type(exc).__name__}: {exc}")
-                for task in peer.tasks:
-                    task.cancel()
-                await asyncio.gather(*peer.tasks, return_exceptions=True)
-            relay.close()
+                    transceiver.receiver._handle_disconnect()
+                except Exception as exc:  # noqa: BLE001
+                    self.errors.append(f"{peer.name} decoder stop: {type(exc).__name__}: {exc}")
+            for task in peer.tasks:
+                task.cancel()
+            await asyncio.gather(*peer.tasks, return_exceptions=True)
+        self.relay.close()
+        return states
 
-    worker = getattr(loop, "coding_worker", None)
-    if worker is not None:  # encoding failures aiortc's senders only logged
-        errors.extend(worker.failures)
-    wall_s = time.perf_counter() - wall0
-    wall = {"started_at": started_at, "wall_s": wall_s, "cpu_s": _cpu_s() - cpu0,
-            "speedup": end_s / wall_s if wall_s > 0 else None}
-    log.info("call media+close took %.2f s of wall time", wall_s)
-    return _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states_at_end, agent_states_at_end,
-                     end_s, wall, interrupted, applied, errors, rtt_series, listen)
-
-
-def _doc_record(transfer, receiver_side, end_s: float) -> dict:
-    if transfer is None:
-        return {"size_kb": 0.0, "started_s": None, "received_s": None, "received_duration_s": None,
-                "completed_s": None, "duration_s": None,
-                "bytes_received": 0, "complete": False, "goodput_kbps": None}
-    got = receiver_side.incoming.get(transfer.kind) if receiver_side is not None else None
-    received = got.bytes_received if got is not None else 0
-    duration = transfer.duration_s
-    complete = transfer.acked_s is not None and transfer.acked_s <= end_s
-    span = (transfer.acked_s if complete else end_s) - transfer.started_s if transfer.started_s is not None else None
-    received_s = got.received_s if got is not None and got.received_s is not None and got.received_s <= end_s else None
-    return {
-        "size_kb": transfer.size_bytes / 1000.0,
-        "started_s": transfer.started_s,
-        "received_s": received_s,
-        "received_duration_s": (received_s - transfer.started_s) if received_s is not None else None,
-        "completed_s": transfer.acked_s if complete else None,
-        "duration_s": duration if complete else None,
-        "bytes_received": received,
-        "complete": complete,
-        "goodput_kbps": (received * 8 / 1000.0 / span) if span and span > 0 else None,
-    }
-
-
-def _assemble(config, relay, up_q, down_q, kiosk, agent, kiosk_states, agent_states, end_s, wall,
-              interrupted, applied, errors, rtt_series, listen) -> CallResult:
-    connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
-    window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
-    video = {}
-    for direction, sink, sender in (("up", agent.video_sink, kiosk), ("down", kiosk.video_sink, agent)):
-        summary = summarize_video(sink, sender.scene, window_start, end_s, compute_ssim=config.compute_ssim)
-        d = summary.to_dict()
-        d["window_s"] = [window_start, end_s]
-        video[direction] = d
-    network = {}
-    for direction, queue in (("up", up_q), ("down", down_q)):
-        s = relay.summary(direction, end_s=end_s)
-        s["link"] = link_stats_dict(queue)
-        s["delay_series_ms"] = relay.delay_series(direction)
-        span = max(end_s - window_start, 1e-9)
-        kinds = s["kbps_by_kind"]
-        for kind in ("video", "audio", "dtls", "rtcp"):
-            series = kinds.get(kind, [])
-            lo = int(math.floor(window_start))
-            vals = series[lo:]
-            s[f"{kind}_kbps_mean"] = float(np.sum(vals)) / span if vals and end_s > window_start else 0.0
-        # Codec payload received: IP bytes minus the per-packet headers twin.quality counts (IPv4, UDP,
-        # RTP, header extensions, SRTP tag), so it compares with an encoder bitrate (G.1070's Br).
-        n_video = s["delivered_packets_by_kind"].get("video", 0)
-        overhead_kbps = n_video * VIDEO_PACKET_OVERHEAD_BYTES * 8 / 1000.0 / span if end_s > window_start else 0.0
-        s["video_payload_kbps_mean"] = max(0.0, s["video_kbps_mean"] - overhead_kbps)
-        for kind in ("video", "audio"):
-            arrived = s["packets_by_kind"].get(kind, 0)
-            dropped = s["dropped_packets_by_kind"].get(kind, 0)
-            s[f"{kind}_drop_pct"] = 100.0 * dropped / arrived if arrived else None
-        network[direction] = s
-    audio = {}
-    for direction, receiver, sender in (("up", agent, kiosk), ("down", kiosk, agent)):
-        inbound = receiver.stats.get("inbound", {}).get("audio", {})
-        rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
-        decoded_frames = len(receiver.audio_sink.frame_times_s)
-        sent = sender.voice.frames_sent
-        samples_sent, samples_decoded = sender.voice.samples_sent, receiver.audio_sink.samples_received
-        audio[direction] = AudioSummary(
-            frames_sent=sent,
-            frames_decoded=decoded_frames,
-            samples_sent=samples_sent,
-            samples_decoded=samples_decoded,
-            packets_received=rec,
-            packets_lost=lost,
-            packet_loss_pct=loss_pct(rec, lost),
-            jitter_ms=inbound.get("jitter_ms"),
-            decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
-        ).to_dict()
-        out = sender.stats.get("outbound", {}).get("video", {})
-        span = end_s - window_start
-        sent_bytes = out.get("bytes_sent")
-        video[direction]["encoder_kbps"] = (sent_bytes * 8 / 1000.0 / span) if sent_bytes and span > 0 else None
-        vin = receiver.stats.get("inbound", {}).get("video", {})
-        video[direction]["rtp_packets_received"] = vin.get("packets_received")
-        video[direction]["rtp_packets_lost"] = vin.get("packets_lost")
-        video[direction]["rtp_loss_pct"] = loss_pct(vin.get("packets_received"), vin.get("packets_lost"))
-        video[direction]["jitter_ms"] = vin.get("jitter_ms")
-    rtts = [r for _, _, r in rtt_series]
-    # Path RTT seen by the emulated line: mean added delay up + down per second (relay records).
-    # aiortc's own RTT (RTCP SR/RR) exists only while the RTT is below its ~1 s SR interval: it matches
-    # a receiver report against the *last* SR sent only, so a bloated buffer leaves it empty.
-    up_d, down_d = relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s)
-    path = [[float(i), round(u + d, 2)] for i, (u, d) in enumerate(zip(up_d, down_d)) if u is not None and d is not None]
-    path_values = [v for _, v in path]
-    rtt = {
-        "mean": float(np.mean(rtts)) if rtts else None,
-        "p95": float(np.percentile(rtts, 95)) if rtts else None,
-        "series": rtt_series,
-        "path_mean": float(np.mean(path_values)) if path_values else None,
-        "path_p95": float(np.percentile(path_values, 95)) if path_values else None,
-        "path_series": path,
-    }
-    died_at = None
-    failure = None
-    for t, s in kiosk_states + agent_states:
-        if s in ("failed", "closed") and t < end_s - 1e-3:
-            if died_at is None or t < died_at:
-                died_at, failure = t, s
-    ice_completed = next((t for t, s in kiosk.ice_states if s == "completed"), None)
-    connection = {
-        "kiosk_states": kiosk_states,
-        "agent_states": agent_states,
-        "kiosk_ice_states": kiosk.ice_states,
-        "ever_connected": connected_s is not None,
-        "died": died_at is not None,
-        "died_at_s": died_at,
-        "failure_state": failure,
-        "listen_addresses": listen,
-    }
-    setup = {
-        "ice_completed_s": ice_completed,
-        "connected_s": connected_s,
-        "first_frame_up_s": video["up"]["first_frame_s"] + window_start if video["up"]["first_frame_s"] is not None else None,
-        "first_frame_down_s": video["down"]["first_frame_s"] + window_start if video["down"]["first_frame_s"] is not None else None,
-    }
-    # summarize_video reports first_frame relative to its window start; store absolute call times.
-    for direction in ("up", "down"):
-        video[direction]["first_frame_s"] = setup[f"first_frame_{direction}_s"]
-    documents = {
-        "scan": _doc_record(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
-        "print": _doc_record(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
-    }
-    dead = video["up"]["frames_decoded"] == 0 and video["down"]["frames_decoded"] == 0
-    result = CallResult(
-        config=config.describe(),
-        wall=wall,
-        duration_s=end_s,
-        interrupted=interrupted,
-        setup=setup,
-        connection=connection,
-        video=video,
-        audio=audio,
-        network=network,
-        rtt_ms=rtt,
-        documents=documents,
-        encoder=applied,
-        errors=errors,
-        dead=dead,
-        verdict=[],
-        digest=relay.event_digest(),
-    )
-    result.verdict = verdict_lines(result)
-    return result
-
-
-# --------------------------------------------------------------------------------------------------
-# Verdict, files, plots
-# --------------------------------------------------------------------------------------------------
-
-
-def _fmt(v: float | None, spec: str, unit: str = "") -> str:
-    return "n/a" if v is None else f"{v:{spec}}{unit}"
-
-
-def verdict_lines(result: CallResult) -> list[str]:
-    """Short human verdict: one line per video direction, documents, connection fate."""
-    lines = []
-    conn = result.connection
-    if result.dead:
-        why = "line dead" if not conn["ever_connected"] else "connection up but no frame decoded"
-        if conn["ever_connected"] and conn["died"]:
-            why = f"connection {conn['failure_state']} at {conn['died_at_s']:.1f} s"
-        lines.append(f"no video received: {why}")
-    names = {"up": "uplink (kiosk->agent)", "down": "downlink (agent->kiosk)"}
-    for direction in ("up", "down"):
-        v = result.video[direction]
-        if v["frames_decoded"] == 0:
-            if not result.dead:
-                lines.append(f"{names[direction]}: no video received")
-            continue
-        pauses = f", {v['pause_count']} pauses" if v["pause_count"] else ""
-        lines.append(
-            f"{names[direction]} video {v['fps_mean']:.1f} fps, {v['freeze_count']} freezes{pauses}, "
-            f"p95 delay {_fmt(v['delay']['p95_ms'], '.0f', ' ms')}, PSNR {_fmt(v['psnr_db'], '.1f', ' dB')}, "
-            f"{result.network[direction]['video_kbps_mean']:.0f} kbit/s"
+    def _result(self, end_s: float, wall: WallClock, encoder: EncoderSettings,
+                virtual_record: VirtualTimeRecord | None, kiosk_states: list, agent_states: list) -> CallResult:
+        """Everything measured, over the window from the kiosk's ``connected`` to ``end_s``."""
+        kiosk, agent, relay = self.kiosk, self.agent, self.relay
+        connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
+        window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
+        ssim = self.config.compute_ssim
+        video = PerDirection(up=_video_result(agent, kiosk, window_start, end_s, ssim),
+                             down=_video_result(kiosk, agent, window_start, end_s, ssim))
+        return CallResult(
+            config=self.config,
+            wall=wall,
+            duration_s=end_s,
+            interrupted=self.interrupted,
+            setup=SetupResult(
+                ice_completed_s=next((t for t, s in kiosk.ice_states if s == "completed"), None),
+                connected_s=connected_s,
+                first_frame_up_s=video.up.first_frame_s,
+                first_frame_down_s=video.down.first_frame_s,
+            ),
+            connection=ConnectionResult.from_states(kiosk_states, agent_states, kiosk.ice_states, end_s, self.listen),
+            video=video,
+            audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
+            network=PerDirection(up=NetworkResult.from_relay(relay, self.up_queue, "up", window_start, end_s),
+                                 down=NetworkResult.from_relay(relay, self.down_queue, "down", window_start, end_s)),
+            rtt_ms=RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s),
+                                          relay.delay_by_bin("down", end_s)),
+            documents=DocumentResults(
+                scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
+                print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
+            ),
+            encoder=encoder,
+            virtual_time=virtual_record,
+            errors=tuple(self.errors),
+            digest=relay.event_digest(),
         )
-    docs = []
-    for name in ("scan", "print"):
-        d = result.documents[name]
-        if d["size_kb"] <= 0 or d["started_s"] is None:
-            continue
-        if d["complete"]:
-            docs.append(f"{name} {d['size_kb']:.0f} KB in {d['duration_s']:.1f} s")
-        elif d["received_s"] is not None:
-            docs.append(f"{name} {d['size_kb']:.0f} KB received in {d['received_duration_s']:.1f} s (ack not back)")
-        else:
-            docs.append(f"{name} incomplete: {d['bytes_received'] / 1000:.0f} of {d['size_kb']:.0f} KB "
-                        f"in {result.duration_s - d['started_s']:.0f} s")
-    if docs:
-        lines.append("; ".join(docs))
-    if conn["died"] and not result.dead:
-        before = [v for t, v in result.rtt_ms["path_series"] if t < conn["died_at_s"]]
-        why = (f"path RTT {before[-1] / 1000:.1f} s before it: ICE consent checks time out"
-               if before and before[-1] > 1000 else "cause not identified")
-        lines.append(f"connection {conn['failure_state']} itself at {conn['died_at_s']:.1f} s ({why})")
-    if result.interrupted:
-        lines.append(f"interrupted at {result.duration_s:.1f} s: partial measurements")
-    return lines
 
 
-def plot_call(result: CallResult):
-    """Figure with frame rate, delivered bitrate and frame delay per direction (a matplotlib ``Figure``
-    on the Agg canvas, made without pyplot: no global figure state, and pyplot's import is skipped)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 9))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(3, 1, sharex=True)
-    colors = {"up": "tab:blue", "down": "tab:orange"}
-    label = {"up": "kiosk->agent", "down": "agent->kiosk"}
-    for direction in ("up", "down"):
-        v = result.video[direction]
-        start = v["window_s"][0]
-        fps = v["fps_series"]
-        if fps:
-            axes[0].step(start + np.arange(len(fps) + 1), fps + fps[-1:], where="post", color=colors[direction],
-                         label=label[direction])
-        kinds = result.network[direction]["kbps_by_kind"]
-        for kind, style in (("video", "-"), ("audio", ":"), ("dtls", "--")):
-            series = kinds.get(kind)
-            if series:
-                axes[1].step(np.arange(len(series) + 1), series + series[-1:], where="post", linestyle=style,
-                             color=colors[direction],
-                             label=f"{label[direction]} {kind if kind != 'dtls' else 'data'}")
-        pts = np.asarray(v["delay_series_ms"], float).reshape(-1, 2)
-        if pts.size:
-            axes[2].plot(pts[:, 0] + start, pts[:, 1], ".", ms=3, color=colors[direction], label=f"{label[direction]} frames")
-    axes[0].set_ylabel("decoded frames/s")
-    axes[1].set_ylabel("delivered kbit/s (IP)")
-    axes[2].set_ylabel("frame delay (ms)")
-    axes[2].set_xlabel("time from call start (s)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # an empty call (interrupted at once, dead line) has none
-            ax.legend(fontsize=7, loc="upper right")
-    line = result.config["line"]
-    fig.suptitle(f"{line['offer']} ({line['sync_rate_up_kbps']:.0f}/{line['sync_rate_down_kbps']:.0f} kbit/s up/down), "
-                 f"profile {result.config['profile']['name']}", fontsize=10)
-    fig.tight_layout()
-    return fig
+def _video_result(receiver: _Peer, sender: _Peer, window_start: float, end_s: float,
+                  compute_ssim: bool) -> VideoResult:
+    """One direction's video: what ``receiver`` decoded of ``sender``'s camera, with both ends' RTP stats."""
+    summary = summarize_video(receiver.video_sink, sender.scene, window_start, end_s, compute_ssim=compute_ssim)
+    out = sender.stats.get("outbound", {}).get("video", {})
+    span = end_s - window_start
+    sent_bytes = out.get("bytes_sent")
+    vin = receiver.stats.get("inbound", {}).get("video", {})
+    return VideoResult.from_summary(
+        summary,
+        window_s=(window_start, end_s),
+        encoder_kbps=(sent_bytes * 8 / 1000.0 / span) if sent_bytes and span > 0 else None,
+        rtp_packets_received=vin.get("packets_received"),
+        rtp_packets_lost=vin.get("packets_lost"),
+        rtp_loss_pct=loss_pct(vin.get("packets_received"), vin.get("packets_lost")),
+        jitter_ms=vin.get("jitter_ms"),
+    )
 
 
-def write_call_result(result: CallResult, out_dir: str | Path, plot: bool = True) -> Path:
-    """Write ``result.json`` and ``timeseries.png`` into ``out_dir`` (atomically); returns the folder."""
-    from twin.run.atomic import atomic_write_bytes, atomic_write_json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "result.json", result.to_dict())
-    if plot:
-        fig = plot_call(result)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        atomic_write_bytes(out / "timeseries.png", buf.getvalue())
-    return out
+def _audio_summary(receiver: _Peer, sender: _Peer) -> AudioSummary:
+    """One direction's audio: ``sender``'s microphone against what ``receiver`` decoded and its RTP stats."""
+    inbound = receiver.stats.get("inbound", {}).get("audio", {})
+    rec, lost = inbound.get("packets_received"), inbound.get("packets_lost")
+    samples_sent, samples_decoded = sender.voice.samples_sent, receiver.audio_sink.samples_received
+    return AudioSummary(
+        frames_sent=sender.voice.frames_sent,
+        frames_decoded=len(receiver.audio_sink.frame_times_s),
+        samples_sent=samples_sent,
+        samples_decoded=samples_decoded,
+        packets_received=rec,
+        packets_lost=lost,
+        packet_loss_pct=loss_pct(rec, lost),
+        jitter_ms=inbound.get("jitter_ms"),
+        decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
+    )
 
 
 def _cpu_s() -> float:
@@ -878,12 +457,15 @@ def _cpu_s() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def run_emulated_call(config: CallConfig) -> CallResult:
-    """Synchronous wrapper: run :func:`run_call` on a fresh event loop (a
-    :class:`emulators.virtual_time.VirtualClockLoop` when ``config.clock == "virtual"``)."""
-    config.validate()
-    if config.clock == "virtual":
-        from emulators.virtual_time import run_virtual
+async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallResult:
+    """Run one emulated call on the running loop (which must be of the config's clock: for
+    ``clock="virtual"`` a :class:`emulators.virtual_time.VirtualClockLoop`; :func:`run_emulated_call`
+    makes the right one). See :class:`CallSession`."""
+    return await CallSession(config, clock_backend(config.clock), handle_sigint=handle_sigint).run()
 
-        return run_virtual(lambda: run_call(config))
-    return asyncio.run(run_call(config))
+
+def run_emulated_call(config: CallConfig) -> CallResult:
+    """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
+    :mod:`emulators.clocks`) and return what it measured."""
+    backend = clock_backend(config.clock)
+    return backend.run(lambda: CallSession(config, backend).run())

@@ -26,7 +26,7 @@ keyframe requests.
 
 Used by :func:`emulators.virtual_time.deterministic_aiortc` only (virtual time, where coding costs no
 call time; the real-time mode keeps encoding inline as aiortc does). Needs the ``fork`` start method
-(Linux): the worker inherits aiortc's encoder settings (:func:`emulators.profiles.encoder_limits`) and
+(Linux): the worker inherits aiortc's encoder settings (:func:`emulators.encoder_setup.encoder_limits`) and
 imports nothing.
 """
 
@@ -226,7 +226,7 @@ class CodingWorker:
         original_encode: aiortc's ``Vp8Encoder.encode`` (before any patch), run by the worker.
         vpx_class: aiortc's ``Vp8Encoder``.
         opus_encode, opus_class: aiortc's ``OpusEncoder.encode`` (before any patch) and ``OpusEncoder``
-            (its settings are the ones :func:`emulators.profiles.encoder_limits` gave it before the fork);
+            (its settings are the ones :func:`emulators.encoder_setup.encoder_limits` gave it before the fork);
             None: no voice worker.
 
     Raises:
@@ -262,6 +262,14 @@ class CodingWorker:
                 return key, value, context_bitrate
 
     def encode(self, encoder, frame, force_keyframe: bool = False):
+        """Stands for ``Vp8Encoder.encode(encoder, frame, force_keyframe)``: aiortc's
+        ``(payloads, timestamp)`` for ``frame``, from the speculative encode when it answers the request,
+        else encoded on demand.
+
+        Raises:
+            RuntimeError: not a :class:`emulators.media.SyntheticCameraTrack` frame, or a worker that
+                failed or died (also kept in ``failures``).
+        """
         try:
             return self._encode(encoder, frame, force_keyframe)
         except RuntimeError as exc:  # aiortc's sender only logs it and stops: keep it for the call's errors
@@ -326,6 +334,7 @@ class CodingWorker:
         return batch[index]
 
     def close(self) -> None:
+        """Stop both workers (a close message; terminated if still alive 2 s later) and release their pipes."""
         for process in (self._video, self._voice):
             if process is not None:
                 process.close()

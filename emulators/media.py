@@ -64,6 +64,12 @@ class BarcodeGeometry:
 
     @classmethod
     def for_size(cls, width_px: int, height_px: int) -> BarcodeGeometry:
+        """The strip for a ``width_px`` x ``height_px`` frame: :data:`BARCODE_BITS` blocks of even width
+        across, as high as wide (at least 8 px) unless the strip would then pass a third of the frame.
+
+        Raises:
+            ValueError: a frame too narrow for blocks of 4 px.
+        """
         block_w = (width_px // BARCODE_BITS) & ~1
         if block_w < 4:
             raise ValueError(f"frame {width_px} px wide is too narrow for a {BARCODE_BITS}-bit barcode")
@@ -255,9 +261,11 @@ class FrameLedger:
         self.captured: dict[int, float] = {}
 
     def record(self, frame_no: int, time_s: float) -> None:
+        """Frame ``frame_no`` was captured at ``time_s`` (sender clock, s)."""
         self.captured[frame_no] = time_s
 
     def capture_time(self, frame_no: int) -> float | None:
+        """Capture time of frame ``frame_no`` (s), or None if it was never captured."""
         return self.captured.get(frame_no)
 
     @property
@@ -293,6 +301,12 @@ class SyntheticCameraTrack(MediaStreamTrack):
         self._start_s: float | None = None
 
     async def recv(self) -> VideoFrame:
+        """The next frame (numbered, pts on the 90 kHz clock), once its capture time
+        ``start + n / frame_rate_fps`` has come; its capture time goes to the ledger.
+
+        Raises:
+            MediaStreamError: the track has ended.
+        """
         if self.readyState != "live":
             raise MediaStreamError
         clock = self.clock or asyncio.get_running_loop().time
@@ -397,6 +411,11 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         return self.frames_sent * self.samples_per_frame
 
     async def recv(self) -> AudioFrame:
+        """The next voice frame (:func:`voice_frame`), once its time ``start + n * ptime_s`` has come.
+
+        Raises:
+            MediaStreamError: the track has ended.
+        """
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
@@ -443,6 +462,7 @@ class DocumentTransfer:
 
     @property
     def duration_s(self) -> float | None:
+        """From the first byte sent to the acknowledgement, s (None until acknowledged)."""
         if self.started_s is None or self.acked_s is None:
             return None
         return self.acked_s - self.started_s
@@ -464,6 +484,7 @@ class DocumentEndpoint:
         self._pacers: list[asyncio.Task] = []
 
     def attach(self, channel) -> None:
+        """Use ``channel`` (an aiortc ``RTCDataChannel``) for documents both ways."""
         self.channel = channel
         channel.on("message", self._on_message)
 

@@ -208,6 +208,8 @@ class VideoSink:
         self.size: tuple[int, int] | None = None
 
     def on_frame(self, frame) -> None:
+        """Record one decoded frame: receive time, number read from its barcode (None if unreadable),
+        and its luma plane for the quality store (every ``stride``-th identified frame)."""
         now = self.clock()
         plane = frame.planes[0]  # the decoder's Y plane, viewed in place (rows padded to line_size)
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
@@ -245,6 +247,7 @@ class AudioSink:
         self.frame_times_s: list[float] = []
 
     async def run(self, track) -> None:
+        """Read audio frames until the track ends or the task is cancelled, counting samples at 48 kHz."""
         while True:
             try:
                 frame = await track.recv()
@@ -260,31 +263,51 @@ class AudioSink:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class VideoSummary:
-    """What one direction's receiver got. Times in seconds from the call start unless named ``_ms``."""
+    """What one direction's receiver got over a window ``[start_s, end_s]`` (:func:`summarize_video`).
+
+    Times are seconds from the window start unless named ``_ms``; rates per second of the window.
+
+    Attributes:
+        frames_sent: frames the sender's camera handed its encoder (the whole call).
+        frames_decoded: frames the receiver decoded in the window; ``frames_unidentified`` of them had
+            an unreadable frame number.
+        first_frame_s: first decoded frame, s from the window start (None: no frame).
+        fps_mean: decoded frames per second over the whole window (0 when nothing arrived);
+            ``fps_series`` per second of the window.
+        freeze_count, freeze_total_s, freezes_per_min: freezes (W3C webrtc-stats definition) and their
+            total length, s; rate per minute from the first frame on. ``pause_count``, ``pause_total_s``
+            likewise for pauses (gaps of 5 s or more).
+        freezes, pauses: each stall, its ``start_s`` from the window start.
+        delay: capture-to-decode delay of the identified frames (ms); ``delay_series_ms`` its
+            ``(receive time s from the window start, delay ms)`` per frame.
+        psnr_db: mean luma PSNR, dB, over ``quality_frames`` frames; ``ssim`` mean SSIM (0-1) over
+            ``ssim_frames`` of them (None when not computed or no frame).
+    """
 
     frames_sent: int
     frames_decoded: int
     frames_unidentified: int
     first_frame_s: float | None
     fps_mean: float
-    fps_series: list[float]
+    fps_series: tuple[float, ...]
     freeze_count: int
     freeze_total_s: float
     freezes_per_min: float
     pause_count: int
     pause_total_s: float
-    freezes: list[dict]
-    pauses: list[dict]
-    delay: dict
-    delay_series_ms: list[list[float]]
+    freezes: tuple[Stall, ...]
+    pauses: tuple[Stall, ...]
+    delay: DelaySummary
+    delay_series_ms: tuple[tuple[float, float], ...]
     psnr_db: float | None
     ssim: float | None
     quality_frames: int
     ssim_frames: int
 
     def to_dict(self) -> dict:
+        """JSON-ready dict, keyed by field name (stalls and delay as nested dicts)."""
         return asdict(self)
 
 
@@ -318,7 +341,7 @@ def summarize_video(
         t0 = sink.ledger.capture_time(f.frame_no)
         if t0 is not None:
             delays.append(f.time_s - t0)
-            delay_series.append([round(f.time_s - start_s, 4), round((f.time_s - t0) * 1000, 2)])
+            delay_series.append((round(f.time_s - start_s, 4), round((f.time_s - t0) * 1000, 2)))
     psnrs, ssims = [], []
     done: set[int] = set()
     unique = []
@@ -347,16 +370,16 @@ def summarize_video(
         frames_unidentified=sum(1 for f in sink.frames if f.frame_no is None),
         first_frame_s=first,
         fps_mean=len(times) / duration_s,
-        fps_series=rate_series(times, start_s, end_s),
+        fps_series=tuple(rate_series(times, start_s, end_s)),
         freeze_count=stalls.freeze_count,
         freeze_total_s=stalls.total_freeze_s,
         freezes_per_min=(stalls.freeze_count / watch_min) if watch_min > 0 else 0.0,
         pause_count=stalls.pause_count,
         pause_total_s=stalls.total_pause_s,
-        freezes=[{"start_s": s.start_s - start_s, "duration_s": s.duration_s} for s in stalls.freezes],
-        pauses=[{"start_s": s.start_s - start_s, "duration_s": s.duration_s} for s in stalls.pauses],
-        delay=asdict(delay_summary(delays)),
-        delay_series_ms=delay_series,
+        freezes=tuple(Stall(s.start_s - start_s, s.duration_s) for s in stalls.freezes),
+        pauses=tuple(Stall(s.start_s - start_s, s.duration_s) for s in stalls.pauses),
+        delay=delay_summary(delays),
+        delay_series_ms=tuple(delay_series),
         psnr_db=float(np.mean(psnrs)) if psnrs else None,
         ssim=float(np.mean(ssims)) if ssims else None,
         quality_frames=len(psnrs),
@@ -364,11 +387,12 @@ def summarize_video(
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class AudioSummary:
-    """One direction's audio: frames and samples (48 kHz) sent vs decoded, network loss and jitter from
-    RTP statistics. ``decoded_loss_pct`` compares samples, since microphone frames and decoded frames
-    need not have the same length; samples still in flight when the call ends count as lost."""
+    """One direction's audio: frames and samples (48 kHz) sent vs decoded, network loss (%) and jitter
+    (ms) from RTP statistics (None when the receiver reported none). ``decoded_loss_pct`` compares
+    samples, since microphone frames and decoded frames need not have the same length; samples still in
+    flight when the call ends count as lost."""
 
     frames_sent: int
     frames_decoded: int
@@ -381,6 +405,7 @@ class AudioSummary:
     decoded_loss_pct: float | None
 
     def to_dict(self) -> dict:
+        """JSON-ready dict, keyed by field name."""
         return asdict(self)
 
 

@@ -37,6 +37,7 @@ class ProbeResult:
         return n * self.ip_bytes * 8.0 / (t1_s - t0_s) / 1000.0
 
     def delays_s(self) -> np.ndarray:
+        """One-way delay of each delivered datagram (receive - send), s."""
         ok = self.delivered
         return self.recv_s[ok] - self.send_s[ok]
 

@@ -139,6 +139,15 @@ class DirectionLog:
         return len(self.arrival_s)
 
 
+@dataclass(frozen=True)
+class EventDigest:
+    """Fingerprint of every network event of a call (:meth:`UdpRelay.event_digest`): ``sha256`` (hex)
+    over the events, and their number."""
+
+    sha256: str
+    events: int
+
+
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, relay: UdpRelay, side: str) -> None:
         self.relay = relay
@@ -305,7 +314,7 @@ class UdpRelay:
         out.transport.sendto(data, dest)
         return True
 
-    def event_digest(self) -> dict:
+    def event_digest(self) -> EventDigest:
         """SHA-256 over every network event of both directions, and the number of events.
 
         One event per datagram offered to the line, in arrival order, UP direction first:
@@ -321,7 +330,7 @@ class UdpRelay:
                 fate = drop if drop else f"d{round(d * 1e6)}"
                 h.update(f"{round(a * 1e6)},{direction},{size},{fate}\n".encode())
                 n += 1
-        return {"sha256": h.hexdigest(), "events": n}
+        return EventDigest(sha256=h.hexdigest(), events=n)
 
     # -- results -----------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ The pieces, each owning one effect:
   - threads: each RTP receiver's decoder thread is replaced by an inline decoder (``threading`` and
     ``queue`` seen by ``rtcrtpreceiver``); encoding runs inline through ``run_in_executor``;
   - coding delay: virtual time makes coding free, so a per-frame encode and decode delay
-    (:class:`CodingDelay`, from :data:`emulators.profiles.CODING_DELAY_MS`) is added explicitly to
+    (:class:`CodingDelay`, from :data:`emulators.encoder_setup.CODING_DELAY_MS`) is added explicitly to
     video frames;
   - DTLS: a fixed-size RSA-2048 certificate (made once per process, fixed name, serial and validity)
     and ``ECDHE-RSA-AES128-GCM-SHA256`` over DTLS 1.2 only, so every handshake flight has the same size
@@ -152,6 +152,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self.coding_worker = None  # the call's emulators.coding_worker.CodingWorker (kept once closed: its failures)
 
     def time(self) -> float:
+        """The virtual clock, s (it moves only when the loop jumps to its next timer)."""
         return self._virtual_now_s
 
     def _advance_to_next_timer(self) -> None:
@@ -176,6 +177,12 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return future
 
     async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, **kwargs):
+        """An in-memory endpoint on the loop's :class:`VirtualNetwork`, bound at ``local_addr``
+        (``remote_addr`` and the socket options are ignored).
+
+        Raises:
+            RuntimeError: the loop has no network (real sockets would not follow its clock).
+        """
         if self.network is None:
             raise RuntimeError("VirtualClockLoop has no VirtualNetwork: real sockets cannot run in virtual time")
         return self.network.create_endpoint(protocol_factory, local_addr)
@@ -250,6 +257,13 @@ class VirtualNetwork:
         self._next_port: dict[str, int] = {}
 
     def create_endpoint(self, protocol_factory, local_addr) -> tuple[_VirtualDatagramTransport, Any]:
+        """Bind a datagram endpoint at ``local_addr`` (``(host, port)``; no address: :data:`KIOSK_HOST`;
+        port 0: the host's next port from :data:`FIRST_PORT`, in bind order); returns
+        ``(transport, protocol)`` as asyncio does.
+
+        Raises:
+            OSError: the address is already bound.
+        """
         host = local_addr[0] if local_addr else KIOSK_HOST
         port = local_addr[1] if local_addr and local_addr[1] else self._next_port.get(host, FIRST_PORT)
         if (host, port) in self._endpoints:
@@ -262,9 +276,11 @@ class VirtualNetwork:
         return transport, protocol
 
     def unbind(self, address: tuple[str, int]) -> None:
+        """Forget the endpoint at ``address`` (datagrams to it are lost from now on)."""
         self._endpoints.pop(address, None)
 
     def send(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
+        """Hand a datagram to the router (the relay), or deliver it at once when there is none."""
         if self.router is None:
             self.deliver(src, dst, data)
         else:
@@ -294,20 +310,25 @@ class VirtualRelay(UdpRelay):
         network.router = self._route
 
     async def start(self, origin_s: float | None = None) -> None:
+        """Start the relay clock at ``origin_s`` (default: now on the loop clock); no socket to open."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.origin_s = loop.time() if origin_s is None else origin_s
 
     def sockets(self) -> list[tuple[str, int]]:
+        """An empty list: the virtual relay listens on no socket."""
         return []
 
     def close(self) -> None:
+        """Stop forwarding; deliveries still in flight are discarded when their time comes."""
         self.closed = True
 
     def sdp_for_agent(self, kiosk_sdp: str) -> str:
+        """The kiosk's SDP unchanged (its address is routable on the virtual network)."""
         return kiosk_sdp
 
     def sdp_for_kiosk(self, agent_sdp: str) -> str:
+        """The agent's SDP unchanged (its address is routable on the virtual network)."""
         return agent_sdp
 
     def _route(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
@@ -338,6 +359,29 @@ class CodingDelay:
 
     encode_s: float = 0.0
     decode_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class VirtualTimeRecord:
+    """What :func:`deterministic_aiortc` set up for a call, for the record.
+
+    Attributes:
+        epoch: ISO 8601 date that loop time 0 stands for (:data:`VIRTUAL_EPOCH`).
+        hosts: the kiosk's and the agent's addresses on the virtual network.
+        dtls_cipher: the one DTLS cipher offered (:data:`DTLS_CIPHER`).
+        encode_ms, decode_ms: per-frame video coding delay added, ms (:class:`CodingDelay`).
+    """
+
+    epoch: str
+    hosts: tuple[str, ...]
+    dtls_cipher: str
+    encode_ms: float
+    decode_ms: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; the coding delays nested under ``coding_delay_ms`` as ``encode``/``decode``."""
+        return {"epoch": self.epoch, "hosts": list(self.hosts), "dtls_cipher": self.dtls_cipher,
+                "coding_delay_ms": {"encode": self.encode_ms, "decode": self.decode_ms}}
 
 
 class _VirtualTimeModule:
@@ -616,6 +660,10 @@ class SharedVoiceEncoding:
         self.shared = 0
 
     def encode(self, encoder, frame, force_keyframe: bool = False):
+        """Stands for ``OpusEncoder.encode(encoder, frame, force_keyframe)``: aiortc's
+        ``(payloads, timestamp)`` for ``frame``, the shared packets when ``frame`` is the voice frame this
+        encoder expects, else its own libopus after catching up (see the class docstring).
+        """
         from emulators.media import AUDIO_SAMPLE_RATE_HZ, voice_samples
 
         st = self.state.get(id(encoder))
@@ -675,7 +723,7 @@ class _Patches:
 
 @contextlib.contextmanager
 def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True,
-                         offload_encoding: bool = True) -> Iterator[dict]:
+                         offload_encoding: bool = True) -> Iterator[VirtualTimeRecord]:
     """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
 
     ``share_voice_encoding``: encode the peers' identical voice once (:class:`SharedVoiceEncoding`);
@@ -684,140 +732,175 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
     time a call costs, nothing else.
 
     Process-wide while active (module attributes): one virtual-time call per process at a time. Yields a
-    dict naming what was patched, for the record.
+    :class:`VirtualTimeRecord` of what was set up, for the record.
     """
+    patches = _Patches()
+    worker = None
+    try:
+        _patch_clocks(patches, loop.time)
+        _patch_threads(patches)
+        _patch_randomness(patches, seed)
+        worker = _patch_coding(patches, loop, share_voice_encoding, offload_encoding)
+        _patch_host_addresses(patches)
+        _patch_dtls(patches, loop.time)
+        yield VirtualTimeRecord(epoch=VIRTUAL_EPOCH.isoformat(), hosts=(KIOSK_HOST, AGENT_HOST),
+                                dtls_cipher=DTLS_CIPHER.decode(), encode_ms=loop.coding_delay.encode_s * 1000.0,
+                                decode_ms=loop.coding_delay.decode_s * 1000.0)
+    finally:
+        patches.restore()
+        if worker is not None:
+            worker.close()
+
+
+def _patch_clocks(patches: _Patches, now_s: Callable[[], float]) -> None:
+    """aiortc's clock functions and the ``time`` module of :data:`TIME_PATCHED_MODULES` read
+    :data:`VIRTUAL_EPOCH` + ``now_s()``."""
+    import aiortc.clock
+
+    def current_datetime() -> _dt.datetime:
+        return VIRTUAL_EPOCH + _dt.timedelta(seconds=now_s())
+
+    def current_ms() -> int:
+        return int((current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+
+    def current_ntp_time() -> int:
+        return aiortc.clock.datetime_to_ntp(current_datetime())
+
+    patches.set(aiortc.clock, "current_datetime", current_datetime)
+    patches.set(aiortc.clock, "current_ms", current_ms)
+    patches.set(aiortc.clock, "current_ntp_time", current_ntp_time)
+    vtime = _VirtualTimeModule(now_s)
+    for module in _time_patched_modules():
+        patches.set(module, "time", vtime)
+
+
+def _patch_threads(patches: _Patches) -> None:
+    """Each RTP receiver decodes inline (:class:`_InlineThread`, :class:`_InlineDecoderQueue`)."""
+    import queue as _queue
+
+    import aiortc.rtcrtpreceiver
+
+    patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
+    patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+
+
+def _patch_randomness(patches: _Patches, seed: int) -> None:
+    """Every random draw of aiortc/aioice from its own ``random.Random`` stream, all seeded by ``seed``
+    (the streams are drawn in a fixed order: the same seed, the same streams)."""
     import aioice.ice
     import aioice.stun
     import aioice.turn
-    import aiortc.clock
     import aiortc.codecs.vpx
     import aiortc.mediastreams
-    import aiortc.rtcdtlstransport
     import aiortc.rtcpeerconnection
     import aiortc.rtcrtpreceiver
     import aiortc.rtcrtpsender
     import aiortc.rtcsctptransport
     import aiortc.rtp
-    from OpenSSL import SSL
 
     streams = random.Random(f"twin-virtual-time/{seed}")
 
     def stream() -> random.Random:
         return random.Random(streams.getrandbits(64))
 
-    patches = _Patches()
-    video_worker = None
-    now_s = loop.time
-    try:
-        # -- clocks ---------------------------------------------------------------------------------
-        def current_datetime() -> _dt.datetime:
-            return VIRTUAL_EPOCH + _dt.timedelta(seconds=now_s())
+    rng_utils = stream()
 
-        def current_ms() -> int:
-            return int((current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+    def random16() -> int:
+        return rng_utils.getrandbits(16)
 
-        def current_ntp_time() -> int:
-            return aiortc.clock.datetime_to_ntp(current_datetime())
+    def random32() -> int:
+        return rng_utils.getrandbits(32)
 
-        patches.set(aiortc.clock, "current_datetime", current_datetime)
-        patches.set(aiortc.clock, "current_ms", current_ms)
-        patches.set(aiortc.clock, "current_ntp_time", current_ntp_time)
-        vtime = _VirtualTimeModule(now_s)
-        for module in _time_patched_modules():
-            patches.set(module, "time", vtime)
+    patches.set(aiortc.rtcrtpsender, "random16", random16)
+    patches.set(aiortc.rtcrtpsender, "random32", random32)
+    patches.set(aiortc.rtcsctptransport, "random32", random32)
+    for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
+        patches.set(module, "random", stream())
+    rng_bytes = stream()
+    os_proxy = _Proxy(os, urandom=lambda n: rng_bytes.randbytes(n))
+    patches.set(aiortc.rtcsctptransport, "os", os_proxy)
+    patches.set(aiortc.rtp, "os", os_proxy)
+    rng_uuid = stream()
+    uuid_proxy = _Proxy(_uuid, uuid4=lambda: _uuid.UUID(int=rng_uuid.getrandbits(128), version=4))
+    for module in (aiortc.mediastreams, aiortc.rtcrtpsender, aiortc.rtcpeerconnection):
+        patches.set(module, "uuid", uuid_proxy)
+    rng_ice = stream()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
+    patches.set(aioice.ice, "secrets", _Proxy(secrets, randbits=rng_ice.getrandbits))
+    rng_stun = stream()
+    patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
+    patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))
 
-        # -- threads --------------------------------------------------------------------------------
-        patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
-        import queue as _queue
 
-        patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+def _patch_coding(patches: _Patches, loop: VirtualClockLoop, share_voice_encoding: bool,
+                  offload_encoding: bool):
+    """CPU and wall time only: audio level in numpy; VP8 frames and the voice encoded ahead in forked
+    workers (where allowed); the peers' identical voice encoded once. Returns the
+    :class:`emulators.coding_worker.CodingWorker` started (also ``loop.coding_worker``), or None."""
+    import aiortc.codecs.opus
+    import aiortc.codecs.vpx
+    import aiortc.rtp
 
-        # -- randomness -----------------------------------------------------------------------------
-        rng_utils = stream()
+    # aiortc's audio level (RFC 6465) loops over samples in Python; the same integer in numpy
+    patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
+    opus_module = aiortc.codecs.opus
+    vp8 = aiortc.codecs.vpx.Vp8Encoder
+    worker = None
+    if (offload_encoding and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon):  # a daemonic process may not fork workers
+        from emulators.coding_worker import CodingWorker
 
-        def random16() -> int:
-            return rng_utils.getrandbits(16)
+        worker = CodingWorker(vp8.encode, vp8, opus_module.OpusEncoder.encode, opus_module.OpusEncoder)
+        try:
+            patches.set(vp8, "encode",
+                        lambda self, frame, force_keyframe=False: worker.encode(self, frame, force_keyframe))
+        except BaseException:
+            worker.close()
+            raise
+        loop.coding_worker = worker
+    if share_voice_encoding:
+        voice = SharedVoiceEncoding(opus_module.OpusEncoder.encode, worker)
+        patches.set(opus_module.OpusEncoder, "encode",
+                    lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
+    return worker
 
-        def random32() -> int:
-            return rng_utils.getrandbits(32)
 
-        patches.set(aiortc.rtcrtpsender, "random16", random16)
-        patches.set(aiortc.rtcrtpsender, "random32", random32)
-        patches.set(aiortc.rtcsctptransport, "random32", random32)
-        for module in (aiortc.rtcrtpreceiver, aiortc.rtcrtpsender, aiortc.codecs.vpx, aioice.ice):
-            patches.set(module, "random", stream())
-        rng_bytes = stream()
-        os_proxy = _Proxy(os, urandom=lambda n: rng_bytes.randbytes(n))
-        patches.set(aiortc.rtcsctptransport, "os", os_proxy)
-        patches.set(aiortc.rtp, "os", os_proxy)
-        rng_uuid = stream()
-        uuid_proxy = _Proxy(_uuid, uuid4=lambda: _uuid.UUID(int=rng_uuid.getrandbits(128), version=4))
-        for module in (aiortc.mediastreams, aiortc.rtcrtpsender, aiortc.rtcpeerconnection):
-            patches.set(module, "uuid", uuid_proxy)
-        rng_ice = stream()
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        patches.set(aioice.ice, "random_string", lambda n: "".join(rng_ice.choice(alphabet) for _ in range(n)))
-        patches.set(aioice.ice, "secrets", _Proxy(secrets, randbits=rng_ice.getrandbits))
-        rng_stun = stream()
-        patches.set(aioice.stun, "random_transaction_id", lambda: rng_stun.randbytes(12))
-        patches.set(aioice.turn, "random_transaction_id", lambda: rng_stun.randbytes(12))
+def _patch_host_addresses(patches: _Patches) -> None:
+    """The first peer that gathers candidates is :data:`KIOSK_HOST`, the second :data:`AGENT_HOST`."""
+    import aioice.ice
 
-        # -- speed: aiortc's audio level (RFC 6465) loops over samples in Python; same integer in numpy
-        patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
-        # -- speed: VP8 frames encoded one ahead, and the voice many frames ahead, in a forked worker
-        #    (emulators.coding_worker); the peers' identical voice is encoded once (SharedVoiceEncoding)
-        import aiortc.codecs.opus
+    hosts = iter([KIOSK_HOST, AGENT_HOST])
 
-        opus_module = aiortc.codecs.opus
-        if (offload_encoding and "fork" in multiprocessing.get_all_start_methods()
-                and not multiprocessing.current_process().daemon):  # a daemonic process may not fork workers
-            from emulators.coding_worker import CodingWorker
+    def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
+        try:
+            return [next(hosts)]
+        except StopIteration:
+            raise RuntimeError("a third peer gathered candidates on the virtual network") from None
 
-            video_worker = CodingWorker(aiortc.codecs.vpx.Vp8Encoder.encode, aiortc.codecs.vpx.Vp8Encoder,
-                                        opus_module.OpusEncoder.encode, opus_module.OpusEncoder)
-            patches.set(aiortc.codecs.vpx.Vp8Encoder, "encode",
-                        lambda self, frame, force_keyframe=False: video_worker.encode(self, frame, force_keyframe))
-            loop.coding_worker = video_worker
-        if share_voice_encoding:
-            voice = SharedVoiceEncoding(opus_module.OpusEncoder.encode, video_worker)
-            patches.set(opus_module.OpusEncoder, "encode",
-                        lambda self, frame, force_keyframe=False: voice.encode(self, frame, force_keyframe))
+    patches.set(aioice.ice, "get_host_addresses", host_addresses)
 
-        # -- addresses ------------------------------------------------------------------------------
-        hosts = iter([KIOSK_HOST, AGENT_HOST])
 
-        def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
-            try:
-                return [next(hosts)]
-            except StopIteration:
-                raise RuntimeError("a third peer gathered candidates on the virtual network") from None
+def _patch_dtls(patches: _Patches, now_s: Callable[[], float]) -> None:
+    """A fixed-size certificate, one DTLS 1.2 cipher, OpenSSL's retransmission timer on the virtual clock."""
+    import aiortc.rtcdtlstransport as dtls
+    from OpenSSL import SSL
 
-        patches.set(aioice.ice, "get_host_addresses", host_addresses)
+    key, cert = fixed_size_certificate()
+    original_context = dtls.RTCCertificate._create_ssl_context
 
-        # -- DTLS -----------------------------------------------------------------------------------
-        key, cert = fixed_size_certificate()
-        dtls = aiortc.rtcdtlstransport
-        original_context = dtls.RTCCertificate._create_ssl_context
+    def generate_certificate(cls):
+        return cls(key=key, cert=cert)
 
-        def generate_certificate(cls):
-            return cls(key=key, cert=cert)
+    def create_ssl_context(self, srtp_profiles):
+        ctx = original_context(self, srtp_profiles)
+        ctx.set_cipher_list(DTLS_CIPHER)
+        ctx.set_max_proto_version(DTLS1_2_VERSION)
+        return ctx
 
-        def create_ssl_context(self, srtp_profiles):
-            ctx = original_context(self, srtp_profiles)
-            ctx.set_cipher_list(DTLS_CIPHER)
-            ctx.set_max_proto_version(DTLS1_2_VERSION)
-            return ctx
-
-        patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
-        patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
-        patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
-        yield {"epoch": VIRTUAL_EPOCH.isoformat(), "hosts": [KIOSK_HOST, AGENT_HOST],
-               "dtls_cipher": DTLS_CIPHER.decode(), "coding_delay_ms": {
-                   "encode": loop.coding_delay.encode_s * 1000.0, "decode": loop.coding_delay.decode_s * 1000.0}}
-    finally:
-        patches.restore()
-        if video_worker is not None:
-            video_worker.close()
+    patches.set(dtls.RTCCertificate, "generateCertificate", classmethod(generate_certificate))
+    patches.set(dtls.RTCCertificate, "_create_ssl_context", create_ssl_context)
+    patches.set(dtls, "SSL", _Proxy(SSL, Connection=_make_dtls_connection_class(SSL, now_s)))
 
 
 TIME_PATCHED_MODULES = ("mediastreams", "rtcrtpreceiver", "rtcrtpsender", "rtcsctptransport")

@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from emulators.call import CallConfig, run_emulated_call, write_call_result
+from emulators.call import run_emulated_call
+from emulators.config import CallConfig
+from emulators.output import write_call_result
 from twin.datafiles import read_calibration_csv
 from twin.profiles import get_profile
 
@@ -26,16 +28,16 @@ def gen1_call():
 def test_gen1_call_gets_video_both_ways(gen1_call):
     result, _ = gen1_call
     assert not result.dead and not result.errors
-    assert result.connection["ever_connected"] and not result.connection["died"]
-    assert result.setup["connected_s"] < 2.0
-    up, down = result.video["up"], result.video["down"]
-    assert up["frames_decoded"] > 0 and down["frames_decoded"] > 0
-    assert down["fps_mean"] > 12  # 512 kbit/s downlink carries gen1's 15 fps
-    assert up["fps_mean"] > 3
-    assert up["frames_unidentified"] == 0 and down["frames_unidentified"] == 0
-    assert 25 < down["psnr_db"] < 60 and 0.5 < down["ssim"] <= 1
-    assert down["delay"]["p50_ms"] > result.config["line"]["fixed_delay_down_ms"]
-    assert result.documents["print"]["complete"]
+    assert result.connection.ever_connected and not result.connection.died
+    assert result.setup.connected_s < 2.0
+    up, down = result.video.up, result.video.down
+    assert up.frames_decoded > 0 and down.frames_decoded > 0
+    assert down.fps_mean > 12  # 512 kbit/s downlink carries gen1's 15 fps
+    assert up.fps_mean > 3
+    assert up.frames_unidentified == 0 and down.frames_unidentified == 0
+    assert 25 < down.psnr_db < 60 and 0.5 < down.ssim <= 1
+    assert down.delay.p50_ms > result.config.describe()["line"]["fixed_delay_down_ms"]
+    assert result.documents.print.complete
 
 
 def test_gen1_audio_arrives_whole_in_60_ms_frames(gen1_call):
@@ -45,25 +47,25 @@ def test_gen1_audio_arrives_whole_in_60_ms_frames(gen1_call):
     result, _ = gen1_call
     for direction in ("up", "down"):
         audio = result.audio[direction]
-        assert audio["packets_lost"] == 0
-        assert audio["samples_sent"] == audio["frames_sent"] * 2880  # the microphone hands over 60 ms frames
-        assert audio["samples_decoded"] == audio["frames_decoded"] * 2880
-        assert audio["packets_received"] - 5 <= audio["frames_decoded"] <= audio["packets_received"] <= audio["frames_sent"]
-        expected = 100.0 * (1 - audio["samples_decoded"] / audio["samples_sent"])
-        assert audio["decoded_loss_pct"] == pytest.approx(expected)
+        assert audio.packets_lost == 0
+        assert audio.samples_sent == audio.frames_sent * 2880  # the microphone hands over 60 ms frames
+        assert audio.samples_decoded == audio.frames_decoded * 2880
+        assert audio.packets_received - 5 <= audio.frames_decoded <= audio.packets_received <= audio.frames_sent
+        expected = 100.0 * (1 - audio.samples_decoded / audio.samples_sent)
+        assert audio.decoded_loss_pct == pytest.approx(expected)
     # The downlink has no standing queue: nearly all of its audio is played.
-    assert result.audio["down"]["decoded_loss_pct"] < 5.0
+    assert result.audio.down.decoded_loss_pct < 5.0
 
 
 def test_gen1_video_bitrate_stays_near_the_cap(gen1_call):
     """On the uncongested 512 kbit/s downlink the VP8 encoder runs at the profile's 50 kbit/s cap."""
     result, _ = gen1_call
     cap = get_profile("gen1").video_max_kbps
-    encoder_kbps = result.video["down"]["encoder_kbps"]  # RTP payload bytes the agent sent
+    encoder_kbps = result.video.down.encoder_kbps  # RTP payload bytes the agent sent
     assert 0.6 * cap < encoder_kbps < 1.25 * cap, encoder_kbps
-    assert result.encoder["video_max_bps"] == cap * 1000
+    assert result.encoder.video_max_bps == cap * 1000
     # Delivered IP bitrate adds RTP/SRTP/UDP/IP headers, not more than about 30 %.
-    assert result.network["down"]["video_kbps_mean"] < 1.3 * 1.25 * cap
+    assert result.network.down.video_kbps_mean < 1.3 * 1.25 * cap
 
 
 def test_virtual_call_opens_no_socket(gen1_call):
@@ -71,9 +73,9 @@ def test_virtual_call_opens_no_socket(gen1_call):
     from emulators.virtual_time import AGENT_HOST, KIOSK_HOST
 
     result, _ = gen1_call
-    hosts = {a.split(":")[0] for a in result.connection["listen_addresses"]}
+    hosts = {a.split(":")[0] for a in result.connection.listen_addresses}
     assert hosts == {KIOSK_HOST, AGENT_HOST}
-    assert result.network["up"]["late_ms"]["max"] == 0.0  # deliveries exactly on time
+    assert result.network.up.late_ms.max == 0.0  # deliveries exactly on time
 
 
 def test_real_time_smoke_call_listens_on_loopback_only():
@@ -84,12 +86,12 @@ def test_real_time_smoke_call_listens_on_loopback_only():
     result = run_emulated_call(config)
     assert time.perf_counter() - t0 < 4.0 + 6.0
     assert not result.dead and not result.errors
-    assert result.connection["ever_connected"] and result.setup["connected_s"] < 2.0
-    assert result.video["up"]["frames_decoded"] > 0 and result.video["down"]["frames_decoded"] > 0
-    addresses = result.connection["listen_addresses"]
+    assert result.connection.ever_connected and result.setup.connected_s < 2.0
+    assert result.video.up.frames_decoded > 0 and result.video.down.frames_decoded > 0
+    addresses = result.connection.listen_addresses
     assert len(addresses) >= 4  # two relay sockets + one ICE socket per peer
     assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
-    assert result.config["clock"] == "real" and result.wall["wall_s"] >= 4.0
+    assert result.config.clock == "real" and result.wall.wall_s >= 4.0
 
 
 def test_call_ends_on_time_and_writes_results(gen1_call, tmp_path):
@@ -98,7 +100,7 @@ def test_call_ends_on_time_and_writes_results(gen1_call, tmp_path):
     assert result.wall_s < 8.0 + 4.0
     out = write_call_result(result, tmp_path / "run")
     data = json.loads((out / "result.json").read_text())
-    assert data["video"]["up"]["frames_decoded"] == result.video["up"]["frames_decoded"]
+    assert data["video"]["up"]["frames_decoded"] == result.video.up.frames_decoded
     assert (out / "timeseries.png").stat().st_size > 10_000
 
 
@@ -117,11 +119,11 @@ def test_dead_line_ends_on_time_with_a_dead_verdict(overrides):
     wall = time.perf_counter() - t0
     assert wall < 3.0 + 5.0
     assert result.dead
-    assert result.video["up"]["frames_decoded"] == 0 and result.video["down"]["frames_decoded"] == 0
+    assert result.video.up.frames_decoded == 0 and result.video.down.frames_decoded == 0
     assert result.verdict[0] == "no video received: line dead"
-    assert result.video["up"]["fps_mean"] == 0
-    drops = result.network["up"]["packets_dropped"]
-    assert drops["loss" if "loss_pct" in overrides else "outage"] == result.network["up"]["packets_in"] > 0
+    assert result.video.up.fps_mean == 0
+    drops = result.network.up.packets_dropped
+    assert drops["loss" if "loss_pct" in overrides else "outage"] == result.network.up.packets_in > 0
     json.dumps(result.to_dict(), allow_nan=False)
 
 

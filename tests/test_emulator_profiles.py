@@ -6,7 +6,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.codecs import h264, opus, vpx
 
-from emulators.profiles import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
+from emulators.encoder_setup import codec_name, encoder_limits, video_bounds_bps, video_codec_preferences
 from twin.profiles import get_profile
 
 
@@ -17,7 +17,7 @@ def test_constants_set_inside_and_restored_after():
         for m in (vpx, h264):
             assert (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) == (
                 gen1.video_min_kbps * 1000, gen1.video_start_kbps * 1000, gen1.video_max_kbps * 1000)
-        assert applied["audio_bps"] == gen1.audio_kbps * 1000
+        assert applied.audio_bps == gen1.audio_kbps * 1000
         # The real aiortc code paths obey them: REMB setter clamps, Opus encoder starts at the profile rate.
         enc = vpx.Vp8Encoder()
         assert enc.target_bitrate == gen1.video_start_kbps * 1000
@@ -50,7 +50,7 @@ def _opus_payloads(encoder) -> list[bytes]:
 def test_opus_frame_duration_applied_and_restored():
     """gen1 sends Opus in 60 ms frames: the encoder emits one packet per three 20 ms input frames."""
     with encoder_limits(get_profile("gen1")) as applied:
-        assert applied["audio_frame_ms"] == 60.0
+        assert applied.audio_frame_ms == 60.0
         assert len(_opus_payloads(opus.OpusEncoder())) == 3
     assert len(_opus_payloads(opus.OpusEncoder())) == 9
 
@@ -61,7 +61,7 @@ def test_opus_channels_follow_the_profile_and_decode_with_aiortc():
     from aiortc.jitterbuffer import JitterFrame
 
     with encoder_limits(get_profile("gen1")) as applied:
-        assert (applied["audio_channels"], applied["audio_complexity"]) == (1, 5)
+        assert (applied.audio_channels, applied.audio_complexity) == (1, 5)
         mono = _opus_payloads(opus.OpusEncoder())
     assert mono and all(p[0] & 0x04 == 0 for p in mono)
     decoder = opus.OpusDecoder()
@@ -96,8 +96,8 @@ def test_codec_preferences_follow_the_profile():
 def test_offer_lists_only_the_preferred_codec():
     import asyncio
 
+    from emulators.encoder_setup import apply_codec_preferences
     from emulators.media import FrameLedger, SyntheticCameraTrack, SyntheticScene
-    from emulators.profiles import apply_codec_preferences
 
     async def offer_sdp() -> str:
         pc = RTCPeerConnection()

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emulators.call import CallConfig, run_emulated_call, write_call_result
+from emulators.call import run_emulated_call
+from emulators.config import CallConfig
+from emulators.output import write_call_result
 from emulators.virtual_time import (
     AGENT_HOST,
     KIOSK_HOST,
@@ -143,7 +145,7 @@ def test_virtual_relay_delivers_exactly_when_the_link_queue_says(loss_pct):
             assert arrived[i] == pytest.approx(p, abs=1e-6)
     assert len(arrived) == sum(p is not None for p in predicted) > 0.5 * n
     digest = relay.event_digest()
-    assert digest["events"] == n and len(digest["sha256"]) == 64
+    assert digest.events == n and len(digest.sha256) == 64
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,8 +169,8 @@ def test_same_seed_same_call_in_one_process(reference_call):
     again = run_emulated_call(CallConfig(profile=get_profile("gen1"), **CALL))
     assert again.digest == reference_call.digest
     assert _deterministic_json(again) == _deterministic_json(reference_call)
-    assert reference_call.digest["events"] > 300
-    assert reference_call.video["up"]["frames_decoded"] > 0 and not reference_call.errors
+    assert reference_call.digest.events > 300
+    assert reference_call.video.up.frames_decoded > 0 and not reference_call.errors
 
 
 def test_same_seed_same_bytes_in_another_process(reference_call, tmp_path):
@@ -246,8 +248,8 @@ def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
     from aiortc.codecs import opus
     from av import AudioFrame
 
+    from emulators.encoder_setup import encoder_limits
     from emulators.media import AUDIO_TIME_BASE, voice_samples
-    from emulators.profiles import encoder_limits
     from emulators.virtual_time import SharedVoiceEncoding
 
     size = 2880
@@ -291,8 +293,8 @@ def test_vp8_worker_gives_each_encoder_exactly_its_own_packets():
     from aiortc.codecs import vpx
 
     from emulators.coding_worker import CodingWorker
+    from emulators.encoder_setup import encoder_limits
     from emulators.media import VIDEO_TIME_BASE, SyntheticScene, _register_frame, frame_pts
-    from emulators.profiles import encoder_limits
 
     scene = SyntheticScene(320, 240)
 
@@ -367,7 +369,7 @@ def test_lost_dtls_handshake_flights_retransmit_at_the_same_virtual_time_whateve
     config = {**CALL, "duration_s": 2.0, "scan_kb": 0.0, "print_kb": 0.0, "loss_pct": 15.0, "seed": 14,
               "line": AdslLine(get_offer("adsl-2048-256"), 3000.0), "profile": get_profile("aiortc-stock")}
     calm = run_emulated_call(CallConfig(**config))
-    assert calm.setup["connected_s"] > 1.0  # connected only after a 1 s DTLS retransmission timeout
+    assert calm.setup.connected_s > 1.0  # connected only after a 1 s DTLS retransmission timeout
     original = virtual_time.VirtualNetwork.send
 
     def slow_send(self, src, dst, data):
@@ -413,7 +415,7 @@ def test_coding_workers_exit_when_the_call_process_is_killed(tmp_path):
 
 def _short_call_digest(_: int) -> str:
     result = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "duration_s": 2.0}))
-    return result.digest["sha256"]
+    return result.digest.sha256
 
 
 def test_a_virtual_call_runs_inside_a_daemonic_pool_worker():
@@ -435,7 +437,7 @@ def _state(pid: int) -> str:
 
 def test_another_seed_gives_another_call(reference_call):
     other = run_emulated_call(CallConfig(profile=get_profile("gen1"), **{**CALL, "seed": 8}))
-    assert other.digest["sha256"] != reference_call.digest["sha256"]
+    assert other.digest.sha256 != reference_call.digest.sha256
 
 
 # --------------------------------------------------------------------------------------------------

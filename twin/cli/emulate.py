@@ -8,10 +8,10 @@ A Ctrl-C during ``emulate`` ends the call early, writes what was measured, and e
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,79 +21,11 @@ from twin.line import OFFERS
 from twin.profiles import PROFILES
 from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
-
-def _parse_outage(text: str) -> tuple[float, float]:
-    try:
-        start, end = (float(x) for x in text.split(":"))
-    except ValueError:
-        raise TwinInputError(f"--outage {text!r}: expected START_S:END_S, e.g. 5:12") from None
-    return start, end
+if TYPE_CHECKING:
+    from emulators.results import CallResult
 
 
-def build_line(line_name: str | None, loop_length_m: float | None, family: str | None):
-    """The kiosk line from CLI options.
-
-    * ``--line NAME`` alone: that offer at the default loop length (it syncs at its caps).
-    * ``--loop-length-m M`` (+ ``--family``, default the offer's or ``adsl``) without ``--line``: an
-      uncapped line of that family syncing at its attainable rates (:func:`twin.line.attainable_sync_rate_kbps`).
-    * both: the named offer on a loop of ``M`` metres (sync = min(cap, attainable)).
-    """
-    from emulators.call import DEFAULT_LINE, DEFAULT_LOOP_LENGTH_M
-    from twin.line import AdslLine, LineFamily, LineOffer, attainable_sync_rate_kbps, get_offer
-
-    if family is not None and family not in LINE_FAMILIES:
-        raise TwinInputError(f"--family {family!r}: expected one of {', '.join(LINE_FAMILIES)}")
-    if loop_length_m is None:
-        if family is not None:
-            raise TwinInputError("--family needs --loop-length-m (or name an offer with --line)")
-        return AdslLine(get_offer(DEFAULT_LINE if line_name is None else line_name), DEFAULT_LOOP_LENGTH_M)
-    if line_name is not None:
-        offer = get_offer(line_name)
-        if family is not None and family != offer.family.value:
-            raise TwinInputError(f"--family {family} contradicts --line {line_name} ({offer.family.value})")
-        return AdslLine(offer, loop_length_m)
-    fam = LineFamily(family or "adsl")
-    down, up = attainable_sync_rate_kbps(loop_length_m, fam)  # raises LineError when out of reach
-    offer = LineOffer(
-        name=f"{fam.value}-{loop_length_m:.0f}m", family=fam, down_kbps=down, up_kbps=up, monthly_cost_eur=0.0,
-        description="attainable sync rates of the loop, no commercial cap",
-    )
-    return AdslLine(offer, loop_length_m)
-
-
-def build_profile(name: str, codec: str | None, width: int | None, height: int | None, fps: float | None,
-                  max_video_kbps: float | None, audio_kbps: float | None):
-    """A built-in profile with optional overrides (validated by :class:`twin.profiles.EncoderProfile`)."""
-    from twin.profiles import get_profile
-
-    profile = get_profile(name)
-    changes: dict = {}
-    if codec is not None:
-        changes["video_codec"] = codec.upper().replace(".", "")
-    if width is not None:
-        changes["width_px"] = width
-    if height is not None:
-        changes["height_px"] = height
-    if fps is not None:
-        changes["frame_rate_fps"] = fps
-    if max_video_kbps is not None:
-        changes["video_max_kbps"] = max_video_kbps
-        if max_video_kbps > 0:  # keep min <= start <= max; a bad cap is reported by EncoderProfile
-            changes["video_min_kbps"] = min(profile.video_min_kbps, max_video_kbps)
-            changes["video_start_kbps"] = min(profile.video_start_kbps, max_video_kbps)
-    if audio_kbps is not None:
-        changes["audio_kbps"] = audio_kbps
-    if not changes:
-        return profile
-    for key in ("width_px", "height_px"):
-        if key in changes and (changes[key] <= 0 or changes[key] % 2):
-            raise TwinInputError(f"--{key[:-3]} {changes[key]}: frame size must be a positive even number of pixels")
-    if "width_px" in changes and changes["width_px"] < 80:
-        raise TwinInputError(f"--width {changes['width_px']}: at least 80 px (the frame-number barcode needs room)")
-    return dataclasses.replace(profile, name=f"{profile.name}+custom", **changes)
-
-
-def _print_verdict(result, out_dir: Path) -> None:
+def _print_verdict(result: CallResult, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -104,27 +36,25 @@ def _print_verdict(result, out_dir: Path) -> None:
     for direction, label in (("up", "kiosk->agent"), ("down", "agent->kiosk")):
         v = result.video[direction]
         n = result.network[direction]
-        p95 = v["delay"]["p95_ms"]
-        drops = n["packets_dropped"]
+        p95 = v.delay.p95_ms
         table.add_row(
             label,
-            f"{v['fps_mean']:.1f}",
-            str(v["freeze_count"]),
-            str(v["pause_count"]),
+            f"{v.fps_mean:.1f}",
+            str(v.freeze_count),
+            str(v.pause_count),
             "-" if p95 is None else f"{p95:.0f} ms",
-            "-" if v["psnr_db"] is None else f"{v['psnr_db']:.1f} dB",
-            "-" if v["ssim"] is None else f"{v['ssim']:.3f}",
-            f"{n['video_kbps_mean']:.0f}",
-            f"{sum(drops.values())}/{n['packets_in']}",
+            "-" if v.psnr_db is None else f"{v.psnr_db:.1f} dB",
+            "-" if v.ssim is None else f"{v.ssim:.3f}",
+            f"{n.video_kbps_mean:.0f}",
+            f"{sum(n.packets_dropped.values())}/{n.packets_in}",
         )
     console.print(table)
     for line in result.verdict:
         click.echo(line)
     wall = result.wall
-    speed = f" ({wall['speedup']:.1f}x real time)" if wall.get("speedup") else ""
-    click.echo(f"{result.config['clock']} clock: {result.duration_s:.0f} s of call in {wall['wall_s']:.1f} s of wall "
-               f"time{speed}; event digest {result.digest.get('sha256', '')[:16]} ({result.digest.get('events', 0)} "
-               f"events)")
+    speed = f" ({wall.speedup:.1f}x real time)" if wall.speedup else ""
+    click.echo(f"{result.config.clock} clock: {result.duration_s:.0f} s of call in {wall.wall_s:.1f} s of wall "
+               f"time{speed}; event digest {result.digest.sha256[:16]} ({result.digest.events} events)")
     click.echo(str(out_dir))
 
 
@@ -172,26 +102,19 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         from emulators.virtual_time import prepare_certificate
 
         prepare_certificate()  # the DTLS key is made in the background while aiortc imports
-    from emulators.call import CallConfig, run_emulated_call, write_call_result
+    from emulators.call import run_emulated_call
+    from emulators.config import CallConfig
+    from emulators.output import write_call_result
     from twin.run.outputs import prepare_output_folder, timestamped_path
 
-    config = CallConfig(
-        line=build_line(line_name, loop_length_m, family),
-        up_kbps=up_kbps,
-        down_kbps=down_kbps,
-        loss_pct=loss_pct,
-        burst_length=burst_length,
-        outages=tuple(_parse_outage(o) for o in outages),
-        trace_up=trace_up,
-        trace_down=trace_down,
-        profile=build_profile(profile_name, codec, width, height, fps, max_video_kbps, audio_kbps),
-        duration_s=duration_s,
-        scan_kb=scan_kb,
-        print_kb=print_kb,
-        seed=seed,
-        clock=clock,
-    )
-    config.validate()
+    config = CallConfig.from_options(
+        line_name=line_name, loop_length_m=loop_length_m, family=family, outages=outages,
+        profile_name=profile_name, codec=codec, width=width, height=height, fps=fps,
+        max_video_kbps=max_video_kbps, audio_kbps=audio_kbps,
+        up_kbps=up_kbps, down_kbps=down_kbps, loss_pct=loss_pct, burst_length=burst_length,
+        trace_up=trace_up, trace_down=trace_down, duration_s=duration_s, scan_kb=scan_kb, print_kb=print_kb,
+        seed=seed, clock=clock,
+    )  # validated: bad options stop here, before any folder or call
     folder = prepare_output_folder(out if out is not None else timestamped_path("emulate"), "emulate", force=force,
                                    inputs=[Path(t) for t in (trace_up, trace_down) if t])
     result = run_emulated_call(config)

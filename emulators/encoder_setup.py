@@ -1,4 +1,5 @@
-"""Apply a :class:`twin.profiles.EncoderProfile` to aiortc 1.16: bitrate bounds and codec choice.
+"""Apply a :class:`twin.profiles.EncoderProfile` to aiortc 1.16: bitrate bounds, codec choice and the
+per-frame coding delays of virtual time. (The profiles themselves, pure data, are :mod:`twin.profiles`.)
 
 How aiortc sets its encoder bitrates (read in the installed sources, aiortc 1.16.0):
 
@@ -30,12 +31,34 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiortc import RTCRtpSender
 from aiortc.codecs import h264, opus, vpx
 from av import AudioResampler
 
 _VIDEO_MODULES = {"vp8": vpx, "h264": h264}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """What :func:`encoder_limits` applied to aiortc, for the record.
+
+    Attributes:
+        video_min_bps, video_start_bps, video_max_bps: VP8/H.264 bitrate bounds and start rate, bit/s.
+        audio_bps: Opus bitrate, bit/s.
+        audio_frame_ms: Opus frame duration, ms.
+        audio_channels: Opus channels, 1 or 2.
+        audio_complexity: libopus complexity 0-10, or None for the library default.
+    """
+
+    video_min_bps: int
+    video_start_bps: int
+    video_max_bps: int
+    audio_bps: int
+    audio_frame_ms: float
+    audio_channels: int
+    audio_complexity: int | None
 
 
 def _kbps(profile, name: str, default: float | None) -> float | None:
@@ -56,11 +79,11 @@ def video_bounds_bps(profile) -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def encoder_limits(profile) -> Iterator[dict]:
+def encoder_limits(profile) -> Iterator[EncoderSettings]:
     """Set aiortc's VP8/H.264 bitrate bounds and Opus bitrate from ``profile``; restore on exit.
 
-    Both video codecs get the profile's bounds (whichever is negotiated obeys them). Yields a dict of
-    the values applied (bit/s) for the record. Not re-entrant across threads (process-wide state).
+    Both video codecs get the profile's bounds (whichever is negotiated obeys them). Yields the
+    :class:`EncoderSettings` applied, for the record. Not re-entrant across threads (process-wide state).
     """
     vmin, vstart, vmax = video_bounds_bps(profile)
     audio_bps = int(_kbps(profile, "audio_kbps", 96.0) * 1000)
@@ -90,8 +113,8 @@ def encoder_limits(profile) -> Iterator[dict]:
         for mod in _VIDEO_MODULES.values():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = vmin, vstart, vmax
         opus.OpusEncoder.__init__ = opus_init
-        yield {"video_min_bps": vmin, "video_start_bps": vstart, "video_max_bps": vmax, "audio_bps": audio_bps,
-               "audio_frame_ms": frame_ms, "audio_channels": channels, "audio_complexity": complexity}
+        yield EncoderSettings(video_min_bps=vmin, video_start_bps=vstart, video_max_bps=vmax, audio_bps=audio_bps,
+                              audio_frame_ms=frame_ms, audio_channels=channels, audio_complexity=complexity)
     finally:
         for mod, values in saved.items():
             mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = values
@@ -146,7 +169,7 @@ Virtual time makes coding free; :mod:`emulators.virtual_time` adds these delays 
 Measured in real time on this machine class (2 cores, load average about 2.5 from other work) with
 :func:`measure_coding_delay_ms` (mean over 150 frames; three runs: gen1 0.70-0.74 / 0.13 ms, gen2
 1.65-2.90 / 0.12-0.21 ms, aiortc-stock 2.24-2.34 / 0.39-0.40 ms; the lower, unloaded values kept):
-``.venv/bin/python -m emulators.profiles``. Not modelled: the real-time pipeline's thread hand-offs
+``.venv/bin/python -m emulators.encoder_setup``. Not modelled: the real-time pipeline's thread hand-offs
 (executor and decoder thread to the event loop, well under 1 ms each when the host is idle) and any CPU
 contention. Audio coding (Opus, about 0.1 ms a frame) is taken as free."""
 

@@ -1,0 +1,384 @@
+"""What one emulated call runs on: the kiosk's line, its disturbances, the encoder profile, the call's
+length and documents, the seed and the clock, as one frozen :class:`CallConfig` checked when it is made.
+
+A :class:`CallConfig` that exists is valid: :meth:`CallConfig.__post_init__` raises
+:class:`twin.errors.TwinInputError` naming the field and the value before any socket, peer or loop
+exists, and nothing can change it afterwards. :meth:`CallConfig.from_options` builds one from the
+options of ``twin emulate`` (:func:`build_line`, :func:`build_profile`, :func:`parse_outage`); its
+errors name the command-line option. :meth:`CallConfig.link_queues` gives the two
+:class:`twin.line.LinkQueue` objects the call's relay passes its packets through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.datafiles import read_capacity_trace
+from twin.errors import TwinInputError
+from twin.line import (
+    AdslLine,
+    BernoulliLoss,
+    Direction,
+    GilbertElliottLoss,
+    LineFamily,
+    LineOffer,
+    LinkQueue,
+    OutageSchedule,
+    attainable_sync_rate_kbps,
+    get_offer,
+)
+from twin.profiles import EncoderProfile, get_profile
+from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
+
+DEFAULT_LINE = "adsl-512-128"
+"""Offer of a call that names no line."""
+DEFAULT_LOOP_LENGTH_M = 2000.0
+"""Loop length used when a call names only an offer: at 2 km every built-in ADSL offer syncs at its cap
+(attainable about 6.6 Mbit/s down, 1 Mbit/s up), so the offer's rates are what the call gets."""
+DEFAULT_PROFILE = "gen1"
+"""Encoder profile of a call that names none."""
+
+#: Bounds of a call's options: an emulated interview lasts minutes, not days; documents are scans and
+#: prints, not disk images; a kiosk camera is at most full HD at 60 fps; Opus tops out at 510 kbit/s
+#: (RFC 6716); no ADSL-era line exceeds ADSL2+'s 24 Mbit/s by much.
+MAX_DOCUMENT_KB = 100_000.0
+MAX_FRAME_PIXELS = 1920 * 1080
+MAX_FRAME_RATE_FPS = 60.0
+MAX_OPUS_KBPS = 510.0
+MAX_RATE_KBPS = 100_000.0
+
+MAX_BURST_PACKETS = 1000
+"""Longest mean loss burst accepted (packets). At the 60-150 packets/s of a call that is 7-17 s of
+consecutive loss, an outage rather than bursty loss; a longer mean would also leave a call of minutes
+with no burst at all (the first one comes after about ``burst / loss`` packets), so the loss asked for
+would not show."""
+
+
+def _default_line() -> AdslLine:
+    return AdslLine(get_offer(DEFAULT_LINE), DEFAULT_LOOP_LENGTH_M)
+
+
+def _default_profile() -> EncoderProfile:
+    return get_profile(DEFAULT_PROFILE)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class CallConfig:
+    """Everything one emulated call needs, checked at construction (an invalid config cannot exist).
+
+    Attributes:
+        line: the kiosk's access line (default: :data:`DEFAULT_LINE` at :data:`DEFAULT_LOOP_LENGTH_M`;
+            ``None`` is taken as the default).
+        up_kbps, down_kbps: override the line's sync rate per direction (kbit/s of ATM wire), 1 to
+            :data:`MAX_RATE_KBPS`.
+        loss_pct: random loss on both directions, % (overrides ``line.loss_pct``); 100 = dead line.
+        burst_length: mean loss-burst length in packets, 1 to :data:`MAX_BURST_PACKETS`; with it the loss
+            is Gilbert-Elliott (simple Gilbert: loss 1 in the bad state) instead of independent.
+        outages: ``(start_s, end_s)`` intervals from the call start during which the line is down
+            (both directions).
+        trace_up, trace_down: mahimahi capacity traces (file paths) replacing the constant rate of a
+            direction.
+        profile: encoder profile of both ends (default :data:`DEFAULT_PROFILE`; ``None`` is taken as the
+            default); at most :data:`MAX_FRAME_PIXELS`, :data:`MAX_FRAME_RATE_FPS` and
+            :data:`MAX_OPUS_KBPS`.
+        duration_s: length of the media phase, seconds on the call's clock (wall or virtual; the call
+            ends then, always), at most :data:`twin.vocabulary.MAX_CALL_S`.
+        scan_kb, print_kb: document sizes (KB = 1000 bytes), 0 to :data:`MAX_DOCUMENT_KB`; 0 disables
+            a transfer.
+        documents_at_s: seconds after the connection is up at which scan and print start.
+        seed: integer >= 0 seeding the line's random streams (loss, jitter); same seed, same loss pattern
+            for the same packet sequence. On the real clock the packet sequence itself depends on
+            scheduling; in virtual time the seed also seeds every random draw of aiortc/aioice, so the
+            whole call repeats.
+        compute_ssim: compute SSIM per decoded frame after the call (PSNR is always computed).
+        clock: one of :data:`twin.vocabulary.CLOCKS`. ``"real"``: real sockets through
+            :class:`emulators.relay.UdpRelay` on the wall clock; ``"virtual"``: in-memory network on a
+            virtual clock (:mod:`emulators.virtual_time`), same LinkQueues; deterministic (same seed,
+            same call, event for event) and faster than real time. Video coding costs no virtual time,
+            so a per-frame encode/decode delay from :data:`emulators.encoder_setup.CODING_DELAY_MS` is
+            added explicitly (:mod:`emulators.clocks`).
+
+    Raises:
+        TwinInputError (at construction): a field out of its bounds, naming the field and the value;
+            a capacity trace that is not a file; a profile beyond the camera or Opus bounds.
+    """
+
+    line: AdslLine = field(default_factory=_default_line)
+    up_kbps: float | None = None
+    down_kbps: float | None = None
+    loss_pct: float | None = None
+    burst_length: float | None = None
+    outages: tuple[tuple[float, float], ...] = ()
+    trace_up: str | None = None
+    trace_down: str | None = None
+    profile: EncoderProfile = field(default_factory=_default_profile)
+    duration_s: float = 20.0
+    scan_kb: float = 300.0
+    print_kb: float = 100.0
+    documents_at_s: float = 1.0
+    seed: int = 0
+    compute_ssim: bool = True
+    clock: str = "real"
+
+    def __post_init__(self) -> None:
+        """Fill the default line and profile, freeze ``outages`` into tuples, then check every field."""
+        if self.line is None:
+            object.__setattr__(self, "line", _default_line())
+        if self.profile is None:
+            object.__setattr__(self, "profile", _default_profile())
+        object.__setattr__(self, "outages", tuple(tuple(o) for o in self.outages))
+        self._check_call()
+        self._check_line()
+        self._check_run()
+        self._check_profile()
+
+    def _bad(self, name: str, why: str) -> TwinInputError:
+        return TwinInputError(f"call option {name}={getattr(self, name)!r}: {why}")
+
+    def _check_call(self) -> None:
+        """Length, documents and the scalar options of the call."""
+        if not _finite(self.duration_s) or not 0 < self.duration_s <= MAX_CALL_S:
+            raise self._bad("duration_s", f"must be a number > 0 and <= {MAX_CALL_S:g} (seconds)")
+        for name in ("scan_kb", "print_kb"):
+            if not _finite(getattr(self, name)) or not 0 <= getattr(self, name) <= MAX_DOCUMENT_KB:
+                raise self._bad(name, f"must be a size between 0 and {MAX_DOCUMENT_KB:,} KB")
+        if not _finite(self.documents_at_s) or self.documents_at_s < 0:
+            raise self._bad("documents_at_s", "must be a number >= 0")
+
+    def _check_line(self) -> None:
+        """Rates, loss, bursts, outages and capacity traces."""
+        for name in ("up_kbps", "down_kbps"):
+            v = getattr(self, name)
+            if v is not None and (not _finite(v) or not 1.0 <= v <= MAX_RATE_KBPS):
+                raise self._bad(name, f"must be a rate between 1 and {MAX_RATE_KBPS:,.0f} kbit/s")
+        if self.loss_pct is not None and (not _finite(self.loss_pct) or not 0 <= self.loss_pct <= 100):
+            raise self._bad("loss_pct", "must be between 0 and 100 (%)")
+        if self.burst_length is not None:
+            if not _finite(self.burst_length) or not 1 <= self.burst_length <= MAX_BURST_PACKETS:
+                raise self._bad("burst_length", f"mean burst length must be between 1 and {MAX_BURST_PACKETS} "
+                                "packets (longer bursts are outages: use outages / --outage START_S:END_S)")
+            if self.effective_loss_pct() >= 100:
+                raise self._bad("burst_length",
+                                "bursty loss needs loss_pct < 100 (use loss_pct=100 alone for a dead line)")
+            if self.effective_loss_pct() <= 0:
+                raise self._bad("burst_length", "bursty loss needs loss_pct > 0")
+        for start, end in self.outages:
+            if not (_finite(start) and _finite(end)) or start < 0 or end <= start:
+                raise TwinInputError(f"outage {start}:{end}: need 0 <= start < end (seconds from call start)")
+        for name in ("trace_up", "trace_down"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise TwinInputError(f"capacity trace for {name} not found", path=str(path))
+
+    def _check_run(self) -> None:
+        """Seed and clock."""
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise self._bad("seed", "must be an integer >= 0")
+        if self.clock not in CLOCKS:
+            raise self._bad("clock", f"must be one of {', '.join(CLOCKS)}")
+
+    def _check_profile(self) -> None:
+        """The camera and the Opus rate within what a kiosk sends (the profile checked its own consistency)."""
+        profile = self.profile
+        if profile.width_px * profile.height_px > MAX_FRAME_PIXELS:
+            raise TwinInputError(f"frame {profile.width_px}x{profile.height_px}: at most 1920x1080 pixels")
+        if profile.frame_rate_fps > MAX_FRAME_RATE_FPS:
+            raise TwinInputError(f"frame rate {profile.frame_rate_fps:g} fps: at most {MAX_FRAME_RATE_FPS:g} fps")
+        if profile.audio_kbps > MAX_OPUS_KBPS:
+            raise TwinInputError(f"audio {profile.audio_kbps:g} kbit/s: Opus tops out at {MAX_OPUS_KBPS:g} kbit/s")
+
+    @classmethod
+    def from_options(cls, *, line_name: str | None = None, loop_length_m: float | None = None,
+                     family: str | None = None, outages: Iterable[str] = (), profile_name: str = DEFAULT_PROFILE,
+                     codec: str | None = None, width: int | None = None, height: int | None = None,
+                     fps: float | None = None, max_video_kbps: float | None = None, audio_kbps: float | None = None,
+                     **fields: Any) -> CallConfig:
+        """The call ``twin emulate`` describes: the line from :func:`build_line`, the outages from
+        :func:`parse_outage` (``"START_S:END_S"`` strings), the profile from :func:`build_profile`;
+        ``fields`` are the other :class:`CallConfig` fields, passed as they are.
+
+        Raises:
+            TwinInputError: naming the command-line option (line, family, outage, frame size) or the
+                field; the line first, then the outages, the profile, the rest.
+        """
+        line = build_line(line_name, loop_length_m, family)
+        parsed = tuple(parse_outage(text) for text in outages)
+        profile = build_profile(profile_name, codec, width, height, fps, max_video_kbps, audio_kbps)
+        return cls(line=line, outages=parsed, profile=profile, **fields)
+
+    def effective_loss_pct(self) -> float:
+        """Random loss of the call, %: ``loss_pct`` if given, else the line's own."""
+        return float(self.loss_pct if self.loss_pct is not None else self.line.loss_pct)
+
+    @property
+    def sync_rate_up_kbps(self) -> float:
+        """Uplink sync rate of the call, kbit/s: ``up_kbps`` if given, else the line's."""
+        return self.up_kbps or self.line.sync_rate_up_kbps
+
+    @property
+    def sync_rate_down_kbps(self) -> float:
+        """Downlink sync rate of the call, kbit/s: ``down_kbps`` if given, else the line's."""
+        return self.down_kbps or self.line.sync_rate_down_kbps
+
+    def describe(self) -> dict:
+        """JSON-ready description of the call set-up (what the results were measured on): the line with
+        its sync rates (kbit/s), fixed delays (ms) and buffers (bytes), the disturbances, the profile,
+        the documents, the seed and the clock."""
+        line = self.line
+        return {
+            "line": {
+                "offer": line.offer.name,
+                "family": line.offer.family.value,
+                "loop_length_m": line.loop_length_m,
+                "encapsulation": line.encapsulation.value,
+                "interleaved": line.interleaved,
+                "sync_rate_up_kbps": self.sync_rate_up_kbps,
+                "sync_rate_down_kbps": self.sync_rate_down_kbps,
+                "fixed_delay_up_ms": line.fixed_delay_ms(Direction.UP),
+                "fixed_delay_down_ms": line.fixed_delay_ms(Direction.DOWN),
+                "up_buffer_bytes": line.up_buffer_bytes,
+                "down_buffer_bytes": line.down_buffer_bytes,
+            },
+            "loss_pct": self.effective_loss_pct(),
+            "burst_length": self.burst_length,
+            "outages": [list(o) for o in self.outages],
+            "trace_up": self.trace_up,
+            "trace_down": self.trace_down,
+            "profile": asdict(self.profile),
+            "duration_s": self.duration_s,
+            "scan_kb": self.scan_kb,
+            "print_kb": self.print_kb,
+            "documents_at_s": self.documents_at_s,
+            "seed": self.seed,
+            "clock": self.clock,
+        }
+
+    def link_queues(self) -> tuple[LinkQueue, LinkQueue]:
+        """The UP and DOWN :class:`twin.line.LinkQueue` of the call, from the line plus the overrides.
+
+        Each direction gets its own random stream (``SeedSequence(seed).spawn``) and its own loss model
+        instance (Gilbert-Elliott is stateful); both share one outage schedule. Traces start at the relay
+        clock's origin (call start). New queues at each call: a queue is the state of one call's line.
+        """
+        up_rng, down_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2))
+        outages = OutageSchedule(list(self.outages)) if self.outages else None
+        loss = self.effective_loss_pct()
+
+        def loss_model():
+            if loss <= 0:
+                return None
+            if self.burst_length is not None:
+                return GilbertElliottLoss.from_mean_loss(loss, self.burst_length)
+            return BernoulliLoss(loss)
+
+        queues = []
+        for direction, rng, rate, trace in (
+            (Direction.UP, up_rng, self.up_kbps, self.trace_up),
+            (Direction.DOWN, down_rng, self.down_kbps, self.trace_down),
+        ):
+            overrides: dict[str, Any] = {"loss": loss_model(), "outages": outages}
+            if rate is not None:
+                overrides["sync_rate_kbps"] = float(rate)
+            if trace is not None:
+                overrides["capacity_trace"] = read_capacity_trace(trace)
+                overrides["trace_start_s"] = 0.0
+            queues.append(LinkQueue.from_line(self.line, direction, rng, **overrides))
+        return queues[0], queues[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Builders from command-line options
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_outage(text: str) -> tuple[float, float]:
+    """``"START_S:END_S"`` (seconds from the call start) -> ``(start_s, end_s)``.
+
+    Raises:
+        TwinInputError: not two numbers separated by a colon (the bounds are checked by :class:`CallConfig`).
+    """
+    try:
+        start, end = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise TwinInputError(f"--outage {text!r}: expected START_S:END_S, e.g. 5:12") from None
+    return start, end
+
+
+def build_line(line_name: str | None, loop_length_m: float | None, family: str | None) -> AdslLine:
+    """The kiosk line from the options of ``twin emulate``.
+
+    * ``line_name`` alone: that offer at :data:`DEFAULT_LOOP_LENGTH_M` (it syncs at its caps).
+    * ``loop_length_m`` (metres; + ``family``, default ``adsl``) without ``line_name``: an uncapped line
+      of that family syncing at its attainable rates (:func:`twin.line.attainable_sync_rate_kbps`).
+    * both: the named offer on a loop of ``loop_length_m`` metres (sync = min(cap, attainable)).
+
+    Raises:
+        TwinInputError: unknown family, ``family`` without a loop length, a family contradicting the
+            offer, unknown offer; :class:`twin.line.LineError` for a loop out of the family's reach.
+    """
+    if family is not None and family not in LINE_FAMILIES:
+        raise TwinInputError(f"--family {family!r}: expected one of {', '.join(LINE_FAMILIES)}")
+    if loop_length_m is None:
+        if family is not None:
+            raise TwinInputError("--family needs --loop-length-m (or name an offer with --line)")
+        return AdslLine(get_offer(DEFAULT_LINE if line_name is None else line_name), DEFAULT_LOOP_LENGTH_M)
+    if line_name is not None:
+        offer = get_offer(line_name)
+        if family is not None and family != offer.family.value:
+            raise TwinInputError(f"--family {family} contradicts --line {line_name} ({offer.family.value})")
+        return AdslLine(offer, loop_length_m)
+    fam = LineFamily(family or "adsl")
+    down, up = attainable_sync_rate_kbps(loop_length_m, fam)  # raises LineError when out of reach
+    offer = LineOffer(
+        name=f"{fam.value}-{loop_length_m:.0f}m", family=fam, down_kbps=down, up_kbps=up, monthly_cost_eur=0.0,
+        description="attainable sync rates of the loop, no commercial cap",
+    )
+    return AdslLine(offer, loop_length_m)
+
+
+def build_profile(name: str, codec: str | None, width: int | None, height: int | None, fps: float | None,
+                  max_video_kbps: float | None, audio_kbps: float | None) -> EncoderProfile:
+    """The built-in profile ``name`` with optional overrides: codec (``VP8``/``H264``), frame size (px),
+    frame rate (fps), video bitrate cap and Opus bitrate (kbit/s). A changed profile is named
+    ``<name>+custom``; a lowered cap pulls the minimum and start bitrates down with it.
+
+    Raises:
+        TwinInputError: unknown profile; a frame size that is not a positive even number of pixels, or
+            narrower than 80 px; anything :class:`twin.profiles.EncoderProfile` refuses.
+    """
+    profile = get_profile(name)
+    changes: dict = {}
+    if codec is not None:
+        changes["video_codec"] = codec.upper().replace(".", "")
+    if width is not None:
+        changes["width_px"] = width
+    if height is not None:
+        changes["height_px"] = height
+    if fps is not None:
+        changes["frame_rate_fps"] = fps
+    if max_video_kbps is not None:
+        changes["video_max_kbps"] = max_video_kbps
+        if max_video_kbps > 0:  # keep min <= start <= max; a bad cap is reported by EncoderProfile
+            changes["video_min_kbps"] = min(profile.video_min_kbps, max_video_kbps)
+            changes["video_start_kbps"] = min(profile.video_start_kbps, max_video_kbps)
+    if audio_kbps is not None:
+        changes["audio_kbps"] = audio_kbps
+    if not changes:
+        return profile
+    for key in ("width_px", "height_px"):
+        if key in changes and (changes[key] <= 0 or changes[key] % 2):
+            raise TwinInputError(f"--{key[:-3]} {changes[key]}: frame size must be a positive even number of pixels")
+    if "width_px" in changes and changes["width_px"] < 80:
+        raise TwinInputError(f"--width {changes['width_px']}: at least 80 px (the frame-number barcode needs room)")
+    return dataclasses.replace(profile, name=f"{profile.name}+custom", **changes)
