@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from planners.dates import add_years
 from planners.placement import PlacementProblem, PlacementResult
 from twin.errors import TwinInputError
 from twin.region import road_distance_matrix_km
@@ -426,7 +427,7 @@ def apply_placement(
         ups = [s for s in last.get("upgrade", []) if s in keep]
         _set_lists(last, adds, ups, removes)
     elif mode == "append":
-        start = start_date or _add_years(last_start, 1)
+        start = start_date or add_years(last_start, 1)
         if start <= last_start:
             raise TwinInputError(
                 f"start date {start.isoformat()} must be after the last phase's start "
@@ -437,7 +438,7 @@ def apply_placement(
                                  "start_date": start.isoformat()}
         _set_lists(phase, new_ids, [], removes)
         phases.append(phase)
-        end = _add_years(start, 1) - dt.timedelta(days=1)
+        end = add_years(start, 1) - dt.timedelta(days=1)
         if spec.simulation.end_date < end:
             data["simulation"]["end_date"] = end.isoformat()
     else:  # history
@@ -464,13 +465,6 @@ def _set_lists(phase: dict[str, Any], adds: list[str], ups: list[str], removes: 
             phase[key] = list(dict.fromkeys(values))
         else:
             phase.pop(key, None)
-
-
-def _add_years(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 def median_user_loop_length_m(loaded: LoadedScenario, default_m: float = 2500.0) -> float:

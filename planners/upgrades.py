@@ -38,8 +38,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from planners.dates import add_years
 from planners.lines import DEFAULT_LINE_TARGET, LineTarget, agent_lines_of, size_line, worst_quality
-from planners.scenario_io import _add_years, installed_after, loaded_with_data, scenario_data, unique_id
+from planners.scenario_io import installed_after, loaded_with_data, scenario_data, unique_id
 from twin.errors import TwinInputError
 from twin.model.inputs import ModelInputs, PhaseConfig, prepare
 from twin.profiles import profile_for_generation
@@ -272,7 +273,7 @@ def plan_upgrades(
     if max_phases is not None and max_phases < 1:
         raise TwinInputError(f"max_phases must be >= 1, got {max_phases}")
     last_start = spec.phases[-1].start_date
-    start = start_date or _add_years(last_start, 1)
+    start = start_date or add_years(last_start, 1)
     if start <= last_start:
         raise TwinInputError(f"upgrade start date {start.isoformat()} must be after the last phase's start "
                              f"({last_start.isoformat()})")
@@ -290,7 +291,7 @@ def plan_upgrades(
         if max_phases is not None and phase_k >= max_phases:
             skipped.append((g, f"beyond the budget of {max_phases} phase(s)"))
             continue
-        day = _add_years(start, phase_k)
+        day = add_years(start, phase_k)
         if phase_k not in phase_names:
             phase_names[phase_k] = unique_id(f"upgrades-{day.year}", taken_names)
         cumulative += g.gain_per_year
@@ -317,7 +318,7 @@ def apply_upgrades(loaded: LoadedScenario, plan: UpgradePlan, name_suffix: str =
             line["offer"] = new_offer[site["id"]]
             site["line"] = line
     if plan.steps:
-        end = _add_years(plan.steps[-1].start_date, 1) - dt.timedelta(days=1)
+        end = add_years(plan.steps[-1].start_date, 1) - dt.timedelta(days=1)
         if loaded.spec.simulation.end_date < end:
             data["simulation"]["end_date"] = end.isoformat()
     data["name"] = f"{loaded.spec.name}-{name_suffix}"
