@@ -60,10 +60,8 @@ __all__ = [
 #: for which the exact MILP is attempted. 200 x 200 (pmed1-10) needs at most 40 000.
 MILP_MAX_ASSIGNMENT_VARS = 250_000
 
-_MODELS = ("p-median", "mclp", "lscp", "p-center")
-
 #: The placement models by name, as the command line spells them.
-MODELS = _MODELS
+MODELS = ("p-median", "mclp", "lscp", "p-center")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,7 +273,7 @@ class PlacementResult:
     status: str
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
+        if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}")
 
 
@@ -427,13 +425,13 @@ def _lagrangian(
     rho_j = sum_i min(0, D_ij - lambda_i), a lower bound for every lambda. Each relaxed solution S is also
     evaluated as a primal solution (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site
     into (out of) S raises L; if the raised bound cannot beat the incumbent the site is fixed closed (open).
+    The step size factor ``f`` starts at 2 and halves after ``patience`` iterations without a better bound.
     """
-    n, m = D.shape
-    free = ~fixed_mask
-    n_free = p - int(fixed_mask.sum())
-    free_idx = np.flatnonzero(free)
-    # improvement threshold: a solution better than ub costs at most ub - step
-    better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+    m = D.shape[1]
+    fixed_idx = np.flatnonzero(fixed_mask)
+    free_idx = np.flatnonzero(~fixed_mask)
+    n_free = p - fixed_idx.size
+    better = _improvement_threshold(ub, integral)
     lam = D[:, ub_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
     best_bound = -math.inf
     best_sites, best_cost = ub_sites.copy(), ub
@@ -447,51 +445,30 @@ def _lagrangian(
         R = D - lam[:, None]
         neg = R < 0
         rho = np.where(neg, R, 0.0).sum(axis=0)  # (m,)
-        # choose the n_free smallest rho among free sites
-        if n_free > 0:
-            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-            chosen_free = order[:n_free]
-        else:
-            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-            chosen_free = order[:0]
-        S = np.concatenate([np.flatnonzero(fixed_mask), chosen_free])
+        # the relaxation opens the fixed sites and the n_free free sites of smallest rho
+        order = free_idx[np.argsort(rho[free_idx], kind="stable")]
+        chosen_free = order[:n_free]
+        S = np.concatenate([fixed_idx, chosen_free])
         L = float(lam.sum() + rho[S].sum())
-        # Lagrangian heuristic: S as a primal solution, improved by local search now and then
-        primal, cost_S = S, float(D[:, S].min(axis=1).sum())
-        key = tuple(sorted(S.tolist()))
-        if it % search_every == 0 and key not in searched:
-            searched.add(key)
-            S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
-            if cost_ls < cost_S:
-                primal, cost_S = S_ls, cost_ls
+        primal, cost_S = _lagrangian_heuristic(D, S, fixed_mask, searched, it % search_every == 0)
         if cost_S < best_cost:
             best_cost, best_sites = cost_S, np.sort(primal)
             ub = cost_S
-            better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+            better = _improvement_threshold(ub, integral)
         if L > best_bound + 1e-9 * max(1.0, abs(L)):
             best_bound = L
             since = 0
         else:
             since += 1
-        # reduction tests
-        if 0 < n_free < free_idx.size:
-            last_in = rho[order[n_free - 1]]
-            first_out = rho[order[n_free]]
-            out = order[n_free:]
-            closed[out[L - last_in + rho[out] >= better]] = True
-            opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
-        lb_proves = (math.ceil(best_bound - 1e-6 * max(1.0, abs(best_bound))) if integral else best_bound) >= ub * (
-            1 - 1e-12
-        )
-        if lb_proves or time.perf_counter() > deadline:
+        _reduction_tests(L, rho, order, n_free, better, closed, opened)
+        if _bound_proves(best_bound, ub, integral) or time.perf_counter() > deadline:
             break
         if since >= patience:
             f /= 2.0
             since = 0
             if f < f_min:
                 break
-        x = neg[:, S]
-        g = 1.0 - x.sum(axis=1)
+        g = 1.0 - neg[:, S].sum(axis=1)  # subgradient: 1 - number of open sites assigned to i
         norm = float(g @ g)
         if norm == 0.0:  # relaxed solution is feasible: L is optimal for the relaxation and primal
             best_bound = max(best_bound, L)
@@ -499,6 +476,51 @@ def _lagrangian(
         t = f * (ub - L) / norm
         lam = lam + t * g
     return _Lagrangian(best_bound, best_sites, best_cost, closed, opened, it)
+
+
+def _improvement_threshold(ub: float, integral: bool) -> float:
+    """Largest cost of a solution better than the incumbent's ``ub`` (one unit less on integral data)."""
+    return ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+
+
+def _bound_proves(bound: float, ub: float, integral: bool) -> bool:
+    """True when the lower bound (rounded up on integral data) reaches the incumbent's cost ``ub``."""
+    return (math.ceil(bound - 1e-6 * max(1.0, abs(bound))) if integral else bound) >= ub * (1 - 1e-12)
+
+
+def _lagrangian_heuristic(
+    D: np.ndarray, S: np.ndarray, fixed_mask: np.ndarray, searched: set[tuple[int, ...]], local_search: bool
+) -> tuple[np.ndarray, float]:
+    """The relaxed solution ``S`` as a primal solution, improved by vertex substitution when
+    ``local_search`` and ``S`` was not searched before (``searched`` records it): (sites, weighted cost)."""
+    primal, cost_S = S, float(D[:, S].min(axis=1).sum())
+    key = tuple(sorted(S.tolist()))
+    if local_search and key not in searched:
+        searched.add(key)
+        S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
+        if cost_ls < cost_S:
+            primal, cost_S = S_ls, cost_ls
+    return primal, cost_S
+
+
+def _reduction_tests(
+    L: float, rho: np.ndarray, order: np.ndarray, n_free: int, better: float, closed: np.ndarray,
+    opened: np.ndarray,
+) -> None:
+    """Beasley's (1993) reduction tests on one relaxed solution, marking sites in ``closed``/``opened``.
+
+    ``order`` lists the free sites by increasing rho; the relaxation opens the first ``n_free``. Swapping
+    a closed site in for the last one opened raises L by rho_j - rho_last; swapping an open site out for
+    the first one closed raises it by rho_first - rho_j. A site whose forced bound reaches ``better`` is
+    closed (open) in every solution better than the incumbent.
+    """
+    if 0 < n_free < order.size:
+        chosen_free = order[:n_free]
+        last_in = rho[order[n_free - 1]]
+        first_out = rho[order[n_free]]
+        out = order[n_free:]
+        closed[out[L - last_in + rho[out] >= better]] = True
+        opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
 
 
 def _pmedian_milp(
@@ -634,28 +656,60 @@ def solve_pmedian(
     if method not in ("auto", "heuristic", "milp"):
         raise TwinInputError(f"unknown p-median method {method!r}: use 'auto', 'heuristic' or 'milp'")
     deadline = t0 + float(time_limit_s)
-    m = problem.n_candidates
-    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask = np.zeros(problem.n_candidates, dtype=bool)
     fixed_mask[list(problem.fixed_sites)] = True
-    D = problem.weights[:, None] * problem.cost
-
     if method == "milp":
-        out = _pmedian_milp(problem, p, np.ones(m, dtype=bool), fixed_mask, time_limit_s, mip_rel_gap)
-        if out is None:
-            raise TwinInputError(
-                f"p-median MILP too large ({problem.n_demand} x {m} assignment variables > "
-                f"{MILP_MAX_ASSIGNMENT_VARS}); use method='auto' or 'heuristic'"
-            )
-        if out.x is None:
-            raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
-        sites = tuple(int(s) for s in out.x)
-        obj = problem.pmedian_cost(sites)
-        bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, mip_rel_gap)
-        return PlacementResult(
-            "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
-            time.perf_counter() - t0, out.status,
-        )
+        return _pmedian_by_milp(problem, p, fixed_mask, time_limit_s, mip_rel_gap, t0)
 
+    D = problem.weights[:, None] * problem.cost
+    best_sites, best = _multistart_local_search(D, p, fixed_mask, seed, n_starts, deadline)
+    lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
+    if lr.best_cost < best:
+        best_sites = lr.best_sites
+    obj = problem.pmedian_cost(best_sites)
+    bound, gap, optimal = _finish_min(problem.integral, obj, lr.bound)
+    inc = _Incumbent(best_sites, obj, bound, gap, optimal, "vertex-substitution+lagrangian",
+                     f"Lagrangian bound after {lr.iterations} subgradient iterations")
+    if not inc.optimal and method == "auto":
+        _close_with_reduced_milp(problem, p, fixed_mask, lr, inc, deadline, mip_rel_gap)
+    if not inc.optimal:
+        inc.status += f"; NOT proven optimal: relative gap {inc.gap:.3g}"
+    sites = tuple(int(s) for s in sorted(inc.sites))
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), inc.objective, inc.bound, inc.gap, inc.optimal, inc.method,
+        time.perf_counter() - t0, inc.status,
+    )
+
+
+def _pmedian_by_milp(
+    problem: PlacementProblem, p: int, fixed_mask: np.ndarray, time_limit_s: float, mip_rel_gap: float, t0: float
+) -> PlacementResult:
+    """``method="milp"``: the exact MILP on every candidate (:func:`_pmedian_milp`); ``t0`` is the solve's
+    start (perf_counter) for ``solve_time_s``."""
+    m = problem.n_candidates
+    out = _pmedian_milp(problem, p, np.ones(m, dtype=bool), fixed_mask, time_limit_s, mip_rel_gap)
+    if out is None:
+        raise TwinInputError(
+            f"p-median MILP too large ({problem.n_demand} x {m} assignment variables > "
+            f"{MILP_MAX_ASSIGNMENT_VARS}); use method='auto' or 'heuristic'"
+        )
+    if out.x is None:
+        raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
+    sites = tuple(int(s) for s in out.x)
+    obj = problem.pmedian_cost(sites)
+    bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, mip_rel_gap)
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
+        time.perf_counter() - t0, out.status,
+    )
+
+
+def _multistart_local_search(
+    D: np.ndarray, p: int, fixed_mask: np.ndarray, seed, n_starts: int, deadline: float
+) -> tuple[np.ndarray, float]:
+    """Vertex substitution from the greedy solution, then from ``n_starts - 1`` random starts (fixed sites
+    always in, free sites drawn with ``numpy.random.default_rng(seed)``) while ``deadline`` (perf_counter)
+    is not passed: the best local optimum and its weighted cost."""
     rng = np.random.default_rng(seed)
     fixed = np.flatnonzero(fixed_mask)
     best_sites, best = _vertex_substitution(D, _greedy(D, p, fixed), fixed_mask)
@@ -667,52 +721,61 @@ def solve_pmedian(
         s, c = _vertex_substitution(D, start, fixed_mask)
         if c < best - 1e-9 * max(1.0, best):
             best_sites, best = s, c
-    lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
-    if lr.best_cost < best:
-        best_sites, best = lr.best_sites, lr.best_cost
-    obj = problem.pmedian_cost(best_sites)
-    bound, gap, optimal = _finish_min(problem.integral, obj, lr.bound)
-    method_name = "vertex-substitution+lagrangian"
-    status = f"Lagrangian bound after {lr.iterations} subgradient iterations"
-    if not optimal and method == "auto":
-        allowed = ~lr.closed | fixed_mask
-        forced = lr.opened | fixed_mask
-        remaining = deadline - time.perf_counter()
-        out = None
-        if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
-            # the reduction tests leave no room for a better solution: the incumbent is optimal
-            bound, gap, optimal = _finish_min(problem.integral, obj, obj)
-            status += "; Lagrangian reduction tests prove the incumbent optimal"
-        elif remaining > 0.1:
-            out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap)
-        if optimal:
-            pass
-        elif out is None:
-            status += (
-                "; MILP not attempted (" + ("no time left" if remaining <= 0.1 else
-                f"more than {MILP_MAX_ASSIGNMENT_VARS} assignment variables after reduction") + ")"
-            )
-        else:
-            method_name = "vertex-substitution+lagrangian+milp-highs"
-            status += f"; reduced MILP on {int(allowed.sum())} of {m} candidates: {out.status}"
-            if out.x is not None:
-                cand_obj = problem.pmedian_cost(out.x)
-                if cand_obj < obj:
-                    best_sites, obj = out.x, cand_obj
-            # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
-            # (a proven-infeasible reduced MILP means no better solution exists)
-            milp_bound = out.bound if out.x is not None or out.proven else -math.inf
-            bound, gap, optimal = _finish_min(
-                problem.integral, obj, max(bound, min(milp_bound, obj)), max(mip_rel_gap, 1e-9)
-            )
-    if not optimal:
-        status += f"; NOT proven optimal: relative gap {gap:.3g}"
-    sites = tuple(int(s) for s in sorted(best_sites))
-    return PlacementResult(
-        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, method_name,
-        time.perf_counter() - t0, status,
-    )
+    return best_sites, best
 
+
+@dataclass
+class _Incumbent:
+    """The p-median answer being built: sites, their objective, the proven bound, gap and status text."""
+
+    sites: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    optimal: bool
+    method: str
+    status: str
+
+
+def _close_with_reduced_milp(
+    problem: PlacementProblem,
+    p: int,
+    fixed_mask: np.ndarray,
+    lr: _Lagrangian,
+    inc: _Incumbent,
+    deadline: float,
+    mip_rel_gap: float,
+) -> None:
+    """``method="auto"``: close the gap the Lagrangian bound left with the MILP restricted by the reduction
+    tests (sites proven closed left out, sites proven open forced in), time and size permitting.
+    Updates ``inc`` (sites, objective, bound, gap, optimal, method, status) in place."""
+    allowed = ~lr.closed | fixed_mask
+    forced = lr.opened | fixed_mask
+    remaining = deadline - time.perf_counter()
+    if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
+        # the reduction tests leave no room for a better solution: the incumbent is optimal
+        inc.bound, inc.gap, inc.optimal = _finish_min(problem.integral, inc.objective, inc.objective)
+        inc.status += "; Lagrangian reduction tests prove the incumbent optimal"
+        return
+    out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap) if remaining > 0.1 else None
+    if out is None:
+        inc.status += (
+            "; MILP not attempted (" + ("no time left" if remaining <= 0.1 else
+            f"more than {MILP_MAX_ASSIGNMENT_VARS} assignment variables after reduction") + ")"
+        )
+        return
+    inc.method = "vertex-substitution+lagrangian+milp-highs"
+    inc.status += f"; reduced MILP on {int(allowed.sum())} of {problem.n_candidates} candidates: {out.status}"
+    if out.x is not None:
+        cand_obj = problem.pmedian_cost(out.x)
+        if cand_obj < inc.objective:
+            inc.sites, inc.objective = out.x, cand_obj
+    # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
+    # (a proven-infeasible reduced MILP means no better solution exists)
+    milp_bound = out.bound if out.x is not None or out.proven else -math.inf
+    inc.bound, inc.gap, inc.optimal = _finish_min(
+        problem.integral, inc.objective, max(inc.bound, min(milp_bound, inc.objective)), max(mip_rel_gap, 1e-9)
+    )
 
 # --------------------------------------------------------------------------------------------------
 # Covering models
@@ -976,8 +1039,8 @@ def solve_placement(
         TwinInputError: unknown model, p or radius missing where the model needs it, and every error
             of the model's solver (invalid p or radius, infeasible LSCP, no solution in time).
     """
-    if model not in _MODELS:
-        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(_MODELS)}")
+    if model not in MODELS:
+        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(MODELS)}")
     if model in ("p-median", "mclp", "p-center") and p is None:
         raise TwinInputError(f"model {model} needs p, the number of sites to open")
     if model in ("mclp", "lscp") and radius_km is None:
