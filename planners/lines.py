@@ -34,9 +34,8 @@ line of the scenario (distinct ones), and the WORST score over them (CHOICE: a k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from planners.scenario_io import scenario_data
 from twin.errors import LineError, TwinInputError
 from twin.line import OFFERS, AdslLine, LineOffer
 from twin.profiles import EncoderProfile, profile_for_generation
@@ -51,7 +50,6 @@ __all__ = [
     "LineSizing",
     "LineTarget",
     "agent_lines_of",
-    "apply_line_sizing",
     "lines_header",
     "size_line",
     "size_lines",
@@ -275,23 +273,7 @@ def size_lines(loaded: LoadedScenario, target: LineTarget = DEFAULT_LINE_TARGET,
 
 
 def _with_site(choice: LineChoice, site_id: str) -> LineChoice:
-    from dataclasses import replace
-
     return replace(choice, site_id=site_id)
-
-
-def apply_line_sizing(loaded: LoadedScenario, sizing: LineSizing, name_suffix: str = "lines") -> dict:
-    """The scenario data with each sized kiosk's line offer replaced (loop length, loss and outage
-    figures kept; sites no offer can serve keep their line)."""
-    data = scenario_data(loaded)
-    chosen = {c.site_id: c.offer for c in sizing.choices if c.offer is not None}
-    for site in data.get("sites", []):
-        if site["id"] in chosen:
-            line = dict(site.get("line", {}))
-            line["offer"] = chosen[site["id"]]
-            site["line"] = line
-    data["name"] = f"{loaded.spec.name}-{name_suffix}"
-    return data
 
 
 def lines_header(sizing: LineSizing, source) -> list[str]:

@@ -138,25 +138,6 @@ class PlacementProblem:
         integral = bool(np.all(c == np.round(c)) and np.all(w == np.round(w)))
         return cls(cost=c, weights=w, fixed_sites=tuple(sorted(fixed)), integral=integral)
 
-    @classmethod
-    def from_scenario(
-        cls,
-        loaded,
-        min_population: int = 1000,
-        candidate_communes=None,
-        fix_existing: bool = False,
-    ) -> PlacementProblem:
-        """The user-kiosk placement problem of a loaded scenario (communes weighted by population,
-        candidate communes and existing kiosks, the twin's road km).
-
-        A shortcut for :func:`planners.scenario_io.placement_problem_from_scenario`, which also returns
-        the candidates behind each column (needed to write the plan back); see it for the arguments
-        and errors.
-        """
-        from planners.scenario_io import placement_problem_from_scenario
-
-        return placement_problem_from_scenario(loaded, min_population, candidate_communes, fix_existing).problem
-
     @property
     def n_demand(self) -> int:
         """Number of demand points n (rows of ``cost``)."""

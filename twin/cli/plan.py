@@ -103,14 +103,8 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
     """Place SCENARIO's user kiosks (demand: communes by population) and write the planned scenario."""
     from rich.table import Table
 
-    from planners.scenario_io import (
-        REPORT_RADIUS_KM,
-        check_plan_target,
-        placement_header,
-        plan_placement,
-        read_candidate_file,
-        write_scenario,
-    )
+    from planners.plans import REPORT_RADIUS_KM, placement_header, plan_placement
+    from planners.scenarios import check_plan_target, read_candidate_file, write_scenario
     from twin.errors import TwinInputError
     from twin.scenario.loading import load_scenario
 
@@ -174,8 +168,8 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
     """Give each user kiosk of SCENARIO the cheapest line offer meeting the quality target."""
     from rich.table import Table
 
-    from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
-    from planners.scenario_io import check_plan_target, write_scenario
+    from planners.lines import LineTarget, lines_header, size_lines
+    from planners.scenarios import apply_line_sizing, check_plan_target, write_scenario
     from twin.line import OFFERS
     from twin.scenario.loading import load_scenario
 
@@ -225,8 +219,9 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
     """Order SCENARIO's generation-1 kiosk upgrades by demand gained, in yearly budgeted phases."""
     from rich.table import Table
 
-    from planners.scenario_io import check_plan_target, write_scenario
-    from planners.upgrades import apply_upgrades, plan_upgrades, upgrades_header
+    from planners.plans import plan_upgrades
+    from planners.scenarios import apply_upgrades, check_plan_target, write_scenario
+    from planners.upgrades import upgrades_header
     from twin.scenario.loading import load_scenario
 
     t0 = time.perf_counter()
