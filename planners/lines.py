@@ -157,6 +157,16 @@ class LineSizing:
         return sum(c.monthly_cost_eur if c.offer is not None else OFFERS[c.current_offer].monthly_cost_eur
                    for c in self.choices)
 
+    @property
+    def current_monthly_cost_eur(self) -> float:
+        """Monthly line cost of the same sites with their current offers, EUR."""
+        return sum(OFFERS[c.current_offer].monthly_cost_eur for c in self.choices)
+
+    @property
+    def changed(self) -> int:
+        """Number of sites whose offer changes."""
+        return sum(1 for c in self.choices if c.offer is not None and c.offer != c.current_offer)
+
 
 def _offer_order(scores: dict[str, float]) -> list[LineOffer]:
     return sorted(OFFERS.values(), key=lambda o: (o.monthly_cost_eur, -scores.get(o.name, 0.0), o.name))

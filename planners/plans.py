@@ -4,7 +4,9 @@ the plan turned back into scenario data (written by :func:`planners.scenarios.wr
 * :func:`plan_placement` - user-kiosk placement (:mod:`planners.placement`) with the new kiosks' line
   (:mod:`planners.lines`), as a :class:`PlacementPlan`;
 * :func:`upgrade_gains`, :func:`plan_upgrades` - generation upgrades (:mod:`planners.upgrades`) measured
-  on the scenario and its all-upgraded what-if (:func:`planners.scenarios.with_generation`).
+  on the scenario and its all-upgraded what-if (:func:`planners.scenarios.with_generation`);
+* :func:`placement_file`, :func:`lines_file`, :func:`upgrades_file` - a scenario file in, a planned
+  scenario file out: one call per ``twin plan`` command (the output checked before any work).
 
 Line sizing needs no what-if: :func:`planners.lines.size_lines` works on the scenario directly.
 
@@ -21,22 +23,35 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from planners.lines import DEFAULT_LINE_TARGET, LineTarget, agent_lines_of, size_line
+from planners.lines import (
+    DEFAULT_LINE_TARGET,
+    LineSizing,
+    LineTarget,
+    agent_lines_of,
+    lines_header,
+    size_line,
+    size_lines,
+)
 from planners.placement import MODELS, PlacementResult, solve_placement
 from planners.scenarios import (
     DEFAULT_MIN_POPULATION,
     PLACEMENT_MODES,
     Candidate,
     ScenarioPlacement,
+    apply_line_sizing,
     apply_placement,
+    apply_upgrades,
+    check_plan_target,
     largest_need_services,
     median_user_loop_length_m,
     placement_problem_from_scenario,
+    read_candidate_file,
     with_generation,
+    write_scenario,
 )
 from planners.upgrades import (
     UpgradeGain,
@@ -45,18 +60,25 @@ from planners.upgrades import (
     order_upgrades,
     upgrade_budget,
     upgrade_candidates,
+    upgrades_header,
 )
 from twin.errors import TwinInputError
 from twin.quality import QualityModel, quality_for_scenario
+from twin.scenario.loading import load_scenario
 from twin.scenario.spec import GEN1_SERVICE_LIMIT, LineSpec, LoadedScenario
 
 __all__ = [
     "REPORT_RADIUS_KM",
     "PlacementPlan",
+    "PlanFile",
+    "lines_file",
+    "placement_file",
     "placement_header",
+    "placement_mode",
     "plan_placement",
     "plan_upgrades",
     "upgrade_gains",
+    "upgrades_file",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -271,3 +293,137 @@ def plan_upgrades(
     budget = upgrade_budget(loaded.spec, budget_eur, start_date, max_phases)
     gains, gen1_limit = upgrade_gains(loaded, resize_lines, target, quality_model)
     return order_upgrades(gains, gen1_limit, budget, (p.name for p in loaded.spec.phases), resize_lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scenario file in, planned scenario file out: what `twin plan` calls
+
+PlanT = TypeVar("PlanT")
+
+
+@dataclass(frozen=True)
+class PlanFile(Generic[PlanT]):
+    """A plan written as a scenario file.
+
+    Attributes:
+        source: the input scenario.
+        plan: the plan (:class:`PlacementPlan`, :class:`planners.lines.LineSizing` or
+            :class:`planners.upgrades.UpgradePlan`).
+        written: the planned scenario, loaded back from ``out``.
+        out: the file written.
+    """
+
+    source: LoadedScenario
+    plan: PlanT
+    written: LoadedScenario
+    out: Path
+
+
+def _source_and_target(scenario: Path, out: Path, force: bool) -> LoadedScenario:
+    """The input scenario, loaded, once ``out`` is known to be writable (refused before any work)."""
+    loaded = load_scenario(scenario)
+    check_plan_target(out, loaded, force=force)
+    return loaded
+
+
+def placement_mode(replace_history: bool = False, start_date: dt.date | None = None) -> str:
+    """The placement output mode (:mod:`planners.scenarios`) the command's options ask for:
+    ``"history"`` with ``--replace-history``, ``"append"`` with ``--start-date``, else ``"final"``.
+
+    Raises:
+        TwinInputError: both given.
+    """
+    if replace_history and start_date is not None:
+        raise TwinInputError("--replace-history and --start-date exclude each other")
+    return "history" if replace_history else ("append" if start_date is not None else "final")
+
+
+def placement_file(
+    scenario: Path,
+    out: Path,
+    *,
+    model: str = "p-median",
+    p: int | None = None,
+    radius_km: float = REPORT_RADIUS_KM,
+    min_population: int = DEFAULT_MIN_POPULATION,
+    candidates_file: Path | None = None,
+    fix_existing: bool = False,
+    generation: int = 2,
+    loop_length_m: float | None = None,
+    start_date: dt.date | None = None,
+    replace_history: bool = False,
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    force: bool = False,
+) -> PlanFile[PlacementPlan]:
+    """``twin plan placement``: place the user kiosks of the scenario file ``scenario`` and write the
+    planned scenario to ``out`` (headed by :func:`placement_header`).
+
+    Args:
+        scenario, out: the input scenario file and the planned scenario file to write.
+        candidates_file: candidate communes (:func:`planners.scenarios.read_candidate_file`) instead of
+            the ``min_population`` rule.
+        start_date, replace_history: the output mode (:func:`placement_mode`).
+        force: overwrite an earlier plan at ``out`` (:func:`planners.scenarios.check_plan_target`).
+        model, p, radius_km, min_population, fix_existing, generation, loop_length_m, time_limit_s, seed:
+            see :func:`plan_placement`.
+
+    Raises:
+        TwinInputError: conflicting options, ``p`` given for LSCP, a refused ``out`` (before loading
+            anything else), an unreadable scenario or candidate file, and every error of
+            :func:`plan_placement`.
+    """
+    mode = placement_mode(replace_history, start_date)
+    if model == "lscp" and p is not None:
+        raise TwinInputError(f"-p {p} does not apply to --model lscp: the location set covering problem finds the "
+                             "fewest kiosks that put every commune within --radius-km; use p-median, mclp or "
+                             "p-center to place a given number")
+    loaded = _source_and_target(scenario, out, force)
+    candidates = read_candidate_file(candidates_file, loaded) if candidates_file is not None else None
+    plan = plan_placement(loaded, model=model, p=p, radius_km=radius_km, min_population=min_population,
+                          candidate_communes=candidates, fix_existing=fix_existing, generation=generation,
+                          loop_length_m=loop_length_m, mode=mode, start_date=start_date,
+                          time_limit_s=time_limit_s, seed=seed)
+    written = write_scenario(plan.data, loaded, out, placement_header(plan, scenario), force=force)
+    return PlanFile(loaded, plan, written, out)
+
+
+def lines_file(scenario: Path, out: Path, target: LineTarget = DEFAULT_LINE_TARGET,
+               force: bool = False) -> PlanFile[LineSizing]:
+    """``twin plan lines``: give each user kiosk of the scenario file ``scenario`` the cheapest offer
+    meeting ``target`` (:func:`planners.lines.size_lines`) and write the result to ``out``.
+
+    Raises:
+        TwinInputError: a refused ``out`` (before any work), an unreadable scenario, no user kiosk.
+    """
+    loaded = _source_and_target(scenario, out, force)
+    sizing = size_lines(loaded, target)
+    written = write_scenario(apply_line_sizing(loaded, sizing), loaded, out, lines_header(sizing, scenario),
+                             force=force)
+    return PlanFile(loaded, sizing, written, out)
+
+
+def upgrades_file(
+    scenario: Path,
+    out: Path,
+    *,
+    budget_eur: float | None = None,
+    start_date: dt.date | None = None,
+    max_phases: int | None = None,
+    resize_lines: bool = True,
+    force: bool = False,
+) -> PlanFile[UpgradePlan]:
+    """``twin plan upgrades``: order the generation-1 kiosk upgrades of the scenario file ``scenario``
+    (:func:`plan_upgrades`, whose arguments these are) and write the scenario with the upgrade phases to
+    ``out``.
+
+    Raises:
+        TwinInputError: a refused ``out`` (before any work), an unreadable scenario, and every error of
+            :func:`plan_upgrades`.
+    """
+    loaded = _source_and_target(scenario, out, force)
+    plan = plan_upgrades(loaded, budget_eur=budget_eur, start_date=start_date, max_phases=max_phases,
+                         resize_lines=resize_lines)
+    written = write_scenario(apply_upgrades(loaded, plan), loaded, out, upgrades_header(plan, scenario),
+                             force=force)
+    return PlanFile(loaded, plan, written, out)
