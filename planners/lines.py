@@ -34,6 +34,7 @@ line of the scenario (distinct ones), and the WORST score over them (CHOICE: a k
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 
 from twin.errors import LineError, TwinInputError
@@ -88,7 +89,8 @@ class LineTarget:
             raise TwinInputError(f"target video MOS must be in [1, 5], got {self.video_mos!r}")
 
     def shortfall(self, q: InterviewQuality, profile: EncoderProfile) -> str | None:
-        """Why ``q`` misses the target (None if it meets it)."""
+        """Why ``q``, a score of ``profile``, misses the target: the shortfalls joined by ``"; "`` (e.g.
+        ``"speech MOS 2.10 < 3; 9.0 fps < 12.0"``), or None if it meets it."""
         reasons = []
         if q.speech_mos < self.speech_mos:
             reasons.append(f"speech MOS {q.speech_mos:.2f} < {self.speech_mos:g}")
@@ -173,7 +175,11 @@ def _offer_order(scores: dict[str, float]) -> list[LineOffer]:
 
 
 def worst_quality(qualities: list[InterviewQuality]) -> InterviewQuality:
-    """The worst of several scores: lowest interview MOS, then speech MOS, then frame rate."""
+    """The worst of several scores: lowest interview MOS, then speech MOS, then frame rate.
+
+    Raises:
+        ValueError: ``qualities`` is empty.
+    """
     return min(qualities, key=lambda q: (q.mos, q.speech_mos, q.frame_rate_fps_up))
 
 
@@ -244,7 +250,8 @@ def _max_generation(loaded: LoadedScenario) -> dict[str, int]:
 
 
 def agent_lines_of(loaded: LoadedScenario) -> list[AdslLine]:
-    """The distinct agent-side lines of a scenario: expert kiosks' lines and services' office lines."""
+    """The distinct agent-side lines of a scenario: expert kiosks' lines, then services' office lines,
+    one :class:`twin.line.AdslLine` per distinct :class:`twin.scenario.spec.LineSpec`, in that order."""
     spec = loaded.spec
     specs = [s.line for s in spec.sites if s.kind == "expert"] + [s.office_line for s in spec.services]
     return [build_line(s) for s in dict.fromkeys(specs)]
@@ -286,8 +293,9 @@ def _with_site(choice: LineChoice, site_id: str) -> LineChoice:
     return replace(choice, site_id=site_id)
 
 
-def lines_header(sizing: LineSizing, source) -> list[str]:
-    """Comment lines heading a line-sized scenario file."""
+def lines_header(sizing: LineSizing, source: str | os.PathLike[str]) -> list[str]:
+    """Comment lines heading a line-sized scenario file: provenance (``source``, the input scenario file,
+    shown as given), the rule and target, and the sites no offer can serve."""
     t = sizing.target
     video = f", video MOS >= {t.video_mos:g}" if t.video_mos is not None else ""
     lines = [

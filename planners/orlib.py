@@ -208,6 +208,15 @@ def solve_orlib_file(path: str | os.PathLike[str], p: int | None = None, time_li
     """Read and solve an OR-Library p-median file (every vertex a demand point of weight 1 and a
     candidate), and look up its published optimum in ``pmedopt.txt`` beside it.
 
+    Args:
+        path: the ``pmedN.txt`` file (:func:`read_orlib_pmedian`).
+        p: medians to open (default: the file's p; the published optimum is looked up only for it).
+        time_limit_s: solver budget, s (:func:`planners.placement.solve_pmedian`, method ``"auto"``).
+        seed: seed of the local search restarts.
+
+    Returns:
+        :class:`OrlibRun` with the :class:`planners.placement.PlacementResult`.
+
     Raises:
         TwinInputError: bad file (see :func:`read_orlib_pmedian`), bad p, a disconnected instance
             (infinite distances), a malformed ``pmedopt.txt``.

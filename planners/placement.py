@@ -71,7 +71,9 @@ MODELS = ("p-median", "mclp", "lscp", "p-center")
 
 @dataclass(frozen=True, eq=False)
 class PlacementProblem:
-    """A placement instance on a cost matrix. Build it with :meth:`from_cost_matrix` (validates).
+    """A placement instance on a cost matrix. Build it with :meth:`from_cost_matrix` (validates); a
+    scenario's instance comes from :func:`planners.scenarios.placement_problem_from_scenario`, which
+    calls it (this module imports only the core).
 
     Attributes:
         cost: (n_demand, n_candidates) float array, finite and >= 0: the cost (km) of serving demand
@@ -179,18 +181,21 @@ class PlacementProblem:
         return s[np.argmin(self.cost[:, s], axis=1)]
 
     def pmedian_cost(self, sites: Sequence[int]) -> float:
-        """Weighted total cost sum_i w_i min_{j in sites} c_ij of a set of sites."""
+        """Weighted total cost sum_i w_i min_{j in sites} c_ij of a non-empty set of candidate indices
+        (cost unit x weight unit, e.g. km x residents)."""
         s = np.asarray(list(sites), dtype=np.int64)
         return float(self.weights @ self.cost[:, s].min(axis=1))
 
     def coverage(self, sites: Sequence[int], radius_km: float) -> float:
-        """Total weight of the demand points within ``radius_km`` of at least one of ``sites``."""
+        """Total weight of the demand points within ``radius_km`` (the cost matrix's unit) of at least one
+        of ``sites`` (a non-empty set of candidate indices)."""
         s = np.asarray(list(sites), dtype=np.int64)
         covered = (self.cost[:, s] <= radius_km).any(axis=1)
         return float(self.weights[covered].sum())
 
     def max_cost(self, sites: Sequence[int]) -> float:
-        """p-center objective: max over demand points of positive weight of min_{j in sites} c_ij."""
+        """p-center objective: max over demand points of positive weight of min_{j in sites} c_ij (the cost
+        matrix's unit; 0 when no weight is positive)."""
         s = np.asarray(list(sites), dtype=np.int64)
         active = self.weights > 0
         if not active.any():
@@ -928,8 +933,14 @@ def solve_pcenter(
     points count; they do not scale the costs). The optimum is one of the distinct entries of the cost
     matrix, so it is found by bisection over them (Minieka 1970; Daskin 1995 ch. 5): radius r is
     feasible iff the set-covering constraints of :func:`solve_lscp` (fixed sites forced open) admit a
-    cover with at most p sites, each test an exact HiGHS feasibility MILP. The covering set found at the optimal radius is padded
-    to exactly p sites greedily by p-median cost (a tie-break that cannot raise the maximum).
+    cover with at most p sites, each test an exact HiGHS feasibility MILP. The covering set found at the
+    optimal radius is padded to exactly p sites greedily by p-median cost (a tie-break that cannot raise
+    the maximum).
+
+    Args:
+        problem: the instance; p counts the fixed sites.
+        p: number of sites to open.
+        time_limit_s: wall-clock budget of the bisection, s.
 
     Returns:
         :class:`PlacementResult` with ``model="p-center"``; ``bound`` is a lower bound on the optimal

@@ -212,7 +212,8 @@ def _new_site_line(loaded: LoadedScenario, generation: int, loop_length_m: float
 
 
 def placement_header(plan: PlacementPlan, source: str | os.PathLike[str]) -> list[str]:
-    """Comment lines heading a planned scenario file: provenance, solve status and assumptions."""
+    """Comment lines heading a planned scenario file: provenance (``source``, the input scenario file),
+    solve status, coverage before and after, output mode and the new sites' line assumption."""
     res = plan.result
     return [
         # The module named here is the one that held the placement planner when the committed planned
@@ -392,6 +393,11 @@ def lines_file(scenario: Path, out: Path, target: LineTarget = DEFAULT_LINE_TARG
                force: bool = False) -> PlanFile[LineSizing]:
     """``twin plan lines``: give each user kiosk of the scenario file ``scenario`` the cheapest offer
     meeting ``target`` (:func:`planners.lines.size_lines`) and write the result to ``out``.
+
+    Args:
+        scenario, out: the input scenario file and the line-sized scenario file to write.
+        target: the quality target (:class:`planners.lines.LineTarget`).
+        force: overwrite an earlier plan at ``out`` (:func:`planners.scenarios.check_plan_target`).
 
     Raises:
         TwinInputError: a refused ``out`` (before any work), an unreadable scenario, no user kiosk.

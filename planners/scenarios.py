@@ -135,8 +135,9 @@ def _inputs(source: LoadedScenario) -> list[Path]:
 
 
 def check_plan_target(out: Path, source: LoadedScenario, force: bool = False) -> None:
-    """Never overwrite the input scenario or a file it reads; overwrite an earlier plan only with
-    ``force`` (:func:`twin.run.outputs.check_output_file`).
+    """Refuse, before any work, an output that would overwrite the input scenario or a data file it
+    reads (communes, calibration), or an existing file unless it is an earlier plan (its first bytes
+    hold :data:`PLAN_MARKER`) and ``force`` is given (:func:`twin.run.outputs.check_output_file`).
 
     Raises:
         TwinInputError: naming the output path and why it is refused.
@@ -216,12 +217,12 @@ class ScenarioPlacement:
     existing: tuple[str, ...]
 
     def chosen_existing(self, result: PlacementResult) -> list[str]:
-        """Existing kiosks the solution keeps."""
+        """Existing kiosks the solution keeps, in the order of ``result.sites``."""
         return [self.candidates[j].existing_site for j in result.sites
                 if self.candidates[j].existing_site is not None]  # type: ignore[misc]
 
     def chosen_new(self, result: PlacementResult) -> list[Candidate]:
-        """New sites the solution opens."""
+        """New sites the solution opens, in the order of ``result.sites``."""
         return [self.candidates[j] for j in result.sites if self.candidates[j].existing_site is None]
 
     def chosen_new_in_id_order(self, result: PlacementResult) -> list[Candidate]:
@@ -519,7 +520,8 @@ def _set_lists(phase: dict[str, Any], adds: list[str], ups: list[str], removes: 
 
 def apply_line_sizing(loaded: LoadedScenario, sizing: LineSizing, name_suffix: str = "lines") -> dict[str, Any]:
     """The scenario data with each sized kiosk's line offer replaced (loop length, loss and outage
-    figures kept; sites no offer can serve keep their line) and ``name_suffix`` appended to the name."""
+    figures kept; sites no offer can serve keep their line) and ``name_suffix`` appended to the name.
+    Not validated here: :func:`write_scenario` loads the written file back."""
     data = scenario_data(loaded)
     chosen = {c.site_id: c.offer for c in sizing.choices if c.offer is not None}
     _set_offers(data, chosen)
@@ -530,7 +532,8 @@ def apply_line_sizing(loaded: LoadedScenario, sizing: LineSizing, name_suffix: s
 def apply_upgrades(loaded: LoadedScenario, plan: UpgradePlan, name_suffix: str = "upgrades") -> dict[str, Any]:
     """The scenario data with the plan's phases appended (``upgrade:`` lists), upgraded kiosks'
     lines resized when the plan says so, ``simulation.end_date`` extended to the end of the last
-    upgrade year and ``name_suffix`` appended to the name."""
+    upgrade year and ``name_suffix`` appended to the name. Not validated here: :func:`write_scenario`
+    loads the written file back."""
     data = scenario_data(loaded)
     phases: dict[str, dict] = {}
     for step in plan.steps:

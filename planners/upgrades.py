@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -358,8 +359,9 @@ def order_upgrades(
                        gen1_limit_per_year, resize_lines)
 
 
-def upgrades_header(plan: UpgradePlan, source) -> list[str]:
-    """Comment lines heading an upgrade-planned scenario file."""
+def upgrades_header(plan: UpgradePlan, source: str | os.PathLike[str]) -> list[str]:
+    """Comment lines heading an upgrade-planned scenario file: provenance (``source``, the input scenario
+    file, shown as given), budget, expected gain and the steps in order."""
     lines = [
         f"Upgrade plan written by `twin plan upgrades` (planners/upgrades.py) from {source}.",
         (f"{len(plan.steps)} generation-1 kiosks upgraded, {plan.upgrades_per_phase} per yearly phase "
