@@ -964,13 +964,44 @@ def solve_pcenter(
         )
     C = problem.cost[rows]
     values = np.unique(C)
+    # start from a feasible solution (greedy p-median)
+    bis = _pcenter_bisection(problem, C, values, _greedy(D, p, fixed), p, deadline)
+    best_sites = bis.sites
+    # pad to exactly p sites by greedy p-median tie-break
+    if best_sites.size < p:
+        best_sites = _greedy(D, p, np.asarray(best_sites, dtype=np.int64))
+    sites = tuple(int(s) for s in sorted(best_sites))
+    obj = problem.max_cost(sites)
+    bound = min(bis.lower_bound, obj)
+    gap = _rel_gap(obj, bound)
+    optimal = gap <= 1e-12
+    status = f"bisection over {values.size} distinct costs, {bis.n_tests} set-cover MILPs"
+    if bis.timed_out:
+        status += f"; time limit reached, NOT proven optimal: relative gap {gap:.3g}"
+    return PlacementResult(
+        "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
+        time.perf_counter() - t0, status,
+    )
+
+
+@dataclass
+class _Bisection:
+    sites: np.ndarray  # the smallest-radius cover found (at most p sites)
+    lower_bound: float  # proven lower bound on the optimal radius
+    n_tests: int  # feasibility MILPs solved
+    timed_out: bool
+
+
+def _pcenter_bisection(
+    problem: PlacementProblem, C: np.ndarray, values: np.ndarray, start: np.ndarray, p: int, deadline: float
+) -> _Bisection:
+    """Bisection over ``values``, the sorted distinct entries of ``C`` (the rows of positive weight),
+    from the feasible solution ``start``: each step asks HiGHS for a cover of radius ``values[mid]`` with
+    at most p sites, until the bounds meet or ``deadline`` (perf_counter) is near."""
     # lower limit: every point needs some site; fixed sites alone already achieve their max
     lo = int(np.searchsorted(values, C.min(axis=1).max()))
-    # upper: a feasible solution (greedy p-median)
-    start = _greedy(D, p, fixed)
     best_sites = start
-    best_r = float(C[:, start].min(axis=1).max())
-    hi = int(np.searchsorted(values, best_r))
+    hi = int(np.searchsorted(values, float(C[:, start].min(axis=1).max())))
     lo_bound = float(values[lo])
     timed_out = False
     n_tests = 0
@@ -984,29 +1015,14 @@ def solve_pcenter(
         n_tests += 1
         if out.x is not None:  # a cover with <= p sites: radius values[mid] is feasible
             best_sites = out.x
-            best_r = float(C[:, out.x].min(axis=1).max())
-            hi = int(np.searchsorted(values, best_r))
+            hi = int(np.searchsorted(values, float(C[:, out.x].min(axis=1).max())))
         elif out.infeasible:  # proven: no cover with <= p sites
             lo = mid + 1
             lo_bound = float(values[lo])
         else:
             timed_out = True
             break
-    # pad to exactly p sites by greedy p-median tie-break
-    if best_sites.size < p:
-        best_sites = _greedy(D, p, np.asarray(best_sites, dtype=np.int64))
-    sites = tuple(int(s) for s in sorted(best_sites))
-    obj = problem.max_cost(sites)
-    bound = min(lo_bound, obj)
-    gap = _rel_gap(obj, bound)
-    optimal = gap <= 1e-12
-    status = f"bisection over {values.size} distinct costs, {n_tests} set-cover MILPs"
-    if timed_out:
-        status += f"; time limit reached, NOT proven optimal: relative gap {gap:.3g}"
-    return PlacementResult(
-        "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
-        time.perf_counter() - t0, status,
-    )
+    return _Bisection(best_sites, lo_bound, n_tests, timed_out)
 
 
 def solve_placement(
