@@ -321,7 +321,8 @@ class PlanFile(Generic[PlanT]):
 
 
 def _source_and_target(scenario: Path, out: Path, force: bool) -> LoadedScenario:
-    """The input scenario, loaded, once ``out`` is known to be writable (refused before any work)."""
+    """Load the input scenario and refuse a wrong ``out`` (:func:`planners.scenarios.check_plan_target`)
+    before any planning."""
     loaded = load_scenario(scenario)
     check_plan_target(out, loaded, force=force)
     return loaded
