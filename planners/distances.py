@@ -45,8 +45,9 @@ def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
     The validating front of :func:`twin.region.great_circle_km` (the one haversine of the project):
     checks the coordinates, then delegates. Vectorised: arguments broadcast with numpy rules (e.g.
-    ``lat1[:, None]`` against ``lat2[None, :]`` gives a matrix). Uses the mean Earth radius :data:`EARTH_MEAN_RADIUS_KM`; the spherical model errs
-    by up to about 0.5 % against the ellipsoid, which is far below the road circuity uncertainty.
+    ``lat1[:, None]`` against ``lat2[None, :]`` gives a matrix). Uses the mean Earth radius
+    :data:`EARTH_MEAN_RADIUS_KM`; the spherical model errs by up to about 0.5 % against the ellipsoid,
+    which is far below the road circuity uncertainty.
 
     Args:
         lat1, lon1, lat2, lon2: latitudes in [-90, 90] and longitudes in degrees (array-like).

@@ -34,9 +34,9 @@ line of the scenario (distinct ones), and the WORST score over them (CHOICE: a k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
-from planners.scenario_io import scenario_data
 from twin.errors import LineError, TwinInputError
 from twin.line import OFFERS, AdslLine, LineOffer
 from twin.profiles import EncoderProfile, profile_for_generation
@@ -51,7 +51,6 @@ __all__ = [
     "LineSizing",
     "LineTarget",
     "agent_lines_of",
-    "apply_line_sizing",
     "lines_header",
     "size_line",
     "size_lines",
@@ -90,7 +89,8 @@ class LineTarget:
             raise TwinInputError(f"target video MOS must be in [1, 5], got {self.video_mos!r}")
 
     def shortfall(self, q: InterviewQuality, profile: EncoderProfile) -> str | None:
-        """Why ``q`` misses the target (None if it meets it)."""
+        """Why ``q``, a score of ``profile``, misses the target: the shortfalls joined by ``"; "`` (e.g.
+        ``"speech MOS 2.10 < 3; 9.0 fps < 12.0"``), or None if it meets it."""
         reasons = []
         if q.speech_mos < self.speech_mos:
             reasons.append(f"speech MOS {q.speech_mos:.2f} < {self.speech_mos:g}")
@@ -159,13 +159,27 @@ class LineSizing:
         return sum(c.monthly_cost_eur if c.offer is not None else OFFERS[c.current_offer].monthly_cost_eur
                    for c in self.choices)
 
+    @property
+    def current_monthly_cost_eur(self) -> float:
+        """Monthly line cost of the same sites with their current offers, EUR."""
+        return sum(OFFERS[c.current_offer].monthly_cost_eur for c in self.choices)
+
+    @property
+    def changed(self) -> int:
+        """Number of sites whose offer changes."""
+        return sum(1 for c in self.choices if c.offer is not None and c.offer != c.current_offer)
+
 
 def _offer_order(scores: dict[str, float]) -> list[LineOffer]:
     return sorted(OFFERS.values(), key=lambda o: (o.monthly_cost_eur, -scores.get(o.name, 0.0), o.name))
 
 
 def worst_quality(qualities: list[InterviewQuality]) -> InterviewQuality:
-    """The worst of several scores: lowest interview MOS, then speech MOS, then frame rate."""
+    """The worst of several scores: lowest interview MOS, then speech MOS, then frame rate.
+
+    Raises:
+        ValueError: ``qualities`` is empty.
+    """
     return min(qualities, key=lambda q: (q.mos, q.speech_mos, q.frame_rate_fps_up))
 
 
@@ -236,7 +250,8 @@ def _max_generation(loaded: LoadedScenario) -> dict[str, int]:
 
 
 def agent_lines_of(loaded: LoadedScenario) -> list[AdslLine]:
-    """The distinct agent-side lines of a scenario: expert kiosks' lines and services' office lines."""
+    """The distinct agent-side lines of a scenario: expert kiosks' lines, then services' office lines,
+    one :class:`twin.line.AdslLine` per distinct :class:`twin.scenario.spec.LineSpec`, in that order."""
     spec = loaded.spec
     specs = [s.line for s in spec.sites if s.kind == "expert"] + [s.office_line for s in spec.services]
     return [build_line(s) for s in dict.fromkeys(specs)]
@@ -275,27 +290,12 @@ def size_lines(loaded: LoadedScenario, target: LineTarget = DEFAULT_LINE_TARGET,
 
 
 def _with_site(choice: LineChoice, site_id: str) -> LineChoice:
-    from dataclasses import replace
-
     return replace(choice, site_id=site_id)
 
 
-def apply_line_sizing(loaded: LoadedScenario, sizing: LineSizing, name_suffix: str = "lines") -> dict:
-    """The scenario data with each sized kiosk's line offer replaced (loop length, loss and outage
-    figures kept; sites no offer can serve keep their line)."""
-    data = scenario_data(loaded)
-    chosen = {c.site_id: c.offer for c in sizing.choices if c.offer is not None}
-    for site in data.get("sites", []):
-        if site["id"] in chosen:
-            line = dict(site.get("line", {}))
-            line["offer"] = chosen[site["id"]]
-            site["line"] = line
-    data["name"] = f"{loaded.spec.name}-{name_suffix}"
-    return data
-
-
-def lines_header(sizing: LineSizing, source) -> list[str]:
-    """Comment lines heading a line-sized scenario file."""
+def lines_header(sizing: LineSizing, source: str | os.PathLike[str]) -> list[str]:
+    """Comment lines heading a line-sized scenario file: provenance (``source``, the input scenario file,
+    shown as given), the rule and target, and the sites no offer can serve."""
     t = sizing.target
     video = f", video MOS >= {t.video_mos:g}" if t.video_mos is not None else ""
     lines = [

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from planners.placement import PlacementProblem, PlacementResult, solve_pmedian
 from twin.errors import TwinInputError
 
 __all__ = ["OrlibInstance", "OrlibRun", "read_orlib_optima", "read_orlib_pmedian", "solve_orlib_file"]
@@ -198,7 +199,7 @@ class OrlibRun:
     name: str
     n_vertices: int
     p: int
-    result: object
+    result: PlacementResult
     known_optimum: int | None
 
 
@@ -207,12 +208,19 @@ def solve_orlib_file(path: str | os.PathLike[str], p: int | None = None, time_li
     """Read and solve an OR-Library p-median file (every vertex a demand point of weight 1 and a
     candidate), and look up its published optimum in ``pmedopt.txt`` beside it.
 
+    Args:
+        path: the ``pmedN.txt`` file (:func:`read_orlib_pmedian`).
+        p: medians to open (default: the file's p; the published optimum is looked up only for it).
+        time_limit_s: solver budget, s (:func:`planners.placement.solve_pmedian`, method ``"auto"``).
+        seed: seed of the local search restarts.
+
+    Returns:
+        :class:`OrlibRun` with the :class:`planners.placement.PlacementResult`.
+
     Raises:
         TwinInputError: bad file (see :func:`read_orlib_pmedian`), bad p, a disconnected instance
             (infinite distances), a malformed ``pmedopt.txt``.
     """
-    from planners.placement import PlacementProblem, solve_pmedian
-
     inst = read_orlib_pmedian(path)
     p_used = inst.p if p is None else p
     problem = PlacementProblem.from_cost_matrix(inst.distances)

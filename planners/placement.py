@@ -60,10 +60,8 @@ __all__ = [
 #: for which the exact MILP is attempted. 200 x 200 (pmed1-10) needs at most 40 000.
 MILP_MAX_ASSIGNMENT_VARS = 250_000
 
-_MODELS = ("p-median", "mclp", "lscp", "p-center")
-
 #: The placement models by name, as the command line spells them.
-MODELS = _MODELS
+MODELS = ("p-median", "mclp", "lscp", "p-center")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -73,7 +71,9 @@ MODELS = _MODELS
 
 @dataclass(frozen=True, eq=False)
 class PlacementProblem:
-    """A placement instance on a cost matrix. Build it with :meth:`from_cost_matrix` (validates).
+    """A placement instance on a cost matrix. Build it with :meth:`from_cost_matrix` (validates); a
+    scenario's instance comes from :func:`planners.scenarios.placement_problem_from_scenario`, which
+    calls it (this module imports only the core).
 
     Attributes:
         cost: (n_demand, n_candidates) float array, finite and >= 0: the cost (km) of serving demand
@@ -140,25 +140,6 @@ class PlacementProblem:
         integral = bool(np.all(c == np.round(c)) and np.all(w == np.round(w)))
         return cls(cost=c, weights=w, fixed_sites=tuple(sorted(fixed)), integral=integral)
 
-    @classmethod
-    def from_scenario(
-        cls,
-        loaded,
-        min_population: int = 1000,
-        candidate_communes=None,
-        fix_existing: bool = False,
-    ) -> PlacementProblem:
-        """The user-kiosk placement problem of a loaded scenario (communes weighted by population,
-        candidate communes and existing kiosks, the twin's road km).
-
-        A shortcut for :func:`planners.scenario_io.placement_problem_from_scenario`, which also returns
-        the candidates behind each column (needed to write the plan back); see it for the arguments
-        and errors.
-        """
-        from planners.scenario_io import placement_problem_from_scenario
-
-        return placement_problem_from_scenario(loaded, min_population, candidate_communes, fix_existing).problem
-
     @property
     def n_demand(self) -> int:
         """Number of demand points n (rows of ``cost``)."""
@@ -200,18 +181,21 @@ class PlacementProblem:
         return s[np.argmin(self.cost[:, s], axis=1)]
 
     def pmedian_cost(self, sites: Sequence[int]) -> float:
-        """Weighted total cost sum_i w_i min_{j in sites} c_ij of a set of sites."""
+        """Weighted total cost sum_i w_i min_{j in sites} c_ij of a non-empty set of candidate indices
+        (cost unit x weight unit, e.g. km x residents)."""
         s = np.asarray(list(sites), dtype=np.int64)
         return float(self.weights @ self.cost[:, s].min(axis=1))
 
     def coverage(self, sites: Sequence[int], radius_km: float) -> float:
-        """Total weight of the demand points within ``radius_km`` of at least one of ``sites``."""
+        """Total weight of the demand points within ``radius_km`` (the cost matrix's unit) of at least one
+        of ``sites`` (a non-empty set of candidate indices)."""
         s = np.asarray(list(sites), dtype=np.int64)
         covered = (self.cost[:, s] <= radius_km).any(axis=1)
         return float(self.weights[covered].sum())
 
     def max_cost(self, sites: Sequence[int]) -> float:
-        """p-center objective: max over demand points of positive weight of min_{j in sites} c_ij."""
+        """p-center objective: max over demand points of positive weight of min_{j in sites} c_ij (the cost
+        matrix's unit; 0 when no weight is positive)."""
         s = np.asarray(list(sites), dtype=np.int64)
         active = self.weights > 0
         if not active.any():
@@ -275,7 +259,7 @@ class PlacementResult:
     status: str
 
     def __post_init__(self) -> None:
-        if self.model not in _MODELS:
+        if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}")
 
 
@@ -427,13 +411,13 @@ def _lagrangian(
     rho_j = sum_i min(0, D_ij - lambda_i), a lower bound for every lambda. Each relaxed solution S is also
     evaluated as a primal solution (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site
     into (out of) S raises L; if the raised bound cannot beat the incumbent the site is fixed closed (open).
+    The step size factor ``f`` starts at 2 and halves after ``patience`` iterations without a better bound.
     """
-    n, m = D.shape
-    free = ~fixed_mask
-    n_free = p - int(fixed_mask.sum())
-    free_idx = np.flatnonzero(free)
-    # improvement threshold: a solution better than ub costs at most ub - step
-    better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+    m = D.shape[1]
+    fixed_idx = np.flatnonzero(fixed_mask)
+    free_idx = np.flatnonzero(~fixed_mask)
+    n_free = p - fixed_idx.size
+    better = _improvement_threshold(ub, integral)
     lam = D[:, ub_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
     best_bound = -math.inf
     best_sites, best_cost = ub_sites.copy(), ub
@@ -447,51 +431,30 @@ def _lagrangian(
         R = D - lam[:, None]
         neg = R < 0
         rho = np.where(neg, R, 0.0).sum(axis=0)  # (m,)
-        # choose the n_free smallest rho among free sites
-        if n_free > 0:
-            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-            chosen_free = order[:n_free]
-        else:
-            order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-            chosen_free = order[:0]
-        S = np.concatenate([np.flatnonzero(fixed_mask), chosen_free])
+        # the relaxation opens the fixed sites and the n_free free sites of smallest rho
+        order = free_idx[np.argsort(rho[free_idx], kind="stable")]
+        chosen_free = order[:n_free]
+        S = np.concatenate([fixed_idx, chosen_free])
         L = float(lam.sum() + rho[S].sum())
-        # Lagrangian heuristic: S as a primal solution, improved by local search now and then
-        primal, cost_S = S, float(D[:, S].min(axis=1).sum())
-        key = tuple(sorted(S.tolist()))
-        if it % search_every == 0 and key not in searched:
-            searched.add(key)
-            S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
-            if cost_ls < cost_S:
-                primal, cost_S = S_ls, cost_ls
+        primal, cost_S = _lagrangian_heuristic(D, S, fixed_mask, searched, it % search_every == 0)
         if cost_S < best_cost:
             best_cost, best_sites = cost_S, np.sort(primal)
             ub = cost_S
-            better = ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+            better = _improvement_threshold(ub, integral)
         if L > best_bound + 1e-9 * max(1.0, abs(L)):
             best_bound = L
             since = 0
         else:
             since += 1
-        # reduction tests
-        if 0 < n_free < free_idx.size:
-            last_in = rho[order[n_free - 1]]
-            first_out = rho[order[n_free]]
-            out = order[n_free:]
-            closed[out[L - last_in + rho[out] >= better]] = True
-            opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
-        lb_proves = (math.ceil(best_bound - 1e-6 * max(1.0, abs(best_bound))) if integral else best_bound) >= ub * (
-            1 - 1e-12
-        )
-        if lb_proves or time.perf_counter() > deadline:
+        _reduction_tests(L, rho, order, n_free, better, closed, opened)
+        if _bound_proves(best_bound, ub, integral) or time.perf_counter() > deadline:
             break
         if since >= patience:
             f /= 2.0
             since = 0
             if f < f_min:
                 break
-        x = neg[:, S]
-        g = 1.0 - x.sum(axis=1)
+        g = 1.0 - neg[:, S].sum(axis=1)  # subgradient: 1 - number of open sites assigned to i
         norm = float(g @ g)
         if norm == 0.0:  # relaxed solution is feasible: L is optimal for the relaxation and primal
             best_bound = max(best_bound, L)
@@ -499,6 +462,51 @@ def _lagrangian(
         t = f * (ub - L) / norm
         lam = lam + t * g
     return _Lagrangian(best_bound, best_sites, best_cost, closed, opened, it)
+
+
+def _improvement_threshold(ub: float, integral: bool) -> float:
+    """Largest cost of a solution better than the incumbent's ``ub`` (one unit less on integral data)."""
+    return ub - 1.0 + 1e-6 if integral else ub * (1 - 1e-12)
+
+
+def _bound_proves(bound: float, ub: float, integral: bool) -> bool:
+    """True when the lower bound (rounded up on integral data) reaches the incumbent's cost ``ub``."""
+    return (math.ceil(bound - 1e-6 * max(1.0, abs(bound))) if integral else bound) >= ub * (1 - 1e-12)
+
+
+def _lagrangian_heuristic(
+    D: np.ndarray, S: np.ndarray, fixed_mask: np.ndarray, searched: set[tuple[int, ...]], local_search: bool
+) -> tuple[np.ndarray, float]:
+    """The relaxed solution ``S`` as a primal solution, improved by vertex substitution when
+    ``local_search`` and ``S`` was not searched before (``searched`` records it): (sites, weighted cost)."""
+    primal, cost_S = S, float(D[:, S].min(axis=1).sum())
+    key = tuple(sorted(S.tolist()))
+    if local_search and key not in searched:
+        searched.add(key)
+        S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
+        if cost_ls < cost_S:
+            primal, cost_S = S_ls, cost_ls
+    return primal, cost_S
+
+
+def _reduction_tests(
+    L: float, rho: np.ndarray, order: np.ndarray, n_free: int, better: float, closed: np.ndarray,
+    opened: np.ndarray,
+) -> None:
+    """Beasley's (1993) reduction tests on one relaxed solution, marking sites in ``closed``/``opened``.
+
+    ``order`` lists the free sites by increasing rho; the relaxation opens the first ``n_free``. Swapping
+    a closed site in for the last one opened raises L by rho_j - rho_last; swapping an open site out for
+    the first one closed raises it by rho_first - rho_j. A site whose forced bound reaches ``better`` is
+    closed (open) in every solution better than the incumbent.
+    """
+    if 0 < n_free < order.size:
+        chosen_free = order[:n_free]
+        last_in = rho[order[n_free - 1]]
+        first_out = rho[order[n_free]]
+        out = order[n_free:]
+        closed[out[L - last_in + rho[out] >= better]] = True
+        opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
 
 
 def _pmedian_milp(
@@ -634,28 +642,60 @@ def solve_pmedian(
     if method not in ("auto", "heuristic", "milp"):
         raise TwinInputError(f"unknown p-median method {method!r}: use 'auto', 'heuristic' or 'milp'")
     deadline = t0 + float(time_limit_s)
-    m = problem.n_candidates
-    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask = np.zeros(problem.n_candidates, dtype=bool)
     fixed_mask[list(problem.fixed_sites)] = True
-    D = problem.weights[:, None] * problem.cost
-
     if method == "milp":
-        out = _pmedian_milp(problem, p, np.ones(m, dtype=bool), fixed_mask, time_limit_s, mip_rel_gap)
-        if out is None:
-            raise TwinInputError(
-                f"p-median MILP too large ({problem.n_demand} x {m} assignment variables > "
-                f"{MILP_MAX_ASSIGNMENT_VARS}); use method='auto' or 'heuristic'"
-            )
-        if out.x is None:
-            raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
-        sites = tuple(int(s) for s in out.x)
-        obj = problem.pmedian_cost(sites)
-        bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, mip_rel_gap)
-        return PlacementResult(
-            "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
-            time.perf_counter() - t0, out.status,
-        )
+        return _pmedian_by_milp(problem, p, fixed_mask, time_limit_s, mip_rel_gap, t0)
 
+    D = problem.weights[:, None] * problem.cost
+    best_sites, best = _multistart_local_search(D, p, fixed_mask, seed, n_starts, deadline)
+    lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
+    if lr.best_cost < best:
+        best_sites = lr.best_sites
+    obj = problem.pmedian_cost(best_sites)
+    bound, gap, optimal = _finish_min(problem.integral, obj, lr.bound)
+    inc = _Incumbent(best_sites, obj, bound, gap, optimal, "vertex-substitution+lagrangian",
+                     f"Lagrangian bound after {lr.iterations} subgradient iterations")
+    if not inc.optimal and method == "auto":
+        _close_with_reduced_milp(problem, p, fixed_mask, lr, inc, deadline, mip_rel_gap)
+    if not inc.optimal:
+        inc.status += f"; NOT proven optimal: relative gap {inc.gap:.3g}"
+    sites = tuple(int(s) for s in sorted(inc.sites))
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), inc.objective, inc.bound, inc.gap, inc.optimal, inc.method,
+        time.perf_counter() - t0, inc.status,
+    )
+
+
+def _pmedian_by_milp(
+    problem: PlacementProblem, p: int, fixed_mask: np.ndarray, time_limit_s: float, mip_rel_gap: float, t0: float
+) -> PlacementResult:
+    """``method="milp"``: the exact MILP on every candidate (:func:`_pmedian_milp`); ``t0`` is the solve's
+    start (perf_counter) for ``solve_time_s``."""
+    m = problem.n_candidates
+    out = _pmedian_milp(problem, p, np.ones(m, dtype=bool), fixed_mask, time_limit_s, mip_rel_gap)
+    if out is None:
+        raise TwinInputError(
+            f"p-median MILP too large ({problem.n_demand} x {m} assignment variables > "
+            f"{MILP_MAX_ASSIGNMENT_VARS}); use method='auto' or 'heuristic'"
+        )
+    if out.x is None:
+        raise TwinInputError(f"p-median MILP found no solution within {time_limit_s} s ({out.status})")
+    sites = tuple(int(s) for s in out.x)
+    obj = problem.pmedian_cost(sites)
+    bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, mip_rel_gap)
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "milp-highs",
+        time.perf_counter() - t0, out.status,
+    )
+
+
+def _multistart_local_search(
+    D: np.ndarray, p: int, fixed_mask: np.ndarray, seed, n_starts: int, deadline: float
+) -> tuple[np.ndarray, float]:
+    """Vertex substitution from the greedy solution, then from ``n_starts - 1`` random starts (fixed sites
+    always in, free sites drawn with ``numpy.random.default_rng(seed)``) while ``deadline`` (perf_counter)
+    is not passed: the best local optimum and its weighted cost."""
     rng = np.random.default_rng(seed)
     fixed = np.flatnonzero(fixed_mask)
     best_sites, best = _vertex_substitution(D, _greedy(D, p, fixed), fixed_mask)
@@ -667,52 +707,61 @@ def solve_pmedian(
         s, c = _vertex_substitution(D, start, fixed_mask)
         if c < best - 1e-9 * max(1.0, best):
             best_sites, best = s, c
-    lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
-    if lr.best_cost < best:
-        best_sites, best = lr.best_sites, lr.best_cost
-    obj = problem.pmedian_cost(best_sites)
-    bound, gap, optimal = _finish_min(problem.integral, obj, lr.bound)
-    method_name = "vertex-substitution+lagrangian"
-    status = f"Lagrangian bound after {lr.iterations} subgradient iterations"
-    if not optimal and method == "auto":
-        allowed = ~lr.closed | fixed_mask
-        forced = lr.opened | fixed_mask
-        remaining = deadline - time.perf_counter()
-        out = None
-        if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
-            # the reduction tests leave no room for a better solution: the incumbent is optimal
-            bound, gap, optimal = _finish_min(problem.integral, obj, obj)
-            status += "; Lagrangian reduction tests prove the incumbent optimal"
-        elif remaining > 0.1:
-            out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap)
-        if optimal:
-            pass
-        elif out is None:
-            status += (
-                "; MILP not attempted (" + ("no time left" if remaining <= 0.1 else
-                f"more than {MILP_MAX_ASSIGNMENT_VARS} assignment variables after reduction") + ")"
-            )
-        else:
-            method_name = "vertex-substitution+lagrangian+milp-highs"
-            status += f"; reduced MILP on {int(allowed.sum())} of {m} candidates: {out.status}"
-            if out.x is not None:
-                cand_obj = problem.pmedian_cost(out.x)
-                if cand_obj < obj:
-                    best_sites, obj = out.x, cand_obj
-            # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
-            # (a proven-infeasible reduced MILP means no better solution exists)
-            milp_bound = out.bound if out.x is not None or out.proven else -math.inf
-            bound, gap, optimal = _finish_min(
-                problem.integral, obj, max(bound, min(milp_bound, obj)), max(mip_rel_gap, 1e-9)
-            )
-    if not optimal:
-        status += f"; NOT proven optimal: relative gap {gap:.3g}"
-    sites = tuple(int(s) for s in sorted(best_sites))
-    return PlacementResult(
-        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, method_name,
-        time.perf_counter() - t0, status,
-    )
+    return best_sites, best
 
+
+@dataclass
+class _Incumbent:
+    """The p-median answer being built: sites, their objective, the proven bound, gap and status text."""
+
+    sites: np.ndarray
+    objective: float
+    bound: float
+    gap: float
+    optimal: bool
+    method: str
+    status: str
+
+
+def _close_with_reduced_milp(
+    problem: PlacementProblem,
+    p: int,
+    fixed_mask: np.ndarray,
+    lr: _Lagrangian,
+    inc: _Incumbent,
+    deadline: float,
+    mip_rel_gap: float,
+) -> None:
+    """``method="auto"``: close the gap the Lagrangian bound left with the MILP restricted by the reduction
+    tests (sites proven closed left out, sites proven open forced in), time and size permitting.
+    Updates ``inc`` (sites, objective, bound, gap, optimal, method, status) in place."""
+    allowed = ~lr.closed | fixed_mask
+    forced = lr.opened | fixed_mask
+    remaining = deadline - time.perf_counter()
+    if (lr.closed & lr.opened).any() or forced.sum() > p or allowed.sum() < p:
+        # the reduction tests leave no room for a better solution: the incumbent is optimal
+        inc.bound, inc.gap, inc.optimal = _finish_min(problem.integral, inc.objective, inc.objective)
+        inc.status += "; Lagrangian reduction tests prove the incumbent optimal"
+        return
+    out = _pmedian_milp(problem, p, allowed, forced, remaining, mip_rel_gap) if remaining > 0.1 else None
+    if out is None:
+        inc.status += (
+            "; MILP not attempted (" + ("no time left" if remaining <= 0.1 else
+            f"more than {MILP_MAX_ASSIGNMENT_VARS} assignment variables after reduction") + ")"
+        )
+        return
+    inc.method = "vertex-substitution+lagrangian+milp-highs"
+    inc.status += f"; reduced MILP on {int(allowed.sum())} of {problem.n_candidates} candidates: {out.status}"
+    if out.x is not None:
+        cand_obj = problem.pmedian_cost(out.x)
+        if cand_obj < inc.objective:
+            inc.sites, inc.objective = out.x, cand_obj
+    # the MILP's bound is valid for solutions better than the incumbent; the incumbent covers the rest
+    # (a proven-infeasible reduced MILP means no better solution exists)
+    milp_bound = out.bound if out.x is not None or out.proven else -math.inf
+    inc.bound, inc.gap, inc.optimal = _finish_min(
+        problem.integral, inc.objective, max(inc.bound, min(milp_bound, inc.objective)), max(mip_rel_gap, 1e-9)
+    )
 
 # --------------------------------------------------------------------------------------------------
 # Covering models
@@ -884,8 +933,14 @@ def solve_pcenter(
     points count; they do not scale the costs). The optimum is one of the distinct entries of the cost
     matrix, so it is found by bisection over them (Minieka 1970; Daskin 1995 ch. 5): radius r is
     feasible iff the set-covering constraints of :func:`solve_lscp` (fixed sites forced open) admit a
-    cover with at most p sites, each test an exact HiGHS feasibility MILP. The covering set found at the optimal radius is padded
-    to exactly p sites greedily by p-median cost (a tie-break that cannot raise the maximum).
+    cover with at most p sites, each test an exact HiGHS feasibility MILP. The covering set found at the
+    optimal radius is padded to exactly p sites greedily by p-median cost (a tie-break that cannot raise
+    the maximum).
+
+    Args:
+        problem: the instance; p counts the fixed sites.
+        p: number of sites to open.
+        time_limit_s: wall-clock budget of the bisection, s.
 
     Returns:
         :class:`PlacementResult` with ``model="p-center"``; ``bound`` is a lower bound on the optimal
@@ -909,13 +964,44 @@ def solve_pcenter(
         )
     C = problem.cost[rows]
     values = np.unique(C)
+    # start from a feasible solution (greedy p-median)
+    bis = _pcenter_bisection(problem, C, values, _greedy(D, p, fixed), p, deadline)
+    best_sites = bis.sites
+    # pad to exactly p sites by greedy p-median tie-break
+    if best_sites.size < p:
+        best_sites = _greedy(D, p, np.asarray(best_sites, dtype=np.int64))
+    sites = tuple(int(s) for s in sorted(best_sites))
+    obj = problem.max_cost(sites)
+    bound = min(bis.lower_bound, obj)
+    gap = _rel_gap(obj, bound)
+    optimal = gap <= 1e-12
+    status = f"bisection over {values.size} distinct costs, {bis.n_tests} set-cover MILPs"
+    if bis.timed_out:
+        status += f"; time limit reached, NOT proven optimal: relative gap {gap:.3g}"
+    return PlacementResult(
+        "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
+        time.perf_counter() - t0, status,
+    )
+
+
+@dataclass
+class _Bisection:
+    sites: np.ndarray  # the smallest-radius cover found (at most p sites)
+    lower_bound: float  # proven lower bound on the optimal radius
+    n_tests: int  # feasibility MILPs solved
+    timed_out: bool
+
+
+def _pcenter_bisection(
+    problem: PlacementProblem, C: np.ndarray, values: np.ndarray, start: np.ndarray, p: int, deadline: float
+) -> _Bisection:
+    """Bisection over ``values``, the sorted distinct entries of ``C`` (the rows of positive weight),
+    from the feasible solution ``start``: each step asks HiGHS for a cover of radius ``values[mid]`` with
+    at most p sites, until the bounds meet or ``deadline`` (perf_counter) is near."""
     # lower limit: every point needs some site; fixed sites alone already achieve their max
     lo = int(np.searchsorted(values, C.min(axis=1).max()))
-    # upper: a feasible solution (greedy p-median)
-    start = _greedy(D, p, fixed)
     best_sites = start
-    best_r = float(C[:, start].min(axis=1).max())
-    hi = int(np.searchsorted(values, best_r))
+    hi = int(np.searchsorted(values, float(C[:, start].min(axis=1).max())))
     lo_bound = float(values[lo])
     timed_out = False
     n_tests = 0
@@ -929,29 +1015,14 @@ def solve_pcenter(
         n_tests += 1
         if out.x is not None:  # a cover with <= p sites: radius values[mid] is feasible
             best_sites = out.x
-            best_r = float(C[:, out.x].min(axis=1).max())
-            hi = int(np.searchsorted(values, best_r))
+            hi = int(np.searchsorted(values, float(C[:, out.x].min(axis=1).max())))
         elif out.infeasible:  # proven: no cover with <= p sites
             lo = mid + 1
             lo_bound = float(values[lo])
         else:
             timed_out = True
             break
-    # pad to exactly p sites by greedy p-median tie-break
-    if best_sites.size < p:
-        best_sites = _greedy(D, p, np.asarray(best_sites, dtype=np.int64))
-    sites = tuple(int(s) for s in sorted(best_sites))
-    obj = problem.max_cost(sites)
-    bound = min(lo_bound, obj)
-    gap = _rel_gap(obj, bound)
-    optimal = gap <= 1e-12
-    status = f"bisection over {values.size} distinct costs, {n_tests} set-cover MILPs"
-    if timed_out:
-        status += f"; time limit reached, NOT proven optimal: relative gap {gap:.3g}"
-    return PlacementResult(
-        "p-center", sites, problem.assignment(sites), obj, bound, gap, optimal, "bisection+lscp-milp-highs",
-        time.perf_counter() - t0, status,
-    )
+    return _Bisection(best_sites, lo_bound, n_tests, timed_out)
 
 
 def solve_placement(
@@ -976,8 +1047,8 @@ def solve_placement(
         TwinInputError: unknown model, p or radius missing where the model needs it, and every error
             of the model's solver (invalid p or radius, infeasible LSCP, no solution in time).
     """
-    if model not in _MODELS:
-        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(_MODELS)}")
+    if model not in MODELS:
+        raise TwinInputError(f"unknown placement model {model!r}; use one of {', '.join(MODELS)}")
     if model in ("p-median", "mclp", "p-center") and p is None:
         raise TwinInputError(f"model {model} needs p, the number of sites to open")
     if model in ("mclp", "lscp") and radius_km is None:

@@ -5,8 +5,8 @@ the (at most 6) services it is configured with; the demand of the other services
 is lost (the twin's unmet reason ``gen1_limit``). Generation-2 kiosks reach every service, including
 services that only own standard videoconference rooms. The gain is computed with the twin's own demand
 code, not a copy of it: :func:`twin.model.prepare` compiles the scenario twice - as it is, and with every
-candidate kiosk made generation 2 - and, in the state reached after the last phase, the gain of kiosk k
-is
+candidate kiosk made generation 2 (the what-if :func:`planners.scenarios.with_generation` builds) - and,
+in the state reached after the last phase, the gain of kiosk k is
 
     gain_k = sum of stream.rate_per_year over the generation-2 streams at k
              - the same sum over the generation-1 streams at k,
@@ -30,37 +30,48 @@ after are reported for each step; they do not enter the ranking except to break 
 each buying ``floor(budget_eur / upgrade_capex_eur)`` upgrades, unspent budget not carried over;
 ``simulation.end_date`` is extended to the end of the last upgrade year. Kiosks with no gain are not
 scheduled (listed with the reason).
+
+This module computes over the core's objects (a loaded scenario, its what-if, the compiled model
+inputs): :func:`upgrade_candidates`, :func:`measure_gains`, :func:`upgrade_budget`,
+:func:`order_upgrades`. :func:`planners.plans.plan_upgrades` runs them on a scenario and
+:func:`planners.scenarios.apply_upgrades` writes the plan into it.
 """
+
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from planners.dates import add_years
 from planners.lines import DEFAULT_LINE_TARGET, LineTarget, agent_lines_of, size_line, worst_quality
-from planners.scenario_io import _add_years, installed_after, loaded_with_data, scenario_data, unique_id
+from planners.rollout import installed_after, unique_id
 from twin.errors import TwinInputError
+from twin.line import AdslLine
 from twin.model.inputs import ModelInputs, PhaseConfig, prepare
 from twin.profiles import profile_for_generation
-from twin.quality import QualityModel, quality_for_scenario
-from twin.scenario.spec import LoadedScenario, build_line
+from twin.quality import QualityModel
+from twin.scenario.spec import LoadedScenario, Scenario, SiteSpec, build_line
 
 __all__ = [
     "DEFAULT_UPGRADES_PER_PHASE",
+    "UpgradeBudget",
     "UpgradeGain",
     "UpgradePlan",
     "UpgradeStep",
-    "apply_upgrades",
-    "plan_upgrades",
-    "upgrade_gains",
+    "measure_gains",
+    "order_upgrades",
+    "upgrade_budget",
+    "upgrade_candidates",
     "upgrades_header",
 ]
 
 #: Default budget per phase, in upgrades (budget_eur = this x costs.upgrade_capex_eur). CHOICE: about
 #: half of the Auvergne generation-1 fleet per year.
 DEFAULT_UPGRADES_PER_PHASE = 10
-
 
 @dataclass(frozen=True)
 class UpgradeGain:
@@ -139,11 +150,21 @@ class UpgradePlan:
         return self.steps[-1].cumulative_gain_per_year if self.steps else 0.0
 
 
-def _candidates(loaded: LoadedScenario) -> list[str]:
+def upgrade_candidates(loaded: LoadedScenario) -> list[str]:
+    """The generation-1 user kiosks installed after the scenario's last phase and upgraded by no phase,
+    in installation order.
+
+    Raises:
+        TwinInputError: there is none (nothing to upgrade).
+    """
     spec = loaded.spec
     upgraded = {sid for phase in spec.phases for sid in phase.upgrade}
-    return [sid for sid in installed_after(spec)
-            if spec.site(sid).kind == "user" and spec.site(sid).generation == 1 and sid not in upgraded]
+    cands = [sid for sid in installed_after(spec)
+             if spec.site(sid).kind == "user" and spec.site(sid).generation == 1 and sid not in upgraded]
+    if not cands:
+        raise TwinInputError("no generation-1 user kiosk is installed after the last phase (or all are "
+                             "already upgraded): nothing to upgrade", path=str(loaded.path))
+    return cands
 
 
 def _rates_by_site(inputs: ModelInputs, cfg: PhaseConfig) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
@@ -157,104 +178,118 @@ def _rates_by_site(inputs: ModelInputs, cfg: PhaseConfig) -> tuple[dict[int, flo
     return total, by_service
 
 
-def upgrade_gains(
+def measure_gains(
     loaded: LoadedScenario,
+    upgraded: LoadedScenario,
+    quality_model: QualityModel,
     resize_lines: bool = True,
     target: LineTarget = DEFAULT_LINE_TARGET,
-    quality_model: QualityModel | None = None,
 ) -> tuple[tuple[UpgradeGain, ...], float]:
-    """The gain of upgrading each generation-1 user kiosk installed after the last phase (method in the
-    module docstring).
+    """The gain of upgrading each of :func:`upgrade_candidates`, from the scenario and its what-if
+    (method in the module docstring).
 
     Args:
         loaded: the scenario.
+        upgraded: the same scenario with every candidate of generation 2
+            (:func:`planners.scenarios.with_generation`).
+        quality_model: scores interviews (the scenario's: :func:`twin.quality.quality_for_scenario`).
         resize_lines: give upgraded kiosks the cheapest line meeting ``target`` for generation 2.
         target: line-sizing target (:class:`planners.lines.LineTarget`).
-        quality_model: default: the scenario's (:func:`twin.quality.quality_for_scenario`).
 
     Returns:
-        (gains in the scenario's site order, reachable demand lost to ``gen1_limit`` before any
-        upgrade in interviews/year).
+        (gains in installation order, reachable demand lost to ``gen1_limit`` before any upgrade in
+        interviews/year).
 
     Raises:
         TwinInputError: no generation-1 user kiosk left to upgrade.
+        ValueError: ``upgraded`` leaves a candidate at generation 1 (a caller's bug).
     """
-    spec = loaded.spec
-    cands = _candidates(loaded)
-    if not cands:
-        raise TwinInputError("no generation-1 user kiosk is installed after the last phase (or all are "
-                             "already upgraded): nothing to upgrade", path=str(loaded.path))
-    model = quality_model if quality_model is not None else quality_for_scenario(loaded)
-    base = prepare(loaded, model)
-    data = scenario_data(loaded)
-    cand_set = set(cands)
-    for site in data["sites"]:
-        if site["id"] in cand_set:
-            site["generation"] = 2
-    upgraded = prepare(loaded_with_data(loaded, data), model)
-    base_cfg, up_cfg = base.phases[-1], upgraded.phases[-1]
+    cands = upgrade_candidates(loaded)
+    not_upgraded = [sid for sid in cands if upgraded.spec.site(sid).generation != 2]
+    if not_upgraded:
+        raise ValueError(f"the what-if leaves {', '.join(not_upgraded)} at generation 1")
+    base = prepare(loaded, quality_model)
+    up = prepare(upgraded, quality_model)
+    base_cfg, up_cfg = base.phases[-1], up.phases[-1]
     years = base_cfg.window.duration_days / 365.0
     gen1_limit = sum(v for (_k, reason), v in base_cfg.unmet_expected.items() if reason == "gen1_limit")
     gen1_limit_per_year = gen1_limit / years if years > 0 else 0.0
     rate1, _ = _rates_by_site(base, base_cfg)
-    rate2, by_service2 = _rates_by_site(upgraded, up_cfg)
+    rate2, by_service2 = _rates_by_site(up, up_cfg)
     agents = agent_lines_of(loaded)
-    p1, p2 = profile_for_generation(1), profile_for_generation(2)
     index = {sid: i for i, sid in enumerate(base.site_ids)}
     gains = []
     for sid in cands:
-        site = spec.site(sid)
         i = index[sid]
         gain = max(0.0, rate2.get(i, 0.0) - rate1.get(i, 0.0))
-        limited = sum(r for svc, r in by_service2.get(i, {}).items() if svc not in site.services)
-        line_after, note, new_line = site.line.offer, None, site.line
-        if resize_lines:
-            choice = size_line(site.line, 2, agents, model, target, site_id=sid)
-            if choice.offer is not None:
-                line_after = choice.offer
-                new_line = site.line.model_copy(update={"offer": choice.offer})
-            else:
-                note = choice.reason
-        kiosk1, kiosk2 = build_line(site.line), build_line(new_line)
-        mos1 = worst_quality([model.score(kiosk1, a, p1) for a in agents]).mos
-        mos2 = worst_quality([model.score(kiosk2, a, p2) for a in agents]).mos
-        limited = min(limited, gain)
-        other = gain - limited
-        if other <= 1e-9 * max(1.0, gain):  # float noise of two sums over the same streams
-            other, limited = 0.0, gain
-        gains.append(UpgradeGain(sid, gain, limited, other, mos1, mos2,
-                                 site.line.offer, line_after, note))
+        gains.append(_gain(loaded.spec.site(sid), gain, by_service2.get(i, {}), agents, quality_model,
+                           resize_lines, target))
     return tuple(gains), gen1_limit_per_year
 
 
-def plan_upgrades(
-    loaded: LoadedScenario,
+def _gain(site: SiteSpec, gain: float, rates2: dict[str, float], agents: list[AdslLine],
+          model: QualityModel, resize_lines: bool, target: LineTarget) -> UpgradeGain:
+    """One kiosk's :class:`UpgradeGain`: its demand ``gain`` (interviews/year) split by service
+    (``rates2``: generation-2 rates by service id), and its line and MOS before and after."""
+    limited = sum(r for svc, r in rates2.items() if svc not in site.services)
+    line_after, note, new_line = site.line.offer, None, site.line
+    if resize_lines:
+        choice = size_line(site.line, 2, agents, model, target, site_id=site.id)
+        if choice.offer is not None:
+            line_after = choice.offer
+            new_line = site.line.model_copy(update={"offer": choice.offer})
+        else:
+            note = choice.reason
+    kiosk1, kiosk2 = build_line(site.line), build_line(new_line)
+    p1, p2 = profile_for_generation(1), profile_for_generation(2)
+    mos1 = worst_quality([model.score(kiosk1, a, p1) for a in agents]).mos
+    mos2 = worst_quality([model.score(kiosk2, a, p2) for a in agents]).mos
+    limited = min(limited, gain)
+    other = gain - limited
+    if other <= 1e-9 * max(1.0, gain):  # float noise of two sums over the same streams
+        other, limited = 0.0, gain
+    return UpgradeGain(site.id, gain, limited, other, mos1, mos2, site.line.offer, line_after, note)
+
+
+@dataclass(frozen=True)
+class UpgradeBudget:
+    """What each yearly upgrade phase may buy, and when the phases start.
+
+    Attributes:
+        budget_eur: budget per phase, EUR.
+        upgrade_capex_eur: price of one upgrade, EUR (``costs.upgrade_capex_eur``).
+        per_phase: upgrades one phase buys (``10**9``, i.e. no limit, when upgrades are free).
+        start_date: first day of the first upgrade phase.
+        max_phases: at most this many phases (None: as many as needed).
+    """
+
+    budget_eur: float
+    upgrade_capex_eur: float
+    per_phase: int
+    start_date: dt.date
+    max_phases: int | None
+
+
+def upgrade_budget(
+    spec: Scenario,
     budget_eur: float | None = None,
     start_date: dt.date | None = None,
     max_phases: int | None = None,
-    resize_lines: bool = True,
-    target: LineTarget = DEFAULT_LINE_TARGET,
-    quality_model: QualityModel | None = None,
-) -> UpgradePlan:
-    """Order the generation-1 kiosks' upgrades by gain and cut them into yearly phases by budget.
+) -> UpgradeBudget:
+    """Check and complete the budget of an upgrade plan.
 
     Args:
-        loaded: the scenario.
+        spec: the scenario (its ``costs.upgrade_capex_eur`` and last phase).
         budget_eur: budget per phase, EUR (default :data:`DEFAULT_UPGRADES_PER_PHASE` x
             ``costs.upgrade_capex_eur``).
         start_date: first upgrade phase (default one year after the last phase's start); must be after
             the last phase's start.
-        max_phases: at most this many upgrade phases (default: as many as needed).
-        resize_lines, target, quality_model: see :func:`upgrade_gains`.
-
-    Returns:
-        :class:`UpgradePlan`.
+        max_phases: at most this many upgrade phases (default: as many as needed), >= 1.
 
     Raises:
         TwinInputError: a budget that buys no upgrade, NaN/negative budget, max_phases < 1, a start date
-            not after the last phase, nothing to upgrade.
+            not after the last phase.
     """
-    spec = loaded.spec
     capex = float(spec.costs.upgrade_capex_eur)
     if budget_eur is None:
         budget = DEFAULT_UPGRADES_PER_PHASE * capex
@@ -272,60 +307,61 @@ def plan_upgrades(
     if max_phases is not None and max_phases < 1:
         raise TwinInputError(f"max_phases must be >= 1, got {max_phases}")
     last_start = spec.phases[-1].start_date
-    start = start_date or _add_years(last_start, 1)
+    start = start_date or add_years(last_start, 1)
     if start <= last_start:
         raise TwinInputError(f"upgrade start date {start.isoformat()} must be after the last phase's start "
                              f"({last_start.isoformat()})")
-    gains, gen1_limit = upgrade_gains(loaded, resize_lines, target, quality_model)
+    return UpgradeBudget(budget, capex, per_phase, start, max_phases)
+
+
+def order_upgrades(
+    gains: Iterable[UpgradeGain],
+    gen1_limit_per_year: float,
+    budget: UpgradeBudget,
+    taken_phase_names: Iterable[str],
+    resize_lines: bool,
+) -> UpgradePlan:
+    """Order upgrades by gain (then MOS improvement, then site id) and cut them into yearly phases named
+    ``upgrades-<year>`` (made unique against ``taken_phase_names``), ``budget.per_phase`` each.
+
+    Args:
+        gains: the candidates' gains (:func:`measure_gains`).
+        gen1_limit_per_year: reachable demand lost to the 6-service limit before any upgrade,
+            interviews/year (reported in the plan).
+        budget: the checked budget (:func:`upgrade_budget`).
+        taken_phase_names: names of the scenario's phases.
+        resize_lines: whether the gains were measured with resized lines (reported in the plan).
+
+    Returns:
+        :class:`UpgradePlan`; kiosks with no gain, or beyond ``budget.max_phases``, are listed in
+        ``not_scheduled`` with the reason.
+    """
     ordered = sorted(gains, key=lambda g: (-g.gain_per_year, -(g.mos_after - g.mos_before), g.site_id))
     useful = [g for g in ordered if g.gain_per_year > 1e-9]
     skipped = [(g, "no demand gain: every service whose need reaches it is already reachable")
                for g in ordered if g.gain_per_year <= 1e-9]
-    taken_names = {p.name for p in spec.phases}
+    taken_names = set(taken_phase_names)
     steps: list[UpgradeStep] = []
     cumulative = 0.0
     phase_names: dict[int, str] = {}
     for k, g in enumerate(useful):
-        phase_k = k // per_phase
-        if max_phases is not None and phase_k >= max_phases:
-            skipped.append((g, f"beyond the budget of {max_phases} phase(s)"))
+        phase_k = k // budget.per_phase
+        if budget.max_phases is not None and phase_k >= budget.max_phases:
+            skipped.append((g, f"beyond the budget of {budget.max_phases} phase(s)"))
             continue
-        day = _add_years(start, phase_k)
+        day = add_years(budget.start_date, phase_k)
         if phase_k not in phase_names:
             phase_names[phase_k] = unique_id(f"upgrades-{day.year}", taken_names)
         cumulative += g.gain_per_year
-        steps.append(UpgradeStep(k + 1, phase_names[phase_k], day, g, cumulative, capex))
-    return UpgradePlan(tuple(steps), tuple(skipped), per_phase if capex > 0 else len(useful), budget, capex,
-                       gen1_limit, resize_lines)
+        steps.append(UpgradeStep(k + 1, phase_names[phase_k], day, g, cumulative, budget.upgrade_capex_eur))
+    per_phase = budget.per_phase if budget.upgrade_capex_eur > 0 else len(useful)
+    return UpgradePlan(tuple(steps), tuple(skipped), per_phase, budget.budget_eur, budget.upgrade_capex_eur,
+                       gen1_limit_per_year, resize_lines)
 
 
-def apply_upgrades(loaded: LoadedScenario, plan: UpgradePlan, name_suffix: str = "upgrades") -> dict:
-    """The scenario data with the plan's phases appended (``upgrade:`` lists), upgraded kiosks'
-    lines resized when the plan says so, and ``simulation.end_date`` extended to the end of the last
-    upgrade year."""
-    data = scenario_data(loaded)
-    phases: dict[str, dict] = {}
-    for step in plan.steps:
-        phase = phases.setdefault(step.phase_name, {"name": step.phase_name,
-                                                    "start_date": step.start_date.isoformat(), "upgrade": []})
-        phase["upgrade"].append(step.gain.site_id)
-    data["phases"].extend(phases.values())
-    new_offer = {s.gain.site_id: s.gain.line_after for s in plan.steps if s.gain.line_after != s.gain.line_before}
-    for site in data["sites"]:
-        if site["id"] in new_offer:
-            line = dict(site.get("line", {}))
-            line["offer"] = new_offer[site["id"]]
-            site["line"] = line
-    if plan.steps:
-        end = _add_years(plan.steps[-1].start_date, 1) - dt.timedelta(days=1)
-        if loaded.spec.simulation.end_date < end:
-            data["simulation"]["end_date"] = end.isoformat()
-    data["name"] = f"{loaded.spec.name}-{name_suffix}"
-    return data
-
-
-def upgrades_header(plan: UpgradePlan, source) -> list[str]:
-    """Comment lines heading an upgrade-planned scenario file."""
+def upgrades_header(plan: UpgradePlan, source: str | os.PathLike[str]) -> list[str]:
+    """Comment lines heading an upgrade-planned scenario file: provenance (``source``, the input scenario
+    file, shown as given), budget, expected gain and the steps in order."""
     lines = [
         f"Upgrade plan written by `twin plan upgrades` (planners/upgrades.py) from {source}.",
         (f"{len(plan.steps)} generation-1 kiosks upgraded, {plan.upgrades_per_phase} per yearly phase "

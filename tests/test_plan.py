@@ -17,19 +17,17 @@ import numpy as np
 import pytest
 
 from planners.distances import great_circle_km as planners_gc
-from planners.lines import LineTarget, agent_lines_of, apply_line_sizing, size_line, size_lines
-from planners.placement import PlacementProblem
-from planners.scenario_io import (
-    installed_after,
-    loaded_with_data,
+from planners.lines import LineTarget, agent_lines_of, size_line, size_lines
+from planners.plans import plan_placement, plan_upgrades, upgrade_gains
+from planners.rollout import installed_after
+from planners.scenarios import (
+    apply_line_sizing,
+    apply_upgrades,
     placement_problem_from_scenario,
-    plan_placement,
     read_candidate_file,
-    scenario_data,
     slugify,
     write_scenario,
 )
-from planners.upgrades import apply_upgrades, plan_upgrades, upgrade_gains
 from twin.errors import TwinInputError
 from twin.line import OFFERS
 from twin.model import prepare
@@ -38,7 +36,8 @@ from twin.quality import OpinionQualityModel, quality_for_scenario
 from twin.region import great_circle_km as region_gc
 from twin.region import road_distance_matrix_km
 from twin.run.runner import run_scenario
-from twin.scenario.loading import load_scenario
+from twin.scenario.loading import load_scenario, scenario_data
+from twin.scenario.loading import with_data as loaded_with_data
 from twin.scenario.spec import LineSpec, build_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +91,7 @@ def test_problem_from_scenario_uses_the_twins_distances(tiny):
     cands = np.array([(c.lat, c.lon) for c in sp.candidates])
     np.testing.assert_array_equal(sp.problem.cost, road_distance_matrix_km(communes, cands, 1.3))
     np.testing.assert_array_equal(sp.problem.weights, [c.population for c in tiny.communes])
-    shortcut = PlacementProblem.from_scenario(tiny, min_population=5000)
+    shortcut = placement_problem_from_scenario(tiny, min_population=5000).problem
     np.testing.assert_array_equal(shortcut.cost, sp.problem.cost)
     assert shortcut.fixed_sites == ()
 

@@ -1,5 +1,6 @@
-"""``twin plan``: thin click commands over the planners. Each parses its options, calls one library
-function, prints the plan with rich and writes the planned scenario (atomically, loaded back as a check).
+"""``twin plan``: thin click commands over the planners. Each parses its options, calls one planner
+function (:mod:`planners.plans`, or :func:`planners.orlib.solve_orlib_file`) that checks the output, plans
+and writes the planned scenario (atomically, loaded back as a check), and prints the plan with rich.
 
 Bad input raises :class:`twin.errors.TwinInputError`, which ``twin``'s entry point reports as one
 paragraph with exit status 2. No model logic lives here.
@@ -103,34 +104,15 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
     """Place SCENARIO's user kiosks (demand: communes by population) and write the planned scenario."""
     from rich.table import Table
 
-    from planners.scenario_io import (
-        REPORT_RADIUS_KM,
-        check_plan_target,
-        placement_header,
-        plan_placement,
-        read_candidate_file,
-        write_scenario,
-    )
-    from twin.errors import TwinInputError
-    from twin.scenario.loading import load_scenario
+    from planners.plans import REPORT_RADIUS_KM, placement_file
 
-    if replace_history and start_date is not None:
-        raise TwinInputError("--replace-history and --start-date exclude each other")
-    if model == "lscp" and p is not None:
-        raise TwinInputError(f"-p {p} does not apply to --model lscp: the location set covering problem finds the "
-                             "fewest kiosks that put every commune within --radius-km; use p-median, mclp or "
-                             "p-center to place a given number")
     t0 = time.perf_counter()
-    loaded = load_scenario(scenario)
-    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
-    candidates = read_candidate_file(candidates_file, loaded) if candidates_file is not None else None
-    mode = "history" if replace_history else ("append" if start_date is not None else "final")
-    plan = plan_placement(loaded, model=model, p=p, radius_km=radius_km, min_population=min_population,
-                          candidate_communes=candidates, fix_existing=fix_existing, generation=generation,
-                          loop_length_m=loop_length_m, mode=mode, start_date=_date(start_date),
-                          time_limit_s=time_limit_s, seed=seed)
-    write_scenario(plan.data, loaded, out, placement_header(plan, scenario), force=force)
+    planned = placement_file(scenario, out, model=model, p=p, radius_km=radius_km, min_population=min_population,
+                             candidates_file=candidates_file, fix_existing=fix_existing, generation=generation,
+                             loop_length_m=loop_length_m, start_date=_date(start_date),
+                             replace_history=replace_history, time_limit_s=time_limit_s, seed=seed, force=force)
     elapsed = time.perf_counter() - t0
+    loaded, plan = planned.source, planned.plan
     res = plan.result
     console = _console()
     table = Table(title=f"{loaded.spec.name}: {res.model} placement of user kiosks")
@@ -174,18 +156,13 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
     """Give each user kiosk of SCENARIO the cheapest line offer meeting the quality target."""
     from rich.table import Table
 
-    from planners.lines import LineTarget, apply_line_sizing, lines_header, size_lines
-    from planners.scenario_io import check_plan_target, write_scenario
-    from twin.line import OFFERS
-    from twin.scenario.loading import load_scenario
+    from planners.lines import LineTarget
+    from planners.plans import lines_file
 
     t0 = time.perf_counter()
-    loaded = load_scenario(scenario)
-    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
     target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
-    sizing = size_lines(loaded, target)
-    write_scenario(apply_line_sizing(loaded, sizing), loaded, out, lines_header(sizing, scenario), force=force)
-    before = sum(OFFERS[c.current_offer].monthly_cost_eur for c in sizing.choices)
+    planned = lines_file(scenario, out, target, force=force)
+    loaded, sizing = planned.source, planned.plan
     console = _console()
     table = Table(title=f"{loaded.spec.name}: line sizing ({sizing.quality_source} quality model, worst of "
                         f"{sizing.agent_lines} agent line(s))")
@@ -200,9 +177,9 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
     console.print(table)
     for c in sizing.impossible:
         console.print(f"no offer for {c.site_id}: {c.reason}")
-    changed = sum(1 for c in sizing.choices if c.offer is not None and c.offer != c.current_offer)
-    console.print(f"{changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient offer; "
-              f"monthly line cost {before:,.0f} -> {sizing.monthly_cost_eur:,.0f} EUR")
+    console.print(f"{sizing.changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient "
+                  f"offer; monthly line cost {sizing.current_monthly_cost_eur:,.0f} -> "
+                  f"{sizing.monthly_cost_eur:,.0f} EUR")
     console.print(f"total {time.perf_counter() - t0:.1f} s; wrote {out}; evaluate it with: twin run {out}")
 
 
@@ -225,16 +202,12 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
     """Order SCENARIO's generation-1 kiosk upgrades by demand gained, in yearly budgeted phases."""
     from rich.table import Table
 
-    from planners.scenario_io import check_plan_target, write_scenario
-    from planners.upgrades import apply_upgrades, plan_upgrades, upgrades_header
-    from twin.scenario.loading import load_scenario
+    from planners.plans import upgrades_file
 
     t0 = time.perf_counter()
-    loaded = load_scenario(scenario)
-    check_plan_target(out, loaded, force=force)  # before solving: a wrong --out is refused at once
-    plan = plan_upgrades(loaded, budget_eur=budget_eur, start_date=_date(start_date), max_phases=max_phases,
-                         resize_lines=not keep_lines)
-    write_scenario(apply_upgrades(loaded, plan), loaded, out, upgrades_header(plan, scenario), force=force)
+    planned = upgrades_file(scenario, out, budget_eur=budget_eur, start_date=_date(start_date),
+                            max_phases=max_phases, resize_lines=not keep_lines, force=force)
+    loaded, plan = planned.source, planned.plan
     console = _console()
     table = Table(title=f"{loaded.spec.name}: upgrade plan ({plan.upgrades_per_phase} per phase, "
                         f"{plan.budget_eur:,.0f} EUR per phase)")
@@ -251,7 +224,7 @@ def upgrades_command(scenario: Path, budget_eur: float | None, start_date: dt.da
     for g, reason in plan.not_scheduled:
         console.print(f"not scheduled: {g.site_id}: {reason}")
     console.print(f"reachable demand lost to the 6-service limit before upgrades: {plan.gen1_limit_per_year:.1f}/yr; "
-              f"the plan recovers {plan.gain_per_year:.1f}/yr (expected; the twin judges capacity)")
+                  f"the plan recovers {plan.gain_per_year:.1f}/yr (expected; the twin judges capacity)")
     console.print(f"total {time.perf_counter() - t0:.1f} s; wrote {out}; evaluate it with: twin run {out}")
 
 
