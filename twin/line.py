@@ -863,6 +863,11 @@ class OutageSchedule:
         i = bisect.bisect_right(self._starts, t_s) - 1
         return not (i >= 0 and t_s < self.intervals[i][1])
 
+    def next_down_s(self, t_s: float) -> float:
+        """Start of the first outage strictly after ``t_s`` (inf if none)."""
+        i = bisect.bisect_right(self._starts, t_s)
+        return self._starts[i] if i < len(self._starts) else math.inf
+
     def overlaps(self, t0_s: float, t1_s: float) -> bool:
         """True when any outage intersects ``[t0_s, t1_s]``."""
         if not self.is_up(t0_s):

@@ -1,7 +1,7 @@
 """Encoder profiles of the kiosk generations: what each kiosk sends over its uplink. Pure data.
 
 A profile fixes the video codec, picture size, frame rate and the encoder's bitrate bounds (the
-emulator applies them to aiortc's module constants, see ``emulators/profiles.py``), plus the Opus
+emulator applies them to aiortc's module constants, see ``emulators/encoder_setup.py``), plus the Opus
 audio bitrate. The quality models (:mod:`twin.quality`) derive the operating point from a profile and
 the ADSL lines.
 

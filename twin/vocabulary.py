@@ -48,6 +48,48 @@ GEN1_SERVICE_LIMIT = 6
 """Generation-1 user kiosks reach at most this many services (seed article, Localtis 2008)."""
 
 # --------------------------------------------------------------------------------------------------
+# KPIs
+
+#: KPIs that count events (summed over sites, departements, the phases of a year).
+COUNT_KPIS = ("interviews_served", *(f"unmet_{r}" for r in UNMET_REASONS), "unmet_total", "travel_avoided_km")
+
+
+def kpi_names(service_ids: tuple[str, ...] | list[str]) -> list[str]:
+    """All KPI names of a phase, in report order, for a scenario with these services.
+
+    Accounting: ``interviews_served + unmet_total + pending_at_end = needs_arrived`` (needs arising in the
+    phase; pending: still waiting or in interview at the end of the simulation).
+    ``offered_load_<service>``: erlangs offered to the service's agents, averaged over its slot hours;
+    ``unstable_<service>`` is 1 when that load reaches the number of stations (Erlang: the queue grows
+    without bound; waiting times then depend on the horizon, not on the network).
+    """
+    names = ["interviews_served", "interviews_served_per_year"]
+    names += [f"unmet_{reason}" for reason in UNMET_REASONS] + ["unmet_total"]
+    names += ["pending_at_end", "needs_arrived", "interviews_cut_by_outage"]
+    names += ["wait_mean_min", "wait_p95_min"]
+    names += [f"agent_utilisation_{sid}" for sid in service_ids]
+    names += [f"offered_load_{sid}" for sid in service_ids]
+    names += [f"unstable_{sid}" for sid in service_ids]
+    names += ["kiosk_utilisation", "population_within_15km", "population_within_30km",
+              "travel_avoided_km", "mos_mean", "share_mos_below_3", "user_kiosks", "expert_kiosks"]
+    return names
+
+
+#: KPIs of a calendar year (from the records of the interviews and needs arriving in that year).
+YEAR_KPIS = (*COUNT_KPIS, "wait_mean_min", "mos_mean", "share_mos_below_3", "days_simulated")
+
+#: KPIs of a site in a phase (``sites.csv``): user kiosks count their citizens' needs; expert kiosks the
+#: interviews their agents answered. Summed over user kiosks (and the ``no kiosk`` row), the counts give
+#: the region's.
+SITE_KPIS = (*COUNT_KPIS, "utilisation", "wait_mean_min")
+
+#: Site id standing for "no kiosk" in per-site results (needs too far from any kiosk when none is installed).
+NO_KIOSK = "(no kiosk)"
+
+#: KPIs of a departement in a phase (``summary.json`` ``by_departement``): sums over its user kiosks.
+DEPARTEMENT_KPIS = ("interviews_served", "unmet_total", "travel_avoided_km")
+
+# --------------------------------------------------------------------------------------------------
 # Region
 
 DEFAULT_CIRCUITY_FACTOR = 1.3
@@ -73,6 +115,11 @@ MAX_CALL_S = 4 * 3600.0
 
 __all__ = [
     "CLOCKS",
+    "COUNT_KPIS",
+    "DEPARTEMENT_KPIS",
+    "SITE_KPIS",
+    "YEAR_KPIS",
+    "kpi_names",
     "DAYS_PER_MONTH",
     "DAYS_PER_YEAR",
     "DEFAULT_CIRCUITY_FACTOR",
@@ -84,6 +131,7 @@ __all__ = [
     "MAX_HORIZON_YEARS",
     "MAX_REPLICATIONS",
     "MIN_PER_DAY",
+    "NO_KIOSK",
     "UNMET_REASONS",
     "WEEKDAYS",
 ]

@@ -25,14 +25,16 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 @out_option("Run folder", default_help="results/<scenario>-<UTC time>")
 @force_option("run folder")
 @no_plots_option()
+@click.option("--records", is_flag=True,
+              help="Also write one row per citizen need and replication (records/*.parquet), for analysts.")
 def run_command(scenario: Path, replications: int | None, seed: int | None, jobs: int | None,
-                out: Path | None, force: bool, no_plots: bool) -> None:
+                out: Path | None, force: bool, no_plots: bool, records: bool) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from twin.presentation.plots import write_rollout_plots
-    from twin.presentation.tables import run_summary_table
+    from twin.presentation.tables import hindcast_table, run_summary_table, unstable_lines, years_table
     from twin.run.runner import default_jobs, run_scenario
 
     console = Console(stderr=True)
@@ -47,13 +49,20 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         try:
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
-                                   on_replication=on_replication, force=force,
+                                   on_replication=on_replication, force=force, records=records,
                                    plot=None if no_plots else write_rollout_plots)
         finally:
             signal.signal(signal.SIGTERM, previous)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
     title = f"{scenario.name}: {outcome.replications_done} replications (mean ± 95% CI)"
     printer.print(run_summary_table(title, outcome.phases, outcome.summary))
+    if len(outcome.by_year) > 1:
+        printer.print(years_table(outcome.by_year, outcome.full_years))
+    services = [k.removeprefix("unstable_") for k in outcome.kpis if k.startswith("unstable_")]
+    for line in unstable_lines(outcome.phases, outcome.summary, services):
+        click.echo(line, err=True)
+    if outcome.hindcast:
+        printer.print(hindcast_table(outcome.hindcast))
     if outcome.interrupted:
         click.echo(f"interrupted: kept {outcome.replications_done} finished replications", err=True)
     click.echo(str(outcome.folder))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -83,6 +84,36 @@ class Stream:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """The part of a phase inside one calendar year: arrivals and needs unmet before arrival are drawn
+    per segment, at the year's demand multipliers.
+
+    Attributes:
+        year: the calendar year.
+        start_date, end_date: first day, and the day after the last (exclusive).
+        from_min, to_min: the same in simulation minutes.
+        warmup: the segment lies before the phase's start (the warm-up of the first phase): simulated,
+            never counted.
+    """
+
+    year: int
+    start_date: dt.date
+    end_date: dt.date
+    from_min: float
+    to_min: float
+    warmup: bool = False
+
+    @property
+    def years(self) -> float:
+        """Length, model years (days / 365)."""
+        return (self.end_date - self.start_date).days / DAYS_PER_YEAR
+
+
+#: Who an unmet need is attributed to: (site index or -1 for no kiosk at all, service index, reason).
+UnmetKey = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
 class PhaseConfig:
     """Everything the simulation needs about one phase, precomputed.
 
@@ -92,13 +123,20 @@ class PhaseConfig:
         generation: site index -> kiosk generation during the phase.
         agents: agents on duty per service.
         stations: per service, the agent stations in use (see :data:`Station`).
-        streams: the reachable demand streams.
-        unmet_expected: (service, reason) -> expected count of needs unmet for a reason decided before
-            arrival (``too_far``, ``gen1_limit``, ``no_agent``), over the phase.
+        streams: the reachable demand streams (base rates: the year's drivers multiply them).
+        unmet_rate_per_year: (site, service, reason) -> expected needs per year (base rate) unmet for a
+            reason decided before arrival (``too_far``: attributed to the commune's nearest kiosk, -1 if
+            none; ``gen1_limit``, ``no_agent``: to the kiosk).
+        unmet_communes: the same keys -> (commune indices, their shares): where those needs arise.
         population_within_15km, population_within_30km: inhabitants whose nearest kiosk is that close.
         slot_minutes: per service, slot minutes in the phase window.
         kiosk_open_minutes: booth-minutes of opening of the installed user kiosks in the window.
         sim_from_min: where the phase's simulated arrivals start (the warm-up's start for phase 0).
+        segments: the phase cut by calendar years (the first phase's warm-up included).
+        site_open_minutes: site index -> booth-minutes (user kiosk) or station-minutes of its service's
+            slots (expert kiosk) in the window, for per-site utilisation.
+        offered_erlangs: per service, the load offered to its agents (expected interviews in the phase x
+            mean duration / slot minutes of the phase, yearly drivers included).
     """
 
     window: PhaseWindow
@@ -108,12 +146,31 @@ class PhaseConfig:
     agents: tuple[int, ...]
     stations: tuple[tuple[Station, ...], ...]
     streams: tuple[Stream, ...]
-    unmet_expected: dict[tuple[int, str], float]
+    unmet_rate_per_year: dict[UnmetKey, float]
+    unmet_communes: dict[UnmetKey, tuple[np.ndarray, np.ndarray]]
     population_within_15km: float
     population_within_30km: float
     slot_minutes: tuple[float, ...]
     kiosk_open_minutes: float
     sim_from_min: float
+    segments: tuple[Segment, ...] = ()
+    site_open_minutes: dict[int, float] = field(default_factory=dict)
+    offered_erlangs: tuple[float, ...] = ()
+
+    def unstable(self, service: int) -> bool:
+        """The offered load reaches the service's stations (Erlang: no steady state)."""
+        load = self.offered_erlangs[service]
+        return load > 0 and load >= len(self.stations[service])
+
+    @property
+    def unmet_expected(self) -> dict[tuple[int, str], float]:
+        """(service, reason) -> expected needs unmet before arrival over the phase at base rates (no
+        yearly driver)."""
+        years = self.window.duration_days / DAYS_PER_YEAR
+        out: dict[tuple[int, str], float] = {}
+        for (_site, service, reason), rate in self.unmet_rate_per_year.items():
+            out[(service, reason)] = out.get((service, reason), 0.0) + rate * years
+        return out
 
 
 @dataclass(frozen=True)
@@ -134,6 +191,13 @@ class ModelInputs:
         commune_to_office_km: road distance to each service's nearest office, shape (n_communes, n_services).
         quality_model: scores each interview.
         profiles: kiosk generation -> encoder profile.
+        site_keys, service_keys: stable integer keys of the sites and services (from their ids), for the
+            random streams of each entity (twin.model.replication.SeedStreams).
+        demand_multiplier: (service index, year) -> product of the yearly drivers' factors (1 without
+            drivers).
+        commune_departement: departement code of each commune.
+        site_departement, site_commune: departement code and commune name of each site (its place's
+            commune, or the nearest commune to its coordinates).
         mos_memo: MOS keyed by (kiosk line, agent line, generation): scoring is deterministic, so the
             memo is shared by all replications run from these inputs.
     """
@@ -154,6 +218,13 @@ class ModelInputs:
     commune_to_office_km: np.ndarray
     quality_model: QualityModel
     profiles: dict[int, EncoderProfile]
+    site_keys: tuple[int, ...] = ()
+    service_keys: tuple[int, ...] = ()
+    demand_multiplier: dict[tuple[int, int], float] = field(default_factory=dict)
+    commune_departement: tuple[str, ...] = ()
+    site_departement: tuple[str, ...] = ()
+    site_commune: tuple[str, ...] = ()
+    site_kind: tuple[str, ...] = ()
     mos_memo: dict[tuple[AdslLine, AdslLine, int], float] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -261,14 +332,31 @@ def _nearest_kiosks(region: _Region, users: tuple[int, ...], spec: Scenario) -> 
     return nearest_pos, nearest_km, kiosk_share, pop15, pop30
 
 
+def _unmet_too_far(potential: np.ndarray, share: np.ndarray, nearest_pos: np.ndarray, users: tuple[int, ...],
+                   k: int, unmet: dict[UnmetKey, float],
+                   communes: dict[UnmetKey, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Needs lost to distance, per year, attributed to each commune's nearest kiosk (-1: no kiosk)."""
+    lost = potential * (1.0 - share)
+    owners = [(-1, np.ones(len(lost), dtype=bool))] if not users else [
+        (site, nearest_pos == pos) for pos, site in enumerate(users)]
+    for site, mask in owners:
+        rate = float(lost[mask].sum())
+        if rate > 0:
+            idx = np.flatnonzero(mask & (lost > 0))
+            unmet[(site, k, "too_far")] = rate
+            communes[(site, k, "too_far")] = (idx, lost[idx] / rate)
+
+
 def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, ...], generation: dict[int, int],
-                    stations: list[tuple[Station, ...]], years: float,
-                    ) -> tuple[list[Stream], dict[tuple[int, str], float], float, float]:
-    """A phase's demand streams per (kiosk, service), the expected unmet needs decided before arrival,
-    and the population within 15 and 30 km of a kiosk."""
+                    stations: list[tuple[Station, ...]],
+                    ) -> tuple[list[Stream], dict[UnmetKey, float], dict[UnmetKey, tuple[np.ndarray, np.ndarray]],
+                               float, float]:
+    """A phase's demand streams per (kiosk, service), the needs per year unmet before arrival with where
+    they arise, and the population within 15 and 30 km of a kiosk (base rates: no yearly driver)."""
     sites, demand = spec.sites, spec.demand
     nearest_pos, nearest_km, kiosk_share, pop15, pop30 = _nearest_kiosks(region, users, spec)
-    unmet: dict[tuple[int, str], float] = {}
+    unmet: dict[UnmetKey, float] = {}
+    unmet_communes: dict[UnmetKey, tuple[np.ndarray, np.ndarray]] = {}
     streams: list[Stream] = []
     for k, svc in enumerate(spec.services):
         office_km = region.commune_to_office[:, k]
@@ -278,7 +366,7 @@ def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, .
         if svc.departements is not None:
             potential = np.where(np.isin(region.departement, svc.departements), potential, 0.0)
         share = np.where(nearest_km < office_km, kiosk_share, 0.0)
-        unmet[(k, "too_far")] = float((potential * (1.0 - share)).sum()) * years
+        _unmet_too_far(potential, share, nearest_pos, users, k, unmet, unmet_communes)
         for pos, site in enumerate(users):
             mask = (nearest_pos == pos) & (share > 0)
             contrib = potential[mask] * share[mask]
@@ -286,19 +374,43 @@ def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, .
             if rate <= 0:
                 continue
             gen = generation[site]
-            if gen == 1 and svc.id not in sites[site].services:
-                unmet[(k, "gen1_limit")] = unmet.get((k, "gen1_limit"), 0.0) + rate * years
-                continue
             usable = [st for st in stations[k] if gen == 2 or st[0] == "expert"]
             intervals = tuple(intersect_weekly(region.site_hours[site], region.slot_intervals[k]))
-            if not usable or not intervals:
-                unmet[(k, "no_agent")] = unmet.get((k, "no_agent"), 0.0) + rate * years
+            reason = ("gen1_limit" if gen == 1 and svc.id not in sites[site].services
+                      else "no_agent" if not usable or not intervals else None)
+            if reason is not None:
+                unmet[(site, k, reason)] = rate
+                unmet_communes[(site, k, reason)] = (np.flatnonzero(mask), contrib / rate)
                 continue
             streams.append(Stream(p, site, k, rate, intervals, np.flatnonzero(mask), contrib / rate, gen == 1))
-    return streams, unmet, pop15, pop30
+    return streams, unmet, unmet_communes, pop15, pop30
 
 
-def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout) -> PhaseConfig:
+def _segments(start: dt.date, end: dt.date, sim_from: dt.date, region: _Region) -> tuple[Segment, ...]:
+    """[sim_from, end) cut at each 1 January; parts before ``start`` are warm-up."""
+    cuts = [sim_from] + [dt.date(y, 1, 1) for y in range(sim_from.year + 1, end.year + 1)
+                         if sim_from < dt.date(y, 1, 1) < end]
+    if sim_from < start and start not in cuts:
+        cuts.append(start)
+    cuts = sorted(set(cuts)) + [end]
+    return tuple(Segment(a.year, a, b, region.minute_of(a), region.minute_of(b), warmup=b <= start)
+                 for a, b in zip(cuts[:-1], cuts[1:]) if b > a)
+
+
+def _site_open_minutes(spec: Scenario, region: _Region, users: tuple[int, ...], experts: tuple[int, ...],
+                       start: dt.date, end: dt.date) -> dict[int, float]:
+    """Booth-minutes of opening per user kiosk, station-minutes of its service's slots per expert kiosk."""
+    sites = spec.sites
+    svc_index = {svc.id: k for k, svc in enumerate(spec.services)}
+    out = {i: open_minutes(tuple(region.site_hours[i]), start, end) * sites[i].kiosk_count for i in users}
+    for i in experts:
+        slots = region.slot_intervals[svc_index[sites[i].services[0]]]
+        out[i] = open_minutes(tuple(slots), start, end) * sites[i].kiosk_count
+    return out
+
+
+def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout,
+                  multipliers: dict[tuple[int, int], float]) -> PhaseConfig:
     """The :class:`PhaseConfig` of phase ``p``, the rollout having applied phases 0..p."""
     sites, phase = spec.sites, spec.phases[p]
     start_date = phase.start_date
@@ -306,21 +418,70 @@ def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout) ->
     window = PhaseWindow(p, phase.name, start_date, end_date, region.minute_of(start_date), region.minute_of(end_date))
     # the first phase also runs through the warm-up, which is discarded
     sim_from = region.sim_start if p == 0 else start_date
-    years = (end_date - start_date).days / DAYS_PER_YEAR
     users = tuple(sorted(i for i in rollout.installed if sites[i].kind == "user"))
     experts = tuple(sorted(i for i in rollout.installed if sites[i].kind == "expert"))
     stations = _stations(spec, experts, rollout.agents)
-    streams, unmet, pop15, pop30 = _demand_streams(spec, region, p, users, rollout.generation, stations, years)
+    streams, unmet, unmet_communes, pop15, pop30 = _demand_streams(spec, region, p, users, rollout.generation,
+                                                                   stations)
     slot_minutes = tuple(open_minutes(tuple(region.slot_intervals[k]), start_date, end_date)
                          for k in range(len(spec.services)))
-    kiosk_open = sum(open_minutes(tuple(region.site_hours[i]), start_date, end_date) * sites[i].kiosk_count
-                     for i in users)
+    site_open = _site_open_minutes(spec, region, users, experts, start_date, end_date)
+    segments = _segments(start_date, end_date, sim_from, region)
+    offered = _offered_erlangs(spec, streams, segments, slot_minutes, multipliers)
     return PhaseConfig(
         window=window, installed_user=users, installed_expert=experts, generation=dict(rollout.generation),
-        agents=tuple(rollout.agents), stations=tuple(stations), streams=tuple(streams), unmet_expected=unmet,
-        population_within_15km=pop15, population_within_30km=pop30, slot_minutes=slot_minutes,
-        kiosk_open_minutes=kiosk_open, sim_from_min=region.minute_of(sim_from),
+        agents=tuple(rollout.agents), stations=tuple(stations), streams=tuple(streams), unmet_rate_per_year=unmet,
+        unmet_communes=unmet_communes, population_within_15km=pop15, population_within_30km=pop30,
+        slot_minutes=slot_minutes, kiosk_open_minutes=sum(site_open[i] for i in users),
+        sim_from_min=region.minute_of(sim_from), segments=segments, site_open_minutes=site_open,
+        offered_erlangs=offered,
     )
+
+
+def _offered_erlangs(spec: Scenario, streams: list[Stream], segments: tuple[Segment, ...],
+                     slot_minutes: tuple[float, ...], multipliers: dict[tuple[int, int], float]) -> tuple[float, ...]:
+    """Per service: expected interviews of the phase (drivers included) x mean duration / slot minutes."""
+    expected = [0.0] * len(spec.services)
+    for seg in segments:
+        if seg.warmup:
+            continue
+        for stream in streams:
+            expected[stream.service] += stream.rate_per_year * seg.years * multipliers.get((stream.service, seg.year),
+                                                                                           1.0)
+    return tuple(expected[k] * svc.interview_duration.mean_min / slot_minutes[k] if slot_minutes[k] > 0 else 0.0
+                 for k, svc in enumerate(spec.services))
+
+
+def stable_key(text: str) -> int:
+    """A stable 32-bit key of an identifier (CRC-32 of its UTF-8 bytes): the same id gets the same random
+    streams in every scenario and process."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _demand_multipliers(spec: Scenario) -> dict[tuple[int, int], float]:
+    """(service index, year) -> product of the factors of the yearly drivers concerning the service."""
+    out: dict[tuple[int, int], float] = {}
+    for k, svc in enumerate(spec.services):
+        for year in spec.simulated_years():
+            factor = 1.0
+            for driver in spec.demand.drivers:
+                if driver.services is None or svc.id in driver.services:
+                    factor *= driver.factor(year)
+            out[(k, year)] = factor
+    return out
+
+
+def _site_places(loaded: LoadedScenario) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Departement code and commune name of each site: its place's commune, else the nearest commune."""
+    communes = loaded.communes
+    latlon = np.array([(c.lat, c.lon) for c in communes])
+    deps, names = [], []
+    for site in loaded.spec.sites:
+        lat, lon = loaded.site_latlon[site.id]
+        nearest = communes[int(np.argmin((latlon[:, 0] - lat) ** 2 + ((latlon[:, 1] - lon) * np.cos(np.radians(lat))) ** 2))]
+        deps.append(nearest.departement_code)
+        names.append(nearest.name)
+    return tuple(deps), tuple(names)
 
 
 def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
@@ -340,11 +501,13 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
     region = _Region.of(loaded)
     rollout = _Rollout(installed=set(), generation={i: s.generation for i, s in enumerate(sites)},
                        agents=[s.agents for s in services])
+    multipliers = _demand_multipliers(spec)
     phase_configs = []
     for p, phase in enumerate(spec.phases):
         rollout.apply(phase, site_index, svc_index)
-        phase_configs.append(_phase_config(spec, region, p, rollout))
+        phase_configs.append(_phase_config(spec, region, p, rollout, multipliers))
     patience = tuple(math.inf if s.booking == "appointment" else spec.demand.patience_min for s in services)
+    site_departement, site_commune = _site_places(loaded)
     return ModelInputs(
         scenario_name=spec.name,
         service_ids=service_ids,
@@ -362,8 +525,15 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         commune_to_office_km=region.commune_to_office,
         quality_model=quality_model,
         profiles={1: profile_for_generation(1), 2: profile_for_generation(2)},
+        site_keys=tuple(stable_key(sid) for sid in site_ids),
+        service_keys=tuple(stable_key(sid) for sid in service_ids),
+        demand_multiplier=multipliers,
+        commune_departement=tuple(c.departement_code for c in loaded.communes),
+        site_departement=site_departement,
+        site_commune=site_commune,
+        site_kind=tuple(s.kind for s in sites),
     )
 
 
-__all__ = ["ModelInputs", "PhaseConfig", "PhaseWindow", "Station", "Stream", "WeeklyInterval", "open_minutes",
-           "prepare"]
+__all__ = ["ModelInputs", "PhaseConfig", "PhaseWindow", "Segment", "Station", "Stream", "UnmetKey", "WeeklyInterval",
+           "open_minutes", "prepare", "stable_key"]

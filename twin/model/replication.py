@@ -2,8 +2,14 @@
 the model's processes as methods (as Ciw delegates to nodes and servers).
 
 :func:`simulate` is the entry point: ``simulate(inputs, seed)`` returns the replication's
-:class:`twin.model.records.ReplicationRecords`. Randomness comes only from the seed, split into
-independent streams per purpose (arrivals, durations, outages, aggregate counts).
+:class:`twin.model.records.ReplicationRecords`.
+
+Randomness comes only from the seed, split into independent streams per entity and purpose
+(:class:`SeedStreams`): each line's outages, each (kiosk, service) stream's arrivals in each calendar-year
+segment of a phase (times, communes, durations), each count of needs unmet before arrival. The keys are
+the entities' ids and dates, not their positions, so that the same seed gives the same draws to the same
+commune, site and service whatever else a scenario changes (common random numbers): phases two
+scenarios share give identical results.
 """
 
 from __future__ import annotations
@@ -11,19 +17,46 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import simpy
 
 from twin.line import OutageSchedule
-from twin.model.inputs import DAYS_PER_YEAR, ModelInputs, PhaseConfig, Station, Stream
-from twin.model.records import ReplicationRecords, ServedColumns
+from twin.model.inputs import DAYS_PER_YEAR, ModelInputs, PhaseConfig, Segment, Stream
+from twin.model.records import UNMET_EVENT_COLUMNS, ReplicationRecords, ServedColumns
+from twin.model.resources import AgentPool, BoothPool, Token
 from twin.scenario.spec import DurationSpec
-from twin.vocabulary import MIN_PER_DAY
+from twin.vocabulary import MIN_PER_DAY, UNMET_REASONS
 
-#: An agent token in a service's station store: (unique id, station kind, site index or -1).
-Token = tuple[int, str, int]
+#: Purposes of the random streams (the first element of a stream's key).
+OUTAGES_SITE, OUTAGES_OFFICE, ARRIVALS, UNMET_COUNTS, UNMET_DETAIL = 1, 2, 3, 4, 5
+
+#: Key standing for "no kiosk" (needs too far from any kiosk), above every 32-bit entity key.
+NO_SITE_KEY = 2**32
+
+
+class SeedStreams:
+    """Independent random generators per entity and purpose, all derived from one replication seed.
+
+    ``rng(purpose, *keys)`` is a PCG64 generator seeded by ``SeedSequence(entropy, spawn_key=base +
+    (purpose, *keys))``: the same key always gives the same stream; different keys give independent
+    streams (NumPy's SeedSequence hashing).
+
+    Args:
+        seed: the replication's seed (a ``SeedSequence`` from ``spawn``, or an int).
+    """
+
+    def __init__(self, seed: np.random.SeedSequence | int) -> None:
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        self._entropy = ss.entropy
+        self._base = tuple(ss.spawn_key)
+
+    def rng(self, purpose: int, *keys: int) -> np.random.Generator:
+        """The generator of ``purpose`` for the entity ``keys`` (non-negative integers)."""
+        seq = np.random.SeedSequence(self._entropy, spawn_key=self._base + (purpose, *keys))
+        return np.random.Generator(np.random.PCG64(seq))
 
 
 def sample_durations(spec: DurationSpec, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -38,75 +71,49 @@ def sample_durations(spec: DurationSpec, rng: np.random.Generator, n: int) -> np
     return rng.lognormal(mu, math.sqrt(sigma2), n)
 
 
-def arrival_times(stream: Stream, from_min: float, to_min: float, start_date: dt.date,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Poisson arrivals of a stream in [from_min, to_min), uniform over its open minutes (simulation
-    minutes; ``start_date`` is the weekday of minute 0)."""
+def arrival_times(intervals_min: tuple[tuple[int, int, int], ...], rate_per_year: float, from_min: float,
+                  to_min: float, start_date: dt.date, rng: np.random.Generator) -> np.ndarray:
+    """Poisson arrivals at ``rate_per_year`` in [from_min, to_min), uniform over the weekly open
+    ``intervals_min`` (simulation minutes; ``start_date`` is the date of minute 0). Sorted.
+
+    The days of the window are whole days (``from_min`` and ``to_min`` fall at midnight); the yearly
+    rate is spread evenly over the open minutes of the window.
+    """
     days_from = int(from_min // MIN_PER_DAY)
     days_to = int(math.ceil(to_min / MIN_PER_DAY))
     weekday0 = start_date.weekday()
-    starts, lengths = [], []
-    weekly: dict[int, list[tuple[int, int]]] = {}
-    for day, s, e in stream.intervals_min:
-        weekly.setdefault(day, []).append((s, e))
-    for d in range(days_from, days_to):
-        for s, e in weekly.get((weekday0 + d) % 7, ()):
-            starts.append(d * MIN_PER_DAY + s)
-            lengths.append(e - s)
-    if not starts:
+    starts_parts, lengths_parts = [], []
+    for day, s, e in intervals_min:
+        first = days_from + (day - weekday0 - days_from) % 7  # first day of the window on that weekday
+        days = np.arange(first, days_to, 7, dtype=float)
+        starts_parts.append(days * MIN_PER_DAY + s)
+        lengths_parts.append(np.full(len(days), float(e - s)))
+    if not starts_parts:
         return np.empty(0)
-    starts_a = np.array(starts, dtype=float)
-    cum = np.concatenate(([0.0], np.cumsum(lengths, dtype=float)))
+    starts_a = np.concatenate(starts_parts)
+    if not len(starts_a):
+        return np.empty(0)
+    order = np.argsort(starts_a, kind="stable")
+    starts_a = starts_a[order]
+    cum = np.concatenate(([0.0], np.cumsum(np.concatenate(lengths_parts)[order])))
     total_open = cum[-1]
-    rate_per_open_min = stream.rate_per_year / (total_open / (days_to - days_from) * DAYS_PER_YEAR)
+    rate_per_open_min = rate_per_year / (total_open / (days_to - days_from) * DAYS_PER_YEAR)
     n = rng.poisson(rate_per_open_min * total_open)
     u = np.sort(rng.uniform(0.0, total_open, n))
     k = np.searchsorted(cum, u, side="right") - 1
     return starts_a[k] + (u - cum[k])
 
 
-class AgentStations:
-    """The agent stations of one service as tokens in a SimPy FilterStore.
+class Citizen(NamedTuple):
+    """A need arriving at a kiosk: when, in which stream (``order``: its position, for ties), from which
+    commune, how long its interview would last, in which calendar year."""
 
-    At a phase start :meth:`replace` swaps the station set: idle tokens go at once; busy ones are retired
-    and vanish when their interview ends (capacity may briefly exceed the new set at the boundary).
-
-    Args:
-        env: the replication's environment.
-        ids: a counter of token ids shared by every service of the replication.
-    """
-
-    def __init__(self, env: simpy.Environment, ids: Iterator[int]) -> None:
-        self.store = simpy.FilterStore(env)
-        self._ids = ids
-        self._live: list[Token] = []
-        self._retired: set[int] = set()
-
-    def get(self, experts_only: bool) -> simpy.events.Event:
-        """A request for a token (an expert station only, for a generation-1 kiosk)."""
-        if experts_only:
-            return self.store.get(lambda tok: tok[1] == "expert")
-        return self.store.get()
-
-    def give_back(self, token: Token) -> None:
-        """Return a token after its interview (a retired one is dropped)."""
-        if token[0] in self._retired:
-            self._retired.discard(token[0])
-        else:
-            self.store.put(token)
-
-    def replace(self, wanted: tuple[Station, ...]) -> None:
-        """Replace the stations by ``wanted`` (see the class docstring)."""
-        idle = {tok[0] for tok in self.store.items}
-        for tok in self._live:
-            if tok[0] not in idle:
-                self._retired.add(tok[0])
-        self.store.items.clear()
-        self._live = []
-        for kind, site in wanted:
-            token = (next(self._ids), kind, site)
-            self._live.append(token)
-            self.store.put(token)
+    arrival_min: float
+    order: int
+    stream: Stream
+    commune: int
+    duration_min: float
+    year: int
 
 
 class Replication:
@@ -118,36 +125,51 @@ class Replication:
             outages and aggregate counts use independent child streams, so changing one part of a
             scenario does not shift the random numbers of the others.
         progress: optional callback receiving the simulated fraction (0..1) at each phase end.
+        keep_records: also keep one row per unmet need (for ``twin run --records``).
     """
 
     def __init__(self, inputs: ModelInputs, seed: np.random.SeedSequence | int,
-                 progress: Callable[[float], None] | None = None) -> None:
-        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        self.rng_arrival, self.rng_duration, self.rng_outage, self.rng_counts = (
-            np.random.default_rng(s) for s in ss.spawn(4))
+                 progress: Callable[[float], None] | None = None, keep_records: bool = False) -> None:
+        self.streams = SeedStreams(seed)
         self.inputs = inputs
         self.progress = progress
         self.env = simpy.Environment()
-        n_phases, n_services = len(inputs.phases), len(inputs.service_ids)
+        n_phases, n_services, n_sites = len(inputs.phases), len(inputs.service_ids), len(inputs.site_ids)
         horizon_s = inputs.horizon_min * 60.0
-        self.site_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s, self.rng_outage)
-                        for line in inputs.site_lines]
-        self.office_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s, self.rng_outage)
-                          for line in inputs.office_lines]
+        self.site_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
+                                                 self.streams.rng(OUTAGES_SITE, inputs.site_keys[i]))
+                        for i, line in enumerate(inputs.site_lines)]
+        self.office_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
+                                                   self.streams.rng(OUTAGES_OFFICE, inputs.service_keys[k]))
+                          for k, line in enumerate(inputs.office_lines)]
         self.served = ServedColumns()
-        self.unmet: dict[tuple[int, int, str], int] = {}
-        self.kiosk_busy = np.zeros(n_phases)
+        self.unmet: dict[tuple[int, int, int, int, str], int] = {}
+        self.unmet_events: dict[str, list] | None = ({k: [] for k in UNMET_EVENT_COLUMNS} if keep_records
+                                                     else None)
+        self.kiosk_busy = np.zeros((n_phases, n_sites))
+        self.station_busy = np.zeros((n_phases, n_sites))
         self.agent_busy = np.zeros((n_phases, n_services))
-        self.kiosks: dict[int, simpy.Resource] = {}
+        self.kiosks: dict[int, BoothPool] = {}
         ids = itertools.count(1)
-        self.stations = [AgentStations(self.env, ids) for _ in range(n_services)]
+        self.agents = [AgentPool(self.env, ids) for _ in range(n_services)]
+        self.arrived: dict[tuple[int, int, int, int], int] = {}
+        self.active: dict[int, Citizen] = {}  # with keep_records: citizens not yet served nor unmet
+        self.cut_by_outage = np.zeros(n_phases)
+        self._mos: dict[tuple[int, int, int], float] = {}
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
         self.env.process(self.controller())
         self.env.run(until=self.inputs.horizon_min)
-        return ReplicationRecords(served=self.served.arrays(), unmet=self.unmet, kiosk_busy_min=self.kiosk_busy,
-                                  agent_busy_min=self.agent_busy)
+        if self.unmet_events is not None:  # needs still waiting or in interview: pending
+            for citizen in self.active.values():
+                self._event_row(self.phase_of(citizen.arrival_min), citizen, "pending")
+        events = None if self.unmet_events is None else {
+            k: np.asarray(v, dtype=object if k == "reason" else float if k == "arrival_min" else np.int64)
+            for k, v in self.unmet_events.items()}
+        return ReplicationRecords(served=self.served.arrays(), unmet_counts=self.unmet, kiosk_busy_min=self.kiosk_busy,
+                                  station_busy_min=self.station_busy, agent_busy_min=self.agent_busy,
+                                  unmet_events=events, arrived=self.arrived, cut_by_outage=self.cut_by_outage)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -158,120 +180,200 @@ class Replication:
                 return cfg.window.index
         return -1
 
-    def add_unmet(self, phase: int, service: int, reason: str) -> None:
-        """Count one unmet need (not during the warm-up)."""
-        if phase >= 0:
-            key = (phase, service, reason)
-            self.unmet[key] = self.unmet.get(key, 0) + 1
+    def add_unmet(self, phase: int, citizen: Citizen, reason: str) -> None:
+        """Count one need unmet during the simulation (not during the warm-up)."""
+        if phase < 0:
+            return
+        key = (phase, citizen.year, citizen.stream.site, citizen.stream.service, reason)
+        self.unmet[key] = self.unmet.get(key, 0) + 1
+        if self.unmet_events is not None:
+            self._event_row(phase, citizen, reason)
+
+    def _event_row(self, phase: int, citizen: Citizen, reason: str) -> None:
+        assert self.unmet_events is not None
+        for column, value in zip(UNMET_EVENT_COLUMNS, (phase, citizen.year, citizen.stream.service,
+                                                       citizen.stream.site, citizen.commune,
+                                                       citizen.arrival_min, reason)):
+            self.unmet_events[column].append(value)
 
     def mos_for(self, site: int, service: int, token: Token, gen: int) -> float:
-        """Interview MOS for a kiosk, the agent's station and the kiosk's generation (memoised)."""
-        inputs = self.inputs
-        agent_line = inputs.site_lines[token[2]] if token[1] == "expert" else inputs.office_lines[service]
-        key = (inputs.site_lines[site], agent_line, gen)
-        mos = inputs.mos_memo.get(key)
+        """Interview MOS for a kiosk, the agent's station and the kiosk's generation (memoised per
+        replication by indices, and across replications by lines in ``inputs.mos_memo``)."""
+        key = (site, token[2] if token[1] == "expert" else -1 - service, gen)
+        mos = self._mos.get(key)
         if mos is None:
-            mos = inputs.mos_memo[key] = inputs.quality_model.score(key[0], agent_line, inputs.profiles[gen]).mos
+            inputs = self.inputs
+            agent_line = inputs.site_lines[token[2]] if token[1] == "expert" else inputs.office_lines[service]
+            line_key = (inputs.site_lines[site], agent_line, gen)
+            mos = inputs.mos_memo.get(line_key)
+            if mos is None:
+                mos = inputs.mos_memo[line_key] = inputs.quality_model.score(line_key[0], agent_line,
+                                                                             inputs.profiles[gen]).mos
+            self._mos[key] = mos
         return mos
 
-    def _station_up(self, service: int, token: Token) -> bool:
-        up = self.site_up[token[2]] if token[1] == "expert" else self.office_up[service]
-        return up.is_up(self.env.now * 60.0)
+    def _station_line(self, service: int, token: Token) -> OutageSchedule:
+        return self.site_up[token[2]] if token[1] == "expert" else self.office_up[service]
 
     # -- processes ---------------------------------------------------------------------------
 
-    def citizen(self, t_arrival: float, stream: Stream, commune: int, duration: float):
-        """A citizen with a need: a booth at the kiosk, the lines, an agent, the interview."""
-        env, service, site = self.env, stream.service, stream.site
-        phase = self.phase_of(t_arrival)
-        patience = self.inputs.patience_min[service]
-        with self.kiosks[site].request() as booth:
-            if math.isinf(patience):
-                yield booth
-            else:
-                result = yield booth | env.timeout(patience)
-                if booth not in result:
-                    self.add_unmet(phase, service, "gave_up")
-                    return
-            t_booth = env.now
-            if not self.site_up[site].is_up(env.now * 60.0):
-                self.add_unmet(phase, service, "line_down")
-                return
-            token = yield from self._agent(stream, phase, t_arrival, t_booth)
-            if token is None:
-                return
-            wait = env.now - t_arrival
-            gen = self.inputs.phases[max(phase, 0)].generation[site]
-            yield env.timeout(duration)
-            self.stations[service].give_back(token)
-            if phase >= 0:
-                self._record_interview(phase, stream, commune, t_arrival, t_booth, wait, duration, token, gen)
+    def citizen(self, citizen: Citizen):
+        """A citizen with a need: a booth at the kiosk, the lines, an agent, the interview (cut short
+        if a line goes down during it)."""
+        stream = citizen.stream
+        service, site = stream.service, stream.site
+        phase = self.phase_of(citizen.arrival_min)
+        if phase >= 0:
+            key = (phase, citizen.year, site, service)
+            self.arrived[key] = self.arrived.get(key, 0) + 1
+            if self.unmet_events is not None:
+                self.active[id(citizen)] = citizen
+        try:
+            yield from self._visit(citizen, phase)
+        finally:
+            self.active.pop(id(citizen), None)
 
-    def _agent(self, stream: Stream, phase: int, t_arrival: float, t_booth: float):
+    def _visit(self, citizen: Citizen, phase: int):
+        """The visit of :meth:`citizen` once it has arrived."""
+        env, stream = self.env, citizen.stream
+        service, site = stream.service, stream.site
+        booths = self.kiosks[site]
+        waiting = booths.acquire(self.inputs.patience_min[service])
+        if waiting is not None and (yield waiting) is None:
+            self.add_unmet(phase, citizen, "gave_up")
+            return
+        t_booth = env.now
+        if not self.site_up[site].is_up(env.now * 60.0):
+            booths.release()
+            self.add_unmet(phase, citizen, "line_down")
+            return
+        token = yield from self._agent(citizen, phase, t_booth)
+        if token is not None:
+            yield from self._interview(citizen, phase, t_booth, token)
+        booths.release()
+
+    def _agent(self, citizen: Citizen, phase: int, t_booth: float):
         """Wait for an agent station (walk-ins give up after their patience) and check its line; the
         token, or None when the need ends unmet."""
-        env, service = self.env, stream.service
+        env, stream = self.env, citizen.stream
+        service, site = stream.service, stream.site
         patience = self.inputs.patience_min[service]
-        get = self.stations[service].get(stream.gen1_only_experts)
-        if math.isinf(patience):
-            token = yield get
-        else:
-            remaining = max(0.0, patience - (env.now - t_arrival))
-            result = yield get | env.timeout(remaining)
-            if get not in result:
-                get.cancel()
-                self.add_unmet(phase, service, "gave_up")
+        remaining = patience if math.isinf(patience) else max(0.0, patience - (env.now - citizen.arrival_min))
+        token = self.agents[service].acquire(stream.gen1_only_experts, remaining)
+        if not isinstance(token, tuple):
+            token = yield token
+            if token is None:
+                self.add_unmet(phase, citizen, "gave_up")
                 if phase >= 0:
-                    self.kiosk_busy[phase] += env.now - t_booth
+                    self.kiosk_busy[phase, site] += env.now - t_booth
                 return None
-            token = result[get]
-        if not self._station_up(service, token):
-            self.stations[service].give_back(token)
-            self.add_unmet(phase, service, "line_down")
+        if not self._station_line(service, token).is_up(env.now * 60.0):
+            self.agents[service].release(token)
+            self.add_unmet(phase, citizen, "line_down")
             if phase >= 0:
-                self.kiosk_busy[phase] += env.now - t_booth
+                self.kiosk_busy[phase, site] += env.now - t_booth
             return None
         return token
 
-    def _record_interview(self, phase: int, stream: Stream, commune: int, t_arrival: float, t_booth: float,
-                          wait: float, duration: float, token: Token, gen: int) -> None:
-        inputs, service, site = self.inputs, stream.service, stream.site
-        self.kiosk_busy[phase] += self.env.now - t_booth
-        self.agent_busy[phase, service] += duration
+    def _interview(self, citizen: Citizen, phase: int, t_booth: float, token: Token):
+        """The interview: its duration, or until the kiosk's or the station's line goes down."""
+        env, stream = self.env, citizen.stream
+        service, site = stream.service, stream.site
+        wait = env.now - citizen.arrival_min
+        gen = self.inputs.phases[max(phase, 0)].generation[site]
+        cut_s = min(self.site_up[site].next_down_s(env.now * 60.0),
+                    self._station_line(service, token).next_down_s(env.now * 60.0))
+        if cut_s < (env.now + citizen.duration_min) * 60.0:
+            yield env.timeout(cut_s / 60.0 - env.now)
+            self.agents[service].release(token)
+            self.add_unmet(phase, citizen, "line_down")
+            if phase >= 0:
+                self.cut_by_outage[phase] += 1
+                self.kiosk_busy[phase, site] += env.now - t_booth
+            return
+        yield env.timeout(citizen.duration_min)
+        self.agents[service].release(token)
+        if phase >= 0:
+            self._record_interview(phase, citizen, t_booth, wait, token, gen)
+
+    def _record_interview(self, phase: int, citizen: Citizen, t_booth: float, wait: float, token: Token,
+                          gen: int) -> None:
+        inputs, stream, commune = self.inputs, citizen.stream, citizen.commune
+        service, site = stream.service, stream.site
+        self.kiosk_busy[phase, site] += self.env.now - t_booth
+        self.agent_busy[phase, service] += citizen.duration_min
+        station_site = token[2] if token[1] == "expert" else -1
+        if station_site >= 0:
+            self.station_busy[phase, station_site] += citizen.duration_min
         avoided = 2.0 * max(0.0, inputs.commune_to_office_km[commune, service]
                             - inputs.commune_to_site_km[commune, site])
-        self.served.append(phase, service, site, t_arrival, wait, duration, self.mos_for(site, service, token, gen),
-                           avoided)
+        self.served.append(phase, citizen.year, service, site, station_site, commune, citizen.arrival_min, wait,
+                           citizen.duration_min, self.mos_for(site, service, token, gen), avoided)
+
+    def _segment_citizens(self, cfg: PhaseConfig, segment: Segment) -> list[Citizen]:
+        """The citizens of every stream arriving in a segment, in time order (ties: stream order). Each
+        stream draws its arrival times, communes and durations from its own generator."""
+        inputs = self.inputs
+        citizens: list[Citizen] = []
+        for j, stream in enumerate(cfg.streams):
+            rng = self.streams.rng(ARRIVALS, inputs.site_keys[stream.site], inputs.service_keys[stream.service],
+                                   segment.start_date.toordinal())
+            rate = stream.rate_per_year * inputs.demand_multiplier.get((stream.service, segment.year), 1.0)
+            times = arrival_times(stream.intervals_min, rate, segment.from_min, segment.to_min,
+                                  inputs.sim_start_date, rng)
+            if not len(times):
+                continue
+            communes = stream.commune_idx[rng.choice(len(stream.commune_idx), size=len(times), p=stream.commune_p)]
+            durations = sample_durations(inputs.durations[stream.service], rng, len(times))
+            citizens += [Citizen(t, j, stream, c, d, segment.year)
+                         for t, c, d in zip(times.tolist(), communes.tolist(), durations.tolist())]
+        citizens.sort(key=lambda c: (c.arrival_min, c.order))
+        return citizens
 
     def arrivals(self, cfg: PhaseConfig):
-        """The phase's citizens: Poisson arrivals of every stream, merged in time order."""
-        env, inputs = self.env, self.inputs
-        times, stream_ix = [], []
-        for j, stream in enumerate(cfg.streams):
-            t = arrival_times(stream, cfg.sim_from_min, cfg.window.end_min, inputs.sim_start_date, self.rng_arrival)
-            times.append(t)
-            stream_ix.append(np.full(len(t), j, dtype=np.int64))
-        if not times:
-            return
-        all_t = np.concatenate(times)
-        all_j = np.concatenate(stream_ix)
-        order = np.lexsort((all_j, all_t))
-        all_t, all_j = all_t[order], all_j[order]
-        communes = np.empty(len(all_t), dtype=np.int64)
-        durations = np.empty(len(all_t))
-        for j, stream in enumerate(cfg.streams):
-            sel = all_j == j
-            n = int(sel.sum())
-            communes[sel] = stream.commune_idx[self.rng_arrival.choice(len(stream.commune_idx), size=n,
-                                                                        p=stream.commune_p)]
-        service_of = np.array([stream.service for stream in cfg.streams])[all_j]
-        for k in range(len(inputs.service_ids)):
-            svc_sel = service_of == k
-            durations[svc_sel] = sample_durations(inputs.durations[k], self.rng_duration, int(svc_sel.sum()))
-        for t, j, c, d in zip(all_t.tolist(), all_j.tolist(), communes.tolist(), durations.tolist()):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            env.process(self.citizen(t, cfg.streams[j], c, d))
+        """The phase's citizens, segment by segment (calendar years), merged in time order."""
+        env = self.env
+        for segment in cfg.segments:
+            if segment.from_min > env.now:
+                yield env.timeout(segment.from_min - env.now)
+            for citizen in self._segment_citizens(cfg, segment):
+                if citizen.arrival_min > env.now:
+                    yield env.timeout(citizen.arrival_min - env.now)
+                env.process(self.citizen(citizen))
+
+    def count_unmet_before_arrival(self, p: int, cfg: PhaseConfig) -> None:
+        """Needs unmet for reasons decided before arrival (too far, generation-1 limit, no agent): a
+        Poisson count per (site, service, reason) and calendar-year segment, each from its own stream."""
+        inputs = self.inputs
+        for segment in cfg.segments:
+            if segment.warmup:
+                continue
+            for (site, service, reason), rate in sorted(cfg.unmet_rate_per_year.items()):
+                expected = rate * segment.years * inputs.demand_multiplier.get((service, segment.year), 1.0)
+                if expected <= 0:
+                    continue
+                key = (inputs.site_keys[site] if site >= 0 else NO_SITE_KEY, inputs.service_keys[service],
+                       UNMET_REASONS.index(reason), segment.start_date.toordinal())
+                count = int(self.streams.rng(UNMET_COUNTS, *key).poisson(expected))
+                if count:
+                    full = (p, segment.year, site, service, reason)
+                    self.unmet[full] = self.unmet.get(full, 0) + count
+                    if self.unmet_events is not None:
+                        self._unmet_details(full, count, cfg.unmet_communes[(site, service, reason)], segment, key)
+
+    def _unmet_details(self, full_key: tuple[int, int, int, int, str], count: int,
+                       communes: tuple[np.ndarray, np.ndarray], segment: Segment, key: tuple[int, ...]) -> None:
+        """Records of needs unmet before arrival: times uniform over the segment, communes by their share
+        (a stream of their own: asking for records changes no other draw)."""
+        rng = self.streams.rng(UNMET_DETAIL, *key)
+        times = np.sort(rng.uniform(segment.from_min, segment.to_min, count))
+        where = communes[0][rng.choice(len(communes[0]), size=count, p=communes[1])]
+        p, year, site, service, reason = full_key
+        events = self.unmet_events
+        assert events is not None
+        for t, c in zip(times.tolist(), where.tolist()):
+            for column, value in zip(UNMET_EVENT_COLUMNS, (p, year, service, site, c, t, reason)):
+                events[column].append(value)
 
     def controller(self):
         """Applies each phase at its start: kiosks, agent stations, needs unmet before arrival, arrivals."""
@@ -283,13 +385,10 @@ class Replication:
                 yield env.timeout(start - env.now)
             for site in cfg.installed_user:
                 if site not in self.kiosks:
-                    self.kiosks[site] = simpy.Resource(env, capacity=inputs.kiosk_count[site])
-            for k, stations in enumerate(self.stations):
-                stations.replace(cfg.stations[k])
-            for (service, reason), expected in sorted(cfg.unmet_expected.items()):
-                count = int(self.rng_counts.poisson(expected)) if expected > 0 else 0
-                if count:
-                    self.unmet[(p, service, reason)] = self.unmet.get((p, service, reason), 0) + count
+                    self.kiosks[site] = BoothPool(env, inputs.kiosk_count[site])
+            for k, agents in enumerate(self.agents):
+                agents.replace(cfg.stations[k])
+            self.count_unmet_before_arrival(p, cfg)
             env.process(self.arrivals(cfg))
             if self.progress is not None:
                 env.process(self._report(cfg.window.end_min, (p + 1) / n_phases))
@@ -300,9 +399,11 @@ class Replication:
 
 
 def simulate(inputs: ModelInputs, seed: np.random.SeedSequence | int,
-             progress: Callable[[float], None] | None = None) -> ReplicationRecords:
-    """Run one replication (see :class:`Replication`) and return its records."""
-    return Replication(inputs, seed, progress).run()
+             progress: Callable[[float], None] | None = None, keep_records: bool = False) -> ReplicationRecords:
+    """Run one replication (see :class:`Replication`) and return its records (with one row per unmet
+    need, :attr:`ReplicationRecords.unmet_events`, when ``keep_records``)."""
+    return Replication(inputs, seed, progress, keep_records).run()
 
 
-__all__ = ["AgentStations", "Replication", "Token", "arrival_times", "sample_durations", "simulate"]
+__all__ = ["Citizen", "Replication", "SeedStreams", "arrival_times", "sample_durations",
+           "simulate"]

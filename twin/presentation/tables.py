@@ -46,4 +46,49 @@ def run_summary_table(title: str, phases: Sequence[str], summary: Mapping[str, A
     return table
 
 
-__all__ = ["HEADLINE_KPIS", "mean_ci_cell", "run_summary_table"]
+def years_table(by_year: Mapping[str, Any], full_years: Mapping[str, Any]) -> Table:
+    """Interviews, unmet needs and travel avoided per calendar year, and their total over the full years."""
+    table = Table(title="per calendar year (mean ± 95% CI; a partial year: days simulated)")
+    for name in ("year", "days", "interviews", "unmet", "travel avoided km"):
+        table.add_column(name, justify="left" if name == "year" else "right")
+    kpis = (("interviews_served", "{:,.0f}"), ("unmet_total", "{:,.0f}"), ("travel_avoided_km", "{:,.0f}"))
+    for year, cells in by_year.items():
+        days = cells["days_simulated"]["mean"]
+        table.add_row(year, f"{days:.0f}", *(mean_ci_cell(by_year, year, kpi, fmt) for kpi, fmt in kpis))
+    years = full_years.get("years") or []
+    if years:
+        table.add_row(f"{years[0]}-{years[-1]} total", "", *(mean_ci_cell({"t": full_years}, "t", kpi, fmt)
+                                                             for kpi, fmt in kpis), end_section=True)
+    return table
+
+
+def hindcast_table(rows: Sequence[Any]) -> Table:
+    """Observed figures beside the twin's predictions (:class:`twin.kpis.HindcastRow`)."""
+    table = Table(title="hindcast: observed in the real system vs predicted by the twin (mean ± 95% CI)")
+    for name, justify in (("phase/year", "left"), ("KPI", "left"), ("observed", "right"), ("predicted", "right"),
+                          ("ratio", "right"), ("in CI", "center"), ("source", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    relation = {"at_least": "≥ ", "about": "≈ ", "equals": ""}
+    for r in rows:
+        predicted = "-" if r.predicted is None else f"{r.predicted:,.0f}" + (
+            f" ±{r.ci95_half_width:,.0f}" if r.ci95_half_width else "")
+        table.add_row(r.what, r.kpi, relation.get(r.relation, "") + f"{r.observed:,.0f}", predicted,
+                      "-" if r.ratio is None else f"{r.ratio:.2f}",
+                      "-" if r.in_ci is None else ("yes" if r.in_ci else "NO"), r.source[:60])
+    return table
+
+
+def unstable_lines(phases: Sequence[str], summary: Mapping[str, Any], service_ids: Sequence[str]) -> list[str]:
+    """One line per phase and service whose offered load reaches its stations (``unstable_<service>``)."""
+    lines = []
+    for phase in phases:
+        for sid in service_ids:
+            cell = summary.get(phase, {}).get(f"unstable_{sid}")
+            if cell and cell.get("mean"):
+                load = summary[phase].get(f"offered_load_{sid}", {}).get("mean")
+                lines.append(f"unstable: {sid} in {phase}: {load:.1f} erlangs offered, as many as its stations or more "
+                             "(the queue grows with the horizon; waits are not steady-state)")
+    return lines
+
+
+__all__ = ["HEADLINE_KPIS", "hindcast_table", "mean_ci_cell", "run_summary_table", "unstable_lines", "years_table"]

@@ -7,8 +7,16 @@ A run folder written by ``twin run`` holds:
 - ``replications.csv``: one row per replication x phase x KPI (``replication,phase,kpi,value``; an empty
   value is an undefined KPI), rewritten atomically after each replication, so an interrupted run keeps
   every replication it finished;
-- ``summary.json``: {"phases": [...], "kpis": [...], "summary": {phase: {kpi: {mean, ci95_half_width, n}}}}
-  with no timestamps, so the same scenario and seed give the same bytes;
+- ``replications_by_year.csv``: the same per calendar year (``replication,year,kpi,value``);
+- ``replications/NNNN.json``: everything one replication measured (per phase, year, site, departement),
+  written when it finishes: what the other files are computed from;
+- ``summary.json``: {"phases": [...], "kpis": [...], "summary": {phase: {kpi: {mean, ci95_half_width, n}}},
+  "by_year": {year: {kpi: ...}}, "by_departement": {phase: {departement: {kpi: ...}}}} with no
+  timestamps, so the same scenario and seed give the same bytes;
+- ``sites.csv``: one row per site x phase (site, kind, commune, departement, generation, then each KPI of
+  twin.vocabulary.SITE_KPIS as ``<kpi>_mean`` and ``<kpi>_ci95``);
+- ``hindcast.csv``: the scenario's observations beside the predictions (when it has observations);
+- ``records/replication-NNNN.parquet``: one row per citizen need (``twin run --records``);
 - ``phases.json``: each phase's name and dates (for aligning phases across runs);
 - ``plots/``: PNG rollout plots.
 """
@@ -21,18 +29,25 @@ import json
 import math
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from twin.errors import TwinInputError
-from twin.run.atomic import atomic_write_json, atomic_write_text
+from twin.kpis import HindcastRow, ReplicationKpis
+from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from twin.run.outputs import prepare_output_folder
+from twin.vocabulary import NO_KIOSK, SITE_KPIS, YEAR_KPIS
 
 MANIFEST = "manifest.json"
 REPLICATIONS = "replications.csv"
+REPLICATIONS_BY_YEAR = "replications_by_year.csv"
+REPLICATION_DIR = "replications"
 SUMMARY = "summary.json"
 PHASES = "phases.json"
+SITES = "sites.csv"
+HINDCAST = "hindcast.csv"
+RECORDS_DIR = "records"
 
 
 def git_commit(path: Path) -> str | None:
@@ -60,16 +75,66 @@ def package_versions(names: Sequence[str] = ("twin", "simpy", "numpy", "scipy", 
     return versions
 
 
-def replications_csv(rows: Mapping[int, Mapping[str, Mapping[str, float]]], kpis: Sequence[str]) -> str:
-    """The replications.csv text for KPI dicts keyed by replication number (written in that order)."""
+def replications_csv(rows: Mapping[int, Mapping[Any, Mapping[str, float]]], kpis: Sequence[str],
+                     label: str = "phase") -> str:
+    """The replications.csv text for KPI dicts keyed by replication number (written in that order), then
+    by phase (or year: ``label``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["replication", "phase", "kpi", "value"])
+    writer.writerow(["replication", label, "kpi", "value"])
     for rep in sorted(rows):
         for phase, values in rows[rep].items():
             for kpi in kpis:
                 value = values[kpi]
                 writer.writerow([rep, phase, kpi, "" if math.isnan(value) else repr(float(value))])
+    return buffer.getvalue()
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def replication_json(kpis: ReplicationKpis, site_ids: Sequence[str]) -> dict[str, Any]:
+    """One replication's KPIs as JSON-ready data (sites by id, NaN as null)."""
+    def site_id(i: int) -> str:
+        return site_ids[i] if i >= 0 else NO_KIOSK
+
+    def clean(values: Mapping[str, float]) -> dict[str, float | None]:
+        return {k: _json_number(v) for k, v in values.items()}
+
+    return {
+        "phases": {p: clean(v) for p, v in kpis.phases.items()},
+        "years": {str(y): clean(v) for y, v in kpis.years.items()},
+        "sites": {p: {site_id(i): clean(v) for i, v in by_site.items()} for p, by_site in kpis.sites.items()},
+        "departements": {p: {d: clean(v) for d, v in deps.items()} for p, deps in kpis.departements.items()},
+    }
+
+
+def sites_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The sites.csv text (rows from :func:`twin.kpis.summarize_sites`)."""
+    buffer = io.StringIO()
+    columns = ["phase", "site_id", "kind", "commune", "departement_code", "generation"]
+    for kpi in SITE_KPIS:
+        columns += [f"{kpi}_mean", f"{kpi}_ci95"]
+    columns.append("n")
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def hindcast_csv(rows: Sequence[HindcastRow]) -> str:
+    """The hindcast.csv text: one row per observation beside the prediction."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["what", "kpi", "relation", "observed", "predicted", "ci95_half_width", "n", "ratio", "in_ci",
+                     "source"])
+    for r in rows:
+        writer.writerow([r.what, r.kpi, r.relation, repr(r.observed), "" if r.predicted is None else repr(r.predicted),
+                         "" if r.ci95_half_width is None else repr(r.ci95_half_width), r.n,
+                         "" if r.ratio is None else f"{r.ratio:.4f}", "" if r.in_ci is None else str(r.in_ci).lower(),
+                         r.source])
     return buffer.getvalue()
 
 
@@ -97,9 +162,43 @@ class RunFolder:
         """Rewrite ``replications.csv`` with every replication finished so far."""
         atomic_write_text(self.path / REPLICATIONS, replications_csv(rows, kpis))
 
-    def write_summary(self, phases: Sequence[str], kpis: Sequence[str], summary: Mapping[str, Any]) -> None:
+    def write_years(self, rows: Mapping[int, Mapping[int, Mapping[str, float]]]) -> None:
+        """Rewrite ``replications_by_year.csv`` with every replication finished so far."""
+        atomic_write_text(self.path / REPLICATIONS_BY_YEAR, replications_csv(rows, YEAR_KPIS, label="year"))
+
+    def write_replication(self, index: int, kpis: ReplicationKpis, site_ids: Sequence[str]) -> None:
+        """Write ``replications/NNNN.json``: everything replication ``index`` measured."""
+        atomic_write_json(self.path / REPLICATION_DIR / f"{index:04d}.json", replication_json(kpis, site_ids))
+
+    def write_summary(self, phases: Sequence[str], kpis: Sequence[str], summary: Mapping[str, Any],
+                      by_year: Mapping[str, Any] | None = None, by_departement: Mapping[str, Any] | None = None,
+                      full_years: Mapping[str, Any] | None = None) -> None:
         """Write ``summary.json``."""
-        atomic_write_json(self.path / SUMMARY, {"phases": list(phases), "kpis": list(kpis), "summary": summary})
+        doc: dict[str, Any] = {"phases": list(phases), "kpis": list(kpis), "summary": summary}
+        if full_years:
+            doc["full_years_total"] = full_years
+        if by_year is not None:
+            doc["by_year"] = by_year
+        if by_departement is not None:
+            doc["by_departement"] = by_departement
+        atomic_write_json(self.path / SUMMARY, doc)
+
+    def write_sites(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``sites.csv``."""
+        atomic_write_text(self.path / SITES, sites_csv(rows))
+
+    def write_hindcast(self, rows: Sequence[HindcastRow]) -> None:
+        """Write ``hindcast.csv``."""
+        atomic_write_text(self.path / HINDCAST, hindcast_csv(rows))
+
+    def write_records(self, index: int, table: Any) -> Path:
+        """Write replication ``index``'s records (a ``pyarrow.Table``) as ``records/replication-NNNN.parquet``."""
+        import pyarrow.parquet as pq
+
+        target = self.path / RECORDS_DIR / f"replication-{index:04d}.parquet"
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return atomic_write_bytes(target, buffer.getvalue())
 
 
 @dataclass(frozen=True)
@@ -113,6 +212,8 @@ class RunData:
         kpis: KPI names in report order.
         summary: {phase: {kpi: {"mean", "ci95_half_width", "n"}}}.
         replications: {phase: {kpi: [value per replication, NaN if undefined]}}.
+        by_year: {year: {kpi: {"mean", "ci95_half_width", "n"}}} (empty for runs made before it existed).
+        by_departement: {phase: {departement: {kpi: ...}}} (empty likewise).
     """
 
     path: Path
@@ -121,6 +222,8 @@ class RunData:
     kpis: list[str]
     summary: dict[str, dict[str, dict[str, Any]]]
     replications: dict[str, dict[str, list[float]]]
+    by_year: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    by_departement: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
 
 
 def _read_json(path: Path) -> Any:
@@ -166,7 +269,9 @@ def read_run(folder: str | Path) -> RunData:
         raise TwinInputError(f"{REPLICATIONS} is not UTF-8 text", path=str(path)) from None
     except csv.Error as exc:
         raise TwinInputError(f"{REPLICATIONS} is not a readable CSV file ({exc})", path=str(path)) from None
-    return RunData(path=path, manifest=manifest, phases=phases, kpis=kpis, summary=summary, replications=replications)
+    return RunData(path=path, manifest=manifest, phases=phases, kpis=kpis, summary=summary, replications=replications,
+                   by_year=dict(summary_doc.get("by_year") or {}),
+                   by_departement=dict(summary_doc.get("by_departement") or {}))
 
 
 def _read_replications(rep_path: Path, replications: dict[str, dict[str, list[float]]]) -> None:

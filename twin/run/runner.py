@@ -24,7 +24,19 @@ from typing import Any
 import numpy as np
 
 from twin.errors import TwinInputError
-from twin.kpis import compute_kpis, kpi_names, summarize
+from twin.kpis import (
+    HindcastRow,
+    ReplicationKpis,
+    compute_all,
+    compute_kpis,
+    hindcast,
+    kpi_names,
+    summarize,
+    summarize_departements,
+    summarize_full_years,
+    summarize_sites,
+    summarize_years,
+)
 from twin.model.inputs import ModelInputs, prepare
 from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
@@ -42,11 +54,31 @@ def compile_scenario(path: str | Path) -> tuple[LoadedScenario, ModelInputs]:
 
 
 def run_replication(inputs: ModelInputs, seed: np.random.SeedSequence) -> dict[str, dict[str, float]]:
-    """One replication's KPIs ({phase: {kpi: value}})."""
+    """One replication's KPIs per phase ({phase: {kpi: value}})."""
     return compute_kpis(inputs, simulate(inputs, seed))
 
 
-_WORKER_INPUTS: dict[str, ModelInputs] = {}
+@dataclass(frozen=True)
+class ReplicationOutput:
+    """What one replication sends back to the run: its KPIs, and its records table when asked for."""
+
+    kpis: ReplicationKpis
+    records: Any = None  # a pyarrow.Table (twin.run.records) with --records
+
+
+def replication_output(loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence, index: int,
+                       keep_records: bool) -> ReplicationOutput:
+    """Simulate replication ``index`` and compute everything the run folder keeps of it."""
+    records = simulate(inputs, seed, keep_records=keep_records)
+    table = None
+    if keep_records:
+        from twin.run.records import records_table
+
+        table = records_table(inputs, loaded.communes, records, index)
+    return ReplicationOutput(compute_all(inputs, records), table)
+
+
+_WORKER_INPUTS: dict[str, tuple[LoadedScenario, ModelInputs]] = {}
 
 #: Draws a run's figures: (plots folder, phase names, summary, title) -> files written.
 Plotter = Callable[[Path, Sequence[str], Mapping[str, Any], str], Sequence[Path]]
@@ -57,11 +89,12 @@ def _worker_init(path: str) -> None:
     # replication (a few seconds) instead of dying half-way through a pipe write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER_INPUTS[path] = compile_scenario(path)[1]
+    _WORKER_INPUTS[path] = compile_scenario(path)
 
 
-def _worker_run(path: str, seed: np.random.SeedSequence) -> dict[str, dict[str, float]]:
-    return run_replication(_WORKER_INPUTS[path], seed)
+def _worker_run(path: str, seed: np.random.SeedSequence, index: int, keep_records: bool) -> ReplicationOutput:
+    loaded, inputs = _WORKER_INPUTS[path]
+    return replication_output(loaded, inputs, seed, index, keep_records)
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,9 @@ class RunOutcome:
         phases: phase names in order.
         replications_done: how many replications finished.
         interrupted: True if the run was stopped (KeyboardInterrupt) before all finished.
+        hindcast: the scenario's observations beside the predictions (empty without observations).
+        by_year: {year: {kpi: {mean, ci95_half_width, n}}} (calendar years).
+        full_years: totals over the fully simulated years (:func:`twin.kpis.summarize_full_years`).
     """
 
     folder: Path
@@ -83,6 +119,9 @@ class RunOutcome:
     phases: list[str]
     replications_done: int
     interrupted: bool
+    hindcast: list[HindcastRow] = field(default_factory=list)
+    by_year: dict[str, dict[str, Any]] = field(default_factory=dict)
+    full_years: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_request(spec_replications: int, spec_seed: int, replications: int | None, seed: int | None,
@@ -128,38 +167,44 @@ def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, jobs: int) -> 
 
 @dataclass
 class _RunRecorder:
-    """Writes each finished replication into the run folder at once (replications.csv, manifest)."""
+    """Writes each finished replication into the run folder at once (its JSON and records,
+    replications.csv, replications_by_year.csv, the manifest)."""
 
     run: RunFolder
     manifest: dict[str, Any]
     kpis: list[str]
     n_rep: int
+    site_ids: tuple[str, ...]
     on_replication: Callable[[int, int], None] | None
-    results: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+    results: dict[int, ReplicationKpis] = field(default_factory=dict)
 
-    def record(self, index: int, kpi_values: dict[str, dict[str, float]]) -> None:
+    def record(self, index: int, output: ReplicationOutput) -> None:
         """Keep replication ``index`` and tell the progress callback."""
-        self.results[index] = kpi_values
-        self.run.write_replications(self.results, self.kpis)
+        self.keep(index, output)
         self.manifest["replications_done"] = len(self.results)
         self.run.write_manifest(self.manifest)
         if self.on_replication is not None:
             self.on_replication(len(self.results), self.n_rep)
 
-    def keep(self, index: int, kpi_values: dict[str, dict[str, float]]) -> None:
-        """Keep a replication that finished while the run was stopping (no progress callback)."""
-        self.results[index] = kpi_values
-        self.run.write_replications(self.results, self.kpis)
+    def keep(self, index: int, output: ReplicationOutput) -> None:
+        """Keep a replication (also one that finished while the run was stopping: no progress callback)."""
+        self.run.write_replication(index, output.kpis, self.site_ids)
+        if output.records is not None:
+            self.run.write_records(index, output.records)
+        self.results[index] = output.kpis
+        self.run.write_replications({i: r.phases for i, r in self.results.items()}, self.kpis)
+        self.run.write_years({i: r.years for i, r in self.results.items()})
 
 
-def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSequence], jobs: int) -> bool:
+def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSequence], jobs: int,
+                 keep_records: bool) -> bool:
     """Run the replications on ``jobs`` worker processes, recording each as it finishes. Returns True
     if the run was stopped (signal, KeyboardInterrupt from the callback, a killed worker): the
     replications already running are then waited for and kept."""
     stop = threading.Event()
     with _stop_signals(stop), cf.ProcessPoolExecutor(
             max_workers=min(jobs, len(seeds)), initializer=_worker_init, initargs=(path,)) as pool:
-        futures = {pool.submit(_worker_run, path, child): i for i, child in enumerate(seeds)}
+        futures = {pool.submit(_worker_run, path, child, i, keep_records): i for i, child in enumerate(seeds)}
         unrecorded = set(futures)  # a future leaves only once its replication is recorded
         try:
             while unrecorded and not stop.is_set():
@@ -192,10 +237,25 @@ def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSe
         return True
 
 
+def _write_aggregates(run: RunFolder, loaded: LoadedScenario, inputs: ModelInputs, phases: list[str],
+                      kpis: list[str], summary: dict, ordered: list[ReplicationKpis]) -> list[HindcastRow]:
+    """summary.json (with by_year and by_departement), sites.csv and, with observations, hindcast.csv
+    (whose rows are returned)."""
+    by_year = summarize_years([r.years for r in ordered])
+    by_departement = summarize_departements([r.departements for r in ordered])
+    run.write_summary(phases, kpis, summary, by_year=by_year, by_departement=by_departement,
+                      full_years=summarize_full_years([r.years for r in ordered]))
+    run.write_sites(summarize_sites(inputs, [r.sites for r in ordered]))
+    rows = hindcast(loaded.spec.observations, summary, by_year, by_departement)
+    if rows:
+        run.write_hindcast(rows)
+    return rows
+
+
 def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
                  jobs: int = 1, out_dir: str | Path | None = None,
                  on_replication: Callable[[int, int], None] | None = None,
-                 plot: Plotter | None = None, force: bool = False) -> RunOutcome:
+                 plot: Plotter | None = None, force: bool = False, records: bool = False) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
@@ -210,6 +270,7 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
             :func:`twin.presentation.plots.write_rollout_plots`; the runner imports no presentation);
             None: no figures.
         force: replace an existing run folder (one twin wrote).
+        records: also write one row per citizen need and replication (``records/``, Parquet).
 
     Returns:
         A :class:`RunOutcome`. On KeyboardInterrupt the finished replications are kept, the summary and
@@ -230,20 +291,20 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
                        "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
     seeds = np.random.SeedSequence(root_seed).spawn(n_rep)
-    recorder = _RunRecorder(run, manifest, kpis, n_rep, on_replication)
+    recorder = _RunRecorder(run, manifest, kpis, n_rep, inputs.site_ids, on_replication)
     interrupted = False
     try:
         if jobs == 1:
             for i, child in enumerate(seeds):
-                recorder.record(i, run_replication(inputs, child))
+                recorder.record(i, replication_output(loaded, inputs, child, i, records))
         else:
-            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs)
+            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs, records)
     except KeyboardInterrupt:
         interrupted = True
     results = recorder.results
     ordered = [results[i] for i in sorted(results)]
-    summary = summarize(ordered)
-    run.write_summary(phases, kpis, summary)
+    summary = summarize([r.phases for r in ordered])
+    hindcast_rows = _write_aggregates(run, loaded, inputs, phases, kpis, summary, ordered)
     if plot is not None and ordered:
         plot(run.path / "plots", phases, summary, spec.name)
     manifest.update({
@@ -253,7 +314,9 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     })
     run.write_manifest(manifest)
     return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=len(results),
-                      interrupted=interrupted)
+                      interrupted=interrupted, hindcast=hindcast_rows,
+                      by_year=summarize_years([r.years for r in ordered]),
+                      full_years=summarize_full_years([r.years for r in ordered]))
 
 
 @contextlib.contextmanager

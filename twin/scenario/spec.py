@@ -34,11 +34,14 @@ from twin.line import AdslLine, get_offer
 from twin.quality import CalibrationTable
 from twin.vocabulary import (
     DEFAULT_CIRCUITY_FACTOR,
+    DEPARTEMENT_KPIS,
     EARLIEST_DATE,
     GEN1_SERVICE_LIMIT,
     LATEST_DATE,
     MAX_HORIZON_YEARS,
     WEEKDAYS,
+    YEAR_KPIS,
+    kpi_names,
 )
 
 #: Longest interview duration accepted, minutes (one week: beyond it a duration is a typo).
@@ -251,6 +254,52 @@ class SiteSpec(_Strict):
     """Purchase and installation cost, EUR; default from costs (by kind)."""
 
 
+class DemandDriver(_Strict):
+    """A yearly driver of kiosk demand: each calendar year's value scales the kiosk demand of the services
+    it concerns (the needs for a kiosk visit, whatever then happens to them).
+
+    ``effect: substitution`` - the value is the share of people with an alternative to the kiosk (home
+    internet, a service online); each of them meets a ``substitution_share`` of their kiosk needs
+    without it: demand x (1 - substitution_share x value). ``effect: multiplier`` - demand x value (a
+    reorganisation, a closure: 0 removes the demand). Several drivers multiply.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Identifier (for messages and records)."""
+    description: str
+    """What the values measure (population, definition, month of the survey)."""
+    effect: Literal["substitution", "multiplier"]
+    """How a value scales demand (see the class description)."""
+    substitution_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of a kiosk need that someone with the alternative meets without the kiosk (substitution
+    only; usually an ASSUMPTION, say so in ``source``)."""
+    services: list[str] | None = None
+    """Services concerned (default: all)."""
+    values: dict[int, float] = Field(min_length=1)
+    """Value per calendar year (``2007: 0.53``). Every simulated year, warm-up included, needs one."""
+    source: str = Field(min_length=1)
+    """Where each value comes from (publisher, title, year, address), or ASSUMPTION."""
+
+    @model_validator(mode="after")
+    def _values(self) -> DemandDriver:
+        for year, value in self.values.items():
+            if not EARLIEST_DATE.year <= year <= LATEST_DATE.year:
+                raise ValueError(f"values: year {year} is not between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
+            if not value >= 0 or (self.effect == "substitution" and value > 1):
+                raise ValueError(f"values: {year}: {value} is not "
+                                 + ("a share between 0 and 1" if self.effect == "substitution" else "a multiplier >= 0"))
+        if (self.effect == "substitution") != (self.substitution_share is not None):
+            raise ValueError("substitution_share is required by effect substitution, and only by it")
+        return self
+
+    def factor(self, year: int) -> float:
+        """The demand multiplier this driver gives in ``year`` (KeyError if the year has no value)."""
+        value = self.values[year]
+        if self.effect == "substitution":
+            return 1.0 - float(self.substitution_share) * value  # type: ignore[arg-type]
+        return value
+
+
 class DemandSpec(_Strict):
     """How citizens with a need choose: nearest kiosk within reach, the office, or giving up."""
 
@@ -271,6 +320,38 @@ class DemandSpec(_Strict):
         ]
     )
     """Opening hours of user kiosks that do not set their own."""
+    drivers: list[DemandDriver] = Field(default_factory=list, max_length=50)
+    """Yearly drivers of kiosk demand (home internet, services online, reorganisations); none: demand
+    is the same every year."""
+
+
+class Observation(_Strict):
+    """A figure observed in the real system, to set beside the twin's prediction (``hindcast.csv``)."""
+
+    kpi: str
+    """The KPI observed: one the twin computes per phase (``twin schema`` lists them in
+    twin.vocabulary.kpi_names), or per calendar year (twin.vocabulary.YEAR_KPIS) when ``year`` is given."""
+    phase: str | None = None
+    """The phase observed (give a phase or a year)."""
+    year: int | None = Field(default=None, ge=EARLIEST_DATE.year, le=LATEST_DATE.year)
+    """The calendar year observed (give a phase or a year)."""
+    departement: str | None = None
+    """A departement code when the figure is for one departement (then the KPI must be one of
+    twin.vocabulary.DEPARTEMENT_KPIS and ``phase`` given)."""
+    value: float = Field(ge=0.0, allow_inf_nan=False)
+    """The observed value, in the KPI's unit."""
+    relation: Literal["equals", "at_least", "about"] = "equals"
+    """What the figure says: exactly this, at least this ("more than 2,700"), or about this."""
+    source: str = Field(min_length=1)
+    """Where the figure comes from."""
+
+    @model_validator(mode="after")
+    def _phase_or_year(self) -> Observation:
+        if (self.phase is None) == (self.year is None):
+            raise ValueError("give either phase or year")
+        if self.departement is not None and self.phase is None:
+            raise ValueError("a departement figure is given per phase (departement KPIs are by phase)")
+        return self
 
 
 class PhaseSpec(_Strict):
@@ -345,6 +426,8 @@ class Scenario(_Strict):
     phases: list[PhaseSpec] = Field(min_length=1)
     quality: QualitySpec = QualitySpec()
     costs: CostSpec = CostSpec()
+    observations: list[Observation] = Field(default_factory=list, max_length=10_000)
+    """Figures observed in the real system, compared with the twin's predictions (``hindcast.csv``)."""
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -421,7 +504,48 @@ class Scenario(_Strict):
             raise CrossReferenceError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
                               f"the simulated horizon ({horizon_days / 365.25:.0f} years from the first phase, "
                               f"warm-up included) exceeds {MAX_HORIZON_YEARS} years")
+        self._check_drivers(service_ids)
+        self._check_observations(service_ids)
         return self
+
+    def simulated_years(self) -> range:
+        """Calendar years the simulation covers, warm-up included."""
+        first = self.phases[0].start_date - dt.timedelta(days=self.simulation.warmup_days)
+        return range(first.year, self.simulation.end_date.year + 1)
+
+    def _check_drivers(self, service_ids: set[str]) -> None:
+        _check_unique([d.id for d in self.demand.drivers], "demand.drivers", "id")
+        years = self.simulated_years()
+        for i, driver in enumerate(self.demand.drivers):
+            loc = ("demand", "drivers", i)
+            _check_no_repeats(driver.services or [], loc + ("services",))
+            for j, svc in enumerate(driver.services or []):
+                if svc not in service_ids:
+                    raise CrossReferenceError(loc + ("services", j), svc, f"unknown service {svc!r}")
+            missing = [y for y in years if y not in driver.values]
+            if missing:
+                raise CrossReferenceError(loc + ("values",), sorted(driver.values),
+                                          f"no value for simulated year(s) {', '.join(map(str, missing))} "
+                                          f"(the simulation covers {years.start}-{years.stop - 1}, warm-up "
+                                          "included)")
+
+    def _check_observations(self, service_ids: set[str]) -> None:
+        phase_kpis = set(kpi_names(sorted(service_ids)))
+        phases = {p.name for p in self.phases}
+        years = self.simulated_years()
+        for i, obs in enumerate(self.observations):
+            loc = ("observations", i)
+            if obs.phase is not None and obs.phase not in phases:
+                raise CrossReferenceError(loc + ("phase",), obs.phase,
+                                          f"no such phase (phases: {', '.join(p.name for p in self.phases)})")
+            if obs.year is not None and obs.year not in years:
+                raise CrossReferenceError(loc + ("year",), obs.year,
+                                          f"not simulated (the simulation covers {years.start}-{years.stop - 1})")
+            allowed = (DEPARTEMENT_KPIS if obs.departement is not None
+                       else phase_kpis if obs.phase is not None else YEAR_KPIS)
+            if obs.kpi not in allowed:
+                raise CrossReferenceError(loc + ("kpi",), obs.kpi,
+                                          f"unknown KPI here; expected one of {', '.join(allowed)}")
 
     def site(self, site_id: str) -> SiteSpec:
         """The site with this id (KeyError if none)."""
@@ -594,6 +718,11 @@ def resolve_scenario(spec: Scenario, communes: tuple[Commune, ...], *, path: Pat
                 raise CrossReferenceError(("services", i, "departements", j), code,
                                           "no commune of the region has this departement code "
                                           f"(codes: {', '.join(sorted(codes))})")
+    for i, obs in enumerate(spec.observations):
+        if obs.departement is not None and obs.departement not in codes:
+            raise CrossReferenceError(("observations", i, "departement"), obs.departement,
+                                      f"no commune of the region has this departement code "
+                                      f"(codes: {', '.join(sorted(codes))})")
     line_specs = [(("sites", i, "line"), s.line) for i, s in enumerate(spec.sites)]
     line_specs += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(spec.services)]
     for loc, line_spec in line_specs:
@@ -633,6 +762,8 @@ def scenario_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "GEN1_SERVICE_LIMIT",
+    "DemandDriver",
+    "Observation",
     "MAX_DURATION_MIN",
     "REGION_MARGIN_DEG",
     "Commune",
