@@ -249,3 +249,16 @@ def test_auvergne_2005_2012_is_a_valid_scenario_with_drivers_for_every_year() ->
     assert all(d.source.strip() for d in spec.demand.drivers)
     assert any(o.kpi == "interviews_served" and o.phase == "2007" for o in spec.observations)
     _ = ALWAYS
+
+
+def test_until_extends_a_run_as_the_status_quo(tmp_path: Path) -> None:
+    """--until: the last phase runs on through the year, drivers hold their last value, earlier phases
+    are the same numbers (common random numbers); a year before the scenario's end is refused."""
+    base = run_scenario(TINY, replications=2, seed=4, out_dir=tmp_path / "base")
+    longer = run_scenario(TINY, replications=2, seed=4, out_dir=tmp_path / "longer", until_year=2008)
+    assert set(longer.by_year) == {"2007", "2008"} and set(base.by_year) == {"2007"}
+    assert longer.summary["pilot"] == base.summary["pilot"]
+    assert json.loads((longer.folder / "manifest.json").read_text())["until_year"] == 2008
+    with pytest.raises(ScenarioError, match="--until 2005"):
+        run_scenario(TINY, replications=1, out_dir=tmp_path / "never", until_year=2005)
+    assert not (tmp_path / "never").exists()

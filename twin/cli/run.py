@@ -25,10 +25,13 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 @out_option("Run folder", default_help="results/<scenario>-<UTC time>")
 @force_option("run folder")
 @no_plots_option()
+@click.option("--until", "until_year", type=click.IntRange(1950, 2100), default=None,
+              help="Simulate through 31 December of YEAR as the status quo: nothing changes after the last phase, "
+                   "demand drivers hold their last value.")
 @click.option("--records", is_flag=True,
               help="Also write one row per citizen need and replication (records/*.parquet), for analysts.")
 def run_command(scenario: Path, replications: int | None, seed: int | None, jobs: int | None,
-                out: Path | None, force: bool, no_plots: bool, records: bool) -> None:
+                out: Path | None, force: bool, no_plots: bool, until_year: int | None, records: bool) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,7 +52,7 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
         try:
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
-                                   on_replication=on_replication, force=force, records=records,
+                                   on_replication=on_replication, force=force, records=records, until_year=until_year,
                                    plot=None if no_plots else write_rollout_plots)
         finally:
             signal.signal(signal.SIGTERM, previous)

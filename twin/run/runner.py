@@ -42,14 +42,18 @@ from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
 from twin.run.folder import RunFolder, git_commit, package_versions
 from twin.run.outputs import timestamped_path
-from twin.scenario.loading import load_scenario
+from twin.scenario.loading import extended_until, load_scenario
 from twin.scenario.spec import LoadedScenario
 from twin.vocabulary import MAX_REPLICATIONS
 
 
-def compile_scenario(path: str | Path) -> tuple[LoadedScenario, ModelInputs]:
-    """Load, validate and compile a scenario file (raises ScenarioError/TwinInputError on bad input)."""
+def compile_scenario(path: str | Path, until_year: int | None = None) -> tuple[LoadedScenario, ModelInputs]:
+    """Load, validate and compile a scenario file, extended as the status quo through ``until_year``
+    when given (:func:`twin.scenario.loading.extended_until`). Raises ScenarioError/TwinInputError on bad
+    input."""
     loaded = load_scenario(path)
+    if until_year is not None:
+        loaded = extended_until(loaded, until_year)
     return loaded, prepare(loaded, quality_for_scenario(loaded))
 
 
@@ -84,12 +88,12 @@ _WORKER_INPUTS: dict[str, tuple[LoadedScenario, ModelInputs]] = {}
 Plotter = Callable[[Path, Sequence[str], Mapping[str, Any], str], Sequence[Path]]
 
 
-def _worker_init(path: str) -> None:
+def _worker_init(path: str, until_year: int | None) -> None:
     # Ctrl-C reaches the whole process group: the parent decides what to keep, workers finish their
     # replication (a few seconds) instead of dying half-way through a pipe write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER_INPUTS[path] = compile_scenario(path)
+    _WORKER_INPUTS[path] = compile_scenario(path, until_year)
 
 
 def _worker_run(path: str, seed: np.random.SeedSequence, index: int, keep_records: bool) -> ReplicationOutput:
@@ -197,13 +201,13 @@ class _RunRecorder:
 
 
 def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSequence], jobs: int,
-                 keep_records: bool) -> bool:
+                 keep_records: bool, until_year: int | None) -> bool:
     """Run the replications on ``jobs`` worker processes, recording each as it finishes. Returns True
     if the run was stopped (signal, KeyboardInterrupt from the callback, a killed worker): the
     replications already running are then waited for and kept."""
     stop = threading.Event()
     with _stop_signals(stop), cf.ProcessPoolExecutor(
-            max_workers=min(jobs, len(seeds)), initializer=_worker_init, initargs=(path,)) as pool:
+            max_workers=min(jobs, len(seeds)), initializer=_worker_init, initargs=(path, until_year)) as pool:
         futures = {pool.submit(_worker_run, path, child, i, keep_records): i for i, child in enumerate(seeds)}
         unrecorded = set(futures)  # a future leaves only once its replication is recorded
         try:
@@ -255,7 +259,8 @@ def _write_aggregates(run: RunFolder, loaded: LoadedScenario, inputs: ModelInput
 def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
                  jobs: int = 1, out_dir: str | Path | None = None,
                  on_replication: Callable[[int, int], None] | None = None,
-                 plot: Plotter | None = None, force: bool = False, records: bool = False) -> RunOutcome:
+                 plot: Plotter | None = None, force: bool = False, records: bool = False,
+                 until_year: int | None = None) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
@@ -271,6 +276,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
             None: no figures.
         force: replace an existing run folder (one twin wrote).
         records: also write one row per citizen need and replication (``records/``, Parquet).
+        until_year: simulate through 31 December of this year as the status quo (nothing changes after
+            the last phase; drivers hold their last value), so that plans are judged over the same years.
 
     Returns:
         A :class:`RunOutcome`. On KeyboardInterrupt the finished replications are kept, the summary and
@@ -279,7 +286,7 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     Raises:
         twin.errors.TwinInputError: bad scenario, bad arguments, non-empty output folder.
     """
-    loaded, inputs = compile_scenario(scenario_path)
+    loaded, inputs = compile_scenario(scenario_path, until_year)
     spec = loaded.spec
     n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed, jobs)
     folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
@@ -287,6 +294,7 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
     kpis = kpi_names(inputs.service_ids)
     phases = [cfg.window.name for cfg in inputs.phases]
     manifest = _manifest(loaded, root_seed, n_rep, jobs)
+    manifest["until_year"] = until_year
     run.write_manifest(manifest)
     run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
                        "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
@@ -298,7 +306,7 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
             for i, child in enumerate(seeds):
                 recorder.record(i, replication_output(loaded, inputs, child, i, records))
         else:
-            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs, records)
+            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs, records, until_year)
     except KeyboardInterrupt:
         interrupted = True
     results = recorder.results

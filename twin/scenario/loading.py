@@ -16,6 +16,7 @@ executed; duplicate keys are refused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from twin.datafiles import read_calibration_csv, read_communes
 from twin.errors import ScenarioError, TwinInputError
 from twin.quality import CalibrationTable
 from twin.scenario.spec import Commune, CrossReferenceError, LoadedScenario, Scenario, resolve_scenario
+from twin.vocabulary import LATEST_DATE
 
 #: Largest scenario file read, bytes, and most values once YAML aliases are expanded: a scenario is
 #: hand-written text; a "billion laughs" file of nested aliases would expand exponentially in validation.
@@ -346,6 +348,33 @@ def with_data(loaded: LoadedScenario, data: Mapping[str, Any]) -> LoadedScenario
                               calibration=loaded.calibration)
 
 
+def extended_until(loaded: LoadedScenario, year: int) -> LoadedScenario:
+    """The scenario simulated through 31 December ``year`` as the status quo: nothing changes after its
+    last phase (the last phase runs on), and each demand driver holds its last value in the added years.
+
+    Raises:
+        ScenarioError: ``year`` before the scenario's last simulated year, or after the latest date a
+            scenario may use.
+    """
+    end = loaded.spec.simulation.end_date
+    if year < end.year:
+        raise ScenarioError(f"--until {year}: the scenario already simulates through {end.isoformat()}",
+                            path=loaded.label)
+    if year > LATEST_DATE.year:
+        raise ScenarioError(f"--until {year}: after {LATEST_DATE.year}", path=loaded.label)
+    data = scenario_data(loaded)
+    data["simulation"] = {**data["simulation"], "end_date": f"{year}-12-31"}
+    drivers = data.get("demand", {}).get("drivers") or []
+    for driver in drivers:
+        values = {int(k): v for k, v in driver["values"].items()}
+        last = max(values)
+        for y in range(last + 1, year + 1):
+            values[y] = values[last]
+        driver["values"] = values
+    extended = with_data(loaded, data)
+    return dataclasses.replace(extended, path=loaded.path, sha256=loaded.sha256)
+
+
 class _Dumper(yaml.SafeDumper):
     """yaml.SafeDumper writing multi-line strings as literal blocks (readable descriptions)."""
 
@@ -386,6 +415,7 @@ __all__ = [
     "MAX_SCENARIO_BYTES",
     "MAX_YAML_NODES",
     "data_sha256",
+    "extended_until",
     "load_scenario",
     "parse_scenario_text",
     "parse_yaml_text",
