@@ -102,7 +102,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
     assert f"\n{command}\n" in readme
-    assert "twin run scenarios/auvergne-2008.yaml" in readme
+    assert "twin run scenarios/auvergne-2005-2012.yaml" in readme
 
 
 def test_interrupt_before_any_replication_exits_cleanly(tmp_path: Path) -> None:

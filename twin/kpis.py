@@ -142,7 +142,7 @@ def compute_site_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[
             opening = cfg.site_open_minutes.get(site, 0.0)
             k["utilisation"] = float(records.station_busy_min[p, site]) / opening if opening > 0 else math.nan
             sites[site] = k
-        out[cfg.window.name] = sites
+        out[cfg.window.name] = dict(sorted(sites.items()))  # canonical order: by site index, -1 first
     return out
 
 
@@ -167,7 +167,7 @@ def departement_kpis(inputs: ModelInputs, sites: Mapping[str, Mapping[int, Mappi
             cell = deps.setdefault(code, dict.fromkeys(DEPARTEMENT_KPIS, 0.0))
             for kpi in DEPARTEMENT_KPIS:
                 cell[kpi] += k[kpi]
-        out[phase] = deps
+        out[phase] = dict(sorted(deps.items()))
     return out
 
 

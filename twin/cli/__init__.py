@@ -85,6 +85,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``twin`` script: runs the CLI, turning bad input into exit status 2."""
+    from twin.run.signals import exit_status, install_default_handlers
+
+    install_default_handlers()
     try:
         cli.main(args=argv, prog_name="twin", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here for output still buffered
@@ -97,9 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP outside a command's own handling
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exit_status(exc))
     except BrokenPipeError:  # the reader went away (`twin schema | head`): stop quietly
         _silence_stdout()
         sys.exit(141)

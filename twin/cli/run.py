@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -12,16 +11,13 @@ import click
 from twin.cli.options import force_option, no_plots_option, out_option
 
 
-def _terminate_as_interrupt(signum: int, frame: object) -> None:
-    """SIGTERM (a scheduler's or timeout's stop) ends a run like Ctrl-C: keep the finished replications."""
-    raise KeyboardInterrupt
-
-
 @click.command("run")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--replications", "-r", type=int, default=None, help="Replications (default: the scenario's).")
 @click.option("--seed", "-s", type=int, default=None, help="Root seed (default: the scenario's).")
-@click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: the CPUs available).")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="Local worker processes on a Dask LocalCluster (default: the CPUs available; 1: in this process).")
+@click.option("--scheduler", default=None, help="Address of a Dask scheduler to run on (tcp://host:8786).")
 @out_option("Run folder", default_help="results/<scenario>-<UTC time>")
 @force_option("run folder")
 @no_plots_option()
@@ -30,18 +26,30 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
                    "demand drivers hold their last value.")
 @click.option("--records", is_flag=True,
               help="Also write one row per citizen need and replication (records/*.parquet), for analysts.")
-def run_command(scenario: Path, replications: int | None, seed: int | None, jobs: int | None,
-                out: Path | None, force: bool, no_plots: bool, until_year: int | None, records: bool) -> None:
+@click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Continue the interrupted, killed or partial run in this folder (same seeds; no SCENARIO).")
+def run_command(scenario: Path | None, replications: int | None, seed: int | None, jobs: int | None,
+                scheduler: str | None, out: Path | None, force: bool, no_plots: bool, until_year: int | None,
+                records: bool, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from twin.errors import TwinInputError
     from twin.presentation.plots import write_rollout_plots
     from twin.presentation.tables import hindcast_table, run_summary_table, unstable_lines, years_table
-    from twin.run.runner import default_jobs, run_scenario
+    from twin.run.runner import default_jobs, resume_run, run_scenario
+    from twin.run.signals import StopRequest
 
+    if (scenario is None) == (resume is None):
+        raise TwinInputError("give a SCENARIO to run, or --resume FOLDER (not both)")
+    if resume is not None and (replications, seed, out, until_year) != (None, None, None, None) or (resume and records):
+        raise TwinInputError("--resume continues a run as it was started: no --replications, --seed, --out, --until "
+                             "or --records with it")
     console = Console(stderr=True)
     jobs = default_jobs() if jobs is None else jobs
+    stop = StopRequest()
+    plot = None if no_plots else write_rollout_plots
     with Progress(TextColumn("replications"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("run", total=None)
@@ -49,16 +57,22 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
         def on_replication(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-        try:
+        def on_engine(engine) -> None:
+            if engine.dashboard:
+                console.print(f"Dask dashboard: {engine.dashboard}", highlight=False)
+
+        if resume is not None:
+            outcome = resume_run(resume, jobs=jobs, on_replication=on_replication, plot=plot, scheduler=scheduler,
+                                 stop=stop, on_engine=on_engine)
+        else:
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
-                                   on_replication=on_replication, force=force, records=records, until_year=until_year,
-                                   plot=None if no_plots else write_rollout_plots)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+                                   on_replication=on_replication, force=force, records=records,
+                                   until_year=until_year, plot=plot, scheduler=scheduler, stop=stop,
+                                   on_engine=on_engine)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
-    title = f"{scenario.name}: {outcome.replications_done} replications (mean ± 95% CI)"
-    printer.print(run_summary_table(title, outcome.phases, outcome.summary))
+    name = scenario.name if scenario is not None else outcome.folder.name
+    printer.print(run_summary_table(f"{name}: {outcome.replications_done} replications (mean ± 95% CI)",
+                                    outcome.phases, outcome.summary))
     if len(outcome.by_year) > 1:
         printer.print(years_table(outcome.by_year, outcome.full_years))
     services = [k.removeprefix("unstable_") for k in outcome.kpis if k.startswith("unstable_")]
@@ -67,10 +81,11 @@ def run_command(scenario: Path, replications: int | None, seed: int | None, jobs
     if outcome.hindcast:
         printer.print(hindcast_table(outcome.hindcast))
     if outcome.interrupted:
-        click.echo(f"interrupted: kept {outcome.replications_done} finished replications", err=True)
+        click.echo(f"interrupted: kept {outcome.replications_done} finished replications in {outcome.folder} "
+                   f"(twin run --resume {outcome.folder} continues it)", err=True)
     click.echo(str(outcome.folder))
     if outcome.interrupted:
-        sys.exit(130)
+        sys.exit(stop.interrupted().exit_status)
 
 
 @click.command("schema")

@@ -27,6 +27,8 @@ import csv
 import io
 import json
 import math
+import os
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from twin.errors import TwinInputError
 from twin.kpis import HindcastRow, ReplicationKpis
 from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from twin.run.outputs import prepare_output_folder
-from twin.vocabulary import NO_KIOSK, SITE_KPIS, YEAR_KPIS
+from twin.vocabulary import DEPARTEMENT_KPIS, NO_KIOSK, SITE_KPIS, YEAR_KPIS
 
 MANIFEST = "manifest.json"
 REPLICATIONS = "replications.csv"
@@ -150,6 +152,14 @@ class RunFolder:
         except OSError as exc:
             raise TwinInputError(f"cannot create the output folder {self.path}: {exc.strerror or exc}") from None
 
+    @classmethod
+    def reopen(cls, path: Path) -> RunFolder:
+        """An existing run folder, to continue writing it (``twin run --resume``)."""
+        folder = cls.__new__(cls)
+        folder.path = Path(path)
+        (folder.path / "plots").mkdir(exist_ok=True)
+        return folder
+
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Write ``manifest.json``."""
         atomic_write_json(self.path / MANIFEST, dict(manifest))
@@ -224,6 +234,90 @@ class RunData:
     replications: dict[str, dict[str, list[float]]]
     by_year: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     by_departement: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """A run folder's manifest.json.
+
+    Raises:
+        TwinInputError: not a folder, no manifest, not a JSON object.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        raise TwinInputError("run folder not found", path=str(path))
+    manifest = _read_json(path / MANIFEST)
+    if not isinstance(manifest, dict):
+        raise TwinInputError(f"{MANIFEST} is not a JSON object", path=str(path))
+    return manifest
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_state(manifest: Mapping[str, Any]) -> str:
+    """``complete``, ``interrupted``, ``running`` (its process is alive, or on another host) or
+    ``abandoned`` (the manifest says running but its process on this host is gone: killed)."""
+    status = str(manifest.get("status", "unknown"))
+    if status != "running":
+        return status
+    pid, host = manifest.get("pid"), manifest.get("host")
+    if host == socket.gethostname() and isinstance(pid, int) and not _process_alive(pid):
+        return "abandoned"
+    return "running"
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def replication_from_json(doc: Mapping[str, Any], site_ids: Sequence[str], phases: Sequence[str],
+                          kpis: Sequence[str]) -> ReplicationKpis:
+    """A :class:`twin.kpis.ReplicationKpis` from ``replications/NNNN.json`` (inverse of
+    :func:`replication_json`), in the canonical orders the KPI functions give: phases and their KPIs in
+    scenario order, years ascending, sites by index, departements by code."""
+    index = {sid: i for i, sid in enumerate(site_ids)}
+    index[NO_KIOSK] = -1
+
+    def numbers(values: Mapping[str, Any], order: Sequence[str] | None = None) -> dict[str, float]:
+        keys = order if order is not None else list(values)
+        return {k: _number(values[k]) for k in keys}
+
+    return ReplicationKpis(
+        phases={p: numbers(doc["phases"][p], kpis) for p in phases},
+        years={int(y): numbers(doc["years"][y], YEAR_KPIS) for y in sorted(doc["years"], key=int)},
+        sites={p: dict(sorted((index[sid], numbers(v, SITE_KPIS)) for sid, v in doc["sites"][p].items()))
+               for p in phases},
+        departements={p: {d: numbers(doc["departements"][p][d], DEPARTEMENT_KPIS)
+                          for d in sorted(doc["departements"][p])} for p in phases},
+    )
+
+
+def load_replications(folder: str | Path, site_ids: Sequence[str], n_rep: int, phases: Sequence[str],
+                      kpis: Sequence[str]) -> dict[int, ReplicationKpis]:
+    """The replications a run folder holds (``replications/NNNN.json`` for N < ``n_rep``).
+
+    Raises:
+        TwinInputError: a replication file that is not valid JSON or not of this scenario.
+    """
+    out: dict[int, ReplicationKpis] = {}
+    directory = Path(folder) / REPLICATION_DIR
+    for i in range(n_rep):
+        file = directory / f"{i:04d}.json"
+        if not file.is_file():
+            continue
+        try:
+            out[i] = replication_from_json(json.loads(file.read_text(encoding="utf-8")), site_ids, phases, kpis)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TwinInputError(f"{file.name} is not a replication of this scenario ({exc})",
+                                 path=str(directory)) from None
+    return out
 
 
 def _read_json(path: Path) -> Any:

@@ -1,21 +1,27 @@
-"""Replications of a scenario on local processes, written to a run folder as they finish.
+"""Replications of a scenario, written to a run folder as they finish; resumable.
 
 Seeds: the root seed gives a :class:`numpy.random.SeedSequence` whose ``spawn(replications)`` children
 are the replications' independent streams (replication i always gets child i), so the numbers do not
-depend on ``jobs`` or on completion order. Each worker process loads and compiles the scenario once.
+depend on the number of workers, on completion order, or on a resumption.
 
-Results are written atomically after each replication (:mod:`twin.run.folder`): an interrupted run keeps
-every replication it finished, with a summary of those and ``status: interrupted`` in its manifest.
+Replications run as tasks of an engine (:mod:`twin.run.engine`: in this process, or on Dask). Each is
+written atomically when it finishes (``replications/NNNN.json``, :mod:`twin.run.folder`), and the
+aggregates (summary, sites, hindcast) are computed from those files' values: a run interrupted, killed
+or resumed (:func:`resume_run`) ends with the same bytes as one that ran straight through.
+
+Signals (:mod:`twin.run.signals`): SIGINT, SIGTERM or SIGHUP at any moment stop the run cleanly: tasks
+not started are cancelled, running ones are kept, the summary of what finished is written, figures are
+skipped, and the manifest says ``interrupted`` with what is kept and what is missing. The manifest records
+the process id and host: a folder left ``running`` by a process that is gone reads as ``abandoned``
+(:func:`twin.run.folder.run_state`) and ``twin run --resume`` continues it.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import datetime as dt
 import os
 import signal
-import threading
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +46,23 @@ from twin.kpis import (
 from twin.model.inputs import ModelInputs, prepare
 from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
-from twin.run.folder import RunFolder, git_commit, package_versions
+from twin.run.engine import Engine, Task, engine_for, local_workers
+from twin.run.folder import (
+    RunFolder,
+    git_commit,
+    load_replications,
+    package_versions,
+    read_manifest,
+    run_state,
+)
 from twin.run.outputs import timestamped_path
+from twin.run.signals import StopRequest, stop_on_signals
 from twin.scenario.loading import extended_until, load_scenario
 from twin.scenario.spec import LoadedScenario
 from twin.vocabulary import MAX_REPLICATIONS
+
+#: Draws a run's figures: (plots folder, phase names, summary, title) -> files written.
+Plotter = Callable[[Path, Sequence[str], Mapping[str, Any], str], Sequence[Path]]
 
 
 def compile_scenario(path: str | Path, until_year: int | None = None) -> tuple[LoadedScenario, ModelInputs]:
@@ -82,25 +100,6 @@ def replication_output(loaded: LoadedScenario, inputs: ModelInputs, seed: np.ran
     return ReplicationOutput(compute_all(inputs, records), table)
 
 
-_WORKER_INPUTS: dict[str, tuple[LoadedScenario, ModelInputs]] = {}
-
-#: Draws a run's figures: (plots folder, phase names, summary, title) -> files written.
-Plotter = Callable[[Path, Sequence[str], Mapping[str, Any], str], Sequence[Path]]
-
-
-def _worker_init(path: str, until_year: int | None) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides what to keep, workers finish their
-    # replication (a few seconds) instead of dying half-way through a pipe write.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER_INPUTS[path] = compile_scenario(path, until_year)
-
-
-def _worker_run(path: str, seed: np.random.SeedSequence, index: int, keep_records: bool) -> ReplicationOutput:
-    loaded, inputs = _WORKER_INPUTS[path]
-    return replication_output(loaded, inputs, seed, index, keep_records)
-
-
 @dataclass(frozen=True)
 class RunOutcome:
     """What :func:`run_scenario` produced.
@@ -111,7 +110,9 @@ class RunOutcome:
         kpis: KPI names in report order.
         phases: phase names in order.
         replications_done: how many replications finished.
-        interrupted: True if the run was stopped (KeyboardInterrupt) before all finished.
+        interrupted: True if the run was stopped (a signal, or KeyboardInterrupt from a callback) before all
+            its replications finished.
+        signum: the signal that stopped it, if any (the CLI exits with 128 + signum).
         hindcast: the scenario's observations beside the predictions (empty without observations).
         by_year: {year: {kpi: {mean, ci95_half_width, n}}} (calendar years).
         full_years: totals over the fully simulated years (:func:`twin.kpis.summarize_full_years`).
@@ -123,6 +124,7 @@ class RunOutcome:
     phases: list[str]
     replications_done: int
     interrupted: bool
+    signum: int | None = None
     hindcast: list[HindcastRow] = field(default_factory=list)
     by_year: dict[str, dict[str, Any]] = field(default_factory=dict)
     full_years: dict[str, Any] = field(default_factory=dict)
@@ -148,7 +150,8 @@ def _check_request(spec_replications: int, spec_seed: int, replications: int | N
     return n_rep, root_seed
 
 
-def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, jobs: int) -> dict[str, Any]:
+def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, records: bool,
+              until_year: int | None) -> dict[str, Any]:
     """A new run's manifest (status ``running``)."""
     return {
         "scenario_name": loaded.spec.name,
@@ -158,15 +161,22 @@ def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, jobs: int) -> 
         "seed": root_seed,
         "replications_requested": n_rep,
         "replications_done": 0,
-        "jobs": jobs,
+        "records": records,
+        "until_year": until_year,
         "quality_model": loaded.spec.quality.model,
         "calibration_file": str(loaded.calibration_path) if loaded.calibration_path else None,
         "versions": package_versions(),
         "git_commit": git_commit(Path(__file__).resolve().parent),
-        "started_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "started_utc": _now(),
         "ended_utc": None,
         "status": "running",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
     }
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -200,47 +210,6 @@ class _RunRecorder:
         self.run.write_years({i: r.years for i, r in self.results.items()})
 
 
-def _run_in_pool(recorder: _RunRecorder, path: str, seeds: list[np.random.SeedSequence], jobs: int,
-                 keep_records: bool, until_year: int | None) -> bool:
-    """Run the replications on ``jobs`` worker processes, recording each as it finishes. Returns True
-    if the run was stopped (signal, KeyboardInterrupt from the callback, a killed worker): the
-    replications already running are then waited for and kept."""
-    stop = threading.Event()
-    with _stop_signals(stop), cf.ProcessPoolExecutor(
-            max_workers=min(jobs, len(seeds)), initializer=_worker_init, initargs=(path, until_year)) as pool:
-        futures = {pool.submit(_worker_run, path, child, i, keep_records): i for i, child in enumerate(seeds)}
-        unrecorded = set(futures)  # a future leaves only once its replication is recorded
-        try:
-            while unrecorded and not stop.is_set():
-                finished, _ = cf.wait(unrecorded, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-                for future in sorted(finished, key=futures.__getitem__):
-                    recorder.record(futures[future], future.result())
-                    unrecorded.discard(future)
-        except KeyboardInterrupt:  # raised by on_replication, or a signal outside _stop_signals
-            stop.set()
-        except cf.process.BrokenProcessPool:
-            # a worker was killed from outside (SIGTERM to the process group, out of memory):
-            # the run stops, keeping what finished (collected below)
-            stop.set()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        if not stop.is_set():
-            return False
-        # keep what the workers are finishing: cancel the queue, wait for the running ones
-        for future in unrecorded:
-            future.cancel()
-        for future in sorted(unrecorded, key=futures.__getitem__):
-            if future.cancelled() or futures[future] in recorder.results:
-                continue
-            try:
-                recorder.keep(futures[future], future.result())
-            except (cf.CancelledError, cf.process.BrokenProcessPool):
-                continue
-        return True
-
-
 def _write_aggregates(run: RunFolder, loaded: LoadedScenario, inputs: ModelInputs, phases: list[str],
                       kpis: list[str], summary: dict, ordered: list[ReplicationKpis]) -> list[HindcastRow]:
     """summary.json (with by_year and by_departement), sites.csv and, with observations, hindcast.csv
@@ -256,21 +225,121 @@ def _write_aggregates(run: RunFolder, loaded: LoadedScenario, inputs: ModelInput
     return rows
 
 
+
+
+def replication_task(shared: tuple[LoadedScenario, ModelInputs], seed: np.random.SeedSequence, index: int,
+                     keep_records: bool) -> ReplicationOutput:
+    """The task an engine runs for replication ``index`` (``shared``: the compiled scenario, sent to
+    each worker once)."""
+    loaded, inputs = shared
+    return replication_output(loaded, inputs, seed, index, keep_records)
+
+
+@dataclass
+class _Run:
+    """A run folder being filled: what it runs and what finished."""
+
+    run: RunFolder
+    loaded: LoadedScenario
+    inputs: ModelInputs
+    manifest: dict[str, Any]
+    seeds: list[np.random.SeedSequence]
+    recorder: _RunRecorder
+
+    @property
+    def phases(self) -> list[str]:
+        return [cfg.window.name for cfg in self.inputs.phases]
+
+
+#: Told which engine runs the tasks once it has started (e.g. to print the Dask dashboard's address).
+EngineListener = Callable[[Engine], None]
+
+
+def _execute(job: _Run, engine: Engine, stop: StopRequest, plot: Plotter | None,
+             on_engine: EngineListener | None = None) -> RunOutcome:
+    """Run the replications not yet in the folder, then write the aggregates, the figures and the
+    manifest truthfully (signals stop the run cleanly: see the module docstring)."""
+    manifest, recorder = job.manifest, job.recorder
+    manifest.update({"engine": engine.name, "dashboard": engine.dashboard})
+    if on_engine is not None:
+        on_engine(engine)
+    job.run.write_manifest(manifest)
+    todo = [i for i in range(len(job.seeds)) if i not in recorder.results]
+    interrupted = stop.requested
+    try:
+        if todo and not interrupted:
+            shared = engine.share((job.loaded, job.inputs))
+            tasks = [Task(i, replication_task, (shared, job.seeds[i], i, bool(manifest.get("records"))))
+                     for i in todo]
+            interrupted = engine.run(tasks, recorder.record, stop)
+    except KeyboardInterrupt:  # from the progress callback, or a second signal
+        interrupted = True
+    finally:
+        engine.close()
+    return _finish(job, interrupted or stop.requested, stop, plot)
+
+
+def _finish(job: _Run, interrupted: bool, stop: StopRequest, plot: Plotter | None) -> RunOutcome:
+    """Aggregates from the replications kept, figures unless stopped, then the manifest last."""
+    results, manifest = job.recorder.results, job.manifest
+    ordered = [results[i] for i in sorted(results)]
+    summary = summarize([r.phases for r in ordered])
+    hindcast_rows = _write_aggregates(job.run, job.loaded, job.inputs, job.phases, job.recorder.kpis, summary,
+                                      ordered)
+    manifest.update({"replications_done": len(results), "plots": "none"})
+    if plot is not None and ordered:
+        if stop.requested or interrupted:
+            manifest["plots"] = "skipped: the run was interrupted (twin run --resume draws them)"
+        else:
+            manifest["plots"] = "missing: the plots were being drawn when the process stopped"
+            job.run.write_manifest(manifest)
+            try:
+                plot(job.run.path / "plots", job.phases, summary, job.loaded.spec.name)
+            except OSError as exc:
+                manifest["plots"] = f"missing: {exc.strerror or exc} ({exc.filename})"
+                _close_manifest(job, interrupted, stop)
+                raise
+            manifest["plots"] = "written"
+    _close_manifest(job, interrupted, stop)
+    by_year = summarize_years([r.years for r in ordered])
+    return RunOutcome(folder=job.run.path, summary=summary, kpis=job.recorder.kpis, phases=job.phases,
+                      replications_done=len(results), interrupted=interrupted or stop.requested,
+                      signum=stop.signum, hindcast=hindcast_rows, by_year=by_year,
+                      full_years=summarize_full_years([r.years for r in ordered]))
+
+
+def _close_manifest(job: _Run, interrupted: bool, stop: StopRequest) -> None:
+    """The manifest's last word: ``complete`` when every replication is kept and the figures asked for
+    are drawn (even if a signal came at the very end: ``stopped_by`` says so), else ``interrupted``."""
+    done = len(job.recorder.results)
+    plots_ok = job.manifest.get("plots") in ("written", "none")
+    job.manifest.update({
+        "replications_done": done,
+        "ended_utc": _now(),
+        "status": "complete" if done == len(job.seeds) and plots_ok else "interrupted",
+    })
+    if stop.signum is not None:
+        job.manifest["stopped_by"] = signal.Signals(stop.signum).name
+    job.run.write_manifest(job.manifest)
+
+
 def run_scenario(scenario_path: str | Path, replications: int | None = None, seed: int | None = None,
                  jobs: int = 1, out_dir: str | Path | None = None,
                  on_replication: Callable[[int, int], None] | None = None,
                  plot: Plotter | None = None, force: bool = False, records: bool = False,
-                 until_year: int | None = None) -> RunOutcome:
+                 until_year: int | None = None, scheduler: str | None = None,
+                 stop: StopRequest | None = None, on_engine: EngineListener | None = None) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
         scenario_path: the YAML scenario.
         replications: number of replications (default: the scenario's simulation.replications).
         seed: root seed (default: the scenario's simulation.seed).
-        jobs: worker processes (1: run in this process).
+        jobs: local worker processes (1: in this process; more: a local Dask cluster).
         out_dir: run folder (default ``results/<scenario>-<UTC time>``). Must not exist or be empty
             (:mod:`twin.run.outputs`).
-        on_replication: callback(done, total) after each finished replication (for progress bars).
+        on_replication: callback(done, total) after each finished replication (for progress bars); a
+            KeyboardInterrupt raised in it stops the run like a signal.
         plot: draws the run's figures into ``plots/`` once the summary is written (the presentation's
             :func:`twin.presentation.plots.write_rollout_plots`; the runner imports no presentation);
             None: no figures.
@@ -278,76 +347,79 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         records: also write one row per citizen need and replication (``records/``, Parquet).
         until_year: simulate through 31 December of this year as the status quo (nothing changes after
             the last phase; drivers hold their last value), so that plans are judged over the same years.
+        scheduler: address of a Dask scheduler to run the replications on (instead of local workers).
+        stop: the stop request signals set (default: a new one, with SIGINT, SIGTERM and SIGHUP
+            handled while the run works, when called from the main thread).
+        on_engine: told which engine runs the replications once it has started.
 
     Returns:
-        A :class:`RunOutcome`. On KeyboardInterrupt the finished replications are kept, the summary and
-        manifest say ``interrupted``, and the outcome is returned with ``interrupted=True``.
+        A :class:`RunOutcome` (``interrupted`` and ``signum`` when a signal stopped it).
 
     Raises:
-        twin.errors.TwinInputError: bad scenario, bad arguments, non-empty output folder.
+        twin.errors.TwinInputError: bad scenario, bad arguments, non-empty output folder, unreachable
+            scheduler.
     """
-    loaded, inputs = compile_scenario(scenario_path, until_year)
-    spec = loaded.spec
-    n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed, jobs)
-    folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
-    run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
-    kpis = kpi_names(inputs.service_ids)
-    phases = [cfg.window.name for cfg in inputs.phases]
-    manifest = _manifest(loaded, root_seed, n_rep, jobs)
-    manifest["until_year"] = until_year
-    run.write_manifest(manifest)
-    run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
-                       "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
-    seeds = np.random.SeedSequence(root_seed).spawn(n_rep)
-    recorder = _RunRecorder(run, manifest, kpis, n_rep, inputs.site_ids, on_replication)
-    interrupted = False
-    try:
-        if jobs == 1:
-            for i, child in enumerate(seeds):
-                recorder.record(i, replication_output(loaded, inputs, child, i, records))
-        else:
-            interrupted = _run_in_pool(recorder, str(loaded.path), seeds, jobs, records, until_year)
-    except KeyboardInterrupt:
-        interrupted = True
-    results = recorder.results
-    ordered = [results[i] for i in sorted(results)]
-    summary = summarize([r.phases for r in ordered])
-    hindcast_rows = _write_aggregates(run, loaded, inputs, phases, kpis, summary, ordered)
-    if plot is not None and ordered:
-        plot(run.path / "plots", phases, summary, spec.name)
-    manifest.update({
-        "replications_done": len(results),
-        "ended_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "status": "interrupted" if interrupted or len(results) < n_rep else "complete",
-    })
-    run.write_manifest(manifest)
-    return RunOutcome(folder=run.path, summary=summary, kpis=kpis, phases=phases, replications_done=len(results),
-                      interrupted=interrupted, hindcast=hindcast_rows,
-                      by_year=summarize_years([r.years for r in ordered]),
-                      full_years=summarize_full_years([r.years for r in ordered]))
+    stop = StopRequest() if stop is None else stop
+    with stop_on_signals(stop):
+        loaded, inputs = compile_scenario(scenario_path, until_year)
+        spec = loaded.spec
+        n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed,
+                                          jobs)
+        folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
+        run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
+        manifest = _manifest(loaded, root_seed, n_rep, records, until_year)
+        run.write_manifest(manifest)
+        run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
+                           "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
+        recorder = _RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
+        job = _Run(run, loaded, inputs, manifest, np.random.SeedSequence(root_seed).spawn(n_rep), recorder)
+        engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
+        return _execute(job, engine, stop, plot, on_engine)
 
 
-@contextlib.contextmanager
-def _stop_signals(stop: threading.Event):
-    """While workers run, SIGINT and SIGTERM only set ``stop``: a KeyboardInterrupt raised inside
-    fork or logging hooks of the pool would otherwise be swallowed ("Exception ignored") and the run
-    would go on as if nothing happened. Outside the main thread, signals are left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: stop.set())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int, int], None] | None = None,
+               plot: Plotter | None = None, scheduler: str | None = None,
+               stop: StopRequest | None = None, on_engine: EngineListener | None = None) -> RunOutcome:
+    """Continue an interrupted, killed or partial run in ``folder``: the replications already written are
+    kept, the others run with the same seed streams; the result is the same as an uninterrupted run.
+
+    Raises:
+        TwinInputError: not a run folder, a run still running (its process is alive), a scenario file that
+            is gone or has changed since the run started.
+    """
+    stop = StopRequest() if stop is None else stop
+    with stop_on_signals(stop):
+        path = Path(folder)
+        manifest = read_manifest(path)
+        state = run_state(manifest)
+        if state == "running":
+            raise TwinInputError(f"the run is still running (process {manifest.get('pid')} on "
+                                 f"{manifest.get('host')}): stop it first", path=str(path))
+        loaded, inputs = _resume_scenario(path, manifest)
+        n_rep = int(manifest["replications_requested"])
+        run = RunFolder.reopen(path)
+        manifest.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "ended_utc": None,
+                         "resumed_utc": [*manifest.get("resumed_utc", []), _now()]})
+        recorder = _RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
+        recorder.results.update(load_replications(path, inputs.site_ids, n_rep,
+                                                  [cfg.window.name for cfg in inputs.phases], recorder.kpis))
+        job = _Run(run, loaded, inputs, manifest, np.random.SeedSequence(int(manifest["seed"])).spawn(n_rep), recorder)
+        engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
+        return _execute(job, engine, stop, plot, on_engine)
+
+
+def _resume_scenario(path: Path, manifest: Mapping[str, Any]) -> tuple[LoadedScenario, ModelInputs]:
+    """The scenario a run was made of, checked unchanged (SHA-256), extended as it was."""
+    name = manifest.get("scenario_file_absolute") or manifest.get("scenario_file")
+    if not name or not Path(name).is_file():
+        raise TwinInputError(f"the run's scenario file {name!r} is gone: it cannot be resumed", path=str(path))
+    loaded, inputs = compile_scenario(name, manifest.get("until_year"))
+    if loaded.sha256 != manifest.get("scenario_sha256"):
+        raise TwinInputError(f"the scenario file {name} has changed since the run started (SHA-256 differs): "
+                             "resuming would mix two scenarios", path=str(path))
+    return loaded, inputs
 
 
 def default_jobs() -> int:
     """Worker processes by default: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    return local_workers()

@@ -1,0 +1,160 @@
+"""Reliability of runs: signals at any moment, no orphan processes after kill -9, resumed runs identical
+to uninterrupted ones, truthful manifests. Every test waits for a state (a file appearing, a process
+gone), never for a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from twin.run.folder import read_manifest, run_state
+from twin.run.runner import run_scenario
+
+TINY = ROOT / "scenarios" / "tiny.yaml"
+AUVERGNE = ROOT / "scenarios" / "auvergne-2008.yaml"
+TWIN = [sys.executable, "-m", "twin.cli"]
+
+
+def _wait_for(predicate, what: str, limit_s: float = 240.0) -> None:
+    """Poll a state (generous limit: it only bounds a hang, it is not what the test measures)."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process whose parent chain leads to ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        children = {p for p, parent in parents.items() if parent in frontier}
+        frontier = children - found
+        found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and ") Z " not in stat.read_text()  # a zombie is gone
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_a_signal_during_the_replications_keeps_them_and_tells_the_truth(tmp_path: Path, sig, status) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*TWIN, "run", str(TINY), "-r", "30", "--jobs", "1", "--out", str(out), "--no-plots"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (out / "replications" / "0000.json").exists(), "a first replication")
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr and f"twin run --resume {out}" in stderr
+    manifest = read_manifest(out)
+    assert manifest["status"] == "interrupted" and manifest["stopped_by"] == sig.name
+    kept = len(list((out / "replications").glob("*.json")))
+    assert kept == manifest["replications_done"] >= 1
+    assert json.loads((out / "summary.json").read_text())["summary"]["pilot"]["interviews_served"]["n"] == kept
+
+
+def test_kill_9_leaves_no_worker_alive_and_the_run_reads_abandoned(tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*TWIN, "run", str(AUVERGNE), "-r", "20", "--jobs", "2", "--out", str(out), "--no-plots"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: (out / "replications" / "0000.json").exists(), "a first replication")
+    family = _descendants(proc.pid)
+    assert family, "the run has worker processes"
+    proc.kill()
+    proc.wait()
+    _wait_for(lambda: not any(_alive(p) for p in family), "every worker gone", limit_s=60)
+    assert read_manifest(out)["status"] == "running" and run_state(read_manifest(out)) == "abandoned"
+
+
+def test_a_killed_run_resumed_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    whole = run_scenario(TINY, replications=6, seed=9, jobs=1, out_dir=tmp_path / "whole", records=True)
+    out = tmp_path / "resumed"
+    proc = subprocess.Popen([*TWIN, "run", str(TINY), "-r", "6", "-s", "9", "--jobs", "1", "--records",
+                             "--out", str(out), "--no-plots"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: (out / "replications" / "0002.json").exists(), "three replications")
+    proc.kill()
+    proc.wait()
+    assert run_state(read_manifest(out)) == "abandoned"
+    done = subprocess.run([*TWIN, "run", "--resume", str(out), "--jobs", "2", "--no-plots"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for name in ("summary.json", "replications.csv", "replications_by_year.csv", "sites.csv"):
+        assert (out / name).read_bytes() == (whole.folder / name).read_bytes(), name
+    for rep in range(6):
+        name = f"replications/{rep:04d}.json"
+        assert (out / name).read_bytes() == (whole.folder / name).read_bytes(), name
+    manifest = read_manifest(out)
+    assert manifest["status"] == "complete" and len(manifest["resumed_utc"]) == 1
+    again = subprocess.run([*TWIN, "run", "--resume", str(out)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and (out / "summary.json").read_bytes() == (whole.folder / "summary.json").read_bytes()
+
+
+def test_resume_refuses_a_changed_scenario_and_a_live_run(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.yaml"
+    text = TINY.read_text().replace("data/auvergne-communes.csv", str(TINY.parent / "data" / "auvergne-communes.csv"))
+    scenario.write_text(text)
+
+    def stop_after_one(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    partial = run_scenario(scenario, replications=3, jobs=1, out_dir=tmp_path / "p", on_replication=stop_after_one)
+    assert partial.interrupted and read_manifest(partial.folder)["status"] == "interrupted"
+    scenario.write_text(text + "\n# changed\n")
+    proc = subprocess.run([*TWIN, "run", "--resume", str(partial.folder)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "has changed" in proc.stderr and "Traceback" not in proc.stderr
+    manifest = read_manifest(partial.folder)
+    manifest.update(status="running", pid=os.getpid())
+    (partial.folder / "manifest.json").write_text(json.dumps(manifest))
+    proc = subprocess.run([*TWIN, "run", "--resume", str(partial.folder)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "still running" in proc.stderr
+
+
+def test_a_plot_failure_is_named_and_the_manifest_says_the_plots_are_missing(tmp_path: Path) -> None:
+    import errno
+
+    def full_disk(folder, phases, summary, title):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "rollout.png"))
+
+    with pytest.raises(OSError) as info:
+        run_scenario(TINY, replications=2, jobs=1, out_dir=tmp_path / "run", plot=full_disk)
+    assert info.value.filename.endswith("rollout.png")
+    manifest = read_manifest(tmp_path / "run")
+    assert manifest["status"] == "interrupted" and manifest["plots"].startswith("missing: No space left")
+    assert manifest["replications_done"] == 2 and (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_signal_while_the_figures_are_drawn_lets_them_finish(tmp_path: Path) -> None:
+    """A SIGTERM arriving in the last step: the figures are finished, the manifest says complete and
+    stopped_by, and the run reports the interruption (the CLI exits 143)."""
+    def plot_and_get_signalled(folder, phases, summary, title):
+        os.kill(os.getpid(), signal.SIGTERM)
+        (folder / "drawn.png").write_bytes(b"png")
+        return [folder / "drawn.png"]
+
+    outcome = run_scenario(TINY, replications=2, jobs=1, out_dir=tmp_path / "run", plot=plot_and_get_signalled)
+    manifest = read_manifest(outcome.folder)
+    assert outcome.interrupted and outcome.signum == signal.SIGTERM
+    assert manifest["status"] == "complete" and manifest["plots"] == "written" and manifest["stopped_by"] == "SIGTERM"
