@@ -26,6 +26,8 @@ _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                 "Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."),
     "calibrate": ("twin.cli.emulate:calibrate_command",
                   "Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."),
+    "sweep": ("twin.cli.sweep:sweep_command",
+              "Run SWEEP (a base scenario and a grid of overrides): every point a run folder, one table of all."),
     "plan": ("twin.cli.plan:plan_group",
              ("Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
               "that `twin run` evaluates.")),

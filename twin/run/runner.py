@@ -150,9 +150,9 @@ def _check_request(spec_replications: int, spec_seed: int, replications: int | N
     return n_rep, root_seed
 
 
-def _manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, records: bool,
-              until_year: int | None) -> dict[str, Any]:
-    """A new run's manifest (status ``running``)."""
+def new_manifest(loaded: LoadedScenario, root_seed: int, n_rep: int, records: bool,
+                 until_year: int | None) -> dict[str, Any]:
+    """A new run's manifest (status ``running``, this process's id and host)."""
     return {
         "scenario_name": loaded.spec.name,
         "scenario_file": str(loaded.path),
@@ -180,7 +180,7 @@ def _now() -> str:
 
 
 @dataclass
-class _RunRecorder:
+class RunRecorder:
     """Writes each finished replication into the run folder at once (its JSON and records,
     replications.csv, replications_by_year.csv, the manifest)."""
 
@@ -236,18 +236,20 @@ def replication_task(shared: tuple[LoadedScenario, ModelInputs], seed: np.random
 
 
 @dataclass
-class _Run:
-    """A run folder being filled: what it runs and what finished."""
+class RunJob:
+    """A run folder being filled: what it runs (scenario, compiled inputs, seeds) and what finished (its
+    recorder); a sweep point is one too."""
 
     run: RunFolder
     loaded: LoadedScenario
     inputs: ModelInputs
     manifest: dict[str, Any]
     seeds: list[np.random.SeedSequence]
-    recorder: _RunRecorder
+    recorder: RunRecorder
 
     @property
     def phases(self) -> list[str]:
+        """Phase names in order."""
         return [cfg.window.name for cfg in self.inputs.phases]
 
 
@@ -255,7 +257,7 @@ class _Run:
 EngineListener = Callable[[Engine], None]
 
 
-def _execute(job: _Run, engine: Engine, stop: StopRequest, plot: Plotter | None,
+def _execute(job: RunJob, engine: Engine, stop: StopRequest, plot: Plotter | None,
              on_engine: EngineListener | None = None) -> RunOutcome:
     """Run the replications not yet in the folder, then write the aggregates, the figures and the
     manifest truthfully (signals stop the run cleanly: see the module docstring)."""
@@ -276,11 +278,12 @@ def _execute(job: _Run, engine: Engine, stop: StopRequest, plot: Plotter | None,
         interrupted = True
     finally:
         engine.close()
-    return _finish(job, interrupted or stop.requested, stop, plot)
+    return finish_run(job, interrupted or stop.requested, stop, plot)
 
 
-def _finish(job: _Run, interrupted: bool, stop: StopRequest, plot: Plotter | None) -> RunOutcome:
-    """Aggregates from the replications kept, figures unless stopped, then the manifest last."""
+def finish_run(job: RunJob, interrupted: bool, stop: StopRequest, plot: Plotter | None) -> RunOutcome:
+    """Write a run folder's aggregates from the replications kept, its figures unless stopped, then the
+    manifest last (see :func:`_close_manifest`)."""
     results, manifest = job.recorder.results, job.manifest
     ordered = [results[i] for i in sorted(results)]
     summary = summarize([r.phases for r in ordered])
@@ -308,7 +311,7 @@ def _finish(job: _Run, interrupted: bool, stop: StopRequest, plot: Plotter | Non
                       full_years=summarize_full_years([r.years for r in ordered]))
 
 
-def _close_manifest(job: _Run, interrupted: bool, stop: StopRequest) -> None:
+def _close_manifest(job: RunJob, interrupted: bool, stop: StopRequest) -> None:
     """The manifest's last word: ``complete`` when every replication is kept and the figures asked for
     are drawn (even if a signal came at the very end: ``stopped_by`` says so), else ``interrupted``."""
     done = len(job.recorder.results)
@@ -367,12 +370,12 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
                                           jobs)
         folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
         run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
-        manifest = _manifest(loaded, root_seed, n_rep, records, until_year)
+        manifest = new_manifest(loaded, root_seed, n_rep, records, until_year)
         run.write_manifest(manifest)
         run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
                            "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
-        recorder = _RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
-        job = _Run(run, loaded, inputs, manifest, np.random.SeedSequence(root_seed).spawn(n_rep), recorder)
+        recorder = RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
+        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(root_seed).spawn(n_rep), recorder)
         engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
         return _execute(job, engine, stop, plot, on_engine)
 
@@ -400,10 +403,10 @@ def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int,
         run = RunFolder.reopen(path)
         manifest.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "ended_utc": None,
                          "resumed_utc": [*manifest.get("resumed_utc", []), _now()]})
-        recorder = _RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
+        recorder = RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
         recorder.results.update(load_replications(path, inputs.site_ids, n_rep,
                                                   [cfg.window.name for cfg in inputs.phases], recorder.kpis))
-        job = _Run(run, loaded, inputs, manifest, np.random.SeedSequence(int(manifest["seed"])).spawn(n_rep), recorder)
+        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(int(manifest["seed"])).spawn(n_rep), recorder)
         engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
         return _execute(job, engine, stop, plot, on_engine)
 
