@@ -117,18 +117,21 @@ def compute_site_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[
     """KPIs per phase and site (:data:`twin.vocabulary.SITE_KPIS`), for the sites installed in the phase
     plus site -1 (needs too far from any kiosk, when no kiosk is installed). User kiosks count the needs
     of their citizens; expert kiosks the interviews their agents answered (``interviews_served``) and
-    their agents' utilisation. {phase: {site index: {kpi: value}}}."""
+    their agents' utilisation. {phase: {site index: {kpi: value}}}. Per-site sums are accumulated with
+    ``numpy.bincount`` (one pass over the interviews, whatever the number of sites)."""
     served = records.served
     unmet = _unmet_by(records, lambda phase, year, site, service, reason: (phase, site, reason))
+    n_sites = len(inputs.site_ids)
     out: dict[str, dict[int, dict[str, float]]] = {}
     for cfg in inputs.phases:
         p = cfg.window.index
         in_phase = served["phase"] == p
+        by_user = _sums_by(served, in_phase, "site", n_sites)
+        by_station = _sums_by(served, in_phase, "station_site", n_sites)
         sites: dict[int, dict[str, float]] = {}
         owners = list(cfg.installed_user) + ([-1] if any(k[0] == -1 for k in cfg.unmet_rate_per_year) else [])
         for site in owners:
-            sel = in_phase & (served["site"] == site)
-            k = _count_kpis(served, sel)
+            k = _site_counts(by_user, site)
             for reason in UNMET_REASONS:
                 k[f"unmet_{reason}"] = float(unmet.get((p, site, reason), 0))
             k["unmet_total"] = float(sum(k[f"unmet_{r}"] for r in UNMET_REASONS))
@@ -136,8 +139,7 @@ def compute_site_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[
             k["utilisation"] = float(records.kiosk_busy_min[p, site]) / opening if site >= 0 and opening > 0 else math.nan
             sites[site] = k
         for site in cfg.installed_expert:
-            sel = in_phase & (served["station_site"] == site)
-            k = _count_kpis(served, sel)
+            k = _site_counts(by_station, site)
             k.update({f"unmet_{r}": 0.0 for r in UNMET_REASONS}, unmet_total=0.0)
             opening = cfg.site_open_minutes.get(site, 0.0)
             k["utilisation"] = float(records.station_busy_min[p, site]) / opening if opening > 0 else math.nan
@@ -146,10 +148,20 @@ def compute_site_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[
     return out
 
 
-def _count_kpis(served: Mapping[str, np.ndarray], sel: np.ndarray) -> dict[str, float]:
-    n = int(sel.sum())
-    return {"interviews_served": float(n), "travel_avoided_km": float(served["travel_avoided_km"][sel].sum()),
-            "wait_mean_min": float(served["wait_min"][sel].mean()) if n else math.nan}
+def _sums_by(served: Mapping[str, np.ndarray], sel: np.ndarray, column: str, n_sites: int) -> tuple[np.ndarray, ...]:
+    """Interviews, travel avoided and total wait per site (``column``: the user kiosk or the station)."""
+    idx = served[column][sel]
+    idx = np.where(idx >= 0, idx, n_sites)  # -1 (a videoconference room) to a bin of its own
+    return (np.bincount(idx, minlength=n_sites + 1),
+            np.bincount(idx, weights=served["travel_avoided_km"][sel], minlength=n_sites + 1),
+            np.bincount(idx, weights=served["wait_min"][sel], minlength=n_sites + 1))
+
+
+def _site_counts(sums: tuple[np.ndarray, ...], site: int) -> dict[str, float]:
+    if site < 0:
+        return {"interviews_served": 0.0, "travel_avoided_km": 0.0, "wait_mean_min": math.nan}
+    n, travel, wait = int(sums[0][site]), float(sums[1][site]), float(sums[2][site])
+    return {"interviews_served": float(n), "travel_avoided_km": travel, "wait_mean_min": wait / n if n else math.nan}
 
 
 def departement_kpis(inputs: ModelInputs, sites: Mapping[str, Mapping[int, Mapping[str, float]]],

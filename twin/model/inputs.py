@@ -20,6 +20,7 @@ from twin.profiles import EncoderProfile, profile_for_generation
 from twin.quality import QualityModel
 from twin.region import road_distance_matrix_km
 from twin.scenario.spec import (
+    CommuneIndex,
     DurationSpec,
     LoadedScenario,
     PhaseSpec,
@@ -137,6 +138,7 @@ class PhaseConfig:
             slots (expert kiosk) in the window, for per-site utilisation.
         offered_erlangs: per service, the load offered to its agents (expected interviews in the phase x
             mean duration / slot minutes of the phase, yearly drivers included).
+        nearest_km: per commune, the road distance to its nearest user kiosk in the phase (inf without).
     """
 
     window: PhaseWindow
@@ -156,6 +158,7 @@ class PhaseConfig:
     segments: tuple[Segment, ...] = ()
     site_open_minutes: dict[int, float] = field(default_factory=dict)
     offered_erlangs: tuple[float, ...] = ()
+    nearest_km: np.ndarray | None = None
 
     def unstable(self, service: int) -> bool:
         """The offered load reaches the service's stations (Erlang: no steady state)."""
@@ -187,7 +190,6 @@ class ModelInputs:
         patience_min: per service, how long a walk-in citizen waits (inf for appointments).
         site_lines, office_lines: the lines of the sites and of the services' offices.
         kiosk_count: booths (user kiosks) or stations (expert kiosks) per site.
-        commune_to_site_km: road distances, shape (n_communes, n_sites).
         commune_to_office_km: road distance to each service's nearest office, shape (n_communes, n_services).
         quality_model: scores each interview.
         profiles: kiosk generation -> encoder profile.
@@ -214,7 +216,6 @@ class ModelInputs:
     site_lines: tuple[AdslLine, ...]
     office_lines: tuple[AdslLine, ...]
     kiosk_count: tuple[int, ...]
-    commune_to_site_km: np.ndarray
     commune_to_office_km: np.ndarray
     quality_model: QualityModel
     profiles: dict[int, EncoderProfile]
@@ -241,13 +242,20 @@ def open_minutes(intervals: Sequence[WeeklyInterval], start: dt.date, end: dt.da
     return total
 
 
+#: Distances computed at once when looking for each commune's nearest kiosk (bounds memory: 4 million
+#: float64 distances, 32 MB).
+NEAREST_BLOCK_CELLS = 4_000_000
+
+
 @dataclass(frozen=True)
 class _Region:
     """The geometry and calendar shared by every phase of one scenario."""
 
     population: np.ndarray  # (n_communes,)
     departement: np.ndarray  # (n_communes,) codes
-    commune_to_site: np.ndarray  # (n_communes, n_sites) km
+    commune_latlon: np.ndarray  # (n_communes, 2) degrees
+    site_latlon: np.ndarray  # (n_sites, 2) degrees
+    circuity: float
     commune_to_office: np.ndarray  # (n_communes, n_services) km to the nearest office
     sim_start: dt.date
     sim_end: dt.date  # exclusive
@@ -269,7 +277,9 @@ class _Region:
         return cls(
             population=np.array([c.population for c in communes], dtype=float),
             departement=np.array([c.departement_code for c in communes]),
-            commune_to_site=road_distance_matrix_km(commune_latlon, site_latlon, circuity),
+            commune_latlon=commune_latlon,
+            site_latlon=site_latlon,
+            circuity=circuity,
             commune_to_office=commune_to_office,
             sim_start=first - dt.timedelta(days=spec.simulation.warmup_days),
             sim_end=spec.simulation.end_date + dt.timedelta(days=1),
@@ -277,6 +287,21 @@ class _Region:
             site_hours=tuple(weekly_intervals_min(s.opening_hours) if s.opening_hours else default_hours
                              for s in spec.sites),
         )
+
+    def nearest(self, sites: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Per commune: the position (in ``sites``) of the nearest site by road, and its distance, km.
+        Computed in blocks of communes, so memory stays bounded on a national scenario (the numbers are
+        those of the full matrix: the same distance per pair, the first minimum on ties)."""
+        n = len(self.population)
+        pos, km = np.zeros(n, dtype=np.int64), np.zeros(n)
+        targets = self.site_latlon[list(sites)]
+        step = max(1, NEAREST_BLOCK_CELLS // max(1, len(sites)))
+        for start in range(0, n, step):
+            dist = road_distance_matrix_km(self.commune_latlon[start:start + step], targets, self.circuity)
+            block = dist.argmin(axis=1)
+            pos[start:start + step] = block
+            km[start:start + step] = dist[np.arange(len(block)), block]
+        return pos, km
 
     def minute_of(self, day: dt.date) -> float:
         """Simulation minute of midnight of ``day``."""
@@ -322,9 +347,7 @@ def _nearest_kiosks(region: _Region, users: tuple[int, ...], spec: Scenario) -> 
     n = len(region.population)
     if not users:
         return np.zeros(n, dtype=int), np.full(n, np.inf), np.zeros(n), 0.0, 0.0
-    dist = region.commune_to_site[:, users]
-    nearest_pos = dist.argmin(axis=1)
-    nearest_km = dist[np.arange(n), nearest_pos]
+    nearest_pos, nearest_km = region.nearest(users)
     within = nearest_km <= demand.max_kiosk_distance_km
     kiosk_share = np.where(within, np.exp(-nearest_km / demand.distance_decay_km), 0.0)
     pop15 = float(region.population[nearest_km <= 15.0].sum())
@@ -332,17 +355,23 @@ def _nearest_kiosks(region: _Region, users: tuple[int, ...], spec: Scenario) -> 
     return nearest_pos, nearest_km, kiosk_share, pop15, pop30
 
 
-def _unmet_too_far(potential: np.ndarray, share: np.ndarray, nearest_pos: np.ndarray, users: tuple[int, ...],
-                   k: int, unmet: dict[UnmetKey, float],
+def _groups(nearest_pos: np.ndarray, users: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
+    """(site, the communes whose nearest kiosk it is, ascending) per user kiosk; (-1, all) without any:
+    one stable sort instead of a mask over every commune per kiosk (national scale)."""
+    if not users:
+        return [(-1, np.arange(len(nearest_pos)))]
+    order = np.argsort(nearest_pos, kind="stable")
+    bounds = np.searchsorted(nearest_pos[order], np.arange(len(users) + 1))
+    return [(site, order[bounds[pos]:bounds[pos + 1]]) for pos, site in enumerate(users)]
+
+
+def _unmet_too_far(lost: np.ndarray, groups: list[tuple[int, np.ndarray]], k: int, unmet: dict[UnmetKey, float],
                    communes: dict[UnmetKey, tuple[np.ndarray, np.ndarray]]) -> None:
     """Needs lost to distance, per year, attributed to each commune's nearest kiosk (-1: no kiosk)."""
-    lost = potential * (1.0 - share)
-    owners = [(-1, np.ones(len(lost), dtype=bool))] if not users else [
-        (site, nearest_pos == pos) for pos, site in enumerate(users)]
-    for site, mask in owners:
-        rate = float(lost[mask].sum())
+    for site, members in groups:
+        rate = float(lost[members].sum())
         if rate > 0:
-            idx = np.flatnonzero(mask & (lost > 0))
+            idx = members[lost[members] > 0]
             unmet[(site, k, "too_far")] = rate
             communes[(site, k, "too_far")] = (idx, lost[idx] / rate)
 
@@ -350,11 +379,13 @@ def _unmet_too_far(potential: np.ndarray, share: np.ndarray, nearest_pos: np.nda
 def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, ...], generation: dict[int, int],
                     stations: list[tuple[Station, ...]],
                     ) -> tuple[list[Stream], dict[UnmetKey, float], dict[UnmetKey, tuple[np.ndarray, np.ndarray]],
-                               float, float]:
+                               float, float, np.ndarray]:
     """A phase's demand streams per (kiosk, service), the needs per year unmet before arrival with where
-    they arise, and the population within 15 and 30 km of a kiosk (base rates: no yearly driver)."""
+    they arise, the population within 15 and 30 km of a kiosk (base rates: no yearly driver), and each
+    commune's road distance to its nearest kiosk."""
     sites, demand = spec.sites, spec.demand
     nearest_pos, nearest_km, kiosk_share, pop15, pop30 = _nearest_kiosks(region, users, spec)
+    groups = _groups(nearest_pos, users)
     unmet: dict[UnmetKey, float] = {}
     unmet_communes: dict[UnmetKey, tuple[np.ndarray, np.ndarray]] = {}
     streams: list[Stream] = []
@@ -366,10 +397,10 @@ def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, .
         if svc.departements is not None:
             potential = np.where(np.isin(region.departement, svc.departements), potential, 0.0)
         share = np.where(nearest_km < office_km, kiosk_share, 0.0)
-        _unmet_too_far(potential, share, nearest_pos, users, k, unmet, unmet_communes)
-        for pos, site in enumerate(users):
-            mask = (nearest_pos == pos) & (share > 0)
-            contrib = potential[mask] * share[mask]
+        _unmet_too_far(potential * (1.0 - share), groups, k, unmet, unmet_communes)
+        for site, members in (groups if users else []):
+            members = members[share[members] > 0]
+            contrib = potential[members] * share[members]
             rate = float(contrib.sum())
             if rate <= 0:
                 continue
@@ -380,10 +411,10 @@ def _demand_streams(spec: Scenario, region: _Region, p: int, users: tuple[int, .
                       else "no_agent" if not usable or not intervals else None)
             if reason is not None:
                 unmet[(site, k, reason)] = rate
-                unmet_communes[(site, k, reason)] = (np.flatnonzero(mask), contrib / rate)
+                unmet_communes[(site, k, reason)] = (members, contrib / rate)
                 continue
-            streams.append(Stream(p, site, k, rate, intervals, np.flatnonzero(mask), contrib / rate, gen == 1))
-    return streams, unmet, unmet_communes, pop15, pop30
+            streams.append(Stream(p, site, k, rate, intervals, members, contrib / rate, gen == 1))
+    return streams, unmet, unmet_communes, pop15, pop30, nearest_km
 
 
 def _segments(start: dt.date, end: dt.date, sim_from: dt.date, region: _Region) -> tuple[Segment, ...]:
@@ -421,8 +452,8 @@ def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout,
     users = tuple(sorted(i for i in rollout.installed if sites[i].kind == "user"))
     experts = tuple(sorted(i for i in rollout.installed if sites[i].kind == "expert"))
     stations = _stations(spec, experts, rollout.agents)
-    streams, unmet, unmet_communes, pop15, pop30 = _demand_streams(spec, region, p, users, rollout.generation,
-                                                                   stations)
+    streams, unmet, unmet_communes, pop15, pop30, nearest_km = _demand_streams(spec, region, p, users,
+                                                                               rollout.generation, stations)
     slot_minutes = tuple(open_minutes(tuple(region.slot_intervals[k]), start_date, end_date)
                          for k in range(len(spec.services)))
     site_open = _site_open_minutes(spec, region, users, experts, start_date, end_date)
@@ -434,7 +465,7 @@ def _phase_config(spec: Scenario, region: _Region, p: int, rollout: _Rollout,
         unmet_communes=unmet_communes, population_within_15km=pop15, population_within_30km=pop30,
         slot_minutes=slot_minutes, kiosk_open_minutes=sum(site_open[i] for i in users),
         sim_from_min=region.minute_of(sim_from), segments=segments, site_open_minutes=site_open,
-        offered_erlangs=offered,
+        offered_erlangs=offered, nearest_km=nearest_km,
     )
 
 
@@ -474,13 +505,18 @@ def _demand_multipliers(spec: Scenario) -> dict[tuple[int, int], float]:
 def _site_places(loaded: LoadedScenario) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Departement code and commune name of each site: its place's commune, else the nearest commune."""
     communes = loaded.communes
+    index = CommuneIndex(communes)
     latlon = np.array([(c.lat, c.lon) for c in communes])
     deps, names = [], []
     for site in loaded.spec.sites:
-        lat, lon = loaded.site_latlon[site.id]
-        nearest = communes[int(np.argmin((latlon[:, 0] - lat) ** 2 + ((latlon[:, 1] - lon) * np.cos(np.radians(lat))) ** 2))]
-        deps.append(nearest.departement_code)
-        names.append(nearest.name)
+        if site.place.commune is not None:
+            commune = index.commune(site.place.commune)
+        else:
+            lat, lon = loaded.site_latlon[site.id]
+            scale = np.cos(np.radians(lat))
+            commune = communes[int(np.argmin((latlon[:, 0] - lat) ** 2 + ((latlon[:, 1] - lon) * scale) ** 2))]
+        deps.append(commune.departement_code)
+        names.append(commune.name)
     return tuple(deps), tuple(names)
 
 
@@ -521,7 +557,6 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         site_lines=tuple(build_line(s.line) for s in sites),
         office_lines=tuple(build_line(s.office_line) for s in services),
         kiosk_count=tuple(s.kiosk_count for s in sites),
-        commune_to_site_km=region.commune_to_site,
         commune_to_office_km=region.commune_to_office,
         quality_model=quality_model,
         profiles={1: profile_for_generation(1), 2: profile_for_generation(2)},

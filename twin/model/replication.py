@@ -306,7 +306,7 @@ class Replication:
         if station_site >= 0:
             self.station_busy[phase, station_site] += citizen.duration_min
         avoided = 2.0 * max(0.0, inputs.commune_to_office_km[commune, service]
-                            - inputs.commune_to_site_km[commune, site])
+                            - inputs.phases[stream.phase].nearest_km[commune])
         self.served.append(phase, citizen.year, service, site, station_site, commune, citizen.arrival_min, wait,
                            citizen.duration_min, self.mos_for(site, service, token, gen), avoided)
 
