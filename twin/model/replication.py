@@ -106,7 +106,7 @@ def arrival_times(intervals_min: tuple[tuple[int, int, int], ...], rate_per_year
 
 class Citizen(NamedTuple):
     """A need arriving at a kiosk: when, in which stream (``order``: its position, for ties), from which
-    commune, how long its interview would last, in which calendar year."""
+    commune, how long its interview would last, in which calendar year and phase (-1: the warm-up)."""
 
     arrival_min: float
     order: int
@@ -114,6 +114,7 @@ class Citizen(NamedTuple):
     commune: int
     duration_min: float
     year: int
+    phase: int
 
 
 class Replication:
@@ -163,7 +164,7 @@ class Replication:
         self.env.run(until=self.inputs.horizon_min)
         if self.unmet_events is not None:  # needs still waiting or in interview: pending
             for citizen in self.active.values():
-                self._event_row(self.phase_of(citizen.arrival_min), citizen, "pending")
+                self._event_row(citizen.phase, citizen, "pending")
         events = None if self.unmet_events is None else {
             k: np.asarray(v, dtype=object if k == "reason" else float if k == "arrival_min" else np.int64)
             for k, v in self.unmet_events.items()}
@@ -172,13 +173,6 @@ class Replication:
                                   unmet_events=events, arrived=self.arrived, cut_by_outage=self.cut_by_outage)
 
     # -- bookkeeping -------------------------------------------------------------------------
-
-    def phase_of(self, t_min: float) -> int:
-        """Index of the phase at simulation minute ``t_min`` (-1 during the warm-up)."""
-        for cfg in reversed(self.inputs.phases):
-            if t_min >= cfg.window.start_min:
-                return cfg.window.index
-        return -1
 
     def add_unmet(self, phase: int, citizen: Citizen, reason: str) -> None:
         """Count one need unmet during the simulation (not during the warm-up)."""
@@ -212,103 +206,79 @@ class Replication:
             self._mos[key] = mos
         return mos
 
-    def _station_line(self, service: int, token: Token) -> OutageSchedule:
-        return self.site_up[token[2]] if token[1] == "expert" else self.office_up[service]
-
     # -- processes ---------------------------------------------------------------------------
 
-    def citizen(self, citizen: Citizen):
-        """A citizen with a need: a booth at the kiosk, the lines, an agent, the interview (cut short
-        if a line goes down during it)."""
-        stream = citizen.stream
+    def citizen(self, c: Citizen):
+        """A citizen with a need: a booth at the kiosk, the kiosk's line, an agent (walk-ins give up after
+        their patience), the station's line, the interview (cut short if a line goes down during it)."""
+        env, stream = self.env, c.stream
         service, site = stream.service, stream.site
-        phase = self.phase_of(citizen.arrival_min)
-        if phase >= 0:
-            key = (phase, citizen.year, site, service)
+        if c.phase >= 0:
+            key = (c.phase, c.year, site, service)
             self.arrived[key] = self.arrived.get(key, 0) + 1
             if self.unmet_events is not None:
-                self.active[id(citizen)] = citizen
-        try:
-            yield from self._visit(citizen, phase)
-        finally:
-            self.active.pop(id(citizen), None)
-
-    def _visit(self, citizen: Citizen, phase: int):
-        """The visit of :meth:`citizen` once it has arrived."""
-        env, stream = self.env, citizen.stream
-        service, site = stream.service, stream.site
+                self.active[id(c)] = c
         booths = self.kiosks[site]
-        waiting = booths.acquire(self.inputs.patience_min[service])
-        if waiting is not None and (yield waiting) is None:
-            self.add_unmet(phase, citizen, "gave_up")
-            return
-        t_booth = env.now
-        if not self.site_up[site].is_up(env.now * 60.0):
-            booths.release()
-            self.add_unmet(phase, citizen, "line_down")
-            return
-        token = yield from self._agent(citizen, phase, t_booth)
-        if token is not None:
-            yield from self._interview(citizen, phase, t_booth, token)
-        booths.release()
-
-    def _agent(self, citizen: Citizen, phase: int, t_booth: float):
-        """Wait for an agent station (walk-ins give up after their patience) and check its line; the
-        token, or None when the need ends unmet."""
-        env, stream = self.env, citizen.stream
-        service, site = stream.service, stream.site
         patience = self.inputs.patience_min[service]
-        remaining = patience if math.isinf(patience) else max(0.0, patience - (env.now - citizen.arrival_min))
-        token = self.agents[service].acquire(stream.gen1_only_experts, remaining)
+        waiting = booths.acquire(patience)
+        if waiting is not None and (yield waiting) is None:
+            return self._unmet(c, "gave_up")
+        t_booth = env.now
+        if not self.site_up[site].is_up(t_booth * 60.0):
+            booths.release()
+            return self._unmet(c, "line_down")
+        agents = self.agents[service]
+        remaining = patience if patience == math.inf else max(0.0, patience - (t_booth - c.arrival_min))
+        token = agents.acquire(stream.gen1_only_experts, remaining)
         if not isinstance(token, tuple):
             token = yield token
             if token is None:
-                self.add_unmet(phase, citizen, "gave_up")
-                if phase >= 0:
-                    self.kiosk_busy[phase, site] += env.now - t_booth
-                return None
-        if not self._station_line(service, token).is_up(env.now * 60.0):
-            self.agents[service].release(token)
-            self.add_unmet(phase, citizen, "line_down")
-            if phase >= 0:
-                self.kiosk_busy[phase, site] += env.now - t_booth
-            return None
-        return token
-
-    def _interview(self, citizen: Citizen, phase: int, t_booth: float, token: Token):
-        """The interview: its duration, or until the kiosk's or the station's line goes down."""
-        env, stream = self.env, citizen.stream
-        service, site = stream.service, stream.site
-        wait = env.now - citizen.arrival_min
-        gen = self.inputs.phases[max(phase, 0)].generation[site]
-        cut_s = min(self.site_up[site].next_down_s(env.now * 60.0),
-                    self._station_line(service, token).next_down_s(env.now * 60.0))
-        if cut_s < (env.now + citizen.duration_min) * 60.0:
+                booths.release()
+                return self._unmet(c, "gave_up", t_booth)
+        line = self.site_up[token[2]] if token[1] == "expert" else self.office_up[service]
+        now_s = env.now * 60.0
+        if not line.is_up(now_s):
+            agents.release(token)
+            booths.release()
+            return self._unmet(c, "line_down", t_booth)
+        wait = env.now - c.arrival_min
+        cut_s = min(self.site_up[site].next_down_s(now_s), line.next_down_s(now_s))
+        if cut_s < now_s + c.duration_min * 60.0:
             yield env.timeout(cut_s / 60.0 - env.now)
-            self.agents[service].release(token)
-            self.add_unmet(phase, citizen, "line_down")
-            if phase >= 0:
-                self.cut_by_outage[phase] += 1
-                self.kiosk_busy[phase, site] += env.now - t_booth
-            return
-        yield env.timeout(citizen.duration_min)
-        self.agents[service].release(token)
-        if phase >= 0:
-            self._record_interview(phase, citizen, t_booth, wait, token, gen)
+            agents.release(token)
+            booths.release()
+            if c.phase >= 0:
+                self.cut_by_outage[c.phase] += 1
+            return self._unmet(c, "line_down", t_booth)
+        yield env.timeout(c.duration_min)
+        agents.release(token)
+        booths.release()
+        if c.phase >= 0:
+            self._record_interview(c, t_booth, wait, token)
 
-    def _record_interview(self, phase: int, citizen: Citizen, t_booth: float, wait: float, token: Token,
-                          gen: int) -> None:
-        inputs, stream, commune = self.inputs, citizen.stream, citizen.commune
+    def _unmet(self, c: Citizen, reason: str, t_booth: float | None = None) -> None:
+        """A need that ends unmet during the simulation; the booth time it took, if it had one."""
+        self.add_unmet(c.phase, c, reason)
+        if c.phase >= 0 and t_booth is not None:
+            self.kiosk_busy[c.phase, c.stream.site] += self.env.now - t_booth
+        if self.unmet_events is not None:
+            self.active.pop(id(c), None)
+
+    def _record_interview(self, c: Citizen, t_booth: float, wait: float, token: Token) -> None:
+        inputs, stream, commune, phase = self.inputs, c.stream, c.commune, c.phase
         service, site = stream.service, stream.site
         self.kiosk_busy[phase, site] += self.env.now - t_booth
-        self.agent_busy[phase, service] += citizen.duration_min
+        self.agent_busy[phase, service] += c.duration_min
         station_site = token[2] if token[1] == "expert" else -1
         if station_site >= 0:
-            self.station_busy[phase, station_site] += citizen.duration_min
+            self.station_busy[phase, station_site] += c.duration_min
         avoided = 2.0 * max(0.0, inputs.commune_to_office_km[commune, service]
                             - inputs.phases[stream.phase].nearest_km[commune])
-        self.served.append(phase, citizen.year, service, site, station_site, commune, citizen.arrival_min, wait,
-                           citizen.duration_min, self.mos_for(site, service, token, gen), avoided)
+        gen = inputs.phases[phase].generation[site]
+        self.served.append(phase, c.year, service, site, station_site, commune, c.arrival_min, wait,
+                           c.duration_min, self.mos_for(site, service, token, gen), avoided)
+        if self.unmet_events is not None:
+            self.active.pop(id(c), None)
 
     def _segment_citizens(self, cfg: PhaseConfig, segment: Segment) -> list[Citizen]:
         """The citizens of every stream arriving in a segment, in time order (ties: stream order). Each
@@ -325,7 +295,8 @@ class Replication:
                 continue
             communes = stream.commune_idx[rng.choice(len(stream.commune_idx), size=len(times), p=stream.commune_p)]
             durations = sample_durations(inputs.durations[stream.service], rng, len(times))
-            citizens += [Citizen(t, j, stream, c, d, segment.year)
+            phase = -1 if segment.warmup else cfg.window.index
+            citizens += [Citizen(t, j, stream, c, d, segment.year, phase)
                          for t, c, d in zip(times.tolist(), communes.tolist(), durations.tolist())]
         citizens.sort(key=lambda c: (c.arrival_min, c.order))
         return citizens
