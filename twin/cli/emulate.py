@@ -17,7 +17,7 @@ import click
 
 from twin.cli.options import NamedChoice, force_option, no_plots_option, out_option
 from twin.errors import TwinInputError
-from twin.line import OFFERS
+from twin.line import JITTER_DISTRIBUTIONS, OFFERS
 from twin.profiles import PROFILES
 from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
@@ -66,8 +66,27 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
               help="Line family with --loop-length-m.")
 @click.option("--up-kbps", type=float, default=None, help="Override the uplink sync rate (kbit/s).")
 @click.option("--down-kbps", type=float, default=None, help="Override the downlink sync rate (kbit/s).")
-@click.option("--loss-pct", type=float, default=None, help="Random packet loss on both directions, %.")
-@click.option("--burst-length", type=float, default=None, help="Mean loss burst (packets, 1-1000): Gilbert-Elliott loss.")
+@click.option("--loss-pct", "loss_pct", multiple=True, metavar="[DIR:]PCT",
+              help="Random packet loss, %: PCT on both directions, up:PCT or down:PCT on one (repeatable).")
+@click.option("--burst-length", type=float, default=None,
+              help="Mean loss burst (packets, 1-1000) of the both-direction --loss-pct: Gilbert-Elliott loss.")
+@click.option("--gemodel", multiple=True, metavar="[DIR:]P,R,1-H,1-K",
+              help="netem's 'loss gemodel' in % (R, 1-H, 1-K optional: 100-P, 100, 0).")
+@click.option("--delay-ms", multiple=True, metavar="[DIR:]MS", help="One-way delay added to the line's own (netem delay).")
+@click.option("--jitter-ms", multiple=True, metavar="[DIR:]MS",
+              help="Random extra delay (netem delay D J); needs --reorder or --keep-order.")
+@click.option("--jitter-dist", type=NamedChoice(JITTER_DISTRIBUTIONS, "jitter distribution"), default="uniform",
+              show_default=True, help="uniform (+-J, netem's default), normal (sd J) or exponential (mean J).")
+@click.option("--reorder/--keep-order", "reorder", default=None,
+              help="With jitter: let packets overtake (netem) or keep their order (jitter only adds delay).")
+@click.option("--queue-bytes", multiple=True, metavar="[DIR:]N", help="Queue limit in bytes (default: the modem buffer).")
+@click.option("--queue-packets", multiple=True, metavar="[DIR:]N", help="Queue limit in packets.")
+@click.option("--queue-ms", multiple=True, metavar="[DIR:]MS", help="Queue limit as the longest wait, ms.")
+@click.option("--aqm", multiple=True, metavar="[DIR:]droptail|codel", help="Queue discipline (default droptail).")
+@click.option("--codel-target-ms", type=float, default=5.0, show_default=True, help="CoDel TARGET (RFC 8289).")
+@click.option("--codel-interval-ms", type=float, default=100.0, show_default=True, help="CoDel INTERVAL (RFC 8289).")
+@click.option("--plain-ip", is_flag=True,
+              help="A plain IP link: no ATM cell tax, no DSL interleaving delay (rates from --up/--down-kbps).")
 @click.option("--outage", "outages", multiple=True, help="START_S:END_S line outage (repeatable).")
 @click.option("--trace-up", default=None, help="mahimahi capacity trace for the uplink.")
 @click.option("--trace-down", default=None, help="mahimahi capacity trace for the downlink.")
@@ -90,9 +109,12 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 @out_option("Run folder", default_help="results/emulate-<UTC time>")
 @force_option("run folder")
 @no_plots_option()
-def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, outages,
-                    trace_up, trace_down, profile_name, codec, width, height, fps, max_video_kbps, audio_kbps,
-                    duration_s, scan_kb, print_kb, seed, clock, out, force, no_plots) -> None:
+# long: one parameter per option of the command, passed on as they are
+def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel, delay_ms,
+                    jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
+                    codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height,
+                    fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, out, force,
+                    no_plots) -> None:
     """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
 
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
@@ -107,14 +129,17 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
     from emulators.output import write_call_result
     from twin.run.outputs import prepare_output_folder, timestamped_path
 
-    config = CallConfig.from_options(
+    link_options = {"loss-pct": loss_pct, "gemodel": gemodel, "delay-ms": delay_ms, "jitter-ms": jitter_ms,
+                    "queue-bytes": queue_bytes, "queue-packets": queue_packets, "queue-ms": queue_ms, "aqm": aqm}
+    config = CallConfig.from_cli(
+        link_options=link_options, jitter_dist=jitter_dist, reorder=reorder,
         line_name=line_name, loop_length_m=loop_length_m, family=family, outages=outages,
         profile_name=profile_name, codec=codec, width=width, height=height, fps=fps,
-        max_video_kbps=max_video_kbps, audio_kbps=audio_kbps,
-        up_kbps=up_kbps, down_kbps=down_kbps, loss_pct=loss_pct, burst_length=burst_length,
-        trace_up=trace_up, trace_down=trace_down, duration_s=duration_s, scan_kb=scan_kb, print_kb=print_kb,
-        seed=seed, clock=clock,
-    )  # validated: bad options stop here, before any folder or call
+        max_video_kbps=max_video_kbps, audio_kbps=audio_kbps, up_kbps=up_kbps, down_kbps=down_kbps,
+        burst_length=burst_length, plain_ip=plain_ip, codel_target_ms=codel_target_ms,
+        codel_interval_ms=codel_interval_ms, trace_up=trace_up, trace_down=trace_down, duration_s=duration_s,
+        scan_kb=scan_kb, print_kb=print_kb, seed=seed, clock=clock,
+    )  # validated: bad options and bad traces stop here, before any folder or call
     folder = prepare_output_folder(out if out is not None else timestamped_path("emulate"), "emulate", force=force,
                                    inputs=[Path(t) for t in (trace_up, trace_down) if t])
     result = run_emulated_call(config)
