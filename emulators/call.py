@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -39,6 +40,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
+from emulators.causes import PeerEnd, classify_end, consent_watch, consent_log, ice_connection
+from emulators.chain import keyframe_on_gap, keyframe_tags
 from emulators.clocks import ClockBackend, clock_backend
 from emulators.config import CallConfig
 from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
@@ -61,6 +64,7 @@ from emulators.metrics import (
 from emulators.relay import UdpRelay
 from emulators.results import (
     CallResult,
+    find_recoveries,
     ConnectionResult,
     DocumentResult,
     DocumentResults,
@@ -182,6 +186,7 @@ class CallSession:
         self.listen: list[str] = []  # ip:port of the relay's sockets and the peers' candidates
         self.documents_started = {"scan": False, "print": False}
         self.interrupted = False
+        self.interrupted_by: str | None = None  # the signal that ended the call early
         self.relay: UdpRelay | None = None
         self.kiosk: _Peer | None = None
         self.agent: _Peer | None = None
@@ -198,6 +203,9 @@ class CallSession:
         wall0, cpu0 = time.perf_counter(), _cpu_s()
         with contextlib.ExitStack() as stack:
             encoder = stack.enter_context(encoder_limits(self.config.profile))
+            stack.enter_context(keyframe_tags())  # good frames vs frames from a broken reference chain
+            stack.enter_context(keyframe_on_gap())  # a keyframe request, not stale video, after a long gap
+            stack.enter_context(consent_watch())  # consent checks, for the cause of the call's end
             self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
                                                                 self.config.profile, self.config.seed)
             await self._set_up()
@@ -383,8 +391,9 @@ class CallSession:
         connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
         window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
         ssim = self.config.compute_ssim
-        video = PerDirection(up=_video_result(agent, kiosk, window_start, end_s, ssim),
-                             down=_video_result(kiosk, agent, window_start, end_s, ssim))
+        video = PerDirection(up=self._video_result(agent, kiosk, "up", window_start, end_s, ssim),
+                             down=self._video_result(kiosk, agent, "down", window_start, end_s, ssim))
+        rtt = RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s))
         return CallResult(
             config=self.config,
             wall=wall,
@@ -401,8 +410,7 @@ class CallSession:
             audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
             network=PerDirection(up=NetworkResult.from_relay(relay, self.up_queue, "up", window_start, end_s),
                                  down=NetworkResult.from_relay(relay, self.down_queue, "down", window_start, end_s)),
-            rtt_ms=RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s),
-                                          relay.delay_by_bin("down", end_s)),
+            rtt_ms=rtt,
             documents=DocumentResults(
                 scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
                 print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
@@ -411,7 +419,40 @@ class CallSession:
             virtual_time=virtual_record,
             errors=tuple(self.errors),
             digest=relay.event_digest(),
+            end=self._call_end(end_s, kiosk_states, agent_states, rtt),
         )
+
+    def _call_end(self, end_s: float, kiosk_states: list, agent_states: list, rtt: RttResult):
+        """Why the call ended (:func:`emulators.causes.classify_end`), consent logs on the call clock."""
+        peers = []
+        for peer, states in ((self.kiosk, kiosk_states), (self.agent, agent_states)):
+            connection = ice_connection(peer.pc)
+            log = None
+            if connection is not None:
+                raw, origin = consent_log(connection), self.relay.origin_s
+                log = type(raw)(checks=[(round(t - origin, 4), ok, rtt_s) for t, ok, rtt_s in raw.checks],
+                                expired_s=None if raw.expired_s is None else round(raw.expired_s - origin, 4))
+            peers.append(PeerEnd(peer.name, states, peer.ice_states, log))
+        last = {}
+        for direction in ("up", "down"):
+            log = self.relay.logs[direction]
+            delivered = [d for d in log.delivery_s if d == d and d <= end_s]
+            last[direction] = max(delivered) if delivered else None
+        return classify_end(end_s=end_s, peers=peers, last_delivery_s=last, path_rtt_series=rtt.path_series,
+                            rtt_ms=rtt.mean, interrupted_by=self.interrupted_by if self.interrupted else None)
+
+    def _video_result(self, receiver: _Peer, sender: _Peer, direction: str, window_start: float, end_s: float,
+                      compute_ssim: bool) -> VideoResult:
+        """One direction's video (:func:`_video_result`) with its recoveries after outages and loss bursts."""
+        result = _video_result(receiver, sender, window_start, end_s, compute_ssim)
+        log = self.relay.logs[direction]
+        sink = receiver.video_sink
+        good = [(captured, f.time_s) for f in sink.frames if f.intact and f.frame_no is not None
+                and (captured := sink.ledger.capture_time(f.frame_no)) is not None]
+        recoveries = find_recoveries(log.arrival_s, log.drop, self.config.outages, good, end_s)
+        recovered = [r.time_to_recover_s for r in recoveries if r.time_to_recover_s is not None]
+        return dataclasses.replace(result, recoveries=recoveries, time_to_recover_s=max(recovered, default=None),
+                                   unrecovered=sum(1 for r in recoveries if r.time_to_recover_s is None))
 
 
 def _video_result(receiver: _Peer, sender: _Peer, window_start: float, end_s: float,
