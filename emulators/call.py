@@ -19,9 +19,10 @@ once, as a backend of :mod:`emulators.clocks`; nothing in the call depends on wh
 
 Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
 happens (dead line, outage longer than the call, a peer failing): the session waits for it with the
-remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when
-run in the main thread) ends the media phase early and the result keeps what was measured
-(``interrupted=True``).
+remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A signal of the
+command's :class:`emulators.interrupts.InterruptPolicy` (SIGINT, SIGTERM, SIGHUP; or Ctrl-C alone when a
+call runs in the main thread without one) ends the media phase early and the result keeps what was
+measured (``interrupted=True``, its end's cause ``interrupted``).
 
 :func:`run_emulated_call` runs a call on a fresh loop of its clock, :func:`run_call` is the coroutine;
 the result is JSON-ready via ``CallResult.to_dict`` and written with :func:`emulators.output.write_call_result`.
@@ -44,7 +45,9 @@ from emulators.causes import PeerEnd, classify_end, consent_watch, consent_log, 
 from emulators.chain import keyframe_on_gap, keyframe_tags
 from emulators.clocks import ClockBackend, clock_backend
 from emulators.config import CallConfig
+from emulators.evidence import PacketCapture, dtls_keys, sctp_capture, sctp_events
 from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
+from emulators.interrupts import InterruptPolicy, progress, signal_name
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
     DocumentEndpoint,
@@ -75,7 +78,7 @@ from emulators.results import (
     VideoResult,
     WallClock,
 )
-from emulators.virtual_time import VirtualTimeRecord
+from emulators.virtual_time import VIRTUAL_EPOCH, VirtualTimeRecord
 from twin.profiles import EncoderProfile
 
 log = logging.getLogger(__name__)
@@ -171,14 +174,24 @@ class CallSession:
         config: the call.
         backend: its clock (:func:`emulators.clocks.clock_backend`); :meth:`run` must run on a loop of
             that backend (:meth:`~emulators.clocks.ClockBackend.run`).
-        handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
-            (the second one interrupts as usual).
+        handle_sigint: without ``interrupts``, when running in the main thread, turn the first Ctrl-C into
+            a clean early end (the second one interrupts as usual).
+        interrupts: the command's :class:`emulators.interrupts.InterruptPolicy`: its first SIGINT, SIGTERM
+            or SIGHUP during the call ends the media phase early (the call keeps what it measured); after
+            the media phase signals are only recorded.
+        capture: keep every datagram (and the DTLS keys) for pcap files (:mod:`emulators.evidence`).
     """
 
-    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True) -> None:
+    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True,
+                 interrupts: InterruptPolicy | None = None, capture: bool = False) -> None:
         self.config = config
         self.backend = backend
-        self.handle_sigint = handle_sigint
+        self.handle_sigint = handle_sigint and interrupts is None
+        self.interrupts = interrupts
+        self.capture = capture
+        self.epoch_s = 0.0  # POSIX time of the call clock's 0 (emulated timestamps of the evidence)
+        self.dtls_keys: list[tuple[bytes, bytes]] = []
+        self.sctp: dict[str, list] = {}
         self.up_queue, self.down_queue = config.link_queues()
         self.stop = asyncio.Event()
         self.errors: list[str] = []
@@ -201,11 +214,15 @@ class CallSession:
         loop = asyncio.get_running_loop()
         started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         wall0, cpu0 = time.perf_counter(), _cpu_s()
+        if self.interrupts is not None:
+            self.interrupts.during(lambda signum: loop.call_soon_threadsafe(self._on_signal, signum))
         with contextlib.ExitStack() as stack:
             encoder = stack.enter_context(encoder_limits(self.config.profile))
             stack.enter_context(keyframe_tags())  # good frames vs frames from a broken reference chain
             stack.enter_context(keyframe_on_gap())  # a keyframe request, not stale video, after a long gap
             stack.enter_context(consent_watch())  # consent checks, for the cause of the call's end
+            if self.capture:
+                stack.enter_context(sctp_capture())  # the data channel in clear, for the pcap files
             self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
                                                                 self.config.profile, self.config.seed)
             await self._set_up()
@@ -218,6 +235,8 @@ class CallSession:
                 end_s = min(self.now_s(), self.config.duration_s)
             finally:
                 self._remove_sigint(loop)
+                if self.interrupts is not None:
+                    self.interrupts.during(None)  # from here on a signal waits: the call is kept whole
                 kiosk_states, agent_states = await self._tear_down()
         self.errors.extend(self.backend.failures())  # encoding failures aiortc's senders only logged
         wall_s = time.perf_counter() - wall0
@@ -230,7 +249,10 @@ class CallSession:
 
     async def _set_up(self) -> None:
         """Start the relay (the call clock's origin), make both peers."""
+        self.relay.capture = self.capture
         await self.relay.start()
+        self.epoch_s = (VIRTUAL_EPOCH.timestamp() if self.backend.name == "virtual"
+                        else time.time() - self.relay.now_s())
         self.listen.extend(f"{h}:{p}" for h, p in self.relay.sockets())
         clock = self.relay.now_s
         ledger_up, ledger_down = FrameLedger(), FrameLedger()
@@ -246,8 +268,17 @@ class CallSession:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
 
+    def _on_signal(self, signum: int) -> None:
+        """End the media phase early because of ``signum`` (the measured part is kept)."""
+        if self.stop.is_set() and not self.interrupted:
+            return  # the media phase is already over: the call is complete
+        self.interrupted = True
+        self.interrupted_by = signal_name(signum)
+        self.stop.set()
+
     def _on_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
         self.interrupted = True
+        self.interrupted_by = "SIGINT"
         self.stop.set()
         try:
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
@@ -315,6 +346,7 @@ class CallSession:
     async def _media_phase(self) -> None:
         """Signal, then watch the call until cancelled by the deadline or ``stop``."""
         await self._signal()
+        progress("media")
         next_stats = self.now_s() + STATS_INTERVAL_S
         while not self.stop.is_set():
             now = self.now_s()
@@ -362,6 +394,9 @@ class CallSession:
         the peers' connection states as they were at the end of the media phase (closing makes no media)."""
         peers = (self.kiosk, self.agent)
         states = (list(self.kiosk.states), list(self.agent.states))
+        if self.capture:
+            self.dtls_keys = dtls_keys(self.kiosk.pc)
+            self.sctp = {peer.name: sctp_events(peer.pc, self.relay.origin_s) for peer in peers}
         for peer in peers:
             peer.docs.stop()
         for peer in peers:
@@ -420,6 +455,8 @@ class CallSession:
             errors=tuple(self.errors),
             digest=relay.event_digest(),
             end=self._call_end(end_s, kiosk_states, agent_states, rtt),
+            packets=PacketCapture(relay.logs, relay.kiosk_addr, relay.agent_addr, self.epoch_s, self.dtls_keys,
+                                  self.sctp),
         )
 
     def _call_end(self, end_s: float, kiosk_states: list, agent_states: list, rtt: RttResult):
@@ -505,8 +542,9 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     return await CallSession(config, clock_backend(config.clock), handle_sigint=handle_sigint).run()
 
 
-def run_emulated_call(config: CallConfig) -> CallResult:
+def run_emulated_call(config: CallConfig, interrupts: InterruptPolicy | None = None,
+                      capture: bool = False) -> CallResult:
     """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
-    :mod:`emulators.clocks`) and return what it measured."""
+    :mod:`emulators.clocks`) and return what it measured; ``interrupts``, ``capture``: see :class:`CallSession`."""
     backend = clock_backend(config.clock)
-    return backend.run(lambda: CallSession(config, backend).run())
+    return backend.run(lambda: CallSession(config, backend, interrupts=interrupts, capture=capture).run())

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
 from emulators.causes import CallEnd
 from emulators.encoder_setup import EncoderSettings
+from emulators.evidence import PacketCapture
 from emulators.metrics import AudioSummary, VideoSummary
 from emulators.relay import EventDigest, link_stats_dict
 from emulators.virtual_time import VirtualTimeRecord
@@ -488,6 +489,8 @@ class CallResult:
         errors: what went wrong without stopping the call (a failed peer, a close that timed out...).
         digest: :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over every network event).
         end: why and when the call ended, with the evidence (:class:`emulators.causes.CallEnd`).
+        packets: the relay's per-packet log (and datagrams, if captured) for the evidence files
+            (:mod:`emulators.evidence`); not part of ``result.json``.
     """
 
     config: CallConfig
@@ -506,6 +509,7 @@ class CallResult:
     errors: tuple[str, ...]
     digest: EventDigest
     end: CallEnd | None = None
+    packets: PacketCapture | None = field(default=None, compare=False, repr=False)
 
     @property
     def dead(self) -> bool:

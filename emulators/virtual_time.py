@@ -336,8 +336,10 @@ class VirtualRelay(UdpRelay):
             return
         if src[0] == KIOSK_HOST and dst[0] == AGENT_HOST:
             direction = "up"
+            self.kiosk_addr, self.agent_addr = self.kiosk_addr or src, self.agent_addr or dst
         elif src[0] == AGENT_HOST and dst[0] == KIOSK_HOST:
             direction = "down"
+            self.kiosk_addr, self.agent_addr = self.kiosk_addr or dst, self.agent_addr or src
         else:
             self.logs["up" if src[0] == KIOSK_HOST else "down"].foreign_packets += 1
             return

@@ -106,6 +106,9 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 @click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="real", show_default=True,
               help="real: real sockets on the wall clock; virtual: in-memory network on a virtual clock "
                    "(deterministic, faster than real time, immune to host load).")
+@click.option("--pcap", "pcap_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write kiosk.pcap and agent.pcap (what each side sent and received, emulated timestamps) "
+                   "and dtls-keys.log into DIR (may be the run folder).")
 @out_option("Run folder", default_help="results/emulate-<UTC time>")
 @force_option("run folder")
 @no_plots_option()
@@ -113,40 +116,116 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel, delay_ms,
                     jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
                     codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height,
-                    fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, out, force,
-                    no_plots) -> None:
+                    fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, pcap_dir, out,
+                    force, no_plots) -> None:
     """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
 
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
     (SHA-256 over every network event) that is the same for the same options and seed, and everything
-    outside its "wall" section is byte-identical between such runs."""
-    if clock == "virtual":
-        from emulators.virtual_time import prepare_certificate
+    outside its "wall" section is byte-identical between such runs.
 
-        prepare_certificate()  # the DTLS key is made in the background while aiortc imports
-    from emulators.call import run_emulated_call
-    from emulators.config import CallConfig
-    from emulators.output import write_call_result
-    from twin.run.outputs import prepare_output_folder, timestamped_path
+    SIGINT, SIGTERM or SIGHUP end the command with exit status 130, 143 or 129 and one line on stderr;
+    what the call measured is kept in the folder (result.json, "interrupted": true)."""
+    from emulators.interrupts import InterruptPolicy
 
-    link_options = {"loss-pct": loss_pct, "gemodel": gemodel, "delay-ms": delay_ms, "jitter-ms": jitter_ms,
-                    "queue-bytes": queue_bytes, "queue-packets": queue_packets, "queue-ms": queue_ms, "aqm": aqm}
-    config = CallConfig.from_cli(
-        link_options=link_options, jitter_dist=jitter_dist, reorder=reorder,
-        line_name=line_name, loop_length_m=loop_length_m, family=family, outages=outages,
-        profile_name=profile_name, codec=codec, width=width, height=height, fps=fps,
-        max_video_kbps=max_video_kbps, audio_kbps=audio_kbps, up_kbps=up_kbps, down_kbps=down_kbps,
-        burst_length=burst_length, plain_ip=plain_ip, codel_target_ms=codel_target_ms,
-        codel_interval_ms=codel_interval_ms, trace_up=trace_up, trace_down=trace_down, duration_s=duration_s,
-        scan_kb=scan_kb, print_kb=print_kb, seed=seed, clock=clock,
-    )  # validated: bad options and bad traces stop here, before any folder or call
-    folder = prepare_output_folder(out if out is not None else timestamped_path("emulate"), "emulate", force=force,
-                                   inputs=[Path(t) for t in (trace_up, trace_down) if t])
-    result = run_emulated_call(config)
-    write_call_result(result, folder, plot=not no_plots)
+    interrupts = InterruptPolicy().install()
+    interrupts.raise_now = True  # before the call: nothing to keep
+    try:
+        _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel,
+                 delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm,
+                 codel_target_ms, codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec,
+                 width, height, fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock,
+                 pcap_dir, out, force, no_plots)
+    finally:
+        interrupts.restore()
+
+
+# long: the command's steps in order, each with what a signal at that moment leaves behind
+def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel,
+             delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
+             codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height, fps,
+             max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, pcap_dir, out, force,
+             no_plots) -> None:
+    from emulators.interrupts import Interrupted, progress, signal_name
+
+    target = out if out is not None else timestamped_path_lazy()
+    existed = Path(target).exists()
+    try:
+        if clock == "virtual":
+            from emulators.virtual_time import prepare_certificate
+
+            prepare_certificate()  # the DTLS key is made in the background while aiortc imports
+        from emulators.call import run_emulated_call
+        from emulators.config import CallConfig
+        from emulators.output import write_call_result
+        from twin.run.outputs import check_output_folder, prepare_output_folder
+
+        link_options = {"loss-pct": loss_pct, "gemodel": gemodel, "delay-ms": delay_ms, "jitter-ms": jitter_ms,
+                        "queue-bytes": queue_bytes, "queue-packets": queue_packets, "queue-ms": queue_ms, "aqm": aqm}
+        config = CallConfig.from_cli(
+            link_options=link_options, jitter_dist=jitter_dist, reorder=reorder,
+            line_name=line_name, loop_length_m=loop_length_m, family=family, outages=outages,
+            profile_name=profile_name, codec=codec, width=width, height=height, fps=fps,
+            max_video_kbps=max_video_kbps, audio_kbps=audio_kbps, up_kbps=up_kbps, down_kbps=down_kbps,
+            burst_length=burst_length, plain_ip=plain_ip, codel_target_ms=codel_target_ms,
+            codel_interval_ms=codel_interval_ms, trace_up=trace_up, trace_down=trace_down, duration_s=duration_s,
+            scan_kb=scan_kb, print_kb=print_kb, seed=seed, clock=clock,
+        )  # validated: bad options and bad traces stop here, before any folder or call
+        inputs = [Path(t) for t in (trace_up, trace_down) if t]
+        same = pcap_dir is not None and Path(pcap_dir).resolve() == Path(target).resolve()
+        if pcap_dir is not None and not same:
+            check_output_folder(pcap_dir, force=force, option="--pcap", inputs=inputs)
+        folder = prepare_output_folder(target, "emulate", force=force, inputs=inputs)
+        if pcap_dir is not None and not same:
+            prepare_output_folder(pcap_dir, "emulate --pcap", force=force, option="--pcap", inputs=inputs)
+        progress("folder")
+        interrupts.pause_if_asked("folder")
+        interrupts.raise_now = False  # from here a signal is handled by the call, then deferred
+    except Interrupted as exc:
+        if not existed:
+            _discard_empty_folder(Path(target))
+        click.echo(f"interrupted by {signal_name(exc.signum)} before the call started: nothing measured, "
+                   "no folder kept", err=True)
+        sys.exit(128 + exc.signum)
+    progress("call")
+    result = run_emulated_call(config, interrupts=interrupts, capture=pcap_dir is not None)
+    progress("call-finished")
+    interrupts.pause_if_asked("call-finished")
+    # a signal after the call skips only the plot; an interrupted call still gets the plot of its part
+    write_call_result(result, folder, plot=not no_plots and (result.interrupted or interrupts.signum is None),
+                      pcap_dir=pcap_dir)
+    progress("written")
     _print_verdict(result, folder)
-    if result.interrupted:
+    if interrupts.signum is not None:
+        name = signal_name(interrupts.signum)
+        kept = (f"the measured part of the call ({result.duration_s:.1f} of {config.duration_s:g} s)"
+                if result.interrupted else "the whole call (the signal came after it; no plot)")
+        click.echo(f"interrupted by {name}: {kept} is in {folder}", err=True)
+        sys.exit(interrupts.exit_status)
+    if result.interrupted:  # a Ctrl-C the call handled itself (no policy signal recorded)
         sys.exit(130)
+
+
+def timestamped_path_lazy() -> Path:
+    """``results/emulate-<UTC time>`` (:func:`twin.run.outputs.timestamped_path`)."""
+    from twin.run.outputs import timestamped_path
+
+    return timestamped_path("emulate")
+
+
+def _discard_empty_folder(folder: Path | None) -> None:
+    """Remove a folder this command prepared if it holds nothing but twin's marker (never an empty --out)."""
+    from twin.run.outputs import MARKER
+
+    if folder is None or not folder.is_dir():
+        return
+    try:
+        if all(item.name == MARKER for item in folder.iterdir()):
+            for item in folder.iterdir():
+                item.unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 @click.command("calibrate")
