@@ -374,7 +374,9 @@ class CallSession:
             return
         self.documents_started[kind] = True
         if size_kb > 0:
-            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps)
+            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps,
+                                      message_bytes=self.config.document_message_bytes(),
+                                      buffer_bytes=int(self.config.doc_buffer_kb * 1000))
 
     async def _poll_stats(self) -> None:
         """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""

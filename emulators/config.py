@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emulators.media import DOC_CHUNK_BYTES, DOC_MESSAGE_BYTES, MAX_DOC_MESSAGE_BYTES
 from twin.datafiles import read_capacity_trace
 from twin.errors import TwinInputError
 from twin.line import (
@@ -193,6 +194,11 @@ class CallConfig:
         scan_kb, print_kb: document sizes (KB = 1000 bytes), 0 to :data:`MAX_DOCUMENT_KB`; 0 disables
             a transfer.
         documents_at_s: seconds after the connection is up at which scan and print start.
+        doc_message_bytes: bytes per data-channel message of a document (1 to 65536); None: the
+            application's 4 KB chunks when the profile paces documents (``document_kbps``, gen1), else
+            browsers' 16 KiB (:data:`emulators.media.DOC_MESSAGE_BYTES`).
+        doc_buffer_kb: back-pressure watermark on the channel's ``bufferedAmount``, KB (the sender waits
+            for ``bufferedamountlow`` above it; :meth:`emulators.media.DocumentEndpoint.send_document`).
         seed: integer >= 0 seeding the line's random streams (loss, jitter); same seed, same loss pattern
             for the same packet sequence. On the real clock the packet sequence itself depends on
             scheduling; in virtual time the seed also seeds every random draw of aiortc/aioice, so the
@@ -228,6 +234,8 @@ class CallConfig:
     scan_kb: float = 300.0
     print_kb: float = 100.0
     documents_at_s: float = 1.0
+    doc_message_bytes: int | None = None
+    doc_buffer_kb: float = 64.0
     seed: int = 0
     compute_ssim: bool = True
     clock: str = "real"
@@ -256,6 +264,13 @@ class CallConfig:
                 raise self._bad(name, f"must be a size between 0 and {MAX_DOCUMENT_KB:,} KB")
         if not _finite(self.documents_at_s) or self.documents_at_s < 0:
             raise self._bad("documents_at_s", "must be a number >= 0")
+        m = self.doc_message_bytes
+        if m is not None and (not _finite(m) or m != int(m) or not 1 <= m <= MAX_DOC_MESSAGE_BYTES):
+            raise TwinInputError(f"--doc-message-bytes {m!r}: must be a whole number of bytes from 1 to "
+                                 f"{MAX_DOC_MESSAGE_BYTES} (aiortc's max-message-size)")
+        if not _finite(self.doc_buffer_kb) or not self.document_message_bytes() <= self.doc_buffer_kb * 1000 <= 1e9:
+            raise TwinInputError(f"--doc-buffer-kb {self.doc_buffer_kb!r}: must hold at least one message "
+                                 f"({self.document_message_bytes()} bytes) and be at most 1,000,000 KB")
 
     def _check_line(self) -> None:
         """Rates, loss, bursts, outages and capacity traces."""
@@ -364,6 +379,12 @@ class CallConfig:
                 if value is not None and _finite(value) and value == int(value):
                     per[direction][name] = int(value)
         return cls.from_options(up=LinkControls(**per["up"]), down=LinkControls(**per["down"]), **options)
+
+    def document_message_bytes(self) -> int:
+        """Bytes per document message: ``doc_message_bytes``, else the profile's default (see the field)."""
+        if self.doc_message_bytes is not None:
+            return int(self.doc_message_bytes)
+        return DOC_CHUNK_BYTES if self.profile.document_kbps is not None else DOC_MESSAGE_BYTES
 
     def effective_loss_pct(self) -> float:
         """Random loss of the call, %: ``loss_pct`` if given, else the line's own."""
@@ -478,6 +499,8 @@ class CallConfig:
             "scan_kb": self.scan_kb,
             "print_kb": self.print_kb,
             "documents_at_s": self.documents_at_s,
+            "doc_message_bytes": self.document_message_bytes(),
+            "doc_buffer_kb": self.doc_buffer_kb,
             "seed": self.seed,
             "clock": self.clock,
         }

@@ -435,6 +435,19 @@ class SyntheticVoiceTrack(MediaStreamTrack):
 # --------------------------------------------------------------------------------------------------
 
 DOC_CHUNK_BYTES = 4_096
+"""Chunk of the earlier, unpaced protocol; kept as the smallest message size worth sending."""
+
+DOC_MESSAGE_BYTES = 16_384
+"""Default size of one document message on the data channel, bytes: the 16 KiB chunks browsers' file
+transfers send (the WebRTC samples' ``chunkSize``), which every implementation accepts (RFC 8831 advises
+interleaving-free stacks to stay at or below 16 KiB)."""
+
+DOC_BUFFER_BYTES = 65_536
+"""Default back-pressure watermark, bytes: the sender stops while the channel's ``bufferedAmount`` is
+above it and resumes on ``bufferedamountlow`` (threshold: half of it), as browsers' senders do."""
+
+MAX_DOC_MESSAGE_BYTES = 65_536
+"""Largest document message: aiortc's (and the SDP's default) ``max-message-size`` is 65536 bytes."""
 
 
 def document_bytes(kind: str, size_bytes: int) -> bytes:
@@ -447,9 +460,11 @@ def document_bytes(kind: str, size_bytes: int) -> bytes:
 class DocumentTransfer:
     """One document crossing the data channel, as seen from both ends (times are ``loop.time()``).
 
-    ``started_s`` when the sender handed the first chunk to the channel; ``progress`` holds
+    ``started_s`` when the sender handed the first message to the channel; ``progress`` holds
     ``(time_s, bytes_received_so_far)`` at the receiver; ``received_s`` when the last byte arrived;
-    ``acked_s`` when the sender got the receiver's acknowledgement (the completion time).
+    ``acked_s`` when the sender got the receiver's acknowledgement (the completion time). At the sender:
+    ``message_bytes`` per message, ``messages_sent``, ``buffer_waits`` (times it waited for
+    ``bufferedamountlow``) and the largest ``bufferedAmount`` seen, bytes.
     """
 
     kind: str
@@ -459,6 +474,10 @@ class DocumentTransfer:
     acked_s: float | None = None
     bytes_received: int = 0
     progress: list[tuple[float, int]] = field(default_factory=list)
+    message_bytes: int = DOC_MESSAGE_BYTES
+    messages_sent: int = 0
+    buffer_waits: int = 0
+    max_buffered_bytes: int = 0
 
     @property
     def duration_s(self) -> float | None:
@@ -488,41 +507,63 @@ class DocumentEndpoint:
         self.channel = channel
         channel.on("message", self._on_message)
 
-    def send_document(self, kind: str, size_bytes: int, rate_kbps: float | None = None) -> DocumentTransfer:
-        """Send a document; returns its transfer record.
+    def send_document(self, kind: str, size_bytes: int, rate_kbps: float | None = None,
+                      message_bytes: int = DOC_MESSAGE_BYTES, buffer_bytes: int = DOC_BUFFER_BYTES) -> DocumentTransfer:
+        """Send a document as SCTP messages of ``message_bytes``, with browser-like back-pressure; returns
+        its transfer record.
 
         Args:
             kind: "scan" or "print".
             size_bytes: document size, bytes.
-            rate_kbps: application-level pacing, kbit/s of document bytes (one chunk of
-                :data:`DOC_CHUNK_BYTES` every ``8 * DOC_CHUNK_BYTES / rate`` seconds, on the running
-                asyncio loop); None queues the whole document at once and lets SCTP's congestion control
-                pace it (which fills a modem buffer).
+            rate_kbps: application-level pacing, kbit/s of document bytes (one message every
+                ``8 * message_bytes / rate`` seconds, on the running asyncio loop); None: as fast as the
+                back-pressure lets it.
+            message_bytes: bytes per message (1 to :data:`MAX_DOC_MESSAGE_BYTES`).
+            buffer_bytes: while the channel's ``bufferedAmount`` is above this the sender waits for the
+                ``bufferedamountlow`` event (threshold ``buffer_bytes // 2``): the document never queues
+                more than that in the SCTP stack, so SCTP's congestion control, not the application,
+                decides what goes on the line.
         """
-        transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes)
+        transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes, message_bytes=message_bytes)
         self.outgoing[kind] = transfer
         if self.channel is None or self.channel.readyState != "open":
             return transfer
         payload = document_bytes(kind, size_bytes)
         transfer.started_s = self.clock()
         self.channel.send(f"begin:{kind}:{size_bytes}")
-        if rate_kbps is None:
-            for i in range(0, size_bytes, DOC_CHUNK_BYTES):
-                self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
-            self.channel.send(f"end:{kind}")
-        else:
-            self._pacers.append(asyncio.get_running_loop().create_task(self._paced(kind, payload, rate_kbps)))
+        self._pacers.append(asyncio.get_running_loop().create_task(
+            self._send(transfer, payload, rate_kbps, message_bytes, buffer_bytes)))
         return transfer
 
-    async def _paced(self, kind: str, payload: bytes, rate_kbps: float) -> None:
-        interval_s = DOC_CHUNK_BYTES * 8 / (rate_kbps * 1000.0)
-        for i in range(0, len(payload), DOC_CHUNK_BYTES):
-            if self.channel is None or self.channel.readyState != "open":
+    def _open(self) -> bool:
+        return self.channel is not None and self.channel.readyState == "open"
+
+    async def _send(self, transfer: DocumentTransfer, payload: bytes, rate_kbps: float | None, message_bytes: int,
+                    buffer_bytes: int) -> None:
+        """The sending loop: back-pressure on ``bufferedAmount``, optional pacing, then ``end``."""
+        channel = self.channel
+        low = asyncio.Event()
+        channel.bufferedAmountLowThreshold = buffer_bytes // 2
+        channel.on("bufferedamountlow", low.set)
+        interval_s = None if rate_kbps is None else message_bytes * 8 / (rate_kbps * 1000.0)
+        loop = asyncio.get_running_loop()
+        next_s = loop.time()
+        for i in range(0, len(payload), message_bytes):
+            while self._open() and channel.bufferedAmount > buffer_bytes:
+                transfer.buffer_waits += 1
+                low.clear()
+                await low.wait()
+            if not self._open():
                 return
-            self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
-            await asyncio.sleep(interval_s)
-        if self.channel is not None and self.channel.readyState == "open":
-            self.channel.send(f"end:{kind}")
+            if interval_s is not None and loop.time() < next_s:
+                await asyncio.sleep(next_s - loop.time())
+            channel.send(payload[i : i + message_bytes])
+            transfer.messages_sent += 1
+            transfer.max_buffered_bytes = max(transfer.max_buffered_bytes, channel.bufferedAmount)
+            if interval_s is not None:  # the next message one interval on; no burst to catch up after a wait
+                next_s = max(next_s, loop.time()) + interval_s
+        if self._open():
+            channel.send(f"end:{transfer.kind}")
 
     def stop(self) -> None:
         """Cancel paced transfers still running (at the end of a call)."""

@@ -409,7 +409,10 @@ class DocumentResult:
             ``duration_s`` from the start; ``complete`` whether it happened.
         bytes_received: bytes at the receiver.
         goodput_kbps: document bytes over the transfer's time (to the acknowledgement, or to the end of
-            the call), kbit/s.
+            the call), kbit/s: the transfer's throughput.
+        message_bytes, messages_sent: the data-channel messages the document went in.
+        buffer_waits, max_buffered_bytes: how often the sender waited for ``bufferedamountlow``
+            (back-pressure) and the largest ``bufferedAmount`` it saw, bytes.
     """
 
     size_kb: float
@@ -421,6 +424,10 @@ class DocumentResult:
     bytes_received: int
     complete: bool
     goodput_kbps: float | None
+    message_bytes: int = 0
+    messages_sent: int = 0
+    buffer_waits: int = 0
+    max_buffered_bytes: int = 0
 
     @classmethod
     def from_transfer(cls, transfer: DocumentTransfer | None, receiver: DocumentEndpoint | None,
@@ -448,6 +455,10 @@ class DocumentResult:
             bytes_received=received,
             complete=complete,
             goodput_kbps=(received * 8 / 1000.0 / span) if span and span > 0 else None,
+            message_bytes=transfer.message_bytes,
+            messages_sent=transfer.messages_sent,
+            buffer_waits=transfer.buffer_waits,
+            max_buffered_bytes=transfer.max_buffered_bytes,
         )
 
 
@@ -620,7 +631,8 @@ def verdict_lines(result: CallResult) -> list[str]:
         if d.size_kb <= 0 or d.started_s is None:
             continue
         if d.complete:
-            docs.append(f"{name} {d.size_kb:.0f} KB in {d.duration_s:.1f} s")
+            docs.append(f"{name} {d.size_kb:.0f} KB in {d.duration_s:.1f} s ({d.goodput_kbps:.0f} kbit/s, "
+                        f"{d.messages_sent} messages of {d.message_bytes} B)")
         elif d.received_s is not None:
             docs.append(f"{name} {d.size_kb:.0f} KB received in {d.received_duration_s:.1f} s (ack not back)")
         else:
@@ -629,7 +641,14 @@ def verdict_lines(result: CallResult) -> list[str]:
     if docs:
         lines.append("; ".join(docs))
     for direction in DIRECTIONS:
-        for rec in result.video[direction].recoveries[:5]:
+        recs = result.video[direction].recoveries
+        if len(recs) > 3:  # a lossy line: one line for all of them
+            back = [r.time_to_recover_s for r in recs if r.time_to_recover_s is not None]
+            worst = f" (worst {max(back):.2f} s)" if back else ""
+            lines.append(f"{names[direction]}: {len(recs)} outages or loss bursts: good video back after "
+                         f"{len(back)}{worst}, not after {len(recs) - len(back)}")
+            continue
+        for rec in recs:
             what = f"{rec.cause} {rec.start_s:.1f}-{rec.end_s:.1f} s"
             back = (f"good video back {rec.time_to_recover_s:.2f} s after it" if rec.time_to_recover_s is not None
                     else "video never came back")

@@ -101,6 +101,11 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Call length (s).")
 @click.option("--scan-kb", type=float, default=300.0, show_default=True, help="Scanned document uploaded (KB).")
 @click.option("--print-kb", type=float, default=100.0, show_default=True, help="Print sent back (KB).")
+@click.option("--doc-message-bytes", type=int, default=None,
+              help="Bytes per data-channel message of a document (default: 4096 when the profile paces "
+                   "documents, gen1; else 16384, as browsers).")
+@click.option("--doc-buffer-kb", type=float, default=64.0, show_default=True,
+              help="Back-pressure: the sender waits for bufferedamountlow while bufferedAmount is above this.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the line's random loss (and, in virtual time, of every random draw of the call).")
 @click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="real", show_default=True,
@@ -116,8 +121,8 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel, delay_ms,
                     jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
                     codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height,
-                    fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, pcap_dir, out,
-                    force, no_plots) -> None:
+                    fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes, doc_buffer_kb,
+                    seed, clock, pcap_dir, out, force, no_plots) -> None:
     """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
 
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
@@ -134,8 +139,8 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
         _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel,
                  delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm,
                  codel_target_ms, codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec,
-                 width, height, fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock,
-                 pcap_dir, out, force, no_plots)
+                 width, height, fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes,
+                 doc_buffer_kb, seed, clock, pcap_dir, out, force, no_plots)
     finally:
         interrupts.restore()
 
@@ -144,8 +149,8 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
 def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, loss_pct, burst_length, gemodel,
              delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
              codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height, fps,
-             max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, seed, clock, pcap_dir, out, force,
-             no_plots) -> None:
+             max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes, doc_buffer_kb, seed,
+             clock, pcap_dir, out, force, no_plots) -> None:
     from emulators.interrupts import Interrupted, progress, signal_name
 
     target = out if out is not None else timestamped_path_lazy()
@@ -169,7 +174,8 @@ def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, l
             max_video_kbps=max_video_kbps, audio_kbps=audio_kbps, up_kbps=up_kbps, down_kbps=down_kbps,
             burst_length=burst_length, plain_ip=plain_ip, codel_target_ms=codel_target_ms,
             codel_interval_ms=codel_interval_ms, trace_up=trace_up, trace_down=trace_down, duration_s=duration_s,
-            scan_kb=scan_kb, print_kb=print_kb, seed=seed, clock=clock,
+            scan_kb=scan_kb, print_kb=print_kb, doc_message_bytes=doc_message_bytes, doc_buffer_kb=doc_buffer_kb,
+            seed=seed, clock=clock,
         )  # validated: bad options and bad traces stop here, before any folder or call
         inputs = [Path(t) for t in (trace_up, trace_down) if t]
         same = pcap_dir is not None and Path(pcap_dir).resolve() == Path(target).resolve()
@@ -236,6 +242,11 @@ def _discard_empty_folder(folder: Path | None) -> None:
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Length of each call (s).")
 @click.option("--jobs", type=int, default=None,
               help="Calls run in parallel, one process each (default: the number of cores).")
+@click.option("--doc-message-bytes", type=int, default=None,
+              help="Bytes per data-channel message of a document (default: 4096 when the profile paces "
+                   "documents, gen1; else 16384, as browsers).")
+@click.option("--doc-buffer-kb", type=float, default=64.0, show_default=True,
+              help="Back-pressure: the sender waits for bufferedamountlow while bufferedAmount is above this.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
 @click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="virtual", show_default=True,
               help="virtual: deterministic calls in virtual time; real: wall-clock calls through the UDP relay.")
