@@ -242,11 +242,6 @@ def _discard_empty_folder(folder: Path | None) -> None:
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Length of each call (s).")
 @click.option("--jobs", type=int, default=None,
               help="Calls run in parallel, one process each (default: the number of cores).")
-@click.option("--doc-message-bytes", type=int, default=None,
-              help="Bytes per data-channel message of a document (default: 4096 when the profile paces "
-                   "documents, gen1; else 16384, as browsers).")
-@click.option("--doc-buffer-kb", type=float, default=64.0, show_default=True,
-              help="Back-pressure: the sender waits for bufferedamountlow while bufferedAmount is above this.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed.")
 @click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="virtual", show_default=True,
               help="virtual: deterministic calls in virtual time; real: wall-clock calls through the UDP relay.")
