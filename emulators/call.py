@@ -40,6 +40,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from emulators.causes import PeerEnd, classify_end, consent_watch, consent_log, ice_connection
 from emulators.chain import keyframe_on_gap, keyframe_tags
@@ -78,7 +79,8 @@ from emulators.results import (
     VideoResult,
     WallClock,
 )
-from emulators.virtual_time import VIRTUAL_EPOCH, VirtualTimeRecord
+from emulators.virtual_time import CALL_INDEX, VIRTUAL_EPOCH, VirtualTimeRecord
+from twin.line import LinkQueue
 from twin.profiles import EncoderProfile
 
 log = logging.getLogger(__name__)
@@ -180,19 +182,25 @@ class CallSession:
             or SIGHUP during the call ends the media phase early (the call keeps what it measured); after
             the media phase signals are only recorded.
         capture: keep every datagram (and the DTLS keys) for pcap files (:mod:`emulators.evidence`).
+        group, index, queues: for call ``index`` of a group on one loop (:mod:`emulators.group`): the
+            group's process-wide settings, already installed, and the group's line when the calls share
+            one (``(up, down)`` queues; default: the call's own, :meth:`CallConfig.link_queues`).
     """
 
     def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True,
-                 interrupts: InterruptPolicy | None = None, capture: bool = False) -> None:
+                 interrupts: InterruptPolicy | None = None, capture: bool = False, group: Any = None,
+                 index: int = 0, queues: tuple[LinkQueue, LinkQueue] | None = None) -> None:
         self.config = config
         self.backend = backend
-        self.handle_sigint = handle_sigint and interrupts is None
+        self.handle_sigint = handle_sigint and interrupts is None and group is None
         self.interrupts = interrupts
+        self.group = group  # an emulators.group.GroupContext: this call is one of several on one loop
+        self.index = index
         self.capture = capture
         self.epoch_s = 0.0  # POSIX time of the call clock's 0 (emulated timestamps of the evidence)
         self.dtls_keys: list[tuple[bytes, bytes]] = []
         self.sctp: dict[str, list] = {}
-        self.up_queue, self.down_queue = config.link_queues()
+        self.up_queue, self.down_queue = queues if queues is not None else config.link_queues()
         self.stop = asyncio.Event()
         self.errors: list[str] = []
         self.rtt_series: list[list] = []  # [time_s, kind, rtt_ms] from the kiosk's RTCP receiver reports
@@ -212,19 +220,27 @@ class CallSession:
     async def run(self) -> CallResult:
         """Run the call and measure it. Never raises for network conditions; ends on time."""
         loop = asyncio.get_running_loop()
+        CALL_INDEX.set(self.index)  # this task's peers take this call's addresses on a virtual network
         started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         wall0, cpu0 = time.perf_counter(), _cpu_s()
         if self.interrupts is not None:
             self.interrupts.during(lambda signum: loop.call_soon_threadsafe(self._on_signal, signum))
         with contextlib.ExitStack() as stack:
-            encoder = stack.enter_context(encoder_limits(self.config.profile))
+            if self.group is None:
+                encoder = stack.enter_context(encoder_limits(self.config.profile))
+            else:
+                encoder = self.group.encoder
             stack.enter_context(keyframe_tags())  # good frames vs frames from a broken reference chain
             stack.enter_context(keyframe_on_gap())  # a keyframe request, not stale video, after a long gap
             stack.enter_context(consent_watch())  # consent checks, for the cause of the call's end
             if self.capture:
                 stack.enter_context(sctp_capture())  # the data channel in clear, for the pcap files
-            self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
-                                                                self.config.profile, self.config.seed)
+            if self.group is None:
+                self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
+                                                                    self.config.profile, self.config.seed)
+            else:
+                self.relay = self.backend.relay(self.up_queue, self.down_queue, self.index)
+                virtual_record = self.group.record
             await self._set_up()
             self._install_sigint(loop)
             end_s = self.config.duration_s
@@ -250,7 +266,7 @@ class CallSession:
     async def _set_up(self) -> None:
         """Start the relay (the call clock's origin), make both peers."""
         self.relay.capture = self.capture
-        await self.relay.start()
+        await self.relay.start(None if self.group is None else self.group.origin_s)
         self.epoch_s = (VIRTUAL_EPOCH.timestamp() if self.backend.name == "virtual"
                         else time.time() - self.relay.now_s())
         self.listen.extend(f"{h}:{p}" for h, p in self.relay.sockets())

@@ -22,10 +22,11 @@ jitter buffer and NACK list there and sends a PLI (RFC 4585 section 6.3.1); the 
 the keyframe comes are counted as broken.
 
 The rule the sink applies (:meth:`emulators.metrics.VideoSink.on_frame`): a keyframe starts an intact
-chain; a frame whose number (read from its barcode) follows the previous decoded frame's keeps the
-chain as it was; any gap, or an unreadable number, breaks it until the next keyframe. The synthetic
-camera numbers every frame and aiortc encodes every one (no frame dropping: ``lag-in-frames 0``, no
-drop threshold), so a gap is a frame that was sent and not decoded.
+chain; a frame whose number (read from its barcode) comes right after the previous decoded frame's at
+the sender (the :class:`emulators.media.FrameLedger` records the order frames went to the encoder, so a
+frame the camera skipped is no gap) keeps the chain as it was; any gap, or an unreadable number,
+breaks it until the next keyframe. aiortc encodes every frame it is handed (no frame dropping:
+``lag-in-frames 0``, no drop threshold), so a gap is a frame that was sent and not decoded.
 """
 
 from __future__ import annotations

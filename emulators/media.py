@@ -254,15 +254,20 @@ class FrameLedger:
     """Capture times of numbered frames, shared in-process between a sender and its receiver.
 
     ``captured[n]`` is the sender clock (``loop.time()``, seconds) at which frame ``n`` was handed to
-    the encoder.
+    the encoder; ``previous[n]`` the frame handed to it just before (None for the first), so that a
+    receiver can tell a frame the camera skipped from a frame the line lost.
     """
 
     def __init__(self) -> None:
         self.captured: dict[int, float] = {}
+        self.previous: dict[int, int | None] = {}
+        self._last: int | None = None
 
     def record(self, frame_no: int, time_s: float) -> None:
         """Frame ``frame_no`` was captured at ``time_s`` (sender clock, s)."""
         self.captured[frame_no] = time_s
+        self.previous[frame_no] = self._last
+        self._last = frame_no
 
     def capture_time(self, frame_no: int) -> float | None:
         """Capture time of frame ``frame_no`` (s), or None if it was never captured."""
@@ -282,8 +287,13 @@ class SyntheticCameraTrack(MediaStreamTrack):
     """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``clock``
     (default ``loop.time``; must be the clock the receiver uses, since delays are differences).
 
-    Frames are numbered 0, 1, 2... and never skipped: if the consumer (encoder) is late, the next frame
-    is produced at once. Each frame's capture time is recorded in ``ledger``.
+    Frames are numbered by their capture instant ``n / frame_rate_fps`` from the first one. A consumer
+    (encoder) that asks for frame ``n`` less than one frame interval after its instant gets it (late by
+    that much: it is produced at once); one that is later than that gets the latest frame whose instant
+    has come, the ones in between are skipped (``frames_skipped``), as a real camera drops the frames its
+    consumer could not take - an overloaded real-time host then loses frames instead of encoding a
+    backlog flat out. In virtual time the encoder is never a frame late, so no frame is skipped. Each
+    frame's capture time is recorded in ``ledger``.
     """
 
     kind = "video"
@@ -299,10 +309,12 @@ class SyntheticCameraTrack(MediaStreamTrack):
         self.ledger = ledger
         self._next_no = 0
         self._start_s: float | None = None
+        self.frames_skipped = 0
 
     async def recv(self) -> VideoFrame:
         """The next frame (numbered, pts on the 90 kHz clock), once its capture time
-        ``start + n / frame_rate_fps`` has come; its capture time goes to the ledger.
+        ``start + n / frame_rate_fps`` has come (skipping to the latest one when more than a frame
+        late: class docstring); its capture time goes to the ledger.
 
         Raises:
             MediaStreamError: the track has ended.
@@ -313,6 +325,10 @@ class SyntheticCameraTrack(MediaStreamTrack):
         n = self._next_no
         if self._start_s is None:
             self._start_s = clock()
+        latest = int((clock() - self._start_s) * self.frame_rate_fps + 1e-9)
+        if latest > n:  # more than a frame interval late: take the latest frame, as a camera would
+            self.frames_skipped += latest - n
+            n = latest
         due = self._start_s + n / self.frame_rate_fps
         wait = due - clock()
         if wait > 0:

@@ -214,15 +214,16 @@ class VideoSink:
 
     def _chain(self, frame, number: int | None) -> bool:
         """The reference-chain rule of :mod:`emulators.chain`: a keyframe starts an intact chain, a frame
-        following the previous one keeps it, a gap or an unreadable number breaks it. An untagged frame
+        whose predecessor at the sender (the ledger's, so frames the camera skipped do not count) is the
+        previous decoded frame keeps it, a gap or an unreadable number breaks it. An untagged frame
         (no wrapped decoder: a sink used outside a call) counts as intact."""
         key = decoded_keyframe(frame)
         if key is None:
             intact = True
         elif key:
             intact = True
-        elif number is None or self._last_no is None or number != self._last_no + 1:
-            intact = False
+        elif number is None or self._last_no is None or self.ledger.previous.get(number, -1) != self._last_no:
+            intact = False  # a frame sent between the last decoded one and this one was not decoded
         else:
             intact = self._chain_intact
         self._chain_intact = intact

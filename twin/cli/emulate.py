@@ -21,6 +21,9 @@ from twin.line import JITTER_DISTRIBUTIONS, OFFERS
 from twin.profiles import PROFILES
 from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
+MAX_CALLS = 64
+"""Most concurrent calls ``--calls`` accepts (64 gen1 calls are 8 times what 2 cores carry in real time)."""
+
 if TYPE_CHECKING:
     from emulators.results import CallResult
 
@@ -111,6 +114,12 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 @click.option("--clock", type=NamedChoice(CLOCKS, "clock"), default="real", show_default=True,
               help="real: real sockets on the wall clock; virtual: in-memory network on a virtual clock "
                    "(deterministic, faster than real time, immune to host load).")
+@click.option("--calls", type=click.IntRange(1, MAX_CALLS), default=1, show_default=True,
+              help="Concurrent calls (seeds SEED, SEED+1, ...); the folder gets call-01/, call-02/... and calls.json.")
+@click.option("--shared-line/--separate-lines", default=False,
+              help="With --calls: one line for all the calls (one process) or a line each (default).")
+@click.option("--processes", type=click.IntRange(1, 64), default=None,
+              help="With --calls on separate lines: processes to spread them over (default: the cores).")
 @click.option("--pcap", "pcap_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Write kiosk.pcap and agent.pcap (what each side sent and received, emulated timestamps) "
                    "and dtls-keys.log into DIR (may be the run folder).")
@@ -122,7 +131,7 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
                     jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
                     codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height,
                     fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes, doc_buffer_kb,
-                    seed, clock, pcap_dir, out, force, no_plots) -> None:
+                    seed, clock, calls, shared_line, processes, pcap_dir, out, force, no_plots) -> None:
     """Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got.
 
     With --clock virtual the same call runs in virtual time; result.json then carries an event digest
@@ -140,7 +149,7 @@ def emulate_command(line_name, loop_length_m, family, up_kbps, down_kbps, loss_p
                  delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm,
                  codel_target_ms, codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec,
                  width, height, fps, max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes,
-                 doc_buffer_kb, seed, clock, pcap_dir, out, force, no_plots)
+                 doc_buffer_kb, seed, clock, calls, shared_line, processes, pcap_dir, out, force, no_plots)
     finally:
         interrupts.restore()
 
@@ -150,7 +159,7 @@ def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, l
              delay_ms, jitter_ms, jitter_dist, reorder, queue_bytes, queue_packets, queue_ms, aqm, codel_target_ms,
              codel_interval_ms, plain_ip, outages, trace_up, trace_down, profile_name, codec, width, height, fps,
              max_video_kbps, audio_kbps, duration_s, scan_kb, print_kb, doc_message_bytes, doc_buffer_kb, seed,
-             clock, pcap_dir, out, force, no_plots) -> None:
+             clock, calls, shared_line, processes, pcap_dir, out, force, no_plots) -> None:
     from emulators.interrupts import Interrupted, progress, signal_name
 
     target = out if out is not None else timestamped_path_lazy()
@@ -194,6 +203,9 @@ def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, l
                    "no folder kept", err=True)
         sys.exit(128 + exc.signum)
     progress("call")
+    if calls > 1:
+        _emulate_many(config, calls, shared_line, processes, interrupts, folder, pcap_dir, no_plots)
+        return
     result = run_emulated_call(config, interrupts=interrupts, capture=pcap_dir is not None)
     progress("call-finished")
     interrupts.pause_if_asked("call-finished")
@@ -210,6 +222,48 @@ def _emulate(interrupts, line_name, loop_length_m, family, up_kbps, down_kbps, l
         sys.exit(interrupts.exit_status)
     if result.interrupted:  # a Ctrl-C the call handled itself (no policy signal recorded)
         sys.exit(130)
+
+
+def _emulate_many(config, calls: int, shared_line: bool, processes: int | None, interrupts, folder: Path,
+                  pcap_dir: Path | None, no_plots: bool) -> None:
+    """``--calls N``: run them (:func:`emulators.group.run_calls`), write each in ``call-NN/`` and the group's
+    ``calls.json``, print one row per call; signals as for one call."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emulators.group import call_configs, group_summary, run_calls
+    from emulators.interrupts import progress, signal_name
+    from emulators.output import write_call_result
+    from twin.run.atomic import atomic_write_json
+
+    results = run_calls(call_configs(config, calls), shared_line=shared_line, processes=processes,
+                        interrupts=interrupts, capture=pcap_dir is not None)
+    progress("call-finished")
+    plot = not no_plots and interrupts.signum is None
+    for i, result in enumerate(results, start=1):
+        sub = folder / f"call-{i:02d}"
+        write_call_result(result, sub, plot=plot or (not no_plots and result.interrupted),
+                          pcap_dir=None if pcap_dir is None else Path(pcap_dir) / f"call-{i:02d}")
+    summary = group_summary(results, shared_line)
+    atomic_write_json(folder / "calls.json", summary)
+    progress("written")
+    table = Table(title=f"{calls} emulated calls on {'one shared line' if shared_line else 'separate lines'} "
+                        f"({config.clock} clock)")
+    for col in ("call", "fps up", "fps down", "p95 delay up", "p95 delay down", "end"):
+        table.add_column(col, justify="left" if col == "end" else "right")
+    for row in summary["per_call"]:
+        table.add_row(str(row["call"]), f"{row['fps_up']:.1f}", f"{row['fps_down']:.1f}",
+                      "-" if row["p95_delay_ms_up"] is None else f"{row['p95_delay_ms_up']:.0f} ms",
+                      "-" if row["p95_delay_ms_down"] is None else f"{row['p95_delay_ms_down']:.0f} ms", row["cause"])
+    Console(highlight=False, width=max(100, Console().width)).print(table)
+    if summary["worst_vs_median_pct"] is not None:
+        click.echo(f"worst call's frame rate {summary['worst_fps']:.1f} fps, {summary['worst_vs_median_pct']:.0f} % "
+                   f"of the median call's {summary['median_fps']:.1f} fps")
+    click.echo(str(folder))
+    if interrupts.signum is not None:
+        click.echo(f"interrupted by {signal_name(interrupts.signum)}: the measured part of the {calls} calls is in "
+                   f"{folder}", err=True)
+        sys.exit(interrupts.exit_status)
 
 
 def timestamped_path_lazy() -> Path:
