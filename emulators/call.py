@@ -221,6 +221,8 @@ class CallSession:
         """Run the call and measure it. Never raises for network conditions; ends on time."""
         loop = asyncio.get_running_loop()
         CALL_INDEX.set(self.index)  # this task's peers take this call's addresses on a virtual network
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(self._on_loop_exception)
         started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         wall0, cpu0 = time.perf_counter(), _cpu_s()
         if self.interrupts is not None:
@@ -283,6 +285,13 @@ class CallSession:
             self._sigint_installed = True
         except (NotImplementedError, RuntimeError, ValueError):
             pass
+
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """aiortc's own tasks that fail unseen (an SCTP retransmission after the DTLS transport closed,
+        "Task exception was never retrieved") go to the call's errors, not to stderr as a traceback."""
+        exc = context.get("exception")
+        what = context.get("message", "unhandled exception in the event loop")
+        self.errors.append(f"{what}: {type(exc).__name__}: {exc}" if exc is not None else what)
 
     def _on_signal(self, signum: int) -> None:
         """End the media phase early because of ``signum`` (the measured part is kept)."""
