@@ -398,6 +398,11 @@ def voice_frame(index: int, size: int) -> AudioFrame:
     return frame
 
 
+VOICE_MAX_LAG_S = 0.2
+"""How late (s) the voice's consumer may be before the microphone skips to the latest frame (a sound card
+buffers about this much)."""
+
+
 class SyntheticVoiceTrack(MediaStreamTrack):
     """A microphone producing :func:`voice_samples` in frames of ``ptime_s`` (default 20 ms), paced on
     ``loop.time()``.
@@ -420,6 +425,8 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         self.samples_per_frame = int(round(samples))
         self.ptime_s = ptime_s
         self.frames_sent = 0
+        self.frames_skipped = 0
+        self._next_index = 0
         self._start_s: float | None = None
 
     @property
@@ -427,7 +434,10 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         return self.frames_sent * self.samples_per_frame
 
     async def recv(self) -> AudioFrame:
-        """The next voice frame (:func:`voice_frame`), once its time ``start + n * ptime_s`` has come.
+        """The next voice frame (:func:`voice_frame`), once its time ``start + n * ptime_s`` has come. A
+        consumer more than :data:`VOICE_MAX_LAG_S` late skips to the latest frame (a sound card's buffer
+        overruns; counted in ``frames_skipped``): an overloaded real-time host does not encode a backlog
+        flat out. In virtual time the encoder is never late.
 
         Raises:
             MediaStreamError: the track has ended.
@@ -435,14 +445,19 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
-        n = self.frames_sent
+        n = self._next_index
         if self._start_s is None:
             self._start_s = loop.time()
+        latest = int((loop.time() - self._start_s) / self.ptime_s + 1e-9)
+        if (latest - n) * self.ptime_s > VOICE_MAX_LAG_S:
+            self.frames_skipped += latest - n
+            n = latest
         wait = self._start_s + n * self.ptime_s - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
         frame = voice_frame(n, self.samples_per_frame)
-        self.frames_sent = n + 1
+        self._next_index = n + 1
+        self.frames_sent += 1
         return frame
 
 
