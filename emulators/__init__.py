@@ -10,6 +10,10 @@
 * :mod:`emulators.media`, :mod:`emulators.metrics` - what the ends send, and what the receivers measure;
 * :mod:`emulators.relay`, :mod:`emulators.virtual_time` - the line between the peers, on sockets or in
   virtual time; :mod:`emulators.encoder_setup` and :mod:`emulators.coding_worker` - aiortc's encoders;
+* :mod:`emulators.chain` - good frames vs frames from a broken reference chain, and the receiver's
+  keyframe request after a long gap; :mod:`emulators.causes` - why a call ended;
+* :mod:`emulators.evidence` - pcap files and the per-packet CSV; :mod:`emulators.interrupts` - the
+  signal policy of ``twin emulate``; :mod:`emulators.group` - many concurrent calls (``--calls``);
 * :mod:`emulators.calibrate`, :mod:`emulators.agreement`, :mod:`emulators.probe` - sweeps and checks built
   on calls.
 """

@@ -19,9 +19,10 @@ once, as a backend of :mod:`emulators.clocks`; nothing in the call depends on wh
 
 Deadline: the media phase lasts exactly ``duration_s`` of loop time from the relay's start, whatever
 happens (dead line, outage longer than the call, a peer failing): the session waits for it with the
-remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A Ctrl-C (SIGINT, when
-run in the main thread) ends the media phase early and the result keeps what was measured
-(``interrupted=True``).
+remaining time as timeout; peers are closed in a ``finally`` with bounded waits. A signal of the
+command's :class:`emulators.interrupts.InterruptPolicy` (SIGINT, SIGTERM, SIGHUP; or Ctrl-C alone when a
+call runs in the main thread without one) ends the media phase early and the result keeps what was
+measured (``interrupted=True``, its end's cause ``interrupted``).
 
 :func:`run_emulated_call` runs a call on a fresh loop of its clock, :func:`run_call` is the coroutine;
 the result is JSON-ready via ``CallResult.to_dict`` and written with :func:`emulators.output.write_call_result`.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -38,10 +40,15 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
+from emulators.causes import PeerEnd, classify_end, consent_watch, consent_log, ice_connection
+from emulators.chain import keyframe_on_gap, keyframe_tags
 from emulators.clocks import ClockBackend, clock_backend
 from emulators.config import CallConfig
+from emulators.evidence import PacketCapture, dtls_keys, sctp_capture, sctp_events
 from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
+from emulators.interrupts import InterruptPolicy, progress, signal_name
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
     DocumentEndpoint,
@@ -61,6 +68,7 @@ from emulators.metrics import (
 from emulators.relay import UdpRelay
 from emulators.results import (
     CallResult,
+    find_recoveries,
     ConnectionResult,
     DocumentResult,
     DocumentResults,
@@ -71,7 +79,8 @@ from emulators.results import (
     VideoResult,
     WallClock,
 )
-from emulators.virtual_time import VirtualTimeRecord
+from emulators.virtual_time import CALL_INDEX, VIRTUAL_EPOCH, VirtualTimeRecord
+from twin.line import LinkQueue
 from twin.profiles import EncoderProfile
 
 log = logging.getLogger(__name__)
@@ -167,21 +176,38 @@ class CallSession:
         config: the call.
         backend: its clock (:func:`emulators.clocks.clock_backend`); :meth:`run` must run on a loop of
             that backend (:meth:`~emulators.clocks.ClockBackend.run`).
-        handle_sigint: when running in the main thread, turn the first Ctrl-C into a clean early end
-            (the second one interrupts as usual).
+        handle_sigint: without ``interrupts``, when running in the main thread, turn the first Ctrl-C into
+            a clean early end (the second one interrupts as usual).
+        interrupts: the command's :class:`emulators.interrupts.InterruptPolicy`: its first SIGINT, SIGTERM
+            or SIGHUP during the call ends the media phase early (the call keeps what it measured); after
+            the media phase signals are only recorded.
+        capture: keep every datagram (and the DTLS keys) for pcap files (:mod:`emulators.evidence`).
+        group, index, queues: for call ``index`` of a group on one loop (:mod:`emulators.group`): the
+            group's process-wide settings, already installed, and the group's line when the calls share
+            one (``(up, down)`` queues; default: the call's own, :meth:`CallConfig.link_queues`).
     """
 
-    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True) -> None:
+    def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True,
+                 interrupts: InterruptPolicy | None = None, capture: bool = False, group: Any = None,
+                 index: int = 0, queues: tuple[LinkQueue, LinkQueue] | None = None) -> None:
         self.config = config
         self.backend = backend
-        self.handle_sigint = handle_sigint
-        self.up_queue, self.down_queue = config.link_queues()
+        self.handle_sigint = handle_sigint and interrupts is None and group is None
+        self.interrupts = interrupts
+        self.group = group  # an emulators.group.GroupContext: this call is one of several on one loop
+        self.index = index
+        self.capture = capture
+        self.epoch_s = 0.0  # POSIX time of the call clock's 0 (emulated timestamps of the evidence)
+        self.dtls_keys: list[tuple[bytes, bytes]] = []
+        self.sctp: dict[str, list] = {}
+        self.up_queue, self.down_queue = queues if queues is not None else config.link_queues()
         self.stop = asyncio.Event()
         self.errors: list[str] = []
         self.rtt_series: list[list] = []  # [time_s, kind, rtt_ms] from the kiosk's RTCP receiver reports
         self.listen: list[str] = []  # ip:port of the relay's sockets and the peers' candidates
         self.documents_started = {"scan": False, "print": False}
         self.interrupted = False
+        self.interrupted_by: str | None = None  # the signal that ended the call early
         self.relay: UdpRelay | None = None
         self.kiosk: _Peer | None = None
         self.agent: _Peer | None = None
@@ -194,12 +220,29 @@ class CallSession:
     async def run(self) -> CallResult:
         """Run the call and measure it. Never raises for network conditions; ends on time."""
         loop = asyncio.get_running_loop()
+        CALL_INDEX.set(self.index)  # this task's peers take this call's addresses on a virtual network
+        if loop.get_exception_handler() is None:
+            loop.set_exception_handler(self._on_loop_exception)
         started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         wall0, cpu0 = time.perf_counter(), _cpu_s()
+        if self.interrupts is not None:
+            self.interrupts.during(lambda signum: loop.call_soon_threadsafe(self._on_signal, signum))
         with contextlib.ExitStack() as stack:
-            encoder = stack.enter_context(encoder_limits(self.config.profile))
-            self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
-                                                                self.config.profile, self.config.seed)
+            if self.group is None:
+                encoder = stack.enter_context(encoder_limits(self.config.profile))
+            else:
+                encoder = self.group.encoder
+            stack.enter_context(keyframe_tags())  # good frames vs frames from a broken reference chain
+            stack.enter_context(keyframe_on_gap())  # a keyframe request, not stale video, after a long gap
+            stack.enter_context(consent_watch())  # consent checks, for the cause of the call's end
+            if self.capture:
+                stack.enter_context(sctp_capture())  # the data channel in clear, for the pcap files
+            if self.group is None:
+                self.relay, virtual_record = self.backend.open_line(stack, self.up_queue, self.down_queue,
+                                                                    self.config.profile, self.config.seed)
+            else:
+                self.relay = self.backend.relay(self.up_queue, self.down_queue, self.index)
+                virtual_record = self.group.record
             await self._set_up()
             self._install_sigint(loop)
             end_s = self.config.duration_s
@@ -210,6 +253,8 @@ class CallSession:
                 end_s = min(self.now_s(), self.config.duration_s)
             finally:
                 self._remove_sigint(loop)
+                if self.interrupts is not None:
+                    self.interrupts.during(None)  # from here on a signal waits: the call is kept whole
                 kiosk_states, agent_states = await self._tear_down()
         self.errors.extend(self.backend.failures())  # encoding failures aiortc's senders only logged
         wall_s = time.perf_counter() - wall0
@@ -222,7 +267,10 @@ class CallSession:
 
     async def _set_up(self) -> None:
         """Start the relay (the call clock's origin), make both peers."""
-        await self.relay.start()
+        self.relay.capture = self.capture
+        await self.relay.start(None if self.group is None else self.group.origin_s)
+        self.epoch_s = (VIRTUAL_EPOCH.timestamp() if self.backend.name == "virtual"
+                        else time.time() - self.relay.now_s())
         self.listen.extend(f"{h}:{p}" for h, p in self.relay.sockets())
         clock = self.relay.now_s
         ledger_up, ledger_down = FrameLedger(), FrameLedger()
@@ -238,8 +286,24 @@ class CallSession:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
 
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """aiortc's own tasks that fail unseen (an SCTP retransmission after the DTLS transport closed,
+        "Task exception was never retrieved") go to the call's errors, not to stderr as a traceback."""
+        exc = context.get("exception")
+        what = context.get("message", "unhandled exception in the event loop")
+        self.errors.append(f"{what}: {type(exc).__name__}: {exc}" if exc is not None else what)
+
+    def _on_signal(self, signum: int) -> None:
+        """End the media phase early because of ``signum`` (the measured part is kept)."""
+        if self.stop.is_set() and not self.interrupted:
+            return  # the media phase is already over: the call is complete
+        self.interrupted = True
+        self.interrupted_by = signal_name(signum)
+        self.stop.set()
+
     def _on_sigint(self, loop: asyncio.AbstractEventLoop) -> None:
         self.interrupted = True
+        self.interrupted_by = "SIGINT"
         self.stop.set()
         try:
             loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts for good
@@ -307,6 +371,7 @@ class CallSession:
     async def _media_phase(self) -> None:
         """Signal, then watch the call until cancelled by the deadline or ``stop``."""
         await self._signal()
+        progress("media")
         next_stats = self.now_s() + STATS_INTERVAL_S
         while not self.stop.is_set():
             now = self.now_s()
@@ -334,7 +399,9 @@ class CallSession:
             return
         self.documents_started[kind] = True
         if size_kb > 0:
-            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps)
+            sender.docs.send_document(kind, int(size_kb * 1000), rate_kbps=rate_kbps,
+                                      message_bytes=self.config.document_message_bytes(),
+                                      buffer_bytes=int(self.config.doc_buffer_kb * 1000))
 
     async def _poll_stats(self) -> None:
         """Refresh both peers' RTP statistics; record the kiosk's RTT samples (from its RTCP RRs)."""
@@ -354,6 +421,9 @@ class CallSession:
         the peers' connection states as they were at the end of the media phase (closing makes no media)."""
         peers = (self.kiosk, self.agent)
         states = (list(self.kiosk.states), list(self.agent.states))
+        if self.capture:
+            self.dtls_keys = dtls_keys(self.kiosk.pc)
+            self.sctp = {peer.name: sctp_events(peer.pc, self.relay.origin_s) for peer in peers}
         for peer in peers:
             peer.docs.stop()
         for peer in peers:
@@ -383,8 +453,9 @@ class CallSession:
         connected_s = next((t for t, s in kiosk_states if s == "connected"), None)
         window_start = connected_s if connected_s is not None and connected_s < end_s else end_s
         ssim = self.config.compute_ssim
-        video = PerDirection(up=_video_result(agent, kiosk, window_start, end_s, ssim),
-                             down=_video_result(kiosk, agent, window_start, end_s, ssim))
+        video = PerDirection(up=self._video_result(agent, kiosk, "up", window_start, end_s, ssim),
+                             down=self._video_result(kiosk, agent, "down", window_start, end_s, ssim))
+        rtt = RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s), relay.delay_by_bin("down", end_s))
         return CallResult(
             config=self.config,
             wall=wall,
@@ -401,8 +472,7 @@ class CallSession:
             audio=PerDirection(up=_audio_summary(agent, kiosk), down=_audio_summary(kiosk, agent)),
             network=PerDirection(up=NetworkResult.from_relay(relay, self.up_queue, "up", window_start, end_s),
                                  down=NetworkResult.from_relay(relay, self.down_queue, "down", window_start, end_s)),
-            rtt_ms=RttResult.from_samples(self.rtt_series, relay.delay_by_bin("up", end_s),
-                                          relay.delay_by_bin("down", end_s)),
+            rtt_ms=rtt,
             documents=DocumentResults(
                 scan=DocumentResult.from_transfer(kiosk.docs.outgoing.get("scan"), agent.docs, end_s),
                 print=DocumentResult.from_transfer(agent.docs.outgoing.get("print"), kiosk.docs, end_s),
@@ -411,7 +481,42 @@ class CallSession:
             virtual_time=virtual_record,
             errors=tuple(self.errors),
             digest=relay.event_digest(),
+            end=self._call_end(end_s, kiosk_states, agent_states, rtt),
+            packets=PacketCapture(relay.logs, relay.kiosk_addr, relay.agent_addr, self.epoch_s, self.dtls_keys,
+                                  self.sctp),
         )
+
+    def _call_end(self, end_s: float, kiosk_states: list, agent_states: list, rtt: RttResult):
+        """Why the call ended (:func:`emulators.causes.classify_end`), consent logs on the call clock."""
+        peers = []
+        for peer, states in ((self.kiosk, kiosk_states), (self.agent, agent_states)):
+            connection = ice_connection(peer.pc)
+            log = None
+            if connection is not None:
+                raw, origin = consent_log(connection), self.relay.origin_s
+                log = type(raw)(checks=[(round(t - origin, 4), ok, rtt_s) for t, ok, rtt_s in raw.checks],
+                                expired_s=None if raw.expired_s is None else round(raw.expired_s - origin, 4))
+            peers.append(PeerEnd(peer.name, states, peer.ice_states, log))
+        last = {}
+        for direction in ("up", "down"):
+            log = self.relay.logs[direction]
+            delivered = [d for d in log.delivery_s if d == d and d <= end_s]
+            last[direction] = max(delivered) if delivered else None
+        return classify_end(end_s=end_s, peers=peers, last_delivery_s=last, path_rtt_series=rtt.path_series,
+                            rtt_ms=rtt.mean, interrupted_by=self.interrupted_by if self.interrupted else None)
+
+    def _video_result(self, receiver: _Peer, sender: _Peer, direction: str, window_start: float, end_s: float,
+                      compute_ssim: bool) -> VideoResult:
+        """One direction's video (:func:`_video_result`) with its recoveries after outages and loss bursts."""
+        result = _video_result(receiver, sender, window_start, end_s, compute_ssim)
+        log = self.relay.logs[direction]
+        sink = receiver.video_sink
+        good = [(captured, f.time_s) for f in sink.frames if f.intact and f.frame_no is not None
+                and (captured := sink.ledger.capture_time(f.frame_no)) is not None]
+        recoveries = find_recoveries(log.arrival_s, log.drop, self.config.outages, good, end_s)
+        recovered = [r.time_to_recover_s for r in recoveries if r.time_to_recover_s is not None]
+        return dataclasses.replace(result, recoveries=recoveries, time_to_recover_s=max(recovered, default=None),
+                                   unrecovered=sum(1 for r in recoveries if r.time_to_recover_s is None))
 
 
 def _video_result(receiver: _Peer, sender: _Peer, window_start: float, end_s: float,
@@ -464,8 +569,9 @@ async def run_call(config: CallConfig, *, handle_sigint: bool = True) -> CallRes
     return await CallSession(config, clock_backend(config.clock), handle_sigint=handle_sigint).run()
 
 
-def run_emulated_call(config: CallConfig) -> CallResult:
+def run_emulated_call(config: CallConfig, interrupts: InterruptPolicy | None = None,
+                      capture: bool = False) -> CallResult:
     """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
-    :mod:`emulators.clocks`) and return what it measured."""
+    :mod:`emulators.clocks`) and return what it measured; ``interrupts``, ``capture``: see :class:`CallSession`."""
     backend = clock_backend(config.clock)
-    return backend.run(lambda: CallSession(config, backend).run())
+    return backend.run(lambda: CallSession(config, backend, interrupts=interrupts, capture=capture).run())

@@ -52,11 +52,32 @@ class ClockBackend(Protocol):
         """Failures the call's own code could not see (encoders that aiortc's senders only logged)."""
         ...
 
+    def open_group(self, stack: contextlib.ExitStack, profile: EncoderProfile, seed: int, calls: int) -> Any:
+        """Install what ``calls`` concurrent calls of one process need, once, until ``stack`` closes; the
+        virtual-time record (None on the real clock)."""
+        ...
+
+    def relay(self, up_queue: LinkQueue, down_queue: LinkQueue, index: int) -> UdpRelay:
+        """A relay (not started) for call ``index`` of a group opened with :meth:`open_group`."""
+        ...
+
 
 class RealClock:
-    """The wall clock: a standard asyncio loop and real UDP sockets on 127.0.0.1."""
+    """The wall clock: a standard asyncio loop and real UDP sockets on 127.0.0.1.
+
+    Args:
+        lean: spend less CPU per call (for many concurrent calls, ``twin emulate --calls``): aiortc's
+            per-sample audio level in numpy (:func:`emulators.virtual_time.audio_level_dbov`, the same
+            integer), each receiver decoding and each sender encoding in the loop's thread instead of a
+            decoder thread and the default executor (a gen1 frame decodes in 0.13 ms and encodes in 0.7
+            ms; the thread hand-offs cost more). The profile of a lone real-time call (README, "Many
+            calls") found these among the largest costs.
+    """
 
     name = "real"
+
+    def __init__(self, lean: bool = False) -> None:
+        self.lean = lean
 
     def run(self, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """``asyncio.run(main())``."""
@@ -66,12 +87,40 @@ class RealClock:
                   profile: EncoderProfile, seed: int) -> tuple[UdpRelay, None]:
         """Keep aioice's candidates on 127.0.0.1; a :class:`emulators.relay.UdpRelay`. (``profile`` and
         ``seed`` are not needed: encoding takes its real time and scheduling is the host's.)"""
+        self.open_group(stack, profile, seed, calls=1)
+        return self.relay(up_queue, down_queue, 0), None
+
+    def open_group(self, stack: contextlib.ExitStack, profile: EncoderProfile, seed: int,
+                   calls: int) -> None:
+        """What every call of a group needs, once: loopback-only candidates, and the lean patches."""
         stack.enter_context(loopback_only())
-        return UdpRelay(up_queue, down_queue), None
+        if self.lean:
+            stack.enter_context(virtual_time.lean_real_time())
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor = _inline_executor(loop)  # encode in the loop's thread, no hand-off
+            stack.callback(lambda: loop.__dict__.pop("run_in_executor", None))
+
+    def relay(self, up_queue: LinkQueue, down_queue: LinkQueue, index: int) -> UdpRelay:
+        """A relay for call ``index`` of the group (its own sockets)."""
+        return UdpRelay(up_queue, down_queue)
 
     def failures(self) -> list[str]:
         """None: encoding runs inline in aiortc."""
         return []
+
+
+def _inline_executor(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Future]:
+    """``loop.run_in_executor`` that runs the function at once in the loop's thread (aiortc encodes
+    through it: a gen1 frame takes 0.7 ms, less than the thread hand-off costs a busy process)."""
+    def run_in_executor(executor, func, *args) -> asyncio.Future:
+        future = loop.create_future()
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            future.set_exception(exc)
+        return future
+
+    return run_in_executor
 
 
 class VirtualClock:
@@ -98,17 +147,32 @@ class VirtualClock:
         Raises:
             RuntimeError: the running loop is not a :class:`~emulators.virtual_time.VirtualClockLoop`.
         """
+        record = self.open_group(stack, profile, seed, calls=1)
+        return self.relay(up_queue, down_queue, 0), record
+
+    def open_group(self, stack: contextlib.ExitStack, profile: EncoderProfile, seed: int,
+                   calls: int) -> VirtualTimeRecord:
+        """The running loop's coding delay and virtual network, aiortc made deterministic from ``seed``
+        for ``calls`` calls (their peers' addresses: :func:`emulators.virtual_time.call_hosts`).
+
+        Raises:
+            RuntimeError: the running loop is not a :class:`~emulators.virtual_time.VirtualClockLoop`.
+        """
         loop = asyncio.get_running_loop()
         if not isinstance(loop, VirtualClockLoop):
             raise RuntimeError("clock='virtual' needs a VirtualClockLoop (use run_emulated_call)")
         self._loop = loop
         encode_ms, decode_ms = coding_delay_ms(profile)
         loop.coding_delay = CodingDelay(encode_s=encode_ms / 1000.0, decode_s=decode_ms / 1000.0)
-        network = VirtualNetwork(loop)
-        loop.network = network
+        loop.network = VirtualNetwork(loop)
         # Looked up on the module at each call, so that a test can swap it for a variant.
-        record = stack.enter_context(virtual_time.deterministic_aiortc(loop, seed))
-        return VirtualRelay(up_queue, down_queue, network), record
+        if calls == 1:
+            return stack.enter_context(virtual_time.deterministic_aiortc(loop, seed))
+        return stack.enter_context(virtual_time.deterministic_aiortc(loop, seed, calls=calls))
+
+    def relay(self, up_queue: LinkQueue, down_queue: LinkQueue, index: int) -> VirtualRelay:
+        """A relay for call ``index`` of the group on the loop's virtual network."""
+        return VirtualRelay(up_queue, down_queue, self._loop.network, index=index)
 
     def failures(self) -> list[str]:
         """Encoding failures of the call's coding worker, if it had one."""
@@ -116,17 +180,19 @@ class VirtualClock:
         return list(worker.failures) if worker is not None else []
 
 
-BACKENDS: dict[str, Callable[[], ClockBackend]] = {"real": RealClock, "virtual": VirtualClock}
+BACKENDS: dict[str, Callable[..., ClockBackend]] = {"real": RealClock, "virtual": VirtualClock}
 """Backend of each clock of :data:`twin.vocabulary.CLOCKS`."""
 
 
-def clock_backend(name: str) -> ClockBackend:
-    """A new backend for the clock called ``name`` (one of :data:`twin.vocabulary.CLOCKS`).
+def clock_backend(name: str, lean: bool = False) -> ClockBackend:
+    """A new backend for the clock called ``name`` (one of :data:`twin.vocabulary.CLOCKS`); ``lean``: see
+    :class:`RealClock` (virtual time is always lean).
 
     Raises:
         ValueError: unknown clock (a :class:`emulators.config.CallConfig` never has one).
     """
     try:
-        return BACKENDS[name]()
+        factory = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown clock {name!r}; expected one of {', '.join(BACKENDS)}") from None
+    return factory(lean=lean) if name == "real" else factory()

@@ -151,11 +151,45 @@ def _worker_main(conn, inherited: list, original_encode: Callable, vpx_class: ty
     :data:`VOICE_AHEAD` past the last asked for."""
     import signal
 
-    from emulators.media import SyntheticScene
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the call's to handle; it closes the worker
+    # A terminal's Ctrl-C or hang-up, or a kill of the process group, reaches the workers too: the call
+    # handles them and closes its workers; a worker never dies of them mid-frame nor prints a traceback.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent()
     for end in inherited:
         end.close()
+    try:
+        _serve_forever(conn, original_encode, vpx_class, opus_encode, opus_class)
+    except (EOFError, OSError):  # the call went away (closed, killed): nothing to report to
+        pass
+    except BaseException:  # noqa: BLE001 - a worker must not print a traceback: the call reports its death
+        pass
+    finally:
+        os._exit(0)  # skip the interpreter's shutdown (atexit handlers inherited from the call)
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies, however it dies (``kill -9`` included):
+    Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` through ctypes; if the parent is already gone (it died
+    before the call), exit now. Elsewhere the pipe's end-of-file still ends the worker."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent or parent == 1:
+        os._exit(0)
+
+
+def _serve_forever(conn, original_encode: Callable, vpx_class: type, opus_encode: Callable | None,
+                   opus_class: type | None) -> None:
+    """The worker's message loop (see :func:`_worker_main`); returns on ``close`` or end-of-file."""
+    from emulators.media import SyntheticScene
+
     streams: dict[int, _Stream] = {}
     voices: dict[int, _Voice] = {}
     while True:

@@ -254,15 +254,20 @@ class FrameLedger:
     """Capture times of numbered frames, shared in-process between a sender and its receiver.
 
     ``captured[n]`` is the sender clock (``loop.time()``, seconds) at which frame ``n`` was handed to
-    the encoder.
+    the encoder; ``previous[n]`` the frame handed to it just before (None for the first), so that a
+    receiver can tell a frame the camera skipped from a frame the line lost.
     """
 
     def __init__(self) -> None:
         self.captured: dict[int, float] = {}
+        self.previous: dict[int, int | None] = {}
+        self._last: int | None = None
 
     def record(self, frame_no: int, time_s: float) -> None:
         """Frame ``frame_no`` was captured at ``time_s`` (sender clock, s)."""
         self.captured[frame_no] = time_s
+        self.previous[frame_no] = self._last
+        self._last = frame_no
 
     def capture_time(self, frame_no: int) -> float | None:
         """Capture time of frame ``frame_no`` (s), or None if it was never captured."""
@@ -282,8 +287,13 @@ class SyntheticCameraTrack(MediaStreamTrack):
     """A camera at ``frame_rate_fps`` producing :class:`SyntheticScene` frames, paced on ``clock``
     (default ``loop.time``; must be the clock the receiver uses, since delays are differences).
 
-    Frames are numbered 0, 1, 2... and never skipped: if the consumer (encoder) is late, the next frame
-    is produced at once. Each frame's capture time is recorded in ``ledger``.
+    Frames are numbered by their capture instant ``n / frame_rate_fps`` from the first one. A consumer
+    (encoder) that asks for frame ``n`` less than one frame interval after its instant gets it (late by
+    that much: it is produced at once); one that is later than that gets the latest frame whose instant
+    has come, the ones in between are skipped (``frames_skipped``), as a real camera drops the frames its
+    consumer could not take - an overloaded real-time host then loses frames instead of encoding a
+    backlog flat out. In virtual time the encoder is never a frame late, so no frame is skipped. Each
+    frame's capture time is recorded in ``ledger``.
     """
 
     kind = "video"
@@ -299,10 +309,12 @@ class SyntheticCameraTrack(MediaStreamTrack):
         self.ledger = ledger
         self._next_no = 0
         self._start_s: float | None = None
+        self.frames_skipped = 0
 
     async def recv(self) -> VideoFrame:
         """The next frame (numbered, pts on the 90 kHz clock), once its capture time
-        ``start + n / frame_rate_fps`` has come; its capture time goes to the ledger.
+        ``start + n / frame_rate_fps`` has come (skipping to the latest one when more than a frame
+        late: class docstring); its capture time goes to the ledger.
 
         Raises:
             MediaStreamError: the track has ended.
@@ -313,6 +325,10 @@ class SyntheticCameraTrack(MediaStreamTrack):
         n = self._next_no
         if self._start_s is None:
             self._start_s = clock()
+        latest = int((clock() - self._start_s) * self.frame_rate_fps + 1e-9)
+        if latest > n:  # more than a frame interval late: take the latest frame, as a camera would
+            self.frames_skipped += latest - n
+            n = latest
         due = self._start_s + n / self.frame_rate_fps
         wait = due - clock()
         if wait > 0:
@@ -382,6 +398,11 @@ def voice_frame(index: int, size: int) -> AudioFrame:
     return frame
 
 
+VOICE_MAX_LAG_S = 0.2
+"""How late (s) the voice's consumer may be before the microphone skips to the latest frame (a sound card
+buffers about this much)."""
+
+
 class SyntheticVoiceTrack(MediaStreamTrack):
     """A microphone producing :func:`voice_samples` in frames of ``ptime_s`` (default 20 ms), paced on
     ``loop.time()``.
@@ -404,6 +425,8 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         self.samples_per_frame = int(round(samples))
         self.ptime_s = ptime_s
         self.frames_sent = 0
+        self.frames_skipped = 0
+        self._next_index = 0
         self._start_s: float | None = None
 
     @property
@@ -411,7 +434,10 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         return self.frames_sent * self.samples_per_frame
 
     async def recv(self) -> AudioFrame:
-        """The next voice frame (:func:`voice_frame`), once its time ``start + n * ptime_s`` has come.
+        """The next voice frame (:func:`voice_frame`), once its time ``start + n * ptime_s`` has come. A
+        consumer more than :data:`VOICE_MAX_LAG_S` late skips to the latest frame (a sound card's buffer
+        overruns; counted in ``frames_skipped``): an overloaded real-time host does not encode a backlog
+        flat out. In virtual time the encoder is never late.
 
         Raises:
             MediaStreamError: the track has ended.
@@ -419,14 +445,19 @@ class SyntheticVoiceTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
-        n = self.frames_sent
+        n = self._next_index
         if self._start_s is None:
             self._start_s = loop.time()
+        latest = int((loop.time() - self._start_s) / self.ptime_s + 1e-9)
+        if (latest - n) * self.ptime_s > VOICE_MAX_LAG_S:
+            self.frames_skipped += latest - n
+            n = latest
         wait = self._start_s + n * self.ptime_s - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
         frame = voice_frame(n, self.samples_per_frame)
-        self.frames_sent = n + 1
+        self._next_index = n + 1
+        self.frames_sent += 1
         return frame
 
 
@@ -435,6 +466,19 @@ class SyntheticVoiceTrack(MediaStreamTrack):
 # --------------------------------------------------------------------------------------------------
 
 DOC_CHUNK_BYTES = 4_096
+"""Chunk of the earlier, unpaced protocol; kept as the smallest message size worth sending."""
+
+DOC_MESSAGE_BYTES = 16_384
+"""Default size of one document message on the data channel, bytes: the 16 KiB chunks browsers' file
+transfers send (the WebRTC samples' ``chunkSize``), which every implementation accepts (RFC 8831 advises
+interleaving-free stacks to stay at or below 16 KiB)."""
+
+DOC_BUFFER_BYTES = 65_536
+"""Default back-pressure watermark, bytes: the sender stops while the channel's ``bufferedAmount`` is
+above it and resumes on ``bufferedamountlow`` (threshold: half of it), as browsers' senders do."""
+
+MAX_DOC_MESSAGE_BYTES = 65_536
+"""Largest document message: aiortc's (and the SDP's default) ``max-message-size`` is 65536 bytes."""
 
 
 def document_bytes(kind: str, size_bytes: int) -> bytes:
@@ -447,9 +491,11 @@ def document_bytes(kind: str, size_bytes: int) -> bytes:
 class DocumentTransfer:
     """One document crossing the data channel, as seen from both ends (times are ``loop.time()``).
 
-    ``started_s`` when the sender handed the first chunk to the channel; ``progress`` holds
+    ``started_s`` when the sender handed the first message to the channel; ``progress`` holds
     ``(time_s, bytes_received_so_far)`` at the receiver; ``received_s`` when the last byte arrived;
-    ``acked_s`` when the sender got the receiver's acknowledgement (the completion time).
+    ``acked_s`` when the sender got the receiver's acknowledgement (the completion time). At the sender:
+    ``message_bytes`` per message, ``messages_sent``, ``buffer_waits`` (times it waited for
+    ``bufferedamountlow``) and the largest ``bufferedAmount`` seen, bytes.
     """
 
     kind: str
@@ -459,6 +505,10 @@ class DocumentTransfer:
     acked_s: float | None = None
     bytes_received: int = 0
     progress: list[tuple[float, int]] = field(default_factory=list)
+    message_bytes: int = DOC_MESSAGE_BYTES
+    messages_sent: int = 0
+    buffer_waits: int = 0
+    max_buffered_bytes: int = 0
 
     @property
     def duration_s(self) -> float | None:
@@ -488,41 +538,63 @@ class DocumentEndpoint:
         self.channel = channel
         channel.on("message", self._on_message)
 
-    def send_document(self, kind: str, size_bytes: int, rate_kbps: float | None = None) -> DocumentTransfer:
-        """Send a document; returns its transfer record.
+    def send_document(self, kind: str, size_bytes: int, rate_kbps: float | None = None,
+                      message_bytes: int = DOC_MESSAGE_BYTES, buffer_bytes: int = DOC_BUFFER_BYTES) -> DocumentTransfer:
+        """Send a document as SCTP messages of ``message_bytes``, with browser-like back-pressure; returns
+        its transfer record.
 
         Args:
             kind: "scan" or "print".
             size_bytes: document size, bytes.
-            rate_kbps: application-level pacing, kbit/s of document bytes (one chunk of
-                :data:`DOC_CHUNK_BYTES` every ``8 * DOC_CHUNK_BYTES / rate`` seconds, on the running
-                asyncio loop); None queues the whole document at once and lets SCTP's congestion control
-                pace it (which fills a modem buffer).
+            rate_kbps: application-level pacing, kbit/s of document bytes (one message every
+                ``8 * message_bytes / rate`` seconds, on the running asyncio loop); None: as fast as the
+                back-pressure lets it.
+            message_bytes: bytes per message (1 to :data:`MAX_DOC_MESSAGE_BYTES`).
+            buffer_bytes: while the channel's ``bufferedAmount`` is above this the sender waits for the
+                ``bufferedamountlow`` event (threshold ``buffer_bytes // 2``): the document never queues
+                more than that in the SCTP stack, so SCTP's congestion control, not the application,
+                decides what goes on the line.
         """
-        transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes)
+        transfer = DocumentTransfer(kind=kind, size_bytes=size_bytes, message_bytes=message_bytes)
         self.outgoing[kind] = transfer
         if self.channel is None or self.channel.readyState != "open":
             return transfer
         payload = document_bytes(kind, size_bytes)
         transfer.started_s = self.clock()
         self.channel.send(f"begin:{kind}:{size_bytes}")
-        if rate_kbps is None:
-            for i in range(0, size_bytes, DOC_CHUNK_BYTES):
-                self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
-            self.channel.send(f"end:{kind}")
-        else:
-            self._pacers.append(asyncio.get_running_loop().create_task(self._paced(kind, payload, rate_kbps)))
+        self._pacers.append(asyncio.get_running_loop().create_task(
+            self._send(transfer, payload, rate_kbps, message_bytes, buffer_bytes)))
         return transfer
 
-    async def _paced(self, kind: str, payload: bytes, rate_kbps: float) -> None:
-        interval_s = DOC_CHUNK_BYTES * 8 / (rate_kbps * 1000.0)
-        for i in range(0, len(payload), DOC_CHUNK_BYTES):
-            if self.channel is None or self.channel.readyState != "open":
+    def _open(self) -> bool:
+        return self.channel is not None and self.channel.readyState == "open"
+
+    async def _send(self, transfer: DocumentTransfer, payload: bytes, rate_kbps: float | None, message_bytes: int,
+                    buffer_bytes: int) -> None:
+        """The sending loop: back-pressure on ``bufferedAmount``, optional pacing, then ``end``."""
+        channel = self.channel
+        low = asyncio.Event()
+        channel.bufferedAmountLowThreshold = buffer_bytes // 2
+        channel.on("bufferedamountlow", low.set)
+        interval_s = None if rate_kbps is None else message_bytes * 8 / (rate_kbps * 1000.0)
+        loop = asyncio.get_running_loop()
+        next_s = loop.time()
+        for i in range(0, len(payload), message_bytes):
+            while self._open() and channel.bufferedAmount > buffer_bytes:
+                transfer.buffer_waits += 1
+                low.clear()
+                await low.wait()
+            if not self._open():
                 return
-            self.channel.send(payload[i : i + DOC_CHUNK_BYTES])
-            await asyncio.sleep(interval_s)
-        if self.channel is not None and self.channel.readyState == "open":
-            self.channel.send(f"end:{kind}")
+            if interval_s is not None and loop.time() < next_s:
+                await asyncio.sleep(next_s - loop.time())
+            channel.send(payload[i : i + message_bytes])
+            transfer.messages_sent += 1
+            transfer.max_buffered_bytes = max(transfer.max_buffered_bytes, channel.bufferedAmount)
+            if interval_s is not None:  # the next message one interval on; no burst to catch up after a wait
+                next_s = max(next_s, loop.time()) + interval_s
+        if self._open():
+            channel.send(f"end:{transfer.kind}")
 
     def stop(self) -> None:
         """Cancel paced transfers still running (at the end of a call)."""

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
+from emulators.chain import decoded_keyframe
 from emulators.media import AUDIO_SAMPLE_RATE_HZ, FrameLedger, SyntheticScene, read_barcode
 
 FREEZE_HISTORY_FRAMES = 30
@@ -183,10 +184,12 @@ def ssim_index(reference: np.ndarray, decoded: np.ndarray) -> float:
 
 @dataclass
 class ReceivedFrame:
-    """One decoded video frame: receive time (``loop.time()``), number read from the barcode."""
+    """One decoded video frame: receive time (``loop.time()``), number read from the barcode, and
+    whether it was decoded from an intact reference chain (:mod:`emulators.chain`)."""
 
     time_s: float
     frame_no: int | None
+    intact: bool = True
 
 
 class VideoSink:
@@ -205,11 +208,32 @@ class VideoSink:
         self.max_quality_frames = max_quality_frames
         self._stride = 1
         self._seen_identified = 0
+        self._chain_intact = False  # no keyframe seen yet
+        self._last_no: int | None = None
         self.size: tuple[int, int] | None = None
+
+    def _chain(self, frame, number: int | None) -> bool:
+        """The reference-chain rule of :mod:`emulators.chain`: a keyframe starts an intact chain, a frame
+        whose predecessor at the sender (the ledger's, so frames the camera skipped do not count) is the
+        previous decoded frame keeps it, a gap or an unreadable number breaks it. An untagged frame
+        (no wrapped decoder: a sink used outside a call) counts as intact."""
+        key = decoded_keyframe(frame)
+        if key is None:
+            intact = True
+        elif key:
+            intact = True
+        elif number is None or self._last_no is None or self.ledger.previous.get(number, -1) != self._last_no:
+            intact = False  # a frame sent between the last decoded one and this one was not decoded
+        else:
+            intact = self._chain_intact
+        self._chain_intact = intact
+        self._last_no = number
+        return intact
 
     def on_frame(self, frame) -> None:
         """Record one decoded frame: receive time, number read from its barcode (None if unreadable),
-        and its luma plane for the quality store (every ``stride``-th identified frame)."""
+        whether its reference chain is intact, and its luma plane for the quality store (every
+        ``stride``-th identified frame)."""
         now = self.clock()
         plane = frame.planes[0]  # the decoder's Y plane, viewed in place (rows padded to line_size)
         luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
@@ -218,7 +242,7 @@ class VideoSink:
             number = read_barcode(luma)
         except ValueError:
             number = None
-        self.frames.append(ReceivedFrame(now, number))
+        self.frames.append(ReceivedFrame(now, number, self._chain(frame, number)))
         if number is None:
             return
         if self._seen_identified % self._stride == 0:
@@ -272,13 +296,15 @@ class VideoSummary:
     Attributes:
         frames_sent: frames the sender's camera handed its encoder (the whole call).
         frames_decoded: frames the receiver decoded in the window; ``frames_unidentified`` of them had
-            an unreadable frame number.
+            an unreadable frame number; ``frames_broken_reference`` were decoded from a broken reference
+            chain (after a lost frame, before the next keyframe: :mod:`emulators.chain`), the rest are
+            good frames.
         first_frame_s: first decoded frame, s from the window start (None: no frame).
-        fps_mean: decoded frames per second over the whole window (0 when nothing arrived);
-            ``fps_series`` per second of the window.
-        freeze_count, freeze_total_s, freezes_per_min: freezes (W3C webrtc-stats definition) and their
-            total length, s; rate per minute from the first frame on. ``pause_count``, ``pause_total_s``
-            likewise for pauses (gaps of 5 s or more).
+        fps_mean: good frames per second over the whole window (0 when nothing arrived);
+            ``fps_series`` per second of the window; ``fps_decoded_mean`` counts every decoded frame.
+        freeze_count, freeze_total_s, freezes_per_min: freezes (W3C webrtc-stats definition, on the good
+            frames' render times) and their total length, s; rate per minute from the first frame on.
+            ``pause_count``, ``pause_total_s`` likewise for pauses (gaps of 5 s or more).
         freezes, pauses: each stall, its ``start_s`` from the window start.
         delay: capture-to-decode delay of the identified frames (ms); ``delay_series_ms`` its
             ``(receive time s from the window start, delay ms)`` per frame.
@@ -289,8 +315,10 @@ class VideoSummary:
     frames_sent: int
     frames_decoded: int
     frames_unidentified: int
+    frames_broken_reference: int
     first_frame_s: float | None
     fps_mean: float
+    fps_decoded_mean: float
     fps_series: tuple[float, ...]
     freeze_count: int
     freeze_total_s: float
@@ -328,7 +356,8 @@ def summarize_video(
     PSNR (luma) is computed on every stored frame; SSIM (scikit-image, about 5 ms a 320x240 frame, in up
     to 4 threads) on an evenly spaced subset of at most ``max_ssim_frames`` of them, to keep the post-call work short.
     """
-    times = [f.time_s for f in sink.frames]
+    times = [f.time_s for f in sink.frames if f.intact]  # good frames: what the viewer sees right
+    all_times = [f.time_s for f in sink.frames]
     duration_s = max(end_s - start_s, 1e-9)
     stalls = detect_freezes(times, end_s=end_s) if times else FreezeStats((), ())
     delays = []
@@ -362,14 +391,16 @@ def summarize_video(
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             ssims = list(pool.map(lambda pair: ssim_index(*pair), ssim_pairs))
     # Freeze rate over the span where video could have flowed (from the first frame on).
-    first = times[0] - start_s if times else None
+    first = all_times[0] - start_s if all_times else None
     watch_min = (end_s - times[0]) / 60.0 if times else 0.0
     return VideoSummary(
         frames_sent=sink.ledger.frames_sent,
-        frames_decoded=len(times),
+        frames_decoded=len(all_times),
         frames_unidentified=sum(1 for f in sink.frames if f.frame_no is None),
+        frames_broken_reference=sum(1 for f in sink.frames if not f.intact),
         first_frame_s=first,
         fps_mean=len(times) / duration_s,
+        fps_decoded_mean=len(all_times) / duration_s,
         fps_series=tuple(rate_series(times, start_s, end_s)),
         freeze_count=stalls.freeze_count,
         freeze_total_s=stalls.total_freeze_s,

@@ -42,7 +42,7 @@ timeout *up* to a whole millisecond (``selectors.EpollSelector.select``), so a t
 time of every packet is logged (``sent_s``) and summarised as ``late_ms``."""
 IPV4_UDP_HEADER_BYTES = 28  # 20-byte IPv4 header + 8-byte UDP header
 KINDS = ("audio", "video", "rtp", "rtcp", "dtls", "stun", "other")
-DROP_REASONS = ("buffer", "loss", "outage")
+DROP_REASONS = ("buffer", "aqm", "loss", "outage")
 
 
 @contextlib.contextmanager
@@ -122,12 +122,16 @@ def classify(data: bytes, payload_kinds: dict[int, str]) -> str:
 class DirectionLog:
     """Per-packet record of one relay direction (parallel lists; times on the relay clock, seconds).
 
-    ``delivery_s`` is NaN for a dropped packet and ``drop`` names the reason (``buffer``, ``loss``,
-    ``outage``; empty when delivered). ``sent_s`` is when the relay actually handed the packet to the
-    destination socket (NaN if never: dropped, or still in flight when the relay closed).
+    ``delivery_s`` is NaN for a dropped packet and ``drop`` names the reason (``buffer``, ``aqm``,
+    ``loss``, ``outage``; empty when delivered). ``queue_delay_s`` is the wait in the line's queue before
+    serialization (NaN when dropped before it). ``sent_s`` is when the relay actually handed the packet to
+    the destination socket (NaN if never: dropped, or still in flight when the relay closed). ``data``
+    holds the datagrams themselves when the relay captures (:attr:`UdpRelay.capture`), else stays empty.
     """
 
     arrival_s: list[float] = field(default_factory=list)
+    queue_delay_s: list[float] = field(default_factory=list)
+    data: list[bytes] = field(default_factory=list)
     ip_bytes: list[int] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     delivery_s: list[float] = field(default_factory=list)
@@ -186,6 +190,7 @@ class UdpRelay:
         self.queues = {"up": up_queue, "down": down_queue}
         self.logs = {"up": DirectionLog(), "down": DirectionLog()}
         self.payload_kinds: dict[int, str] = {}
+        self.capture = False  # keep every datagram (for pcap files)
         self.origin_s: float | None = None
         self.kiosk_addr: tuple[str, int] | None = None
         self.agent_addr: tuple[str, int] | None = None
@@ -283,18 +288,19 @@ class UdpRelay:
         now = self.now_s()
         queue = self.queues[direction]
         ip_bytes = len(data) + IPV4_UDP_HEADER_BYTES
-        before = (queue.stats.dropped_buffer, queue.stats.dropped_loss, queue.stats.dropped_outage)
         delivery = queue.send(now, ip_bytes)
         index = len(log.arrival_s)
         log.arrival_s.append(now)
         log.ip_bytes.append(ip_bytes)
         log.kind.append(classify(data, self.payload_kinds))
         log.sent_s.append(math.nan)
+        wait = queue.last_queue_delay_s
+        log.queue_delay_s.append(math.nan if wait is None else wait)
+        if self.capture:
+            log.data.append(bytes(data))
         if delivery is None:
-            after = (queue.stats.dropped_buffer, queue.stats.dropped_loss, queue.stats.dropped_outage)
-            reason = next((r for r, b, a in zip(DROP_REASONS, before, after) if a > b), "unknown")
             log.delivery_s.append(math.nan)
-            log.drop.append(reason)
+            log.drop.append(queue.last_drop or "unknown")
             return
         log.delivery_s.append(delivery)
         log.drop.append("")

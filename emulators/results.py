@@ -13,12 +13,15 @@ call's relay, peers and document endpoints recorded; :mod:`emulators.call` assem
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from emulators.causes import CallEnd
 from emulators.encoder_setup import EncoderSettings
+from emulators.evidence import PacketCapture
 from emulators.metrics import AudioSummary, VideoSummary
 from emulators.relay import EventDigest, link_stats_dict
 from emulators.virtual_time import VirtualTimeRecord
@@ -139,6 +142,74 @@ def _pairs(rows: list) -> tuple[tuple[Any, ...], ...]:
     return tuple(tuple(row) for row in rows)
 
 
+LOSS_BURST_MIN_PACKETS = 3
+"""Consecutive packets a direction must lose (to random loss, a full queue or the AQM) for the run to count
+as a loss burst whose recovery is timed."""
+
+MAX_RECOVERIES = 100
+"""Episodes timed per direction at most (the first ones; a call with thousands of bursts is summed up by
+its loss figures)."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How one direction's video came back after an outage or a loss burst.
+
+    Attributes:
+        cause: ``"outage"`` (a scheduled line outage) or ``"loss burst"`` (at least
+            :data:`LOSS_BURST_MIN_PACKETS` packets of the direction lost in a row).
+        start_s, end_s: the episode, s from the call start (an outage's interval; a burst's first and last
+            lost packet).
+        packets_dropped: packets of the direction the line dropped during it.
+        recovered_s: when the first good video frame (intact reference chain) captured at or after
+            ``end_s`` was decoded: live video is back (frames captured during the episode and repaired
+            by retransmissions only catch up); None if none came before the end of the call.
+        time_to_recover_s: ``recovered_s - end_s`` (None: not recovered).
+    """
+
+    cause: str
+    start_s: float
+    end_s: float
+    packets_dropped: int
+    recovered_s: float | None
+    time_to_recover_s: float | None
+
+
+def find_recoveries(arrival_s: Sequence[float], drop: Sequence[str], outages: Sequence[tuple[float, float]],
+                    good_frames: Sequence[tuple[float, float]], end_s: float) -> tuple[Recovery, ...]:
+    """The episodes of one direction (its outages within the call, and its loss bursts from the relay's
+    per-packet log, merged where they overlap) and the first good frame after each.
+
+    Args:
+        arrival_s, drop: the relay's per-packet arrival times and drop reasons (``""``: delivered).
+        outages: the call's outage intervals, s.
+        good_frames: ``(capture_s, decoded_s)`` of the good frames of the direction, in decoding order.
+        end_s: end of the call.
+    """
+    episodes: list[list] = [["outage", s, min(e, end_s), 0] for s, e in outages if s < end_s]
+    run: list[float] = []
+    for t, reason in zip(list(arrival_s) + [math.inf], list(drop) + [""]):
+        if reason and reason != "outage":
+            run.append(t)
+            continue
+        if len(run) >= LOSS_BURST_MIN_PACKETS:
+            episodes.append(["loss burst", run[0], run[-1], 0])
+        run = []
+    episodes.sort(key=lambda e: (e[1], e[0] != "outage"))
+    merged: list[list] = []
+    for ep in episodes:
+        if merged and ep[1] <= merged[-1][2]:
+            merged[-1][2] = max(merged[-1][2], ep[2])
+        else:
+            merged.append(ep)
+    out = []
+    for cause, start, end, _ in merged[:MAX_RECOVERIES]:
+        dropped = sum(1 for t, reason in zip(arrival_s, drop) if reason and start <= t <= end)
+        recovered = next((decoded for captured, decoded in good_frames if captured >= end and decoded <= end_s), None)
+        out.append(Recovery(cause, start, end, dropped, recovered, None if recovered is None else recovered - end))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class VideoResult(VideoSummary):
     """One direction's video: the receiver's :class:`emulators.metrics.VideoSummary` over the
@@ -154,6 +225,9 @@ class VideoResult(VideoSummary):
         rtp_packets_received, rtp_packets_lost, rtp_loss_pct: the receiver's RTP counters and the loss
             they imply, % (None: no statistics).
         jitter_ms: the receiver's RTP interarrival jitter, ms.
+        recoveries: each outage and loss burst of the direction and how the video came back
+            (:class:`Recovery`); ``time_to_recover_s`` the longest recovery among them (None: none, or
+            none recovered), ``unrecovered`` how many never recovered before the end.
     """
 
     window_s: tuple[float, float]
@@ -162,6 +236,9 @@ class VideoResult(VideoSummary):
     rtp_packets_lost: int | None
     rtp_loss_pct: float | None
     jitter_ms: float | None
+    recoveries: tuple[Recovery, ...] = ()
+    time_to_recover_s: float | None = None
+    unrecovered: int = 0
 
     @classmethod
     def from_summary(cls, summary: VideoSummary, **call_fields: Any) -> VideoResult:
@@ -332,7 +409,10 @@ class DocumentResult:
             ``duration_s`` from the start; ``complete`` whether it happened.
         bytes_received: bytes at the receiver.
         goodput_kbps: document bytes over the transfer's time (to the acknowledgement, or to the end of
-            the call), kbit/s.
+            the call), kbit/s: the transfer's throughput.
+        message_bytes, messages_sent: the data-channel messages the document went in.
+        buffer_waits, max_buffered_bytes: how often the sender waited for ``bufferedamountlow``
+            (back-pressure) and the largest ``bufferedAmount`` it saw, bytes.
     """
 
     size_kb: float
@@ -344,6 +424,10 @@ class DocumentResult:
     bytes_received: int
     complete: bool
     goodput_kbps: float | None
+    message_bytes: int = 0
+    messages_sent: int = 0
+    buffer_waits: int = 0
+    max_buffered_bytes: int = 0
 
     @classmethod
     def from_transfer(cls, transfer: DocumentTransfer | None, receiver: DocumentEndpoint | None,
@@ -371,6 +455,10 @@ class DocumentResult:
             bytes_received=received,
             complete=complete,
             goodput_kbps=(received * 8 / 1000.0 / span) if span and span > 0 else None,
+            message_bytes=transfer.message_bytes,
+            messages_sent=transfer.messages_sent,
+            buffer_waits=transfer.buffer_waits,
+            max_buffered_bytes=transfer.max_buffered_bytes,
         )
 
 
@@ -411,6 +499,9 @@ class CallResult:
         virtual_time: what virtual time set up (None on the real clock); written under ``encoder``.
         errors: what went wrong without stopping the call (a failed peer, a close that timed out...).
         digest: :meth:`emulators.relay.UdpRelay.event_digest` (SHA-256 over every network event).
+        end: why and when the call ended, with the evidence (:class:`emulators.causes.CallEnd`).
+        packets: the relay's per-packet log (and datagrams, if captured) for the evidence files
+            (:mod:`emulators.evidence`); not part of ``result.json``.
     """
 
     config: CallConfig
@@ -428,6 +519,8 @@ class CallResult:
     virtual_time: VirtualTimeRecord | None
     errors: tuple[str, ...]
     digest: EventDigest
+    end: CallEnd | None = None
+    packets: PacketCapture | None = field(default=None, compare=False, repr=False)
 
     @property
     def dead(self) -> bool:
@@ -471,6 +564,7 @@ class CallResult:
             "documents": self.documents.to_dict(),
             "encoder": encoder,
             "errors": list(self.errors),
+            "end": None if self.end is None else asdict(self.end),
             "dead": self.dead,
             "verdict": list(self.verdict),
             "digest": asdict(self.digest),
@@ -524,6 +618,8 @@ def verdict_lines(result: CallResult) -> list[str]:
                 lines.append(f"{names[direction]}: no video received")
             continue
         pauses = f", {v.pause_count} pauses" if v.pause_count else ""
+        if v.frames_broken_reference:
+            pauses += f", {v.frames_broken_reference} frames from a broken reference"
         lines.append(
             f"{names[direction]} video {v.fps_mean:.1f} fps, {v.freeze_count} freezes{pauses}, "
             f"p95 delay {_fmt(v.delay.p95_ms, '.0f', ' ms')}, PSNR {_fmt(v.psnr_db, '.1f', ' dB')}, "
@@ -535,7 +631,8 @@ def verdict_lines(result: CallResult) -> list[str]:
         if d.size_kb <= 0 or d.started_s is None:
             continue
         if d.complete:
-            docs.append(f"{name} {d.size_kb:.0f} KB in {d.duration_s:.1f} s")
+            docs.append(f"{name} {d.size_kb:.0f} KB in {d.duration_s:.1f} s ({d.goodput_kbps:.0f} kbit/s, "
+                        f"{d.messages_sent} messages of {d.message_bytes} B)")
         elif d.received_s is not None:
             docs.append(f"{name} {d.size_kb:.0f} KB received in {d.received_duration_s:.1f} s (ack not back)")
         else:
@@ -543,11 +640,27 @@ def verdict_lines(result: CallResult) -> list[str]:
                         f"in {result.duration_s - d.started_s:.0f} s")
     if docs:
         lines.append("; ".join(docs))
-    if conn.died and not result.dead:
-        before = [v for t, v in result.rtt_ms.path_series if t < conn.died_at_s]
-        why = (f"path RTT {before[-1] / 1000:.1f} s before it: ICE consent checks time out"
-               if before and before[-1] > 1000 else "cause not identified")
-        lines.append(f"connection {conn.failure_state} itself at {conn.died_at_s:.1f} s ({why})")
+    for direction in DIRECTIONS:
+        recs = result.video[direction].recoveries
+        if len(recs) > 3:  # a lossy line: one line for all of them
+            back = [r.time_to_recover_s for r in recs if r.time_to_recover_s is not None]
+            worst = f" (worst {max(back):.2f} s)" if back else ""
+            lines.append(f"{names[direction]}: {len(recs)} outages or loss bursts: good video back after "
+                         f"{len(back)}{worst}, not after {len(recs) - len(back)}")
+            continue
+        for rec in recs:
+            what = f"{rec.cause} {rec.start_s:.1f}-{rec.end_s:.1f} s"
+            back = (f"good video back {rec.time_to_recover_s:.2f} s after it" if rec.time_to_recover_s is not None
+                    else "video never came back")
+            lines.append(f"{names[direction]}: {what}: {back}")
+    for direction in DIRECTIONS:
+        a = result.audio[direction]
+        if a.frames_sent:
+            lines.append(f"{names[direction]} audio: {a.frames_decoded} of {a.frames_sent} frames decoded, "
+                         f"{_fmt(a.decoded_loss_pct, '.1f', ' %')} of samples not played, "
+                         f"jitter {_fmt(a.jitter_ms, '.0f', ' ms')}")
+    if result.end is not None:
+        lines.append(result.end.describe())
     if result.interrupted:
         lines.append(f"interrupted at {result.duration_s:.1f} s: partial measurements")
     return lines

@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import datetime as _dt
 import math
 import multiprocessing
@@ -81,6 +82,19 @@ from emulators.relay import UdpRelay
 
 KIOSK_HOST = "10.0.0.1"
 AGENT_HOST = "10.0.0.2"
+
+
+CALL_INDEX: contextvars.ContextVar[int] = contextvars.ContextVar("twin_call_index", default=0)
+"""Index of the call whose task is running (set by :class:`emulators.call.CallSession`): the peers of call
+``i`` gather the addresses :func:`call_hosts` ``(i)``, kiosk first, whatever order the calls gather in."""
+
+
+def call_hosts(index: int) -> tuple[str, str]:
+    """The kiosk's and the agent's addresses of call ``index`` (0-based) of a group on one virtual network:
+    ``10.0.<index>.1`` and ``10.0.<index>.2`` (call 0: :data:`KIOSK_HOST`, :data:`AGENT_HOST`)."""
+    if not 0 <= index < 256:
+        raise ValueError(f"call index {index} outside 0-255")
+    return f"10.0.{index}.1", f"10.0.{index}.2"
 FIRST_PORT = 50_000
 VIRTUAL_EPOCH = _dt.datetime(2008, 1, 7, 9, 0, 0, tzinfo=_dt.UTC)
 """Wall-clock date that loop time 0 stands for (RTCP NTP timestamps, SCTP cookies, statistics)."""
@@ -304,10 +318,15 @@ class VirtualRelay(UdpRelay):
     peers' own addresses are routable on the virtual network); the relay only learns the addresses.
     """
 
-    def __init__(self, up_queue, down_queue, network: VirtualNetwork) -> None:
+    def __init__(self, up_queue, down_queue, network: VirtualNetwork, index: int = 0) -> None:
         super().__init__(up_queue, down_queue, timer_advance_s=0.0)
         self.network = network
-        network.router = self._route
+        self.hosts = call_hosts(index)
+        routes = getattr(network, "routes", None)
+        if routes is None:  # the first relay on this network: it routes, and hands other calls' datagrams on
+            network.routes = routes = {}
+            network.router = lambda src, dst, data: routes.get(src[0], self._foreign)(src, dst, data)
+        routes[self.hosts[0]] = routes[self.hosts[1]] = self._route
 
     async def start(self, origin_s: float | None = None) -> None:
         """Start the relay clock at ``origin_s`` (default: now on the loop clock); no socket to open."""
@@ -331,15 +350,21 @@ class VirtualRelay(UdpRelay):
         """The agent's SDP unchanged (its address is routable on the virtual network)."""
         return agent_sdp
 
+    def _foreign(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
+        self.logs["up"].foreign_packets += 1
+
     def _route(self, src: tuple[str, int], dst: tuple[str, int], data: bytes) -> None:
         if self.closed:
             return
-        if src[0] == KIOSK_HOST and dst[0] == AGENT_HOST:
+        kiosk, agent = self.hosts
+        if src[0] == kiosk and dst[0] == agent:
             direction = "up"
-        elif src[0] == AGENT_HOST and dst[0] == KIOSK_HOST:
+            self.kiosk_addr, self.agent_addr = self.kiosk_addr or src, self.agent_addr or dst
+        elif src[0] == agent and dst[0] == kiosk:
             direction = "down"
+            self.kiosk_addr, self.agent_addr = self.kiosk_addr or dst, self.agent_addr or src
         else:
-            self.logs["up" if src[0] == KIOSK_HOST else "down"].foreign_packets += 1
+            self.logs["up" if src[0] == kiosk else "down"].foreign_packets += 1
             return
         self._forward(direction, data, src, dst)
 
@@ -632,6 +657,11 @@ def audio_level_dbov(frame) -> int:
     return -127
 
 
+SHARED_VOICE_FRAMES_KEPT = 4096
+"""Encoded voice frames :class:`SharedVoiceEncoding` keeps for encoders that come later (4 minutes of
+60 ms frames: the calls of a group start within a second of one another)."""
+
+
 class SharedVoiceEncoding:
     """Both peers of an emulated call send the same synthetic voice (:func:`emulators.media.voice_samples`)
     through Opus encoders configured alike (one profile per call), and libopus is deterministic: the same
@@ -676,7 +706,7 @@ class SharedVoiceEncoding:
             and np.array_equal(frame.to_ndarray()[0], voice_samples(index * size, size))
         ):
             key = (encoder.codec.bit_rate, encoder.codec.layout.name, size, index)
-            result = self.results.pop(key, None)
+            result = self.results.get(key)  # kept for every encoder of the group (not only two)
             if result is None:
                 if self.worker is not None:  # encoded ahead in the worker, by an encoder fed voice from 0
                     result = self.worker.voice(size, index, key[:2])
@@ -685,6 +715,8 @@ class SharedVoiceEncoding:
                     result = self.original_encode(encoder, frame, force_keyframe)
                     st[1] = index + 1
                 self.results[key] = result
+                while len(self.results) > SHARED_VOICE_FRAMES_KEPT:
+                    self.results.pop(next(iter(self.results)))
                 self.encoded += 1
             else:
                 self.shared += 1
@@ -723,7 +755,7 @@ class _Patches:
 
 @contextlib.contextmanager
 def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding: bool = True,
-                         offload_encoding: bool = True) -> Iterator[VirtualTimeRecord]:
+                         offload_encoding: bool = True, calls: int = 1) -> Iterator[VirtualTimeRecord]:
     """Patch aiortc/aioice for a call on ``loop`` (see the module docstring); restore on exit.
 
     ``share_voice_encoding``: encode the peers' identical voice once (:class:`SharedVoiceEncoding`);
@@ -741,7 +773,7 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         _patch_threads(patches)
         _patch_randomness(patches, seed)
         worker = _patch_coding(patches, loop, share_voice_encoding, offload_encoding)
-        _patch_host_addresses(patches)
+        _patch_host_addresses(patches, calls)
         _patch_dtls(patches, loop.time)
         yield VirtualTimeRecord(epoch=VIRTUAL_EPOCH.isoformat(), hosts=(KIOSK_HOST, AGENT_HOST),
                                 dtls_cipher=DTLS_CIPHER.decode(), encode_ms=loop.coding_delay.encode_s * 1000.0,
@@ -750,6 +782,26 @@ def deterministic_aiortc(loop: VirtualClockLoop, seed: int, share_voice_encoding
         patches.restore()
         if worker is not None:
             worker.close()
+
+
+@contextlib.contextmanager
+def lean_real_time() -> Iterator[None]:
+    """For many real-time calls in one process: aiortc's audio level in numpy (:func:`audio_level_dbov`,
+    the same integer) and each receiver decoding inline in the loop's thread (:class:`_InlineThread`
+    without a coding delay) instead of a decoder thread. Restored on exit."""
+    import queue as _queue
+
+    import aiortc.rtcrtpreceiver
+    import aiortc.rtp
+
+    patches = _Patches()
+    try:
+        patches.set(aiortc.rtp, "compute_audio_level_dbov", audio_level_dbov)
+        patches.set(aiortc.rtcrtpreceiver, "threading", _Proxy(threading, Thread=_InlineThread))
+        patches.set(aiortc.rtcrtpreceiver, "queue", _Proxy(_queue, Queue=_InlineDecoderQueue))
+        yield
+    finally:
+        patches.restore()
 
 
 def _patch_clocks(patches: _Patches, now_s: Callable[[], float]) -> None:
@@ -866,17 +918,20 @@ def _patch_coding(patches: _Patches, loop: VirtualClockLoop, share_voice_encodin
     return worker
 
 
-def _patch_host_addresses(patches: _Patches) -> None:
-    """The first peer that gathers candidates is :data:`KIOSK_HOST`, the second :data:`AGENT_HOST`."""
+def _patch_host_addresses(patches: _Patches, calls: int = 1) -> None:
+    """Peers gather, in order, the kiosk's then the agent's address of call 0, 1, ... (:func:`call_hosts`):
+    the first peer that gathers candidates is :data:`KIOSK_HOST`, the second :data:`AGENT_HOST`."""
     import aioice.ice
 
-    hosts = iter([KIOSK_HOST, AGENT_HOST])
+    gathered: dict[int, int] = {}
 
     def host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
-        try:
-            return [next(hosts)]
-        except StopIteration:
-            raise RuntimeError("a third peer gathered candidates on the virtual network") from None
+        index = CALL_INDEX.get()
+        k = gathered.get(index, 0)
+        if k >= 2 or index >= calls:
+            raise RuntimeError(f"a third peer of call {index} gathered candidates on the virtual network")
+        gathered[index] = k + 1
+        return [call_hosts(index)[k]]
 
     patches.set(aioice.ice, "get_host_addresses", host_addresses)
 

@@ -38,6 +38,10 @@ def test_gen1_call_gets_video_both_ways(gen1_call):
     assert 25 < down.psnr_db < 60 and 0.5 < down.ssim <= 1
     assert down.delay.p50_ms > result.config.describe()["line"]["fixed_delay_down_ms"]
     assert result.documents.print.complete
+    # gen1 paces its documents in the kiosk application's 4 KB messages
+    doc = result.documents.print
+    assert doc.message_bytes == 4096 and doc.messages_sent == -(-40_000 // 4096)
+    assert doc.goodput_kbps == pytest.approx(40_000 * 8 / 1000 / doc.duration_s)
 
 
 def test_gen1_audio_arrives_whole_in_60_ms_frames(gen1_call):

@@ -129,3 +129,52 @@ def test_a_full_disk_on_stdout_is_one_line_and_status_2(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and "No space left on device" in done.stderr
     assert (tmp_path / "run" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["emulate", "--delay-ms", "sideways:5"], "unknown direction 'sideways'"),
+        (["emulate", "--delay-ms", "up:abc"], "--delay-ms 'up:abc'"),
+        (["emulate", "--delay-ms", "-5"], "--delay-ms up:-5.0"),
+        (["emulate", "--delay-ms", "1e9"], "--delay-ms"),
+        (["emulate", "--jitter-ms", "10"], "--reorder"),
+        (["emulate", "--jitter-ms", "10", "--keep-order", "--jitter-dist", "cauchy"], "unknown jitter distribution"),
+        (["emulate", "--loss-pct", "down:120"], "--loss-pct down:120.0"),
+        (["emulate", "--gemodel", "up:1,2,3,4,5"], "P[,R[,1-H[,1-K]]]"),
+        (["emulate", "--gemodel", "1,0"], "absorb"),
+        (["emulate", "--gemodel", "up:1,20", "--loss-pct", "up:3"], "choose one loss model"),
+        (["emulate", "--queue-packets", "down:2.5"], "--queue-packets down:2.5"),
+        (["emulate", "--queue-bytes", "0"], "--queue-bytes"),
+        (["emulate", "--queue-ms", "up:nan"], "--queue-ms"),
+        (["emulate", "--aqm", "red"], "--aqm"),
+        (["emulate", "--aqm", "codel", "--codel-target-ms", "200"], "--codel-target-ms"),
+    ],
+)
+def test_impossible_link_options_exit_2_naming_the_option(args, needle, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, (out, err)
+    assert needle in err, err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"1\n2\n\n3\n", "line 3: invalid empty line"),
+        (b"10\r\n20\r\n", "line 1: invalid integer '10\\r'"),
+        (b"5\n3\n", "line 2: timestamp 3 is earlier"),
+        (b"0\n", "line 1: trace must last for a nonzero amount of time"),
+        (b"", "no valid timestamps"),
+        (b"\x89PNG\r\n\x1a\n", "line 1: invalid integer"),
+    ],
+)
+def test_bad_traces_exit_2_naming_the_file_and_line_before_any_folder(content, needle, tmp_path, capsys):
+    trace = tmp_path / "bad.trace"
+    trace.write_bytes(content)
+    out_dir = tmp_path / "never"
+    code, out, err = run_cli(["emulate", "--clock", "virtual", "--trace-up", str(trace), "--out", str(out_dir)], capsys)
+    assert code == 2, (out, err)
+    assert str(trace) in err and needle in err, err
+    assert "Traceback" not in err + out
+    assert not out_dir.exists()

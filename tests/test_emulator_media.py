@@ -71,3 +71,64 @@ def test_voice_is_deterministic_and_continuous():
     b = np.concatenate([voice_samples(0, 960), voice_samples(960, 960)])
     assert np.array_equal(a, b)
     assert a.dtype == np.int16 and np.abs(a).max() > 3000
+
+
+class _FakeChannel:
+    """A data channel whose SCTP stack drains ``drain_bytes`` every ``every_s`` (virtual loop)."""
+
+    def __init__(self, drain_bytes: int, every_s: float) -> None:
+        import asyncio
+
+        self.readyState = "open"
+        self.bufferedAmount = 0
+        self.bufferedAmountLowThreshold = 0
+        self.sent: list = []
+        self.high = 0
+        self._handlers: dict = {}
+        self._drain, self._every = drain_bytes, every_s
+        self._task = asyncio.get_running_loop().create_task(self._drainer())
+
+    def on(self, event, handler=None):
+        self._handlers[event] = handler
+
+    def send(self, data) -> None:
+        self.sent.append(data)
+        if isinstance(data, bytes):
+            self.bufferedAmount += len(data)
+            self.high = max(self.high, self.bufferedAmount)
+
+    async def _drainer(self) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(self._every)
+            before = self.bufferedAmount
+            self.bufferedAmount = max(0, before - self._drain)
+            if before > self.bufferedAmountLowThreshold >= self.bufferedAmount and "bufferedamountlow" in self._handlers:
+                self._handlers["bufferedamountlow"]()
+
+
+def test_documents_go_as_messages_under_buffered_amount_back_pressure():
+    """The sender never lets bufferedAmount pass the watermark by more than one message, waits for
+    bufferedamountlow, sends every byte in messages of the asked size, then 'end'."""
+    import asyncio
+
+    from emulators.media import DocumentEndpoint, document_bytes
+    from emulators.virtual_time import run_virtual
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        channel = _FakeChannel(drain_bytes=8_000, every_s=0.1)  # 640 kbit/s
+        endpoint = DocumentEndpoint(loop.time)
+        endpoint.attach(channel)
+        transfer = endpoint.send_document("print", 100_000, message_bytes=10_000, buffer_bytes=30_000)
+        await asyncio.sleep(30.0)
+        channel._task.cancel()
+        return channel, transfer
+
+    channel, transfer = run_virtual(body)
+    messages = [m for m in channel.sent if isinstance(m, bytes)]
+    assert [len(m) for m in messages] == [10_000] * 10 and b"".join(messages) == document_bytes("print", 100_000)
+    assert channel.sent[0] == "begin:print:100000" and channel.sent[-1] == "end:print"
+    assert channel.high <= 30_000 + 10_000 and transfer.max_buffered_bytes == channel.high
+    assert transfer.buffer_waits > 0 and transfer.messages_sent == 10

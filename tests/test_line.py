@@ -279,7 +279,7 @@ def test_trace_constant_12mbps(tmp_path):
     path = tmp_path / "c.trace"
     path.write_text("1\n")
     trace = read_capacity_trace(path)
-    assert trace.mean_rate_kbps == 12000
+    assert trace.mean_rate_kbps == 12032  # 1504 bytes a millisecond (mahimahi PACKET_SIZE)
     q = make_queue(capacity_trace=trace, fixed_ms=0.0, trace_start_s=0.0)
     # 1500 B PPPoE LLC = 1749 wire bytes: 8 packets = 13992 B need 10 opportunities (1 per ms)
     deliveries = [q.send(0.0, 1500) for _ in range(8)]
@@ -289,9 +289,9 @@ def test_trace_constant_12mbps(tmp_path):
 
 def test_trace_driven_mean_rate():
     trace = read_capacity_trace(TRACES / "TMobile-UMTS-driving.up")
-    assert math.isclose(trace.mean_rate_kbps, len(trace) * 12000 / trace.period_ms)
+    assert math.isclose(trace.mean_rate_kbps, len(trace) * 1504 * 8 / trace.period_ms)
     # saturate for about one full period: every opportunity used, wire rate = trace mean rate
-    n_packets = (len(trace) * 1500) // 1749 - 5
+    n_packets = (len(trace) * 1504) // 1749 - 5
     q = make_queue(capacity_trace=trace, fixed_ms=0.0, trace_start_s=0.0)
     last = None
     for _ in range(n_packets):

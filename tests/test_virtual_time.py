@@ -275,8 +275,9 @@ def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
         sharing = SharedVoiceEncoding(opus.OpusEncoder.encode)
         encoders = {name: opus.OpusEncoder() for name in schedules}
         together = {name: [] for name in schedules}
-        # c lags: it starts after a and b are done, encodes what b already took (0-4), reads what a
-        # left (5-10), then meets a foreign frame and must first feed its libopus 5-10.
+        # c lags: it starts after a and b are done, reads what a encoded (0-10: the frames are kept for
+        # every encoder of a group, not only two), then meets a foreign frame and must first feed its
+        # libopus 0-10.
         for step in range(12):
             for name in ("a", "b"):
                 k, f = schedules[name][step]
@@ -284,7 +285,7 @@ def test_shared_voice_encoding_gives_each_encoder_its_own_packets():
         for k, f in schedules["c"]:
             together["c"].append(sharing.encode(encoders["c"], frame(k, f)))
     assert together == alone
-    assert sharing.shared == 5 + 6  # b took 0-4 from a, c took 5-10
+    assert sharing.shared == 5 + 11  # b took 0-4 from a, c took 0-10
 
 
 def test_vp8_worker_gives_each_encoder_exactly_its_own_packets():

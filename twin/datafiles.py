@@ -101,19 +101,28 @@ def read_calibration_csv(path: str | Path) -> CalibrationTable:
     return CalibrationTable.from_records(header, records, path=str(p))
 
 
+#: Largest capacity trace file accepted, bytes (mahimahi's longest recorded traces are a few MB).
+MAX_TRACE_FILE_BYTES = 64_000_000
+
+
 def read_capacity_trace(path: str | Path) -> CapacityTrace:
-    """Read a mahimahi capacity trace file (:meth:`twin.line.CapacityTrace.parse`).
+    """Read a mahimahi capacity trace file as bytes, as mahimahi does, and parse it with mahimahi's rules
+    (:meth:`twin.line.CapacityTrace.parse`): a binary or non-ASCII file fails on its first bad line.
 
     Raises:
-        TwinInputError: missing or unreadable file, not ASCII text, a malformed line.
+        TwinInputError: missing, unreadable or oversized file, a malformed line (naming its number).
     """
     p = Path(path)
+    _regular_file(p, "capacity trace")
     try:
-        text = p.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TwinInputError(f"cannot read capacity trace: {exc}", path=str(p)) from None
-    return CapacityTrace.parse(text, name=str(p))
+        if p.stat().st_size > MAX_TRACE_FILE_BYTES:
+            raise TwinInputError(f"capacity trace of {p.stat().st_size:,} bytes is over {MAX_TRACE_FILE_BYTES:,}",
+                                 path=str(p))
+        data = p.read_bytes()
+    except OSError as exc:
+        raise TwinInputError(f"cannot read capacity trace: {exc.strerror or exc}", path=str(p)) from None
+    return CapacityTrace.parse(data, name=str(p))
 
 
 __all__ = ["COMMUNE_COLUMNS", "MAX_COMMUNE_POPULATION", "read_calibration_csv", "read_capacity_trace",
-           "read_communes"]
+           "read_communes", "MAX_TRACE_FILE_BYTES"]

@@ -16,9 +16,12 @@ Layers, bottom up:
   France 2004-2008.
 * **A provisioned line** - :class:`AdslLine`: offer + loop length + encapsulation + interleaving +
   buffers + loss + outages; sync rate = min(offer cap, attainable).
-* **One direction as a packet queue** - :class:`LinkQueue`: drop-tail FIFO in explicit time, with
-  :class:`BernoulliLoss` / :class:`GilbertElliottLoss`, a mahimahi :class:`CapacityTrace` and an
-  :class:`OutageSchedule`. ``send(now_s, ip_bytes)`` returns a delivery time or ``None``.
+* **One direction as a packet queue** - :class:`LinkQueue`: a FIFO in explicit time with the controls of
+  tc-netem and mahimahi: queue limits in bytes, packets or ms, drop-tail or :class:`CoDel` (RFC 8289),
+  :class:`BernoulliLoss` / :class:`GilbertElliottLoss` (netem's ``gemodel``), :class:`Jitter` with a
+  distribution and reordering or not, a mahimahi :class:`CapacityTrace` read as mahimahi reads it, an
+  :class:`OutageSchedule`, ATM cells or plain IP. ``send(now_s, ip_bytes)`` returns a delivery time or
+  ``None``.
 
 Units live in names: ``_kbps`` is kbit/s with 1 kbit = 1000 bit; ``_ms`` milliseconds; ``_s`` seconds;
 ``_m`` metres; ``_db`` decibels; ``_bytes`` octets. Sync rates count ATM cells on the wire (53-byte
@@ -42,7 +45,12 @@ import numpy as np
 from twin.errors import LineError, TwinInputError
 
 __all__ = [
+    "AQMS",
     "ATM_CELL_BYTES",
+    "CODEL_INTERVAL_MS",
+    "CODEL_TARGET_MS",
+    "JITTER_DISTRIBUTIONS",
+    "MAHIMAHI_OPPORTUNITY_BYTES",
     "ATM_PAYLOAD_BYTES",
     "ELIGIBILITY_LIMIT_DB",
     "ENCAPSULATION_OVERHEAD_BYTES",
@@ -54,9 +62,11 @@ __all__ = [
     "AdslLine",
     "BernoulliLoss",
     "CapacityTrace",
+    "CoDel",
     "Direction",
     "Encapsulation",
     "GilbertElliottLoss",
+    "Jitter",
     "LineFamily",
     "LineOffer",
     "LinkQueue",
@@ -651,6 +661,31 @@ class GilbertElliottLoss:
             )
         return cls(p_good_to_bad=p, p_bad_to_good=r)
 
+    @classmethod
+    def from_netem(cls, p_pct: float, r_pct: float | None = None, one_minus_h_pct: float = 100.0,
+                   one_minus_k_pct: float = 0.0) -> GilbertElliottLoss:
+        """tc-netem's ``loss gemodel p [r [1-h [1-k]]]``, percentages as netem takes them: ``p`` good ->
+        bad, ``r`` bad -> good (netem's default ``100 - p``), ``1-h`` loss in the bad state (default
+        100), ``1-k`` loss in the good state (default 0) (tc-netem(8); Linux ``sch_netem.c``
+        ``loss_gilb_ell``). Stationary loss ``pi_B (1-h) + (1 - pi_B)(1-k)`` with ``pi_B = p / (p + r)``;
+        with ``1-h = 100`` and ``1-k = 0`` loss bursts are geometric with mean ``1 / r`` packets.
+
+        netem draws a packet's loss in the state it was in before the move, this model in the state
+        after it: the same chain shifted by one packet, so the same stationary loss and burst lengths.
+
+        Raises:
+            LineError: a value outside [0, 100], or ``r = 0`` with ``p > 0`` (an absorbing bad state).
+        """
+        r_pct = 100.0 - p_pct if r_pct is None else r_pct
+        values = {"p": p_pct, "r": r_pct, "1-h": one_minus_h_pct, "1-k": one_minus_k_pct}
+        for name, value in values.items():
+            if not (isinstance(value, numbers.Real) and 0.0 <= value <= 100.0):
+                raise LineError(f"gemodel {name} must be a percentage in [0, 100], got {value!r}")
+        if r_pct == 0.0 and p_pct > 0.0:
+            raise LineError("gemodel r must be > 0 when p > 0 (otherwise the bad state absorbs)")
+        return cls(p_good_to_bad=p_pct / 100.0, p_bad_to_good=r_pct / 100.0, loss_in_bad=one_minus_h_pct / 100.0,
+                   loss_in_good=one_minus_k_pct / 100.0)
+
     @property
     def stationary_bad(self) -> float:
         """Stationary probability of the bad state."""
@@ -690,25 +725,42 @@ class GilbertElliottLoss:
 # Capacity traces (mahimahi)
 # --------------------------------------------------------------------------------------------------
 
-MAHIMAHI_OPPORTUNITY_BYTES = 1500
-"""Bytes per delivery opportunity of a mahimahi trace (Winstein et al., NSDI 2013)."""
+MAHIMAHI_OPPORTUNITY_BYTES = 1504
+"""Bytes per delivery opportunity of a mahimahi trace: ``PACKET_SIZE = 1504`` ("default max TUN payload
+size") in mahimahi's ``src/frontend/link_queue.hh``; each line of a trace is one such opportunity."""
 
 
 #: Longest capacity trace period accepted, ms (one day; mahimahi's recorded traces last minutes).
+#: mahimahi itself accepts any value up to 2^63 - 1; a longer period here is refused as a typo.
 MAX_TRACE_MS = 86_400_000
+
+_STRTOL_SPACE = " \t\n\v\f\r"
+"""What C's ``strtol`` skips before a number (``isspace`` in the C locale)."""
+
+
+def _mahimahi_integer(raw: bytes) -> int | None:
+    """mahimahi's ``myatoi`` (``src/util/ezio.cc``): ``strtol(line, &end, 10)`` that must consume the
+    whole line. Leading white space and one sign are accepted, anything after the digits (a trailing
+    space, a ``\\r`` of a CRLF file, ``.5``, ``e3``) is not. None when mahimahi would throw."""
+    text = raw.decode("latin-1").lstrip(_STRTOL_SPACE)
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body or not all("0" <= c <= "9" for c in body):
+        return None
+    return int(text)
 
 
 class CapacityTrace:
-    """A mahimahi link trace: delivery opportunities of 1500 bytes at integer-millisecond times,
-    repeating with period = last timestamp.
+    """A mahimahi link trace: delivery opportunities of :data:`MAHIMAHI_OPPORTUNITY_BYTES` bytes at
+    integer-millisecond times, repeating with period = last timestamp (mahimahi's ``LinkQueue`` with
+    ``repeat``, its default).
 
     Args:
         opportunities_ms: non-decreasing integers >= 0, last one > 0 (the period). A repeated time
-            means several opportunities in that millisecond. One entry ``[1]`` is 12 Mbit/s.
+            means several opportunities in that millisecond. One entry ``[1]`` is 12.032 Mbit/s.
         name: label (file name) for messages.
 
     Opportunity ``k`` (k >= 0) happens at ``period * (k // n) + opportunities_ms[k % n]`` ms after the
-    trace origin.
+    trace origin (mahimahi's ``base_timestamp_ += schedule_.back()`` at each wrap).
 
     Raises:
         TwinInputError: empty, negative, decreasing, or zero period.
@@ -717,48 +769,67 @@ class CapacityTrace:
     def __init__(self, opportunities_ms: list[int] | np.ndarray, name: str = "<trace>") -> None:
         ts = np.asarray(opportunities_ms, dtype=np.int64)
         if ts.ndim != 1 or ts.size == 0:
-            raise TwinInputError("capacity trace has no delivery opportunities", path=name)
+            raise TwinInputError("no valid timestamps found (mahimahi refuses an empty trace)", path=name)
         if ts[0] < 0 or np.any(np.diff(ts) < 0):
             raise TwinInputError("capacity trace times must be non-negative and non-decreasing", path=name)
         if ts[-1] <= 0:
-            raise TwinInputError("capacity trace period (last timestamp) must be > 0 ms", path=name)
+            raise TwinInputError("trace must last for a nonzero amount of time (its last timestamp is 0)",
+                                 path=name)
         self.name = name
         self._ts_ms = ts
         self.period_ms = int(ts[-1])
 
     @classmethod
-    def parse(cls, text: str, name: str = "<trace>") -> CapacityTrace:
-        """Parse the text of a mahimahi trace file (one integer millisecond timestamp per line; blank
-        lines ignored). :func:`twin.datafiles.read_capacity_trace` reads the file.
+    def parse(cls, text: str | bytes, name: str = "<trace>") -> CapacityTrace:
+        """Parse a mahimahi trace file's content, accepting and refusing what mahimahi's own parser does
+        (``LinkQueue::LinkQueue`` in ``src/frontend/link_queue.cc``, ``myatoi`` in ``src/util/ezio.cc``):
+
+        * lines are split on ``\\n`` only (C++ ``getline``); a final newline ends the last line;
+        * an empty line anywhere is an error ("invalid empty line"), a blank line too (``strtol``
+          finds no digit);
+        * each line is a base-10 integer that fills the line: leading white space and a ``+`` are
+          accepted (``" 5"``, ``"+5"``, ``"007"`` = 7), trailing characters are not (``"5 "``,
+          ``"5\\r"`` of a CRLF file, ``"5.0"``, ``"0x10"``);
+        * timestamps must be non-decreasing; the first may be 0; the last (the period) must be > 0;
+        * a file without any line: "no valid timestamps found".
+
+        Where this reader is stricter than mahimahi, it says so: a negative number (mahimahi stores it
+        in a ``uint64_t`` and reads ``-5`` as 18446744073709551611) and a timestamp beyond
+        :data:`MAX_TRACE_MS` are refused.
 
         Raises:
-            TwinInputError: a malformed line (naming the trace, line number and value), or an invalid
-            trace (see class doc).
+            TwinInputError: naming the trace, the line number and the value.
         """
+        data = text.encode("latin-1", "replace") if isinstance(text, str) else bytes(text)
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()  # getline: a final newline ends the last line, it does not start a new one
         values: list[int] = []
-        previous = -1
-        for lineno, raw in enumerate(text.splitlines(), start=1):
-            s = raw.strip()
-            if not s:
-                continue
-            try:
-                v = int(s)
-            except ValueError:
+        for lineno, raw in enumerate(lines, start=1):
+            if raw == b"":
+                raise TwinInputError(f"line {lineno}: invalid empty line (mahimahi refuses it)", path=name)
+            shown = raw.decode("latin-1")
+            v = _mahimahi_integer(raw)
+            if v is None:
                 raise TwinInputError(
-                    f"line {lineno}: expected an integer millisecond timestamp, got {s!r}", path=name
-                ) from None
-            if v < 0 or v < previous:
+                    f"line {lineno}: invalid integer {shown!r}: a mahimahi trace line is one base-10 "
+                    "millisecond timestamp filling the line (no trailing space, no \\r, no decimals)",
+                    path=name)
+            if v < 0:
                 raise TwinInputError(
-                    f"line {lineno}: timestamp {v} is negative or earlier than the previous one ({previous})",
-                    path=name,
-                )
+                    f"line {lineno}: negative timestamp {v} (mahimahi would read it as {v % 2**64} ms)", path=name)
+            if values and v < values[-1]:
+                raise TwinInputError(
+                    f"line {lineno}: timestamp {v} is earlier than the previous one ({values[-1]}): "
+                    "timestamps must be monotonically nondecreasing", path=name)
             if v > MAX_TRACE_MS:
                 raise TwinInputError(
                     f"line {lineno}: timestamp {v} ms is beyond {MAX_TRACE_MS:,} ms (a trace of over a day)",
-                    path=name,
-                )
-            previous = v
+                    path=name)
             values.append(v)
+        if values and values[-1] == 0:
+            raise TwinInputError(f"line {len(lines)}: trace must last for a nonzero amount of time "
+                                 "(its last timestamp is 0)", path=name)
         return cls(values, name=name)
 
     def __len__(self) -> int:
@@ -770,7 +841,7 @@ class CapacityTrace:
 
     @property
     def mean_rate_kbps(self) -> float:
-        """Mean capacity, kbit/s: ``n * 1500 * 8 / period_ms``."""
+        """Mean capacity, kbit/s: ``n * 1504 * 8 / period_ms``."""
         return self._ts_ms.size * MAHIMAHI_OPPORTUNITY_BYTES * 8.0 / self.period_ms
 
     def opportunity_time_ms(self, k: int) -> int:
@@ -778,18 +849,32 @@ class CapacityTrace:
         n = self._ts_ms.size
         return self.period_ms * (k // n) + int(self._ts_ms[k % n])
 
-    def first_opportunity_at_or_after(self, t_ms: float) -> int:
-        """Index of the first opportunity at time >= ``t_ms`` (ms after origin)."""
-        if t_ms <= 0:
-            return int(np.searchsorted(self._ts_ms, 0, side="left"))
+    def first_opportunity_after(self, t_ms: int) -> int:
+        """Index of the first opportunity at a time strictly after ``t_ms`` (integer ms after origin):
+        mahimahi burns every opportunity at or before the current millisecond before it enqueues a
+        packet arriving in it (``rationalize(now)`` then ``enqueue``)."""
         n = self._ts_ms.size
-        cycle = int(t_ms // self.period_ms)
+        cycle = max(0, int(t_ms) // self.period_ms)
         while True:
-            rel = t_ms - cycle * self.period_ms
-            i = int(np.searchsorted(self._ts_ms, rel, side="left"))
+            rel = int(t_ms) - cycle * self.period_ms
+            i = int(np.searchsorted(self._ts_ms, rel, side="right"))
             if i < n:
                 return cycle * n + i
             cycle += 1
+
+    def rate_series_kbps(self, end_s: float, bin_s: float = 1.0) -> list[float]:
+        """Capacity per ``bin_s`` bin over ``[0, end_s)``, kbit/s (opportunities x 1504 bytes), for plots."""
+        n_bins = max(0, int(math.ceil(end_s / bin_s - 1e-9)))
+        out = []
+        k = 0
+        for b in range(n_bins):
+            hi_ms = (b + 1) * bin_s * 1000.0
+            count = 0
+            while self.opportunity_time_ms(k) < hi_ms:
+                count += 1
+                k += 1
+            out.append(count * MAHIMAHI_OPPORTUNITY_BYTES * 8.0 / bin_s / 1000.0)
+        return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -892,13 +977,16 @@ class OutageSchedule:
 class LinkStats:
     """Counters of one :class:`LinkQueue`. ``packets_delivered`` / ``bytes_delivered`` count packets
     given a delivery time (they are counted at :meth:`LinkQueue.send`). Byte counters are IP bytes,
-    except ``wire_bytes_delivered`` (ATM wire bytes)."""
+    except ``wire_bytes_delivered`` (bytes on the wire: ATM cells, or IP bytes on a plain-IP link).
+    ``dropped_buffer`` counts drop-tail drops at a queue limit (bytes, packets or ms), ``dropped_aqm``
+    CoDel's drops."""
 
     packets_in: int = 0
     packets_delivered: int = 0
     dropped_buffer: int = 0
     dropped_loss: int = 0
     dropped_outage: int = 0
+    dropped_aqm: int = 0
     bytes_in: int = 0
     bytes_delivered: int = 0
     wire_bytes_delivered: int = 0
@@ -907,7 +995,7 @@ class LinkStats:
 
     @property
     def packets_dropped(self) -> int:
-        return self.dropped_buffer + self.dropped_loss + self.dropped_outage
+        return self.dropped_buffer + self.dropped_loss + self.dropped_outage + self.dropped_aqm
 
     @property
     def loss_fraction(self) -> float:
@@ -915,43 +1003,222 @@ class LinkStats:
         return self.packets_dropped / self.packets_in if self.packets_in else 0.0
 
 
+JITTER_DISTRIBUTIONS = ("uniform", "normal", "exponential")
+"""Distributions of :class:`Jitter`: netem's default (uniform on ``[-j, +j]``), its ``normal`` table
+(``j`` the standard deviation), and a one-sided exponential of mean ``j`` (the earlier model of this file)."""
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Random extra delay per packet, as tc-netem's ``delay D J [distribution X]`` adds to ``D``.
+
+    Attributes:
+        jitter_ms: the distribution's scale, ms (> 0): half-width of ``uniform``, standard deviation of
+            ``normal``, mean of ``exponential``.
+        distribution: one of :data:`JITTER_DISTRIBUTIONS`.
+        reorder: True lets a packet overtake an earlier one whose delay drew more (netem's behaviour: its
+            time-sorted queue releases packets by due time); False holds each packet until the previous
+            one is delivered (netem with a ``pfifo`` child, or ``rate``), so order is kept and jitter
+            only adds delay.
+
+    A sample is ``jitter`` in ms with ``uniform``: U(-j, j), ``normal``: N(0, j), ``exponential``: Exp(j);
+    a packet's total delay is never below its serialization plus the fixed delay minus nothing: negative
+    samples are clamped so that a packet never leaves before it has been clocked out (netem clamps its
+    delay at 0 the same way).
+
+    Raises:
+        LineError: a non-positive or non-finite ``jitter_ms``, an unknown distribution.
+    """
+
+    jitter_ms: float
+    distribution: str = "uniform"
+    reorder: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.jitter_ms, numbers.Real) and math.isfinite(self.jitter_ms) and self.jitter_ms > 0):
+            raise LineError(f"jitter_ms must be a finite number > 0, got {self.jitter_ms!r}")
+        if self.distribution not in JITTER_DISTRIBUTIONS:
+            raise LineError(f"unknown jitter distribution {self.distribution!r}; known: "
+                            f"{', '.join(JITTER_DISTRIBUTIONS)}")
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        """One jitter sample, s (may be negative except for ``exponential``)."""
+        j = self.jitter_ms / 1000.0
+        if self.distribution == "uniform":
+            return float(rng.uniform(-j, j))
+        if self.distribution == "normal":
+            return float(rng.normal(0.0, j))
+        return float(rng.exponential(j))
+
+    def adjacent_reorder_probability(self, gap_ms: float) -> float:
+        """Closed form: probability that of two packets sent ``gap_ms`` apart on an idle line the second
+        arrives first (reordering allowed). For ``uniform``: the difference of two U(-j, j) is
+        triangular on [-2j, 2j], so P = (2j - gap)^2 / (8 j^2) for 0 <= gap <= 2j, 0 beyond. For
+        ``normal``: P = Phi(-gap / (j sqrt 2)). For ``exponential``: P = exp(-gap / j) / 2. 0 when
+        order is kept."""
+        if not self.reorder:
+            return 0.0
+        j, g = self.jitter_ms, max(0.0, float(gap_ms))
+        if self.distribution == "uniform":
+            return (2 * j - g) ** 2 / (8 * j * j) if g < 2 * j else 0.0
+        if self.distribution == "normal":
+            return 0.5 * math.erfc(g / (2 * j))
+        return 0.5 * math.exp(-g / j)
+
+
+AQMS = ("droptail", "codel")
+"""Queue disciplines of a :class:`LinkQueue`: drop-tail only, or CoDel (RFC 8289) at dequeue."""
+
+CODEL_TARGET_MS = 5.0
+"""CoDel's TARGET (RFC 8289 section 4.4): acceptable standing queue delay, ms."""
+CODEL_INTERVAL_MS = 100.0
+"""CoDel's INTERVAL (RFC 8289 section 4.5): the window a queue must stay above target, ms."""
+
+
+class CoDel:
+    """CoDel's control law (RFC 8289, pseudocode of section 5), run at each packet's dequeue.
+
+    :meth:`on_dequeue` is called in dequeue order with the dequeue time, the packet's sojourn time and
+    the bytes left in the queue; it returns True when the packet is dropped. The RFC's drop loop (a
+    ``dequeue()`` that drops several packets at the same instant) is followed packet by packet: a packet
+    dequeued at the instant of a drop continues that loop; one that arrived after it finds the loop
+    ended with an empty queue (``first_above_time = 0``, dropping stops), as the RFC's ``dodequeue``
+    returning NULL does.
+
+    Args:
+        target_ms: TARGET, ms (> 0); on slow links (an MTU's serialization above 5 ms) raise it to about
+            one MTU time, as RFC 8289 section 4.4 and fq_codel's documentation advise.
+        interval_ms: INTERVAL, ms (> target).
+
+    Raises:
+        LineError: non-positive target, interval not above target.
+    """
+
+    def __init__(self, target_ms: float = CODEL_TARGET_MS, interval_ms: float = CODEL_INTERVAL_MS) -> None:
+        if not (math.isfinite(target_ms) and target_ms > 0 and math.isfinite(interval_ms) and interval_ms > target_ms):
+            raise LineError(f"CoDel needs 0 < target_ms < interval_ms, got {target_ms!r}, {interval_ms!r}")
+        self.target_s = target_ms / 1000.0
+        self.interval_s = interval_ms / 1000.0
+        self.first_above_time_s = 0.0
+        self.drop_next_s = 0.0
+        self.count = 0
+        self.lastcount = 0
+        self.dropping = False
+        self.max_packet_bytes = 0
+        self._loop: tuple[str, float] | None = None  # ("drop" | "enter", time) of the last dequeue's drop
+
+    def control_law(self, t_s: float, count: int) -> float:
+        """Next drop time: ``t + interval / sqrt(count)`` (RFC 8289 section 5.5)."""
+        return t_s + self.interval_s / math.sqrt(count)
+
+    def _dodequeue(self, now_s: float, sojourn_s: float, bytes_after: int) -> bool:
+        """RFC 8289 ``dodequeue``: update ``first_above_time``; True when it is OK to drop."""
+        if sojourn_s < self.target_s or bytes_after <= self.max_packet_bytes:
+            self.first_above_time_s = 0.0
+            return False
+        if self.first_above_time_s == 0.0:
+            self.first_above_time_s = now_s + self.interval_s
+            return False
+        return now_s >= self.first_above_time_s
+
+    def on_dequeue(self, now_s: float, arrival_s: float, sojourn_s: float, wire_bytes: int, bytes_after: int) -> bool:
+        """The packet that arrived at ``arrival_s`` is dequeued at ``now_s`` (``sojourn_s`` later) with
+        ``bytes_after`` bytes behind it: True when CoDel drops it."""
+        self.max_packet_bytes = max(self.max_packet_bytes, wire_bytes)
+        loop, self._loop = self._loop, None
+        if loop is not None and arrival_s > loop[1]:
+            # The queue was empty at the last drop: dodequeue returned NULL there.
+            self.first_above_time_s = 0.0
+            if loop[0] == "drop":
+                self.dropping = False
+            loop = None
+        ok = self._dodequeue(now_s, sojourn_s, bytes_after)
+        if loop is not None and loop[0] == "enter":
+            return False  # the RFC returns the packet after the entering drop
+        if self.dropping:
+            if not ok:
+                self.dropping = False
+                return False
+            if loop is not None:  # inside the drop loop: the previous drop's drop_next update
+                self.drop_next_s = self.control_law(self.drop_next_s, self.count)
+            if now_s >= self.drop_next_s:
+                self.count += 1
+                self._loop = ("drop", now_s)
+                return True
+            return False
+        if ok:  # above target for a whole interval: enter the drop state (the Linux variant the RFC gives)
+            self.dropping = True
+            delta = self.count - self.lastcount
+            self.count = delta if (delta > 1 and now_s - self.drop_next_s < 16 * self.interval_s) else 1
+            self.drop_next_s = self.control_law(now_s, self.count)
+            self.lastcount = self.count
+            self._loop = ("enter", now_s)
+            return True
+        return False
+
+
 class LinkQueue:
-    """One direction of an access line as a drop-tail FIFO in explicit time.
+    """One direction of an access line as a FIFO in explicit time.
 
     For each packet, :meth:`send` (``now_s`` non-decreasing across calls):
 
     1. drops it (``dropped_outage``) if the line is down at ``now_s``, or if an outage begins before
        its serialization would end (the modem loses sync and flushes its buffer);
-    2. drops it (``dropped_buffer``) if the backlog plus its ATM wire bytes would exceed
-       ``buffer_bytes`` (drop-tail). The backlog counts, in ATM wire bytes, every accepted packet whose
-       serialization has not finished at ``now_s`` (the one being clocked out included, in full);
-    3. serializes it after the previous packet (FIFO): at ``sync_rate_kbps`` over its ATM wire bytes,
-       or, with a ``capacity_trace``, over the trace's delivery opportunities;
-    4. draws random loss (``dropped_loss``) - the packet has used the line (it is corrupted on the
+    2. drops it (``dropped_buffer``, drop-tail) if it would pass a queue limit: the backlog plus its
+       wire bytes above ``buffer_bytes``, more than ``queue_packets`` packets waiting or being
+       serialized, or a wait before serialization above ``queue_ms``. The backlog counts, in wire bytes,
+       every accepted packet whose serialization has not finished at ``now_s`` (the one being clocked
+       out included, in full);
+    3. with CoDel (``aqm="codel"``), runs RFC 8289's control law at the packet's dequeue (the start of
+       its serialization) and may drop it there (``dropped_aqm``; a dropped packet takes no line time);
+    4. serializes it after the previous packet (FIFO): at ``sync_rate_kbps`` over its wire bytes, or,
+       with a ``capacity_trace``, over the trace's delivery opportunities (mahimahi's rule, below);
+    5. draws random loss (``dropped_loss``) - the packet has used the line (it is corrupted on the
        wire), so it still consumed serialization time;
-    5. returns ``finish + fixed_delay_ms + jitter``, raised if needed to the previous delivery time so
-       that deliveries never reorder.
+    6. returns ``finish + fixed_delay_ms + jitter``; with ``jitter_ms`` (exponential, the earlier model)
+       or a :class:`Jitter` that keeps order, raised if needed to the previous delivery time so that
+       deliveries never reorder; a :class:`Jitter` with ``reorder=True`` lets packets overtake.
+
+    Wire bytes are ATM cells (53 bytes per 48 of ``ip_bytes + overhead``, :func:`atm_wire_bytes`) unless
+    ``plain_ip`` is set: then the link carries IP packets as they are (no cell tax), as an Ethernet,
+    fibre or mahimahi link does.
+
+    After each :meth:`send`, ``last_drop`` names the reason of a drop (``"buffer"``, ``"aqm"``,
+    ``"loss"``, ``"outage"``) or is None, and ``last_queue_delay_s`` is the wait before serialization
+    (None when dropped before it).
 
     Args:
-        sync_rate_kbps: line rate in kbit/s of ATM wire (> 0; unused for serialization with a trace).
-        encapsulation: IP-over-ATM encapsulation (cell tax).
-        buffer_bytes: drop-tail limit, ATM wire bytes (> 0).
-        fixed_delay_ms: interleaving + propagation added after serialization (>= 0).
+        sync_rate_kbps: line rate in kbit/s of wire (> 0; unused for serialization with a trace).
+        encapsulation: IP-over-ATM encapsulation (cell tax; ignored with ``plain_ip``).
+        buffer_bytes: drop-tail limit, wire bytes (> 0).
+        fixed_delay_ms: interleaving + propagation (+ any added delay) after serialization (>= 0).
         rng: the random stream for loss and jitter.
         loss: per-packet random loss, or None.
-        jitter_ms: mean of an Exponential extra delay per packet (>= 0; 0 = none). Order is kept.
-        capacity_trace: mahimahi trace replacing the constant rate. Choice documented here: an
-            opportunity carries 1500 bytes of **ATM wire** (cells), so the cell tax still applies;
-            a packet may span opportunities and an opportunity's unused bytes serve the next packet
-            only if it is already queued (mahimahi's byte-granular rule); idle opportunities are lost.
+        jitter_ms: mean of an Exponential extra delay per packet, order kept (>= 0; 0 = none). Not
+            together with ``jitter``.
+        capacity_trace: mahimahi trace replacing the constant rate. As in mahimahi
+            (``LinkQueue::rationalize``): an opportunity carries :data:`MAHIMAHI_OPPORTUNITY_BYTES`; a
+            packet arriving in millisecond ``m`` can only use opportunities after ``m`` (mahimahi burns the
+            opportunities of the current millisecond before it enqueues); a packet may span
+            opportunities and an opportunity's unused bytes serve the next packet only if it was queued
+            before that opportunity; idle opportunities are lost; the packet leaves at the time of the
+            opportunity that carries its last byte. On an ATM line the bytes counted are ATM wire bytes
+            (a choice: the cell tax still applies); with ``plain_ip`` they are IP bytes, as in mahimahi.
         outages: outage schedule (same clock as ``now_s``), or None.
         trace_start_s: clock time of the trace's origin; None = the first ``send``'s ``now_s``.
+        jitter: a :class:`Jitter` (distribution, reorder or keep order), or None.
+        queue_packets: drop-tail limit in packets (None: no limit).
+        queue_ms: drop-tail limit on a packet's wait before serialization, ms (None: no limit).
+        aqm: ``"droptail"`` or ``"codel"`` (:data:`AQMS`); ``codel`` is a :class:`CoDel` to use
+            (default: RFC 8289's target and interval).
+        plain_ip: carry IP bytes without ATM cells.
 
     Raises:
         LineError: invalid parameters. ValueError from :meth:`send`: time going backwards or a bad
         packet size.
     """
 
+    # long: one argument per physical effect, each checked here, before the first packet
     def __init__(
         self,
         sync_rate_kbps: float,
@@ -964,6 +1231,12 @@ class LinkQueue:
         capacity_trace: CapacityTrace | None = None,
         outages: OutageSchedule | None = None,
         trace_start_s: float | None = None,
+        jitter: Jitter | None = None,
+        queue_packets: int | None = None,
+        queue_ms: float | None = None,
+        aqm: str = "droptail",
+        codel: CoDel | None = None,
+        plain_ip: bool = False,
     ) -> None:
         if not (isinstance(sync_rate_kbps, numbers.Real) and math.isfinite(sync_rate_kbps) and sync_rate_kbps > 0):
             raise LineError(f"sync_rate_kbps must be > 0, got {sync_rate_kbps!r}")
@@ -974,25 +1247,41 @@ class LinkQueue:
                 raise LineError(f"{name} must be a finite number >= 0, got {value!r}")
         if not isinstance(rng, np.random.Generator):
             raise LineError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        if jitter is not None and jitter_ms > 0:
+            raise LineError("give jitter_ms (exponential, order kept) or jitter, not both")
+        if queue_packets is not None and not (isinstance(queue_packets, numbers.Integral) and queue_packets >= 1):
+            raise LineError(f"queue_packets must be an integer >= 1, got {queue_packets!r}")
+        if queue_ms is not None and not (isinstance(queue_ms, numbers.Real) and math.isfinite(queue_ms) and queue_ms > 0):
+            raise LineError(f"queue_ms must be a finite number > 0, got {queue_ms!r}")
+        if aqm not in AQMS:
+            raise LineError(f"unknown queue discipline {aqm!r}; known: {', '.join(AQMS)}")
         self.sync_rate_kbps = float(sync_rate_kbps)
         self.encapsulation = _encapsulation(encapsulation)
+        self.plain_ip = bool(plain_ip)
         self.buffer_bytes = int(buffer_bytes)
         self.fixed_delay_s = float(fixed_delay_ms) / 1000.0
         self.jitter_s = float(jitter_ms) / 1000.0
+        self.jitter = jitter
+        self.queue_packets = None if queue_packets is None else int(queue_packets)
+        self.queue_s = None if queue_ms is None else float(queue_ms) / 1000.0
+        self.aqm = aqm
+        self.codel = (codel or CoDel()) if aqm == "codel" else None
         self.rng = rng
         self.loss = loss
         self.capacity_trace = capacity_trace
         self.outages = outages
         self.trace_start_s = trace_start_s
         self.stats = LinkStats()
+        self.last_drop: str | None = None
+        self.last_queue_delay_s: float | None = None
         self._rate_bytes_per_s = self.sync_rate_kbps * 1000.0 / 8.0
         self._busy_until_s = -math.inf
         self._last_delivery_s = -math.inf
         self._last_now_s = -math.inf
         self._in_flight: deque[tuple[float, int]] = deque()  # (serialization end, wire bytes)
         self._backlog_bytes = 0
-        # trace cursor: current opportunity index and bytes left in it
-        self._opp_index = 0
+        # trace cursor: the opportunity that carried the last packet's last byte, and bytes left in it
+        self._opp_index = -1
         self._opp_left = 0
 
     @classmethod
@@ -1001,7 +1290,7 @@ class LinkQueue:
     ) -> LinkQueue:
         """The queue for ``direction`` of ``line``: its sync rate, encapsulation, buffer, fixed delay
         and Bernoulli loss (if ``loss_pct`` > 0). ``overrides`` replace any constructor argument
-        (e.g. ``loss=GilbertElliottLoss(...)``, ``outages=...``, ``jitter_ms=...``). Outages are not
+        (e.g. ``loss=GilbertElliottLoss(...)``, ``outages=...``, ``jitter=Jitter(...)``). Outages are not
         generated here: build one :class:`OutageSchedule` (e.g. ``from_mtbf(line.mtbf_h,
         line.mttr_h, ...)``) and pass the same one to both directions.
         """
@@ -1015,7 +1304,8 @@ class LinkQueue:
         )
         unknown = set(overrides) - {
             "sync_rate_kbps", "encapsulation", "buffer_bytes", "fixed_delay_ms", "loss", "jitter_ms",
-            "capacity_trace", "outages", "trace_start_s",
+            "capacity_trace", "outages", "trace_start_s", "jitter", "queue_packets", "queue_ms", "aqm",
+            "codel", "plain_ip",
         }
         if unknown:
             raise LineError(f"LinkQueue.from_line: unknown override(s) {sorted(unknown)}")
@@ -1024,13 +1314,17 @@ class LinkQueue:
 
     # -- state queries ------------------------------------------------------------------------
 
+    def wire_bytes(self, ip_bytes: int) -> int:
+        """Bytes one IP packet of ``ip_bytes`` takes on this link: its ATM cells, or itself on a plain-IP link."""
+        return _check_ip_bytes(ip_bytes) if self.plain_ip else atm_wire_bytes(ip_bytes, self.encapsulation)
+
     def _expire(self, now_s: float) -> None:
         q = self._in_flight
         while q and q[0][0] <= now_s:
             self._backlog_bytes -= q.popleft()[1]
 
     def backlog_bytes(self, now_s: float) -> int:
-        """ATM wire bytes accepted and not yet fully serialized at ``now_s``."""
+        """Wire bytes accepted and not yet fully serialized at ``now_s``."""
         return sum(b for end, b in self._in_flight if end > now_s)
 
     def queue_delay_s(self, now_s: float) -> float:
@@ -1039,35 +1333,53 @@ class LinkQueue:
 
     # -- serialization ------------------------------------------------------------------------
 
-    def _serialize_trace(self, start_s: float, wire_bytes: int) -> float:
+    def _serialize_trace(self, now_s: float, wire_bytes: int) -> tuple[float, float, tuple[int, int]]:
+        """(start, finish, cursor after) of a packet arriving at ``now_s`` under mahimahi's rule (class doc)."""
         trace = self.capacity_trace
         assert trace is not None
         if self.trace_start_s is None:
-            self.trace_start_s = start_s
-        rel_ms = (start_s - self.trace_start_s) * 1000.0
+            self.trace_start_s = now_s
+        arrival_ms = math.floor((now_s - self.trace_start_s) * 1000.0 + 1e-9)
         k, left = self._opp_index, self._opp_left
-        if left <= 0 or trace.opportunity_time_ms(k) < rel_ms - 1e-9:
-            k = trace.first_opportunity_at_or_after(rel_ms - 1e-9)
+        if not (k >= 0 and left > 0 and trace.opportunity_time_ms(k) > arrival_ms):
+            k = trace.first_opportunity_after(arrival_ms)
+            if k <= self._opp_index:
+                k = self._opp_index + 1
             left = MAHIMAHI_OPPORTUNITY_BYTES
-        need = wire_bytes
-        while True:
-            take = min(left, need)
-            need -= take
-            left -= take
-            if need == 0:
-                finish_k = k
-                if left == 0:
-                    k += 1
-                    left = MAHIMAHI_OPPORTUNITY_BYTES
-                break
+        start_k, need = k, wire_bytes
+        while need > left:
+            need -= left
             k += 1
             left = MAHIMAHI_OPPORTUNITY_BYTES
-        self._pending_cursor = (k, left)
-        return self.trace_start_s + trace.opportunity_time_ms(finish_k) / 1000.0
+        left -= need
+        origin = self.trace_start_s
+        return (origin + trace.opportunity_time_ms(start_k) / 1000.0, origin + trace.opportunity_time_ms(k) / 1000.0,
+                (k, left))
+
+    def _over_limit(self, now_s: float, start_s: float, wire: int) -> bool:
+        """Drop-tail: would the packet pass the byte, packet or time limit of the queue?"""
+        if self._backlog_bytes + wire > self.buffer_bytes:
+            return True
+        if self.queue_packets is not None and len(self._in_flight) + 1 > self.queue_packets:
+            return True
+        return self.queue_s is not None and start_s - now_s > self.queue_s + 1e-12
+
+    def _drop(self, reason: str) -> None:
+        st = self.stats
+        self.last_drop = reason
+        if reason == "outage":
+            st.dropped_outage += 1
+        elif reason == "buffer":
+            st.dropped_buffer += 1
+        elif reason == "aqm":
+            st.dropped_aqm += 1
+        else:
+            st.dropped_loss += 1
 
     def send(self, now_s: float, ip_bytes: int) -> float | None:
         """Offer one IP packet of ``ip_bytes`` at ``now_s``; return its delivery time (s, same clock)
-        at the far end, or None if dropped. See the class docstring for the order of checks.
+        at the far end, or None if dropped (``last_drop`` says why). See the class docstring for the
+        order of checks.
 
         Raises:
             ValueError: ``now_s`` earlier than a previous call's, or a non-positive size.
@@ -1075,40 +1387,54 @@ class LinkQueue:
         if now_s < self._last_now_s:
             raise ValueError(f"LinkQueue.send: time went backwards ({now_s} < {self._last_now_s})")
         self._last_now_s = now_s
-        wire = atm_wire_bytes(ip_bytes, self.encapsulation)
+        wire = self.wire_bytes(ip_bytes)
         st = self.stats
         st.packets_in += 1
         st.bytes_in += ip_bytes
+        self.last_drop, self.last_queue_delay_s = None, None
         if self.outages is not None and not self.outages.is_up(now_s):
-            st.dropped_outage += 1
+            self._drop("outage")
             return None
         self._expire(now_s)
-        if self._backlog_bytes + wire > self.buffer_bytes:
-            st.dropped_buffer += 1
-            return None
-        start = max(now_s, self._busy_until_s)
+        cursor = None
         if self.capacity_trace is None:
+            start = max(now_s, self._busy_until_s)
             finish = start + wire / self._rate_bytes_per_s
         else:
-            finish = self._serialize_trace(start, wire)
-        if self.outages is not None and self.outages.overlaps(now_s, finish):
-            st.dropped_outage += 1
+            start, finish, cursor = self._serialize_trace(now_s, wire)
+        if self._over_limit(now_s, start, wire):
+            self._drop("buffer")
             return None
-        if self.capacity_trace is not None:
-            self._opp_index, self._opp_left = self._pending_cursor
+        if self.codel is not None and self.codel.on_dequeue(start, now_s, start - now_s, wire, self._backlog_bytes):
+            self._drop("aqm")
+            return None
+        if self.outages is not None and self.outages.overlaps(now_s, finish):
+            self._drop("outage")
+            return None
+        if cursor is not None:
+            self._opp_index, self._opp_left = cursor
         self._busy_until_s = finish
         self._in_flight.append((finish, wire))
         self._backlog_bytes += wire
+        self.last_queue_delay_s = start - now_s
         st.max_backlog_bytes = max(st.max_backlog_bytes, self._backlog_bytes)
         st.max_queue_delay_s = max(st.max_queue_delay_s, start - now_s)
         if self.loss is not None and self.loss.lost(self.rng):
-            st.dropped_loss += 1
+            self._drop("loss")
             return None
-        delivery = finish + self.fixed_delay_s
+        return self._deliver(finish, ip_bytes, wire)
+
+    def _deliver(self, finish_s: float, ip_bytes: int, wire: int) -> float:
+        """Delivery time of a packet serialized by ``finish_s``: fixed delay, jitter, order (class doc)."""
+        delivery = finish_s + self.fixed_delay_s
         if self.jitter_s > 0:
             delivery += self.rng.exponential(self.jitter_s)
-        delivery = max(delivery, self._last_delivery_s)
-        self._last_delivery_s = delivery
+        if self.jitter is not None:
+            delivery = max(finish_s, delivery + self.jitter.sample_s(self.rng))
+        if self.jitter is None or not self.jitter.reorder:
+            delivery = max(delivery, self._last_delivery_s)
+        self._last_delivery_s = max(self._last_delivery_s, delivery)
+        st = self.stats
         st.packets_delivered += 1
         st.bytes_delivered += ip_bytes
         st.wire_bytes_delivered += wire
