@@ -186,9 +186,10 @@ def _local_cluster(workers: int) -> Any:
         # caller's __main__ (a script or pytest)
         multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
         forkserver.ensure_running()
-    dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") is not None else None
+    # the scheduler's HTTP server (the dashboard when bokeh is installed, else health and metrics
+    # endpoints) on a free port of 127.0.0.1: two clusters at once never fight for 8787
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=dashboard, worker_dashboard_address=None,
+                        dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
                         silence_logs=logging.CRITICAL)
 
 
