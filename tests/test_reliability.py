@@ -98,7 +98,7 @@ def test_a_killed_run_resumed_equals_an_uninterrupted_one(tmp_path: Path) -> Non
     proc.kill()
     proc.wait()
     assert run_state(read_manifest(out)) == "abandoned"
-    done = subprocess.run([*TWIN, "run", "--resume", str(out), "--jobs", "2", "--no-plots"], capture_output=True,
+    done = subprocess.run([*TWIN, "run", "--resume", str(out), "--jobs", "1", "--no-plots"], capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     for name in ("summary.json", "replications.csv", "replications_by_year.csv", "sites.csv"):

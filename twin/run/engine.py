@@ -104,7 +104,7 @@ class DaskEngine:
     name = "dask"
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None,
-                 connect_timeout_s: float = 10.0) -> None:
+                 connect_timeout_s: float = 5.0) -> None:
         import dask
         from distributed import Client
 
