@@ -79,6 +79,7 @@ from emulators.results import (
     VideoResult,
     WallClock,
 )
+from emulators.signalling import SignalRoute
 from emulators.virtual_time import CALL_INDEX, VIRTUAL_EPOCH, VirtualTimeRecord
 from twin.line import LinkQueue
 from twin.profiles import EncoderProfile
@@ -185,12 +186,20 @@ class CallSession:
         group, index, queues: for call ``index`` of a group on one loop (:mod:`emulators.group`): the
             group's process-wide settings, already installed, and the group's line when the calls share
             one (``(up, down)`` queues; default: the call's own, :meth:`CallConfig.link_queues`).
+        route: set the call up through a signalling server (:mod:`emulators.signalling`): the kiosk's
+            offer goes to the station the route names, whose agent (this session's agent peer) answers
+            from the station's inbox; a route refused at the start raises
+            :class:`emulators.signalling.SignallingRefused` before any media flows (one refused later, a
+            race for a station, is a failed call body, in the errors). Default: the kiosk's offer goes straight to the agent.
     """
 
     def __init__(self, config: CallConfig, backend: ClockBackend, *, handle_sigint: bool = True,
                  interrupts: InterruptPolicy | None = None, capture: bool = False, group: Any = None,
-                 index: int = 0, queues: tuple[LinkQueue, LinkQueue] | None = None) -> None:
+                 index: int = 0, queues: tuple[LinkQueue, LinkQueue] | None = None,
+                 route: SignalRoute | None = None) -> None:
         self.config = config
+        self.route = route
+        self.signalled_call_id: int | None = None  # the signalling server's id of this call
         self.backend = backend
         self.handle_sigint = handle_sigint and interrupts is None and group is None
         self.interrupts = interrupts
@@ -223,6 +232,8 @@ class CallSession:
         CALL_INDEX.set(self.index)  # this task's peers take this call's addresses on a virtual network
         if loop.get_exception_handler() is None:
             loop.set_exception_handler(self._on_loop_exception)
+        if self.route is not None:  # a refused route raises before any line or peer exists
+            self.route.server.check(self.route.kiosk, self.route.service, self.route.station)
         started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         wall0, cpu0 = time.perf_counter(), _cpu_s()
         if self.interrupts is not None:
@@ -256,6 +267,8 @@ class CallSession:
                 if self.interrupts is not None:
                     self.interrupts.during(None)  # from here on a signal waits: the call is kept whole
                 kiosk_states, agent_states = await self._tear_down()
+                if self.route is not None and self.signalled_call_id is not None:
+                    self.route.server.hang_up(self.signalled_call_id)
         self.errors.extend(self.backend.failures())  # encoding failures aiortc's senders only logged
         wall_s = time.perf_counter() - wall0
         wall = WallClock(started_at=started_at, wall_s=wall_s, cpu_s=_cpu_s() - cpu0,
@@ -318,10 +331,11 @@ class CallSession:
                 pass
 
     async def _signal(self) -> None:
-        """Offer (kiosk) and answer (agent) through the relay, codecs set from the profile."""
+        """Offer (kiosk) and answer (agent) through the relay (and the signalling server when the call
+        has a route), codecs set from the profile."""
         from aiortc import RTCSessionDescription
 
-        kiosk, agent, relay, profile = self.kiosk, self.agent, self.relay, self.config.profile
+        kiosk, relay, profile = self.kiosk, self.relay, self.config.profile
         kiosk.pc.addTrack(kiosk.voice)
         kiosk.pc.addTrack(kiosk.camera)
         kiosk.docs.attach(kiosk.pc.createDataChannel("docs"))
@@ -329,16 +343,44 @@ class CallSession:
         await kiosk.pc.setLocalDescription(await kiosk.pc.createOffer())
         self.listen.extend(_candidate_addresses(kiosk.pc.localDescription.sdp))
         offer = relay.sdp_for_agent(kiosk.pc.localDescription.sdp)
-        await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        agent.pc.addTrack(agent.voice)
-        agent.pc.addTrack(agent.camera)
-        apply_codec_preferences(agent.pc, profile)
-        await agent.pc.setLocalDescription(await agent.pc.createAnswer())
-        answer_raw = agent.pc.localDescription.sdp
+        if self.route is None:
+            answer_raw = await self._answer(offer)
+        else:
+            answer_raw = await self._answer_through(self.route, offer)
         self.listen.extend(_candidate_addresses(answer_raw))
         relay.set_payload_kinds(answer_raw)
         answer = relay.sdp_for_kiosk(answer_raw)
         await kiosk.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    async def _answer(self, offer: str) -> str:
+        """The agent's answer to ``offer`` (codecs set from the profile), as the agent wrote it."""
+        from aiortc import RTCSessionDescription
+
+        agent = self.agent
+        await agent.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        agent.pc.addTrack(agent.voice)
+        agent.pc.addTrack(agent.camera)
+        apply_codec_preferences(agent.pc, self.config.profile)
+        await agent.pc.setLocalDescription(await agent.pc.createAnswer())
+        return agent.pc.localDescription.sdp
+
+    async def _answer_through(self, route: SignalRoute, offer: str) -> str:
+        """Send ``offer`` through the signalling server to the route's station; this session's agent
+        answers the offer that reaches the station's inbox. Raises SignallingRefused."""
+        inbox = route.server.inbox(route.station)
+
+        async def station_answers() -> None:
+            delivered = await inbox.get()
+            delivered.reply(await self._answer(delivered.sdp))
+
+        answering = asyncio.ensure_future(station_answers()) if inbox is not None else None
+        try:
+            self.signalled_call_id, answer_raw = await route.server.call(route.kiosk, route.service,
+                                                                         route.station, offer)
+        finally:
+            if answering is not None and not answering.done():
+                answering.cancel()
+        return answer_raw
 
     # -- media phase -------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from emulators.config import CallConfig
 from emulators.encoder_setup import EncoderSettings, encoder_limits
 from emulators.interrupts import InterruptPolicy
 from emulators.results import CallResult
+from emulators.signalling import SignalRoute
 
 START_MARGIN_S = 6.0
 """Seconds between spawning the processes of a real-time group and their common start (they import aiortc
@@ -60,13 +61,22 @@ def call_configs(config: CallConfig, calls: int) -> list[CallConfig]:
 
 
 async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
-                    interrupts: InterruptPolicy | None = None, capture: bool = False) -> list[CallResult]:
+                    interrupts: InterruptPolicy | None = None, capture: bool = False,
+                    routes: list[SignalRoute] | None = None) -> list[CallResult]:
     """Run ``configs`` concurrently on the running loop (of ``backend``'s clock); one profile for all.
+    With ``routes`` (one per call), each call is set up through its route's signalling server.
 
     Raises:
-        ValueError: configurations with different profiles or clocks (process-wide encoder settings).
+        ValueError: configurations with different profiles or clocks (process-wide encoder settings), or
+            not one route per call.
+        emulators.signalling.SignallingRefused: the server refuses a route: checked for every call before
+            any call starts.
     """
     first = configs[0]
+    if routes is not None and len(routes) != len(configs):
+        raise ValueError(f"{len(routes)} signalling routes for {len(configs)} calls")
+    for route in routes or ():
+        route.server.check(route.kiosk, route.service, route.station)
     if any(c.profile != first.profile or c.clock != first.clock for c in configs):
         raise ValueError("the calls of a group share one profile and one clock")
     loop = asyncio.get_running_loop()
@@ -76,7 +86,8 @@ async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
         group = GroupContext(encoder=encoder, record=record, origin_s=loop.time())
         queues = first.link_queues() if shared_line else None
         sessions = [CallSession(c, backend, handle_sigint=False, capture=capture, group=group, index=i,
-                                queues=queues) for i, c in enumerate(configs)]
+                                queues=queues, route=None if routes is None else routes[i])
+                    for i, c in enumerate(configs)]
         if interrupts is not None:
             def stop_all(signum: int) -> None:
                 for session in sessions:
