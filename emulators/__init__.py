@@ -15,5 +15,8 @@
 * :mod:`emulators.evidence` - pcap files and the per-packet CSV; :mod:`emulators.interrupts` - the
   signal policy of ``twin emulate``; :mod:`emulators.group` - many concurrent calls (``--calls``);
 * :mod:`emulators.calibrate`, :mod:`emulators.agreement`, :mod:`emulators.probe` - sweeps and checks built
-  on calls.
+  on calls;
+* :mod:`emulators.signalling` - the in-process signalling server and service directory (the generation
+  rule on the call path); :mod:`emulators.cosim` - a SimPy environment stepped on the asyncio loop;
+  :mod:`emulators.hybrid` - a twin replication whose interviews at live kiosks are emulated calls.
 """

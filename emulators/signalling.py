@@ -43,12 +43,14 @@ class SignallingRefused(Exception):
 
 @dataclass(frozen=True)
 class Station:
-    """An agent station: ``id`` (e.g. ``expert:cpam-clermont`` or ``vc:cpam:0``), the service it answers
-    for, and its kind (an expert kiosk or a standard videoconference room)."""
+    """An agent station: ``id`` (e.g. ``expert:cpam-clermont`` or ``vc:cpam``), the service it answers
+    for, its kind (an expert kiosk or a standard videoconference room) and how many calls it takes at
+    once (a service's pool of standard rooms can be one station of that capacity)."""
 
     id: str
     service: str
     kind: StationKind
+    capacity: int = 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class ServiceDirectory:
                 raise ValueError(f"station {station.id!r} listed twice in the directory")
             self._stations[station.id] = station
         self.services: tuple[str, ...] = tuple(sorted({s.service for s in self._stations.values()}))
+
+    def stations(self) -> tuple[Station, ...]:
+        """Every station, in the order given."""
+        return tuple(self._stations.values())
 
     def station(self, station_id: str) -> Station | None:
         """The station of that id, or None."""
@@ -181,7 +187,7 @@ class SignallingServer:
         self.directory = directory
         self._clock = clock
         self._inboxes: dict[str, asyncio.Queue[Offer]] = {}
-        self._busy: dict[str, int] = {}
+        self._busy: dict[str, list[int]] = {}  # station -> its calls in progress
         self._ids = itertools.count(1)
         self.log: list[SignallingMessage] = []
 
@@ -204,8 +210,9 @@ class SignallingServer:
         return self._inboxes.get(station_id)
 
     def busy(self, station_id: str) -> bool:
-        """Whether the station is in a call."""
-        return station_id in self._busy
+        """Whether the station takes no more call (all its capacity in calls)."""
+        station = self.directory.station(station_id)
+        return station is not None and len(self._busy.get(station_id, ())) >= station.capacity
 
     async def call(self, kiosk: KioskIdentity, service: str, station_id: str, sdp: str) -> tuple[int, str]:
         """Place a call from ``kiosk`` to ``station_id`` for ``service`` with offer ``sdp``; returns the
@@ -217,7 +224,7 @@ class SignallingServer:
         """
         call_id = next(self._ids)
         self._check(kiosk, service, station_id, call_id)
-        self._busy[station_id] = call_id
+        self._busy.setdefault(station_id, []).append(call_id)
         answer: asyncio.Future = asyncio.get_running_loop().create_future()
         self._log("offer", call_id, kiosk, station_id, service)
         await self._inboxes[station_id].put(Offer(call_id, kiosk, service, sdp, answer))
@@ -238,17 +245,20 @@ class SignallingServer:
             self.directory.check_route(kiosk, service, station_id)
             if station_id not in self._inboxes:
                 raise SignallingRefused(f"station {station_id!r} is not signed in")
-            if station_id in self._busy:
-                raise SignallingRefused(f"station {station_id!r} is busy (call {self._busy[station_id]})")
+            if self.busy(station_id):
+                calls = ", ".join(map(str, self._busy[station_id]))
+                raise SignallingRefused(f"station {station_id!r} is busy (call {calls})")
         except SignallingRefused as refused:
             self._log("refused", call_id, kiosk, station_id, service, refused.reason)
             raise
 
     def hang_up(self, call_id: int) -> None:
         """End call ``call_id``: its station is free again (an unknown or ended call: nothing happens)."""
-        for station_id, busy_call in list(self._busy.items()):
-            if busy_call == call_id:
-                del self._busy[station_id]
+        for station_id, calls in list(self._busy.items()):
+            if call_id in calls:
+                calls.remove(call_id)
+                if not calls:
+                    del self._busy[station_id]
                 offer = next((m for m in self.log if m.call_id == call_id and m.kind == "offer"), None)
                 if offer is not None:
                     self.log.append(SignallingMessage(self._clock(), "bye", call_id, offer.kiosk, station_id,

@@ -26,11 +26,21 @@ from twin.cli.options import force_option, no_plots_option, out_option
                    "demand drivers hold their last value.")
 @click.option("--records", is_flag=True,
               help="Also write one row per citizen need and replication (records/*.parquet), for analysts.")
+@click.option("--live", "live_sites", default=None, metavar="SITE[,SITE...]",
+              help="Hybrid twin: in replication 1, the interviews of these user kiosks inside --live-window run as "
+                   "real emulated calls (aiortc, virtual time) on the model's clock; live_calls.csv in the folder.")
+@click.option("--live-window", default=None, metavar="START/END",
+              help="The live window, ISO dates or date-times of the simulated calendar (e.g. 2006-03-01/2006-03-15).")
+@click.option("--live-media-s", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds of media per live call (the rest of a longer interview is modelled time).")
+@click.option("--live-max-calls", type=click.IntRange(1, 200), default=20, show_default=True,
+              help="Most live calls in the window (later interviews are modelled and counted).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the interrupted, killed or partial run in this folder (same seeds; no SCENARIO).")
 def run_command(scenario: Path | None, replications: int | None, seed: int | None, jobs: int | None,
                 scheduler: str | None, out: Path | None, force: bool, no_plots: bool, until_year: int | None,
-                records: bool, resume: Path | None) -> None:
+                records: bool, live_sites: str | None, live_window: str | None, live_media_s: float,
+                live_max_calls: int, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -46,6 +56,15 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
     if resume is not None and (replications, seed, out, until_year) != (None, None, None, None) or (resume and records):
         raise TwinInputError("--resume continues a run as it was started: no --replications, --seed, --out, --until "
                              "or --records with it")
+    first = None
+    if (live_sites is None) != (live_window is None):
+        raise TwinInputError("--live and --live-window go together")
+    if live_sites is not None:
+        if resume is not None:
+            raise TwinInputError("--resume continues a run as it was started: no --live with it")
+        from emulators.hybrid import LiveReplication, LiveWindow
+
+        first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls))
     console = Console(stderr=True)
     jobs = default_jobs() if jobs is None else jobs
     stop = StopRequest()
@@ -68,7 +87,7 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
                                    on_replication=on_replication, force=force, records=records,
                                    until_year=until_year, plot=plot, scheduler=scheduler, stop=stop,
-                                   on_engine=on_engine)
+                                   on_engine=on_engine, first=first)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
     name = scenario.name if scenario is not None else outcome.folder.name
     printer.print(run_summary_table(f"{name}: {outcome.replications_done} replications (mean ± 95% CI)",

@@ -18,7 +18,8 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import simpy
@@ -117,6 +118,29 @@ class Citizen(NamedTuple):
     phase: int
 
 
+@dataclass(frozen=True)
+class CarriedInterview:
+    """How an interview carried outside the model (a live emulated call) went: its measured MOS, or a
+    failure (``failed``), ``cause`` in words, and whether a line outage ended it (``line_down``)."""
+
+    mos: float | None
+    failed: bool = False
+    line_down: bool = False
+    cause: str = ""
+
+
+class InterviewCarrier(Protocol):
+    """Carries some interviews instead of the model's timeout (the hybrid twin's live calls): the
+    replication asks :meth:`carries` once an agent station is reserved, and if so waits for the event
+    :meth:`interview` returns (value: a :class:`CarriedInterview`) instead of the drawn duration."""
+
+    def carries(self, replication: Replication, citizen: Citizen, token: Token) -> bool:
+        """Whether this interview (the citizen, the station reserved) is carried outside the model."""
+
+    def interview(self, replication: Replication, citizen: Citizen, token: Token) -> simpy.Event:
+        """Start carrying it; the event fires when it ends, its value a :class:`CarriedInterview`."""
+
+
 class Replication:
     """One replication: build with the compiled inputs and a seed, then :meth:`run`.
 
@@ -127,10 +151,14 @@ class Replication:
             scenario does not shift the random numbers of the others.
         progress: optional callback receiving the simulated fraction (0..1) at each phase end.
         keep_records: also keep one row per unmet need (for ``twin run --records``).
+
+    :meth:`run` is :meth:`start`, ``env.run(until=inputs.horizon_min)`` and :meth:`finish`; the hybrid twin
+    calls them itself to drive part of the horizon from an asyncio loop with :attr:`carrier` set.
     """
 
     def __init__(self, inputs: ModelInputs, seed: np.random.SeedSequence | int,
                  progress: Callable[[float], None] | None = None, keep_records: bool = False) -> None:
+        self.carrier: InterviewCarrier | None = None  # carries some interviews instead of the model
         self.streams = SeedStreams(seed)
         self.inputs = inputs
         self.progress = progress
@@ -160,8 +188,16 @@ class Replication:
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
-        self.env.process(self.controller())
+        self.start()
         self.env.run(until=self.inputs.horizon_min)
+        return self.finish()
+
+    def start(self) -> None:
+        """Create the model's processes (nothing runs until the environment does)."""
+        self.env.process(self.controller())
+
+    def finish(self) -> ReplicationRecords:
+        """The records, once the environment has run to the horizon."""
         if self.unmet_events is not None:  # needs still waiting or in interview: pending
             for citizen in self.active.values():
                 self._event_row(citizen.phase, citizen, "pending")
@@ -242,6 +278,9 @@ class Replication:
             booths.release()
             return self._unmet(c, "line_down", t_booth)
         wait = env.now - c.arrival_min
+        if self.carrier is not None and self.carrier.carries(self, c, token):
+            yield from self._carried(c, t_booth, wait, token)
+            return
         cut_s = min(self.site_up[site].next_down_s(now_s), line.next_down_s(now_s))
         if cut_s < now_s + c.duration_min * 60.0:
             yield env.timeout(cut_s / 60.0 - env.now)
@@ -256,6 +295,20 @@ class Replication:
         if c.phase >= 0:
             self._record_interview(c, t_booth, wait, token)
 
+    def _carried(self, c: Citizen, t_booth: float, wait: float, token: Token):
+        """An interview carried by :attr:`carrier`: its measured MOS, or unmet as ``line_down`` if it
+        failed (counted as cut by an outage when an outage ended it)."""
+        outcome: CarriedInterview = yield self.carrier.interview(self, c, token)  # type: ignore[union-attr]
+        self.agents[c.stream.service].release(token)
+        self.kiosks[c.stream.site].release()
+        if outcome.failed:
+            if c.phase >= 0 and outcome.line_down:
+                self.cut_by_outage[c.phase] += 1
+            return self._unmet(c, "line_down", t_booth)
+        if c.phase >= 0:
+            self._record_interview(c, t_booth, wait, token, outcome.mos)
+        return None
+
     def _unmet(self, c: Citizen, reason: str, t_booth: float | None = None) -> None:
         """A need that ends unmet during the simulation; the booth time it took, if it had one."""
         self.add_unmet(c.phase, c, reason)
@@ -264,7 +317,8 @@ class Replication:
         if self.unmet_events is not None:
             self.active.pop(id(c), None)
 
-    def _record_interview(self, c: Citizen, t_booth: float, wait: float, token: Token) -> None:
+    def _record_interview(self, c: Citizen, t_booth: float, wait: float, token: Token,
+                          mos: float | None = None) -> None:
         inputs, stream, commune, phase = self.inputs, c.stream, c.commune, c.phase
         service, site = stream.service, stream.site
         self.kiosk_busy[phase, site] += self.env.now - t_booth
@@ -276,7 +330,7 @@ class Replication:
                             - inputs.phases[stream.phase].nearest_km[commune])
         gen = inputs.phases[phase].generation[site]
         self.served.append(phase, c.year, service, site, station_site, commune, c.arrival_min, wait,
-                           c.duration_min, self.mos_for(site, service, token, gen), avoided)
+                           c.duration_min, self.mos_for(site, service, token, gen) if mos is None else mos, avoided)
         if self.unmet_events is not None:
             self.active.pop(id(c), None)
 
@@ -376,5 +430,5 @@ def simulate(inputs: ModelInputs, seed: np.random.SeedSequence | int,
     return Replication(inputs, seed, progress, keep_records).run()
 
 
-__all__ = ["Citizen", "Replication", "SeedStreams", "arrival_times", "sample_durations",
+__all__ = ["CarriedInterview", "Citizen", "InterviewCarrier", "Replication", "SeedStreams", "arrival_times", "sample_durations",
            "simulate"]

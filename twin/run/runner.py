@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from twin.kpis import (
     summarize_years,
 )
 from twin.model.inputs import ModelInputs, prepare
+from twin.model.records import ReplicationRecords
 from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
 from twin.run.engine import Engine, Task, engine_for, local_workers
@@ -91,7 +92,12 @@ class ReplicationOutput:
 def replication_output(loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence, index: int,
                        keep_records: bool) -> ReplicationOutput:
     """Simulate replication ``index`` and compute everything the run folder keeps of it."""
-    records = simulate(inputs, seed, keep_records=keep_records)
+    return output_of(loaded, inputs, simulate(inputs, seed, keep_records=keep_records), index, keep_records)
+
+
+def output_of(loaded: LoadedScenario, inputs: ModelInputs, records: ReplicationRecords, index: int,
+              keep_records: bool) -> ReplicationOutput:
+    """Everything the run folder keeps of replication ``index`` from its simulated ``records``."""
     table = None
     if keep_records:
         from twin.run.records import records_table
@@ -246,11 +252,27 @@ class RunJob:
     manifest: dict[str, Any]
     seeds: list[np.random.SeedSequence]
     recorder: RunRecorder
+    first: FirstReplication | None = None
 
     @property
     def phases(self) -> list[str]:
         """Phase names in order."""
         return [cfg.window.name for cfg in self.inputs.phases]
+
+
+class FirstReplication(Protocol):
+    """Runs replication 1 of a run in this process instead of the model alone (the hybrid twin's live
+    window, :class:`emulators.hybrid.LiveReplication`); the runner knows it only by this interface."""
+
+    def check(self, loaded: LoadedScenario, inputs: ModelInputs) -> None:
+        """Raise TwinInputError if it cannot run on this scenario (called before the folder exists)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest says of it."""
+
+    def __call__(self, folder: Path, loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence,
+                 index: int, keep_records: bool) -> ReplicationOutput:
+        """Replication ``index``'s output; may write its own files into ``folder`` (atomically)."""
 
 
 #: Told which engine runs the tasks once it has started (e.g. to print the Dask dashboard's address).
@@ -269,6 +291,11 @@ def _execute(job: RunJob, engine: Engine, stop: StopRequest, plot: Plotter | Non
     todo = [i for i in range(len(job.seeds)) if i not in recorder.results]
     interrupted = stop.requested
     try:
+        if job.first is not None and 0 in todo and not interrupted:
+            recorder.record(0, job.first(job.run.path, job.loaded, job.inputs, job.seeds[0], 0,
+                                         bool(manifest.get("records"))))
+            todo.remove(0)
+            interrupted = stop.requested
         if todo and not interrupted:
             shared = engine.share((job.loaded, job.inputs))
             tasks = [Task(i, replication_task, (shared, job.seeds[i], i, bool(manifest.get("records"))))
@@ -331,7 +358,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
                  on_replication: Callable[[int, int], None] | None = None,
                  plot: Plotter | None = None, force: bool = False, records: bool = False,
                  until_year: int | None = None, scheduler: str | None = None,
-                 stop: StopRequest | None = None, on_engine: EngineListener | None = None) -> RunOutcome:
+                 stop: StopRequest | None = None, on_engine: EngineListener | None = None,
+                 first: FirstReplication | None = None) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
@@ -354,6 +382,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         stop: the stop request signals set (default: a new one, with SIGINT, SIGTERM and SIGHUP
             handled while the run works, when called from the main thread).
         on_engine: told which engine runs the replications once it has started.
+        first: runs replication 1 in this process instead of the model alone (checked before the folder
+            is made; the others run as usual).
 
     Returns:
         A :class:`RunOutcome` (``interrupted`` and ``signum`` when a signal stopped it).
@@ -368,14 +398,18 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         spec = loaded.spec
         n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed,
                                           jobs)
+        if first is not None:
+            first.check(loaded, inputs)
         folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)
         run = RunFolder(folder, force=force, inputs=[loaded.path] if loaded.path is not None else [])
         manifest = new_manifest(loaded, root_seed, n_rep, records, until_year)
+        if first is not None:
+            manifest["first_replication"] = first.describe()
         run.write_manifest(manifest)
         run.write_phases([{"name": cfg.window.name, "start_date": cfg.window.start_date.isoformat(),
                            "end_date": cfg.window.end_date.isoformat()} for cfg in inputs.phases])
         recorder = RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
-        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(root_seed).spawn(n_rep), recorder)
+        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(root_seed).spawn(n_rep), recorder, first)
         engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
         return _execute(job, engine, stop, plot, on_engine)
 

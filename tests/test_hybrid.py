@@ -1,0 +1,117 @@
+"""The hybrid twin (emulators/hybrid.py): a replication whose interviews at live kiosks inside a window
+are real emulated calls in virtual time, on the model's clock. The model waits for each call exactly as
+for a modelled interview, so everything but the quality of those interviews is the pure replication's;
+the calls go through the signalling server; bad windows are refused with the option named."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emulators.hybrid import LiveWindow, LiveWindowError, check_window, live_calls_csv, run_hybrid_replication
+from twin.model.replication import simulate
+from twin.run.runner import compile_scenario
+
+TINY = Path(__file__).resolve().parent.parent / "scenarios" / "tiny.yaml"
+WINDOW = "2007-01-02/2007-01-05"
+
+
+@pytest.fixture(scope="module")
+def hybrid_run():
+    loaded, inputs = compile_scenario(TINY)
+    seed = np.random.SeedSequence(7).spawn(1)[0]
+    window = LiveWindow.parse("vorey,retournac", WINDOW, media_s=3.0)
+    records, carrier = run_hybrid_replication(loaded, inputs, seed, window)
+    return loaded, inputs, seed, window, records, carrier
+
+
+def test_live_interviews_are_calls_and_the_rest_of_the_replication_is_unchanged(hybrid_run):
+    loaded, inputs, seed, window, records, carrier = hybrid_run
+    rows = carrier.rows
+    assert len(rows) >= 3
+    assert all(r.cause == "completed" and r.media_s == 3.0 and r.fps_up > 0 and r.fps_down > 0 for r in rows)
+    assert {r.site for r in rows} <= {"vorey", "retournac"}
+    assert all("2007-01-02" <= r.start < "2007-01-05" for r in rows)
+    pure = simulate(inputs, seed)
+    served, ref = records.served, pure.served
+    for column in served:  # the same citizens served at the same times with the same waits
+        if column != "mos":
+            assert np.allclose(served[column], ref[column], rtol=0, atol=1e-6), column
+    assert records.unmet_counts == pure.unmet_counts
+    # the live interviews carry the measured MOS, the others the model's
+    live_mos = sorted(r.mos_measured for r in rows)
+    changed = np.flatnonzero(served["mos"] != ref["mos"])
+    assert sorted(served["mos"][changed].tolist()) == pytest.approx(live_mos)
+    assert all(r.mos_predicted == pytest.approx(float(ref["mos"][i])) for r, i in zip(
+        sorted(rows, key=lambda r: r.mos_measured), changed[np.argsort(served["mos"][changed])]))
+
+
+def test_calls_go_through_the_signalling_server(hybrid_run):
+    *_, carrier = hybrid_run
+    log = carrier.server.log
+    for kind in ("offer", "answer", "bye"):
+        assert sum(m.kind == kind for m in log) == len(carrier.rows)
+    assert not any(m.kind == "refused" for m in log)
+    offered = [(m.kiosk, m.station) for m in log if m.kind == "offer"]
+    assert offered == [(r.site, r.station) for r in sorted(carrier.rows, key=lambda r: r.call)]
+
+
+def test_the_same_seed_gives_the_same_live_calls(hybrid_run):
+    loaded, inputs, seed, window, _, carrier = hybrid_run
+    _, again = run_hybrid_replication(loaded, inputs, seed, window)
+    strip = [dataclasses.replace(r, wall_s=0.0) for r in carrier.rows]
+    assert [dataclasses.replace(r, wall_s=0.0) for r in again.rows] == strip
+    text = live_calls_csv(carrier.rows)
+    assert text.splitlines()[0].startswith("call,site,service,station,generation,start")
+    assert len(text.splitlines()) == len(carrier.rows) + 1
+
+
+@pytest.mark.parametrize(("sites", "window", "message"), [
+    ("nowhere", WINDOW, "unknown site 'nowhere'"),
+    ("anpe-le-puy", WINDOW, "not a user kiosk"),
+    ("vorey", "2006-01-01/2006-02-01", "outside the simulated period"),
+    ("vorey,cunlhat", "2007-02-20/2007-03-10", "generations [1, 2]"),
+])
+def test_bad_windows_are_refused(sites, window, message):
+    loaded, inputs = compile_scenario(TINY)
+    with pytest.raises(LiveWindowError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        check_window(loaded, inputs, LiveWindow.parse(sites, window))
+
+
+@pytest.mark.parametrize(("sites", "window", "media_s", "message"), [
+    ("", WINDOW, 60.0, "no site"),
+    ("vorey", "2007-01-02", 60.0, "START/END"),
+    ("vorey", "2007-01-02/tomorrow", 60.0, "not two ISO dates"),
+    ("vorey", "2007-01-20/2007-01-02", 60.0, "not after"),
+    ("vorey", WINDOW, 0.0, "--live-media-s"),
+])
+def test_bad_options_are_refused(sites, window, media_s, message):
+    with pytest.raises(LiveWindowError, match=message):
+        LiveWindow.parse(sites, window, media_s=media_s)
+
+
+def test_twin_run_live_writes_the_live_calls_and_refuses_a_bad_site(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def twin(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "twin.cli", "run", str(TINY), "-r", "2", "-j", "1", "--no-plots",
+                               *args], capture_output=True, text=True, timeout=600)
+
+    bad = twin("--out", str(tmp_path / "bad"), "--live", "nowhere", "--live-window", WINDOW)
+    assert bad.returncode == 2 and "unknown site 'nowhere'" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "live"
+    done = twin("--out", str(out), "--live", "vorey", "--live-window", WINDOW, "--live-media-s", "2",
+                "--live-max-calls", "2")
+    assert done.returncode == 0, done.stderr
+    lines = (out / "live_calls.csv").read_text().splitlines()
+    assert len(lines) == 3 and all(",vorey," in line for line in lines[1:])
+    live = json.loads((out / "live.json").read_text())
+    assert live["calls"] == 2 and live["causes"] == {"completed": 2} and live["signalling"]["offer"] == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["first_replication"]["sites"] == ["vorey"]
