@@ -62,9 +62,12 @@ def call_configs(config: CallConfig, calls: int) -> list[CallConfig]:
 
 async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
                     interrupts: InterruptPolicy | None = None, capture: bool = False,
-                    routes: list[SignalRoute] | None = None) -> list[CallResult]:
+                    routes: list[SignalRoute] | None = None, paths: list[tuple[Any, Any]] | None = None
+                    ) -> list[CallResult]:
     """Run ``configs`` concurrently on the running loop (of ``backend``'s clock); one profile for all.
-    With ``routes`` (one per call), each call is set up through its route's signalling server.
+    With ``routes`` (one per call), each call is set up through its route's signalling server. With
+    ``paths`` (one ``(up, down)`` pair per call: LinkQueues or :class:`twin.line.LinkPath` objects, which
+    may share hops), each call crosses its own pair instead of the shared line or its own line.
 
     Raises:
         ValueError: configurations with different profiles or clocks (process-wide encoder settings), or
@@ -73,6 +76,8 @@ async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
             any call starts.
     """
     first = configs[0]
+    if paths is not None and len(paths) != len(configs):
+        raise ValueError(f"{len(paths)} link paths for {len(configs)} calls")
     if routes is not None and len(routes) != len(configs):
         raise ValueError(f"{len(routes)} signalling routes for {len(configs)} calls")
     for route in routes or ():
@@ -86,7 +91,8 @@ async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
         group = GroupContext(encoder=encoder, record=record, origin_s=loop.time())
         queues = first.link_queues() if shared_line else None
         sessions = [CallSession(c, backend, handle_sigint=False, capture=capture, group=group, index=i,
-                                queues=queues, route=None if routes is None else routes[i])
+                                queues=queues if paths is None else paths[i],
+                                route=None if routes is None else routes[i])
                     for i, c in enumerate(configs)]
         if interrupts is not None:
             def stop_all(signum: int) -> None:

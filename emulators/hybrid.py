@@ -46,6 +46,7 @@ from emulators.encoder_setup import encoder_limits
 from emulators.group import GroupContext
 from emulators.signalling import KioskIdentity, ServiceDirectory, SignallingServer, SignalRoute, Station
 from twin.errors import TwinInputError
+from twin.line import ClockedHop, LinkPath, LinkQueue, OutageSchedule
 from twin.model.inputs import ModelInputs
 from twin.model.records import ReplicationRecords
 from twin.model.replication import CarriedInterview, Citizen, Replication
@@ -74,9 +75,11 @@ class LiveWindow:
     end: dt.datetime
     media_s: float = 60.0
     max_calls: int = 20
+    sample_min: float = 0.0
 
     @classmethod
-    def parse(cls, sites: str, window: str, media_s: float = 60.0, max_calls: int = 20) -> LiveWindow:
+    def parse(cls, sites: str, window: str, media_s: float = 60.0, max_calls: int = 20,
+              sample_min: float = 0.0) -> LiveWindow:
         """From ``--live SITE[,SITE...]`` and ``--live-window START/END`` (ISO dates or date-times).
 
         Raises:
@@ -99,7 +102,9 @@ class LiveWindow:
             raise LiveWindowError(f"--live-media-s: {media_s!r} outside 1-3600 s")
         if not 1 <= max_calls <= MAX_LIVE_CALLS:
             raise LiveWindowError(f"--live-max-calls: {max_calls!r} outside 1-{MAX_LIVE_CALLS}")
-        return cls(names, start, end, float(media_s), int(max_calls))
+        if not 0.0 <= sample_min <= 1440.0:
+            raise LiveWindowError(f"--live-sample-min: {sample_min!r} outside 0-1440 min")
+        return cls(names, start, end, float(media_s), int(max_calls), float(sample_min))
 
     def minutes(self, inputs: ModelInputs) -> tuple[float, float]:
         """The window in simulation minutes (minute 0: midnight of ``inputs.sim_start_date``).
@@ -128,12 +133,14 @@ class LiveCallRow:
     service: str
     station: str
     generation: int
-    start: str  # ISO date-time of the simulated calendar
+    start: str  # the interview's start, ISO date-time of the simulated calendar
+    media_start: str  # the live call's start (the sampling instant, or the interview's start)
     interview_min: float  # the model's drawn duration
     media_s: float  # the emulated part
     cause: str
     mos_measured: float  # the interview's MOS: emulators.calibrate.calibration_row on the call
     mos_predicted: float  # what the model's quality model gives the same kiosk, station and generation
+    mos_predicted_shared: float  # the same with the shared-link rule at the live calls met on each line
     mos_speech: float
     mos_video_up: float
     fps_up: float
@@ -143,7 +150,8 @@ class LiveCallRow:
     audio_loss_pct_up: float
     audio_loss_pct_down: float
     outage_s: float
-    concurrent_calls: int
+    calls_on_kiosk_line: int  # the most live calls crossing the kiosk's line at once during this one
+    calls_on_agent_line: int  # the same on the agent's line
     wall_s: float
 
 
@@ -166,10 +174,13 @@ class LiveCarrier:
         self.from_min, self.to_min = window.minutes(inputs)
         self.live_sites = {inputs.site_ids.index(s) for s in window.sites}
         self.kiosks = {i: _kiosk_identity(loaded, inputs, i, generation) for i in self.live_sites}
+        self.origin_s = group.origin_s  # the window's start on the loop: the shared links' clock origin
+        self._links: dict[int, tuple[LinkQueue, LinkQueue]] = {}
         self.rows: list[LiveCallRow] = []
         self.modelled_over_cap = 0
         self._started = 0
-        self._in_progress = 0
+        self._active: dict[int, list[int]] = {}  # live calls in progress -> most calls met on (kiosk, agent) link
+        self._links_of: dict[int, tuple[int, int]] = {}
 
     def carries(self, replication: Replication, citizen: Citizen, token: Token) -> bool:
         """A need of the window's measured period at a live kiosk (within the call cap)."""
@@ -187,28 +198,69 @@ class LiveCarrier:
         self._started += 1
         return self.driver.external(self._call(replication, citizen, token, index))
 
+    def _lead_s(self, interview_min: float, interview_s: float, media_s: float) -> float:
+        """Seconds from an interview's start to its live sample: with ``sample_min``, the next sampling
+        instant (window start + k x sample_min) if the media fits in the interview from there, so that
+        the interviews in progress at an instant run their samples together; else 0 (at its start)."""
+        period = self.window.sample_min
+        if period <= 0:
+            return 0.0
+        k = math.ceil((interview_min - self.from_min) / period - 1e-9)
+        lead_s = (self.from_min + k * period - interview_min) * SECONDS_PER_MODEL_MIN
+        return max(0.0, lead_s) if lead_s + media_s <= interview_s else 0.0
+
+    def link_queues(self, rep: Replication, link: int) -> tuple[LinkQueue, LinkQueue]:
+        """The (up, down) queues of ``link`` (:attr:`twin.model.inputs.ModelInputs.links`), made once for
+        the window on its clock and shared by every live call that crosses the link, with the outages the
+        model drew for that line."""
+        if link not in self._links:
+            lo_s = self.from_min * SECONDS_PER_MODEL_MIN
+            outages = [(max(0.0, s - lo_s), e - lo_s) for s, e in rep.link_up[link].intervals if e > lo_s]
+            config = CallConfig(line=self.inputs.links[link], clock="virtual", seed=self.seed)
+            schedule = OutageSchedule(outages) if outages else None
+            up_rng, down_rng = (np.random.default_rng(s) for s in
+                                np.random.SeedSequence(self.seed, spawn_key=(link,)).spawn(2))
+            self._links[link] = (config.link_queue("up", up_rng, schedule), config.link_queue("down", down_rng, schedule))
+        return self._links[link]
+
     async def _call(self, rep: Replication, c: Citizen, token: Token, index: int) -> CarriedInterview:
         inputs, site, service = self.inputs, c.stream.site, c.stream.service
         loop = asyncio.get_running_loop()
-        start_min = rep.env.now
+        interview_min = rep.env.now
         interview_s = c.duration_min * SECONDS_PER_MODEL_MIN
         media_s = min(interview_s, self.window.media_s)
+        lead_s = self._lead_s(interview_min, interview_s, media_s)
+        if lead_s > 0:
+            await asyncio.sleep(lead_s)  # until the sampling instant: modelled time
+        start_min = interview_min + lead_s / SECONDS_PER_MODEL_MIN
         start_s = start_min * SECONDS_PER_MODEL_MIN
-        outages = _outages_during(rep.site_up[site].intervals, start_s, start_s + media_s)
+        agent_link = inputs.station_link[token[2]] if token[1] == "expert" else len(inputs.site_ids) + service
+        outages = _outages_during(rep.link_up[site].intervals + rep.link_up[agent_link].intervals,
+                                  start_s, start_s + media_s)
         profile = inputs.profiles[self.generation]
-        config = CallConfig(line=inputs.site_lines[site], duration_s=media_s, outages=outages,
-                            seed=self.seed + index, clock="virtual", profile=profile, compute_ssim=False)
+        config = CallConfig(line=inputs.site_lines[site], duration_s=media_s, seed=self.seed + index,
+                            clock="virtual", profile=profile, compute_ssim=False)
+        offset = loop.time() - self.origin_s  # this call's clock on the window's clock
+        kiosk_up, kiosk_down = self.link_queues(rep, site)
+        office_up, office_down = self.link_queues(rep, agent_link)
+        paths = (LinkPath(ClockedHop(kiosk_up, offset), ClockedHop(office_down, offset)),
+                 LinkPath(ClockedHop(office_up, offset), ClockedHop(kiosk_down, offset)))
         station = _station_id(inputs, service, token)
         route = SignalRoute(self.server, self.kiosks[site], inputs.service_ids[service], station)
         group = dataclasses.replace(self.group, origin_s=loop.time())
-        self._in_progress += 1
-        concurrent = self._in_progress
+        self._active[index] = [0, 0]
+        self._links_of[index] = (site, agent_link)
+        for other, peaks in self._active.items():  # the most live calls each call met at once on each link
+            for j, link in enumerate(self._links_of[other]):
+                peaks[j] = max(peaks[j], sum(link in self._links_of[i] for i in self._active))
         wall0 = time.perf_counter()
-        session = CallSession(config, self.backend, handle_sigint=False, group=group, index=index, route=route)
+        session = CallSession(config, self.backend, handle_sigint=False, group=group, index=index, route=route,
+                              queues=paths)
         try:
             result = await session.run()
         finally:
-            self._in_progress -= 1
+            n_kiosk, n_agent = self._active.pop(index)
+            del self._links_of[index]
         row = calibration_row(result, profile, inputs.site_lines[site].offer.name)
         cause = result.end.cause if result.end is not None else "cause not identified"
         failed = cause not in ("completed",)
@@ -217,27 +269,31 @@ class LiveCarrier:
         origin = dt.datetime.combine(inputs.sim_start_date, dt.time())
         self.rows.append(LiveCallRow(
             call=index + 1, site=inputs.site_ids[site], service=inputs.service_ids[service], station=station,
-            generation=gen, start=(origin + dt.timedelta(minutes=start_min)).isoformat(timespec="seconds"),
+            generation=gen, start=(origin + dt.timedelta(minutes=interview_min)).isoformat(timespec="seconds"),
+            media_start=(origin + dt.timedelta(minutes=start_min)).isoformat(timespec="seconds"),
             interview_min=round(c.duration_min, 3), media_s=round(media_s, 3), cause=cause,
             mos_measured=mos, mos_predicted=rep.mos_for(site, service, token, gen),
+            mos_predicted_shared=inputs.quality_model.score(inputs.links[site].shared_by(n_kiosk),
+                                                            inputs.links[agent_link].shared_by(n_agent), profile).mos,
+            mos_speech=_none_nan(row["mos_speech"]), mos_video_up=_none_nan(row["mos_video_up"]),
             fps_up=_none_nan(result.video.up.fps_mean), fps_down=_none_nan(result.video.down.fps_mean),
             p95_delay_ms_up=_none_nan(result.video.up.delay.p95_ms),
             p95_delay_ms_down=_none_nan(result.video.down.delay.p95_ms),
             audio_loss_pct_up=_none_nan(result.network.up.audio_drop_pct),
             audio_loss_pct_down=_none_nan(result.network.down.audio_drop_pct),
-            mos_speech=_none_nan(row["mos_speech"]), mos_video_up=_none_nan(row["mos_video_up"]),
-            outage_s=sum(e - s for s, e in outages), concurrent_calls=concurrent,
+            outage_s=sum(e - s for s, e in outages), calls_on_kiosk_line=n_kiosk, calls_on_agent_line=n_agent,
             wall_s=round(time.perf_counter() - wall0, 3)))
-        if not failed and interview_s > media_s:
-            await asyncio.sleep(interview_s - media_s)  # the rest of the interview: modelled time
+        if not failed and interview_s > lead_s + media_s:
+            await asyncio.sleep(interview_s - lead_s - media_s)  # the rest of the interview: modelled time
         return CarriedInterview(mos=None if failed else mos, failed=failed, line_down=failed and bool(outages),
                                 cause=cause)
 
 
 def _outages_during(intervals, start_s: float, end_s: float) -> tuple[tuple[float, float], ...]:
-    """The parts of ``intervals`` (model seconds) inside [start_s, end_s), relative to start_s."""
-    return tuple((max(s, start_s) - start_s, min(e, end_s) - start_s)
-                 for s, e in intervals if s < end_s and e > start_s and min(e, end_s) > max(s, start_s))
+    """The parts of ``intervals`` (model seconds) inside [start_s, end_s), relative to start_s, merged."""
+    return OutageSchedule([(max(s, start_s) - start_s, min(e, end_s) - start_s)
+                           for s, e in intervals if s < end_s and e > start_s and min(e, end_s) > max(s, start_s)
+                           ]).intervals
 
 
 def _station_id(inputs: ModelInputs, service: int, token: Token) -> str:
@@ -353,7 +409,7 @@ class LiveReplication:
         """The window as the manifest records it."""
         w = self.window
         return {"kind": "live window (emulators.hybrid)", "sites": list(w.sites), "start": w.start.isoformat(),
-                "end": w.end.isoformat(), "media_s": w.media_s, "max_calls": w.max_calls}
+                "end": w.end.isoformat(), "media_s": w.media_s, "max_calls": w.max_calls, "sample_min": w.sample_min}
 
     def __call__(self, folder: Path, loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence,
                  index: int, keep_records: bool) -> ReplicationOutput:
@@ -382,12 +438,12 @@ def live_summary(live: LiveReplication, carrier: LiveCarrier, wall_s: float) -> 
         "causes": causes, "signalling": kinds,
         "mos_measured_mean": statistics.fmean(r.mos_measured for r in done) if done else None,
         "mos_predicted_mean": statistics.fmean(r.mos_predicted for r in done) if done else None,
-        "max_concurrent_calls": max((r.concurrent_calls for r in rows), default=0),
+        "max_calls_on_one_line": max((max(r.calls_on_kiosk_line, r.calls_on_agent_line) for r in rows), default=0),
         "live_media_min": media_min, "wall_s": wall_s,
         "wall_s_per_live_call_min": wall_s / media_min if media_min else None,
-        "limits": ("each call's media runs at most media_s (the rest of the interview is modelled time; its MOS "
-                   "is the measured part's); each call has its own access line (shared office lines and "
-                   "backhauls are not emulated yet); the other replications are modelled"),
+        "limits": ("each interview is sampled by one live call of at most media_s seconds (at its start, or with "
+                   "sample_min at the next sampling instant), the rest of the interview is modelled time and its "
+                   "MOS is the sample's; one generation per window; the other replications are modelled"),
     }
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from twin.line import LinkPath
+
 LOOPBACK = "127.0.0.1"
 TIMER_ADVANCE_S = 0.0005
 """Deliveries are scheduled this much before their due time. Python's epoll selector rounds every
@@ -280,13 +282,15 @@ class UdpRelay:
         self._forward(direction, data, out, dest)
 
     def _forward(self, direction: str, data: bytes, *deliver_args) -> None:
-        """Pass one datagram through the direction's LinkQueue, log it, schedule its delivery.
+        """Pass one datagram through the direction's LinkQueue (the first hop of a
+        :class:`twin.line.LinkPath`), log it, schedule its delivery (or its next hop).
 
         ``deliver_args`` are handed to :meth:`_send_out` when the delivery timer fires.
         """
         log = self.logs[direction]
         now = self.now_s()
-        queue = self.queues[direction]
+        path = self.queues[direction]
+        queue = path.hops[0] if isinstance(path, LinkPath) else path
         ip_bytes = len(data) + IPV4_UDP_HEADER_BYTES
         delivery = queue.send(now, ip_bytes)
         index = len(log.arrival_s)
@@ -304,8 +308,32 @@ class UdpRelay:
             return
         log.delivery_s.append(delivery)
         log.drop.append("")
-        self._loop.call_at(self.origin_s + delivery - self.timer_advance_s, self._deliver, direction, index, data,
-                           *deliver_args)
+        self._schedule(direction, index, 1, delivery, data, deliver_args)
+
+    def _schedule(self, direction: str, index: int, hop: int, delivery: float, data: bytes, deliver_args) -> None:
+        """At ``delivery`` (relay clock): offer the packet to hop ``hop`` of a path, or deliver it."""
+        path = self.queues[direction]
+        if isinstance(path, LinkPath) and hop < len(path.hops):
+            self._loop.call_at(self.origin_s + delivery, self._next_hop, direction, index, hop, data, deliver_args)
+        else:
+            self._loop.call_at(self.origin_s + delivery - self.timer_advance_s, self._deliver, direction, index, data,
+                               *deliver_args)
+
+    def _next_hop(self, direction: str, index: int, hop: int, data: bytes, deliver_args) -> None:
+        """Hop ``hop`` of a path receives the packet the previous hop delivered (now)."""
+        if self.closed:
+            return
+        log, queue = self.logs[direction], self.queues[direction].hops[hop]
+        delivery = queue.send(self.now_s(), log.ip_bytes[index])
+        if delivery is None:
+            log.delivery_s[index] = math.nan
+            log.drop[index] = queue.last_drop or "unknown"
+            return
+        wait = queue.last_queue_delay_s
+        if wait is not None and not math.isnan(log.queue_delay_s[index]):
+            log.queue_delay_s[index] += wait
+        log.delivery_s[index] = delivery
+        self._schedule(direction, index, hop + 1, delivery, data, deliver_args)
 
     def _deliver(self, direction: str, index: int, data: bytes, *deliver_args) -> None:
         if self.closed:

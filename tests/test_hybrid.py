@@ -115,3 +115,20 @@ def test_twin_run_live_writes_the_live_calls_and_refuses_a_bad_site(tmp_path):
     assert live["calls"] == 2 and live["causes"] == {"completed": 2} and live["signalling"]["offer"] == 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["first_replication"]["sites"] == ["vorey"]
+
+
+def test_interviews_in_progress_meet_live_on_the_shared_office_line():
+    """Four booths calling four agents whose stations share the office's line: with sampling instants
+    every 20 min, the interviews in progress run their samples together; four calls at once on the shared
+    lines get fewer frames than a call alone, and the shared-link rule predicts it."""
+    loaded, inputs = compile_scenario(TINY.parent / "office-shared-line.yaml")
+    window = LiveWindow.parse("vorey", "2007-01-15T09:00/2007-01-15T10:30", media_s=10.0, sample_min=20.0)
+    _, carrier = run_hybrid_replication(loaded, inputs, np.random.SeedSequence(11).spawn(1)[0], window)
+    rows = carrier.rows
+    four = [r for r in rows if r.calls_on_agent_line == 4]
+    alone = [r for r in rows if r.calls_on_agent_line == 1]
+    assert four and alone and all(sum(o.media_start == r.media_start for o in four) == 4 for r in four)
+    assert all(r.calls_on_kiosk_line == 4 for r in four)  # the four booths share Vorey's line too
+    assert max(r.fps_down for r in four) < 0.5 * min(r.fps_down for r in alone)
+    assert all(r.mos_predicted_shared < r.mos_predicted for r in four)
+    assert all(r.mos_predicted_shared == r.mos_predicted for r in alone)

@@ -62,6 +62,7 @@ __all__ = [
     "AdslLine",
     "BernoulliLoss",
     "CapacityTrace",
+    "ClockedHop",
     "CoDel",
     "Direction",
     "Encapsulation",
@@ -69,6 +70,7 @@ __all__ = [
     "Jitter",
     "LineFamily",
     "LineOffer",
+    "LinkPath",
     "LinkQueue",
     "LinkStats",
     "LossModel",
@@ -484,10 +486,13 @@ class AdslLine:
         loss_pct: random packet loss on the line, % (independent per packet), default 0.
         mtbf_h: mean time between outages, hours (:data:`DEFAULT_MTBF_H`, ASSUMPTION).
         mttr_h: mean outage duration, hours (:data:`DEFAULT_MTTR_H`, ASSUMPTION).
+        share: calls sharing the line at once, as one call sees it (the twin's shared-link rule, see
+            :meth:`shared_by`): the sync rates and buffers are those of the line divided by ``share``.
 
     Raises:
         LineError (at construction): a negative or non-finite value (naming field and value), loss
-        above 100 %, a zero buffer or MTBF, or a loop the family cannot sync.
+        above 100 %, a zero buffer or MTBF, a share that is not an integer >= 1, or a loop the family
+        cannot sync.
     """
 
     offer: LineOffer
@@ -501,8 +506,11 @@ class AdslLine:
     loss_pct: float = 0.0
     mtbf_h: float = DEFAULT_MTBF_H
     mttr_h: float = DEFAULT_MTTR_H
+    share: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.share, bool) or not isinstance(self.share, int) or self.share < 1:
+            raise LineError(f"line field share must be an integer >= 1, got {self.share!r}")
         if isinstance(self.offer, str):
             object.__setattr__(self, "offer", get_offer(self.offer))
         if not isinstance(self.offer, LineOffer):
@@ -529,21 +537,36 @@ class AdslLine:
 
     @property
     def sync_rate_down_kbps(self) -> float:
-        """Downstream sync rate: min(offer cap, attainable), kbit/s of ATM wire."""
-        return min(self.offer.down_kbps, self.attainable_kbps[0])
+        """Downstream sync rate: min(offer cap, attainable), kbit/s of ATM wire (divided by ``share``)."""
+        return min(self.offer.down_kbps, self.attainable_kbps[0]) / self.share
 
     @property
     def sync_rate_up_kbps(self) -> float:
-        """Upstream sync rate: min(offer cap, attainable), kbit/s of ATM wire."""
-        return min(self.offer.up_kbps, self.attainable_kbps[1])
+        """Upstream sync rate: min(offer cap, attainable), kbit/s of ATM wire (divided by ``share``)."""
+        return min(self.offer.up_kbps, self.attainable_kbps[1]) / self.share
+
+    def shared_by(self, calls: int) -> AdslLine:
+        """The line as each of ``calls`` concurrent calls sees it: the twin's shared-link rule.
+
+        A FIFO line carrying ``n`` similar calls is taken as ``n`` dedicated lines of ``1/n`` of its rate
+        and ``1/n`` of its buffer each: every call gets an equal share of the capacity (the processor-
+        sharing approximation of a FIFO with statistically identical flows) and the queueing delay of a
+        full buffer stays the shared line's. Checked against emulated concurrent calls on one shared
+        line (tests/test_shared_links.py, README "Shared lines").
+        """
+        if calls == self.share:
+            return self
+        return replace(self, share=calls)
 
     def sync_rate_kbps(self, direction: Direction | str) -> float:
         """Sync rate in ``direction``, kbit/s."""
         return self.sync_rate_up_kbps if Direction(direction) is Direction.UP else self.sync_rate_down_kbps
 
     def buffer_bytes(self, direction: Direction | str) -> int:
-        """Buffer in front of the bottleneck in ``direction`` (modem upstream / network downstream)."""
-        return int(self.up_buffer_bytes if Direction(direction) is Direction.UP else self.down_buffer_bytes)
+        """Buffer in front of the bottleneck in ``direction`` (modem upstream / network downstream),
+        divided by ``share``."""
+        whole = self.up_buffer_bytes if Direction(direction) is Direction.UP else self.down_buffer_bytes
+        return max(1, int(whole) // self.share)
 
     def fixed_delay_ms(self, direction: Direction | str) -> float:
         """Size-independent one-way delay in ``direction``: interleaving (or fast-path framing) +
@@ -1439,3 +1462,69 @@ class LinkQueue:
         st.bytes_delivered += ip_bytes
         st.wire_bytes_delivered += wire
         return delivery
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared links: one queue seen from several calls' clocks, and paths of several hops
+# --------------------------------------------------------------------------------------------------
+
+
+class ClockedHop:
+    """A :class:`LinkQueue` seen from one call's clock: the queue runs on a clock shared by every call
+    that crosses it (e.g. an office line carrying several agents' calls); a call's clock is
+    ``offset_s`` behind it (the call started ``offset_s`` after the shared clock's origin). Offers and
+    deliveries are converted, so each call keeps its own clock and the queue sees one non-decreasing
+    time. ``last_drop``, ``last_queue_delay_s`` and ``stats`` are the queue's.
+
+    Args:
+        queue: the shared queue.
+        offset_s: the call clock's origin on the shared clock, s.
+    """
+
+    def __init__(self, queue: LinkQueue, offset_s: float = 0.0) -> None:
+        self.queue = queue
+        self.offset_s = float(offset_s)
+
+    def send(self, now_s: float, ip_bytes: int) -> float | None:
+        """:meth:`LinkQueue.send` at ``now_s`` on the call's clock; the delivery on the call's clock."""
+        delivery = self.queue.send(now_s + self.offset_s, ip_bytes)
+        return None if delivery is None else delivery - self.offset_s
+
+    @property
+    def last_drop(self) -> str | None:
+        """The queue's ``last_drop``."""
+        return self.queue.last_drop
+
+    @property
+    def last_queue_delay_s(self) -> float | None:
+        """The queue's ``last_queue_delay_s``."""
+        return self.queue.last_queue_delay_s
+
+    @property
+    def stats(self) -> LinkStats:
+        """The queue's statistics (every call that crosses it)."""
+        return self.queue.stats
+
+
+class LinkPath:
+    """One direction of a call across several lines in series, e.g. the kiosk's uplink then the office
+    line's downlink. The relay offers a packet to the first hop at its arrival and to each next hop when
+    the previous one delivers it (each hop's time stays non-decreasing); a drop anywhere is the packet's
+    drop. ``stats`` are the first hop's (the call's own access line), ``hops`` all of them.
+
+    Args:
+        hops: :class:`LinkQueue` or :class:`ClockedHop` objects, in the order packets cross them.
+
+    Raises:
+        LineError: no hop.
+    """
+
+    def __init__(self, *hops: LinkQueue | ClockedHop) -> None:
+        if not hops:
+            raise LineError("a LinkPath needs at least one hop")
+        self.hops = hops
+
+    @property
+    def stats(self) -> LinkStats:
+        """The first hop's statistics."""
+        return self.hops[0].stats

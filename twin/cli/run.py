@@ -33,6 +33,9 @@ from twin.cli.options import force_option, no_plots_option, out_option
               help="The live window, ISO dates or date-times of the simulated calendar (e.g. 2006-03-01/2006-03-15).")
 @click.option("--live-media-s", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
               help="Seconds of media per live call (the rest of a longer interview is modelled time).")
+@click.option("--live-sample-min", type=click.FloatRange(0, 1440), default=0.0, show_default=True,
+              help="Start each live call at the next sampling instant (every N minutes from the window's start) "
+                   "if it fits in the interview, so interviews in progress meet live; 0: at the interview's start.")
 @click.option("--live-max-calls", type=click.IntRange(1, 200), default=20, show_default=True,
               help="Most live calls in the window (later interviews are modelled and counted).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -40,7 +43,7 @@ from twin.cli.options import force_option, no_plots_option, out_option
 def run_command(scenario: Path | None, replications: int | None, seed: int | None, jobs: int | None,
                 scheduler: str | None, out: Path | None, force: bool, no_plots: bool, until_year: int | None,
                 records: bool, live_sites: str | None, live_window: str | None, live_media_s: float,
-                live_max_calls: int, resume: Path | None) -> None:
+                live_sample_min: float, live_max_calls: int, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -64,7 +67,8 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
             raise TwinInputError("--resume continues a run as it was started: no --live with it")
         from emulators.hybrid import LiveReplication, LiveWindow
 
-        first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls))
+        first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls,
+                                                     live_sample_min))
     console = Console(stderr=True)
     jobs = default_jobs() if jobs is None else jobs
     stop = StopRequest()

@@ -189,6 +189,13 @@ class ModelInputs:
         durations: per service, the interview duration distribution.
         patience_min: per service, how long a walk-in citizen waits (inf for appointments).
         site_lines, office_lines: the lines of the sites and of the services' offices.
+        links: every line calls cross, as one list: the sites' lines (index = site), then the services'
+            office lines (index ``n_sites + service``: the standard VC rooms' line), then the offices'
+            own lines (``offices[].line``, shared by the expert kiosks at that office).
+        station_link: per site, the link its calls cross on its side: a user kiosk its own line, an
+            expert kiosk its own line or its office's shared line.
+        link_shared: per link, whether calls can cross it at once (several booths, stations or rooms):
+            only there does the shared-link rule (:meth:`twin.line.AdslLine.shared_by`) apply.
         kiosk_count: booths (user kiosks) or stations (expert kiosks) per site.
         commune_to_office_km: road distance to each service's nearest office, shape (n_communes, n_services).
         quality_model: scores each interview.
@@ -226,6 +233,9 @@ class ModelInputs:
     site_departement: tuple[str, ...] = ()
     site_commune: tuple[str, ...] = ()
     site_kind: tuple[str, ...] = ()
+    links: tuple[AdslLine, ...] = ()
+    station_link: tuple[int, ...] = ()
+    link_shared: tuple[bool, ...] = ()
     mos_memo: dict[tuple[AdslLine, AdslLine, int], float] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -544,6 +554,7 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         phase_configs.append(_phase_config(spec, region, p, rollout, multipliers))
     patience = tuple(math.inf if s.booking == "appointment" else spec.demand.patience_min for s in services)
     site_departement, site_commune = _site_places(loaded)
+    links, station_link, link_shared = _links(loaded)
     return ModelInputs(
         scenario_name=spec.name,
         service_ids=service_ids,
@@ -567,7 +578,32 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         site_departement=site_departement,
         site_commune=site_commune,
         site_kind=tuple(s.kind for s in sites),
+        links=links,
+        station_link=station_link,
+        link_shared=link_shared,
     )
+
+
+def _links(loaded: LoadedScenario) -> tuple[tuple[AdslLine, ...], tuple[int, ...], tuple[bool, ...]]:
+    """The scenario's links, each site's station link, and which links calls can share (see
+    :class:`ModelInputs`)."""
+    spec = loaded.spec
+    sites, services = spec.sites, spec.services
+    links = [build_line(s.line) for s in sites] + [build_line(s.office_line) for s in services]
+    calls = [s.kiosk_count for s in sites] + [s.standard_vc_rooms for s in services]
+    office_link: dict[tuple[int, int], int] = {}
+    station_link = list(range(len(sites)))
+    for k, site in enumerate(sites):
+        place = loaded.office_of_expert.get(site.id)
+        if place is None:
+            continue
+        if place not in office_link:
+            office_link[place] = len(links)
+            links.append(build_line(services[place[0]].offices[place[1]].line))
+            calls.append(0)
+        station_link[k] = office_link[place]
+        calls[station_link[k]] += site.kiosk_count
+    return tuple(links), tuple(station_link), tuple(c > 1 for c in calls)
 
 
 __all__ = ["ModelInputs", "PhaseConfig", "PhaseWindow", "Segment", "Station", "Stream", "UnmetKey", "WeeklyInterval",

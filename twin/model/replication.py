@@ -32,7 +32,7 @@ from twin.scenario.spec import DurationSpec
 from twin.vocabulary import MIN_PER_DAY, UNMET_REASONS
 
 #: Purposes of the random streams (the first element of a stream's key).
-OUTAGES_SITE, OUTAGES_OFFICE, ARRIVALS, UNMET_COUNTS, UNMET_DETAIL = 1, 2, 3, 4, 5
+OUTAGES_SITE, OUTAGES_OFFICE, ARRIVALS, UNMET_COUNTS, UNMET_DETAIL, OUTAGES_SHARED_OFFICE = 1, 2, 3, 4, 5, 6
 
 #: Key standing for "no kiosk" (needs too far from any kiosk), above every 32-bit entity key.
 NO_SITE_KEY = 2**32
@@ -118,6 +118,19 @@ class Citizen(NamedTuple):
     phase: int
 
 
+class _SharedCall:
+    """An interview on links calls can share: its links, kiosk generation, start, the MOS it has at the
+    current concurrency (since ``since``) and the MOS-minutes accumulated before."""
+
+    __slots__ = ("agent_link", "area", "gen", "kiosk_link", "mos", "since", "start")
+
+    def __init__(self, kiosk_link: int, agent_link: int, gen: int, start: float) -> None:
+        self.kiosk_link, self.agent_link, self.gen = kiosk_link, agent_link, gen
+        self.start = self.since = start
+        self.area = 0.0
+        self.mos = 0.0
+
+
 @dataclass(frozen=True)
 class CarriedInterview:
     """How an interview carried outside the model (a live emulated call) went: its measured MOS, or a
@@ -171,6 +184,14 @@ class Replication:
         self.office_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
                                                    self.streams.rng(OUTAGES_OFFICE, inputs.service_keys[k]))
                           for k, line in enumerate(inputs.office_lines)]
+        n_links = len(inputs.links)
+        base = n_sites + n_services
+        self.link_up = self.site_up + self.office_up + [  # offices' own lines, shared by their expert kiosks
+            OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
+                                     self.streams.rng(OUTAGES_SHARED_OFFICE, k - base))
+            for k, line in enumerate(inputs.links[base:], start=base)]
+        self.link_calls = [0] * n_links  # calls crossing each link now
+        self.on_link: list[list[_SharedCall]] = [[] for _ in range(n_links)]
         self.served = ServedColumns()
         self.unmet: dict[tuple[int, int, int, int, str], int] = {}
         self.unmet_events: dict[str, list] | None = ({k: [] for k in UNMET_EVENT_COLUMNS} if keep_records
@@ -184,7 +205,7 @@ class Replication:
         self.arrived: dict[tuple[int, int, int, int], int] = {}
         self.active: dict[int, Citizen] = {}  # with keep_records: citizens not yet served nor unmet
         self.cut_by_outage = np.zeros(n_phases)
-        self._mos: dict[tuple[int, int, int], float] = {}
+        self._mos: dict[tuple[int, ...], float] = {}  # MOS by (site, station, gen) or shared-link key
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
@@ -233,7 +254,8 @@ class Replication:
         mos = self._mos.get(key)
         if mos is None:
             inputs = self.inputs
-            agent_line = inputs.site_lines[token[2]] if token[1] == "expert" else inputs.office_lines[service]
+            agent_line = (inputs.links[inputs.station_link[token[2]]] if token[1] == "expert"
+                          else inputs.office_lines[service])
             line_key = (inputs.site_lines[site], agent_line, gen)
             mos = inputs.mos_memo.get(line_key)
             if mos is None:
@@ -271,7 +293,8 @@ class Replication:
             if token is None:
                 booths.release()
                 return self._unmet(c, "gave_up", t_booth)
-        line = self.site_up[token[2]] if token[1] == "expert" else self.office_up[service]
+        line = (self.link_up[self.inputs.station_link[token[2]]] if token[1] == "expert"
+                else self.office_up[service])
         now_s = env.now * 60.0
         if not line.is_up(now_s):
             agents.release(token)
@@ -283,17 +306,75 @@ class Replication:
             return
         cut_s = min(self.site_up[site].next_down_s(now_s), line.next_down_s(now_s))
         if cut_s < now_s + c.duration_min * 60.0:
+            shared = self._start_shared(c, token)
             yield env.timeout(cut_s / 60.0 - env.now)
             agents.release(token)
             booths.release()
+            if shared is not None:
+                self._end_shared(shared)
             if c.phase >= 0:
                 self.cut_by_outage[c.phase] += 1
             return self._unmet(c, "line_down", t_booth)
+        shared = self._start_shared(c, token)
         yield env.timeout(c.duration_min)
         agents.release(token)
         booths.release()
+        mos = None if shared is None else self._end_shared(shared)
         if c.phase >= 0:
-            self._record_interview(c, t_booth, wait, token)
+            self._record_interview(c, t_booth, wait, token, mos)
+
+    # -- shared links --------------------------------------------------------------------------
+
+    def _start_shared(self, c: Citizen, token: Token) -> _SharedCall | None:
+        """Count an interview on its two links when either can carry several calls at once; None
+        otherwise (its MOS is then the one-call MOS, :meth:`mos_for`)."""
+        inputs = self.inputs
+        site, service = c.stream.site, c.stream.service
+        agent_link = inputs.station_link[token[2]] if token[1] == "expert" else len(inputs.site_ids) + service
+        if not (inputs.link_shared[site] or inputs.link_shared[agent_link]):
+            return None
+        gen = inputs.phases[c.phase].generation[site] if c.phase >= 0 else 1
+        call = _SharedCall(site, agent_link, gen, self.env.now)
+        for link in (site, agent_link):
+            self._recount(link, +1)
+            self.on_link[link].append(call)
+        call.mos = self._shared_mos(call)
+        return call
+
+    def _end_shared(self, call: _SharedCall) -> float:
+        """Take an interview off its links; its MOS, the time average over the concurrency it met."""
+        now = self.env.now
+        call.area += (now - call.since) * call.mos
+        for link in (call.kiosk_link, call.agent_link):
+            self.on_link[link].remove(call)
+            self._recount(link, -1)
+        return call.area / (now - call.start) if now > call.start else call.mos
+
+    def _recount(self, link: int, delta: int) -> None:
+        """One call more or less on ``link``: the calls already on it change MOS from now."""
+        now = self.env.now
+        self.link_calls[link] += delta
+        for call in self.on_link[link]:
+            call.area += (now - call.since) * call.mos
+            call.since = now
+            call.mos = self._shared_mos(call)
+
+    def _shared_mos(self, call: _SharedCall) -> float:
+        """MOS of a call with the links shared by the calls on them now (the shared-link rule)."""
+        inputs = self.inputs
+        n_kiosk, n_agent = self.link_calls[call.kiosk_link], self.link_calls[call.agent_link]
+        key = (call.kiosk_link, call.agent_link, call.gen, n_kiosk, n_agent)
+        mos = self._mos.get(key)
+        if mos is None:
+            kiosk_line = inputs.links[call.kiosk_link].shared_by(max(1, n_kiosk))
+            agent_line = inputs.links[call.agent_link].shared_by(max(1, n_agent))
+            line_key = (kiosk_line, agent_line, call.gen)
+            mos = inputs.mos_memo.get(line_key)
+            if mos is None:
+                mos = inputs.mos_memo[line_key] = inputs.quality_model.score(kiosk_line, agent_line,
+                                                                             inputs.profiles[call.gen]).mos
+            self._mos[key] = mos
+        return mos
 
     def _carried(self, c: Citizen, t_booth: float, wait: float, token: Token):
         """An interview carried by :attr:`carrier`: its measured MOS, or unmet as ``line_down`` if it

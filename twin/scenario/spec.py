@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,6 +201,15 @@ class Place(_Strict):
         return self
 
 
+class OfficeSpec(Place):
+    """A physical office of a service: where it is and, optionally, its own line."""
+
+    line: LineSpec | None = None
+    """The office's line, shared by every expert kiosk of the service at this office (same place): all
+    their calls cross it at once (the shared-link rule, :meth:`twin.line.AdslLine.shared_by`). Those
+    expert kiosks must then not set a line of their own. Default: each expert kiosk has its own line."""
+
+
 class ServiceSpec(_Strict):
     """A public service reachable by video (employment office, family allowances...)."""
 
@@ -207,7 +217,7 @@ class ServiceSpec(_Strict):
     """Identifier used by sites and phases."""
     name: str
     """Human-readable name."""
-    offices: list[Place] = Field(min_length=1)
+    offices: list[OfficeSpec] = Field(min_length=1)
     """The service's physical offices; citizens who do not use a kiosk travel to the nearest one
     (used for the travel avoided by each interview)."""
     departements: list[str] | None = None
@@ -615,6 +625,8 @@ class LoadedScenario:
         calibration_path: the calibration CSV the scenario names, resolved, or None.
         calibration: that table, read (a :class:`twin.quality.CalibrationTable`), or None.
         base_dir: folder against which the scenario's data-file names are resolved.
+        office_of_expert: expert site id -> (service index, office index) for expert kiosks at an office
+            with a line of its own (``offices[].line``), which their calls share.
     """
 
     spec: Scenario
@@ -626,6 +638,7 @@ class LoadedScenario:
     calibration_path: Path | None
     calibration: CalibrationTable | None = None
     base_dir: Path = Path(".")
+    office_of_expert: dict[str, tuple[int, int]] = dataclass_field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -723,8 +736,11 @@ def resolve_scenario(spec: Scenario, communes: tuple[Commune, ...], *, path: Pat
             raise CrossReferenceError(("observations", i, "departement"), obs.departement,
                                       f"no commune of the region has this departement code "
                                       f"(codes: {', '.join(sorted(codes))})")
+    office_of_expert = _experts_at_shared_offices(spec, site_latlon, office_latlon)
     line_specs = [(("sites", i, "line"), s.line) for i, s in enumerate(spec.sites)]
     line_specs += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(spec.services)]
+    line_specs += [(("services", i, "offices", j, "line"), o.line) for i, s in enumerate(spec.services)
+                   for j, o in enumerate(s.offices) if o.line is not None]
     for loc, line_spec in line_specs:
         try:
             get_offer(line_spec.offer)
@@ -736,7 +752,32 @@ def resolve_scenario(spec: Scenario, communes: tuple[Commune, ...], *, path: Pat
             raise CrossReferenceError(loc + ("loop_length_m",), line_spec.loop_length_m, str(exc)) from None
     return LoadedScenario(spec=spec, path=path, sha256=sha256, communes=communes, site_latlon=site_latlon,
                           office_latlon=office_latlon, calibration_path=calibration_path, calibration=calibration,
-                          base_dir=base_dir)
+                          base_dir=base_dir, office_of_expert=office_of_expert)
+
+
+def _experts_at_shared_offices(spec: Scenario, site_latlon: dict[str, tuple[float, float]],
+                               office_latlon: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[int, int]]:
+    """Expert site id -> (service index, office index) for the expert kiosks placed at an office of their
+    service that has a line (``offices[].line``).
+
+    Raises:
+        CrossReferenceError: such an expert kiosk also sets its own ``line``.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    service_index = {s.id: i for i, s in enumerate(spec.services)}
+    for k, site in enumerate(spec.sites):
+        if site.kind != "expert" or not site.services or site.services[0] not in service_index:
+            continue
+        i = service_index[site.services[0]]
+        for j, office in enumerate(spec.services[i].offices):
+            if office.line is not None and office_latlon[spec.services[i].id][j] == site_latlon[site.id]:
+                if "line" in site.model_fields_set:
+                    raise CrossReferenceError(("sites", k, "line"), site.line.offer,
+                                              f"expert kiosk {site.id!r} is at office {j} of {spec.services[i].id!r}, "
+                                              "which has a line its stations share (offices[].line): remove one")
+                found[site.id] = (i, j)
+                break
+    return found
 
 
 def build_line(spec: LineSpec) -> AdslLine:
@@ -775,6 +816,7 @@ __all__ = [
     "LineSpec",
     "LoadedScenario",
     "PhaseSpec",
+    "OfficeSpec",
     "Place",
     "QualitySpec",
     "RegionSpec",
