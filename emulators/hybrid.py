@@ -15,7 +15,8 @@ How it runs (:func:`run_hybrid_replication`):
    kiosk's line during the call are applied to the emulated line;
 3. after the window the model runs alone to the horizon.
 
-Limits of this version, said in ``live_calls.csv`` and the README: each call's media runs at most
+Scenarios name no document exchange yet, so the live calls send none (as the calibration calls the
+quality model reads). Limits of this version, said in ``live.json`` and the README: each call's media runs at most
 ``media_s`` seconds (the rest of a longer interview is modelled time, the MOS is the measured part's:
 a full day of 30-minute calls costs hours of CPU otherwise); each call has its own emulated access line
 (shared office lines and exchange backhauls are not emulated yet); every live kiosk of a window must
@@ -239,7 +240,7 @@ class LiveCarrier:
                                   start_s, start_s + media_s)
         profile = inputs.profiles[self.generation]
         config = CallConfig(line=inputs.site_lines[site], duration_s=media_s, seed=self.seed + index,
-                            clock="virtual", profile=profile, compute_ssim=False)
+                            clock="virtual", profile=profile, compute_ssim=False, scan_kb=0.0, print_kb=0.0)
         offset = loop.time() - self.origin_s  # this call's clock on the window's clock
         kiosk_up, kiosk_down = self.link_queues(rep, site)
         office_up, office_down = self.link_queues(rep, agent_link)
@@ -381,6 +382,13 @@ def run_hybrid_replication(loaded: LoadedScenario, inputs: ModelInputs, seed: np
     return rep.finish(), carrier
 
 
+def live_digest(rows: list[LiveCallRow]) -> str:
+    """SHA-256 of the live calls without their wall times: the same seed gives the same digest."""
+    import hashlib
+
+    return hashlib.sha256(live_calls_csv([dataclasses.replace(r, wall_s=0.0) for r in rows]).encode()).hexdigest()
+
+
 def live_calls_csv(rows: list[LiveCallRow]) -> str:
     """``live_calls.csv``: one row per live call, columns :data:`LIVE_CALL_COLUMNS`."""
     def cell(v) -> str:
@@ -435,7 +443,7 @@ def live_summary(live: LiveReplication, carrier: LiveCarrier, wall_s: float) -> 
         kinds[m.kind] = kinds.get(m.kind, 0) + 1
     return {
         **live.describe(), "replication": 1, "calls": len(rows), "modelled_over_cap": carrier.modelled_over_cap,
-        "causes": causes, "signalling": kinds,
+        "causes": causes, "signalling": kinds, "digest": live_digest(rows),
         "mos_measured_mean": statistics.fmean(r.mos_measured for r in done) if done else None,
         "mos_predicted_mean": statistics.fmean(r.mos_predicted for r in done) if done else None,
         "max_calls_on_one_line": max((max(r.calls_on_kiosk_line, r.calls_on_agent_line) for r in rows), default=0),
