@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import simpy
+
+
+class DrivingStopped(Exception):
+    """:meth:`SimPyOnLoop.run` stopped because its ``stop`` callable said so (a signal): the tasks still
+    running were cancelled and awaited."""
 
 
 class SimPyOnLoop:
@@ -84,13 +89,17 @@ class SimPyOnLoop:
         task.add_done_callback(finished)
         return done_event
 
-    async def run(self, until: float) -> None:
+    async def run(self, until: float, stop: Callable[[], bool] | None = None) -> None:
         """Process the environment's events before ``until`` (SimPy units), each when the loop's clock
         reaches it, then wait for the external tasks still running (their events, and what they set off
         before ``until``, are processed too). Leaves ``env.now`` at the last event processed.
 
+        ``stop`` is asked before each event: when it returns True the external tasks still running are
+        cancelled and awaited, and :class:`DrivingStopped` is raised.
+
         Raises:
             ValueError: ``until`` before the environment's ``now``.
+            DrivingStopped: ``stop`` returned True.
         """
         env = self.env
         if until < env.now:
@@ -100,6 +109,9 @@ class SimPyOnLoop:
         self._wake = asyncio.Event()
         try:
             while True:
+                if stop is not None and stop():
+                    await self._cancel_running()
+                    raise DrivingStopped("stopped while driving the environment")
                 t_next = env.peek()
                 if t_next >= until or t_next == math.inf:
                     if not self._running:
@@ -118,5 +130,11 @@ class SimPyOnLoop:
         finally:
             self._wake = None
 
+    async def _cancel_running(self) -> None:
+        tasks = list(self._running)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-__all__ = ["SimPyOnLoop"]
+
+__all__ = ["DrivingStopped", "SimPyOnLoop"]

@@ -33,6 +33,7 @@ import datetime as dt
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ from emulators.calibrate import calibration_row
 from emulators.call import CallSession
 from emulators.clocks import clock_backend
 from emulators.config import CallConfig
-from emulators.cosim import SimPyOnLoop
+from emulators.cosim import DrivingStopped, SimPyOnLoop
 from emulators.encoder_setup import encoder_limits
 from emulators.group import GroupContext
 from emulators.signalling import KioskIdentity, ServiceDirectory, SignallingServer, SignalRoute, Station
@@ -180,6 +181,7 @@ class LiveCarrier:
         self.rows: list[LiveCallRow] = []
         self.modelled_over_cap = 0
         self._started = 0
+        self.stopping = False  # the window was stopped: calls in progress end now
         self._active: dict[int, list[int]] = {}  # live calls in progress -> most calls met on (kiosk, agent) link
         self._links_of: dict[int, tuple[int, int]] = {}
 
@@ -258,7 +260,11 @@ class LiveCarrier:
         session = CallSession(config, self.backend, handle_sigint=False, group=group, index=index, route=route,
                               queues=paths)
         try:
-            result = await session.run()
+            result = await asyncio.shield(session_task := asyncio.ensure_future(session.run()))
+        except asyncio.CancelledError:  # the window is stopped: the call keeps what it measured
+            session._on_signal(2)
+            result = await session_task
+            self.stopping = True
         finally:
             n_kiosk, n_agent = self._active.pop(index)
             del self._links_of[index]
@@ -284,6 +290,8 @@ class LiveCarrier:
             audio_loss_pct_down=_none_nan(result.network.down.audio_drop_pct),
             outage_s=sum(e - s for s, e in outages), calls_on_kiosk_line=n_kiosk, calls_on_agent_line=n_agent,
             wall_s=round(time.perf_counter() - wall0, 3)))
+        if self.stopping:
+            raise asyncio.CancelledError
         if not failed and interview_s > lead_s + media_s:
             await asyncio.sleep(interview_s - lead_s - media_s)  # the rest of the interview: modelled time
         return CarriedInterview(mos=None if failed else mos, failed=failed, line_down=failed and bool(outages),
@@ -342,13 +350,25 @@ def check_window(loaded: LoadedScenario, inputs: ModelInputs, window: LiveWindow
     return generations.pop() if generations else 1
 
 
+class LiveInterrupted(Exception):
+    """The live window was stopped (a signal): ``carrier`` holds the calls that finished, and those that
+    were cut (cause ``interrupted``)."""
+
+    def __init__(self, carrier: LiveCarrier) -> None:
+        super().__init__("the live window was stopped")
+        self.carrier = carrier
+
+
 def run_hybrid_replication(loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence,
-                           window: LiveWindow, call_seed: int = 1) -> tuple[ReplicationRecords, LiveCarrier]:
+                           window: LiveWindow, call_seed: int = 1,
+                           stop: Callable[[], bool] | None = None) -> tuple[ReplicationRecords, LiveCarrier]:
     """One replication with the window's interviews at the live sites as emulated calls (module
     docstring); returns its records and the carrier (its :attr:`LiveCarrier.rows`, the signalling log).
+    ``stop`` is asked between the model's events in the window (e.g. ``lambda: stop_request.requested``).
 
     Raises:
         LiveWindowError: as :func:`check_window`.
+        LiveInterrupted: ``stop`` returned True; the calls in progress were cut and kept.
     """
     generation = check_window(loaded, inputs, window)
     lo, hi = window.minutes(inputs)
@@ -372,7 +392,9 @@ def run_hybrid_replication(loaded: LoadedScenario, inputs: ModelInputs, seed: np
             carrier = LiveCarrier(loaded, inputs, window, driver, server, backend, group, generation, call_seed)
             rep.carrier = carrier
             try:
-                await driver.run(until=hi)
+                await driver.run(until=hi, stop=stop)
+            except DrivingStopped:
+                raise LiveInterrupted(carrier) from None
             finally:
                 rep.carrier = None
         return carrier
@@ -419,14 +441,32 @@ class LiveReplication:
         return {"kind": "live window (emulators.hybrid)", "sites": list(w.sites), "start": w.start.isoformat(),
                 "end": w.end.isoformat(), "media_s": w.media_s, "max_calls": w.max_calls, "sample_min": w.sample_min}
 
+    @classmethod
+    def from_manifest(cls, described: dict) -> LiveReplication:
+        """The live replication a run's manifest describes (:meth:`describe`), for ``twin run --resume``."""
+        return cls(LiveWindow(tuple(described["sites"]), dt.datetime.fromisoformat(described["start"]),
+                              dt.datetime.fromisoformat(described["end"]), float(described["media_s"]),
+                              int(described["max_calls"]), float(described.get("sample_min", 0.0))))
+
     def __call__(self, folder: Path, loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence,
-                 index: int, keep_records: bool) -> ReplicationOutput:
+                 index: int, keep_records: bool, stop: Callable[[], bool] | None = None) -> ReplicationOutput:
+        """Run replication ``index`` with the live window; on ``stop`` keep the calls measured
+        (``live_calls.csv``, ``live.json`` with status interrupted) and raise KeyboardInterrupt."""
         wall0 = time.perf_counter()
-        records, carrier = run_hybrid_replication(loaded, inputs, seed, self.window, call_seed=index + 1)
-        rows = carrier.rows
-        atomic_write_text(Path(folder) / "live_calls.csv", live_calls_csv(rows))
-        atomic_write_json(Path(folder) / "live.json", live_summary(self, carrier, time.perf_counter() - wall0))
+        try:
+            records, carrier = run_hybrid_replication(loaded, inputs, seed, self.window, call_seed=index + 1,
+                                                      stop=stop)
+        except LiveInterrupted as stopped:  # keep the calls measured, then stop the run as a signal does
+            self._write(folder, stopped.carrier, time.perf_counter() - wall0, interrupted=True)
+            raise KeyboardInterrupt from None
+        self._write(folder, carrier, time.perf_counter() - wall0, interrupted=False)
         return output_of(loaded, inputs, records, index, keep_records)
+
+    def _write(self, folder: Path, carrier: LiveCarrier, wall_s: float, interrupted: bool) -> None:
+        atomic_write_text(Path(folder) / "live_calls.csv", live_calls_csv(carrier.rows))
+        summary = live_summary(self, carrier, wall_s)
+        summary["status"] = "interrupted: the replication was not finished" if interrupted else "complete"
+        atomic_write_json(Path(folder) / "live.json", summary)
 
 
 def live_summary(live: LiveReplication, carrier: LiveCarrier, wall_s: float) -> dict:

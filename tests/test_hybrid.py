@@ -168,3 +168,26 @@ def test_one_live_call_at_a_time_agrees_with_the_calibration_table():
         assert TOLERANCES["fps"][1](float(row["video_fps_up"]), live.fps_up), (live.fps_up, row["video_fps_up"])
         assert TOLERANCES["delay_mean_ms"][1](float(row["delay_p95_ms_up"]), live.p95_delay_ms_up), \
             (live.p95_delay_ms_up, row["delay_p95_ms_up"])
+
+
+def test_a_stopped_window_keeps_the_calls_measured(monkeypatch):
+    """A stop (a signal, here a state: two calls finished) ends the window: calls in progress are cut and
+    kept, the replication is not finished (the run then stops as on a signal)."""
+    from emulators import hybrid
+
+    carriers = []
+    original = hybrid.LiveCarrier.__init__
+
+    def remember(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        carriers.append(self)
+
+    monkeypatch.setattr(hybrid.LiveCarrier, "__init__", remember)
+    loaded, inputs = compile_scenario(TINY)
+    window = LiveWindow.parse("vorey,retournac", WINDOW, media_s=3.0)
+    with pytest.raises(hybrid.LiveInterrupted) as stopped:
+        run_hybrid_replication(loaded, inputs, np.random.SeedSequence(7).spawn(1)[0], window,
+                               stop=lambda: bool(carriers) and len(carriers[0].rows) >= 2)
+    rows = stopped.value.carrier.rows
+    assert len(rows) >= 2 and all(r.cause in ("completed", "interrupted") for r in rows)
+    assert not stopped.value.carrier._active  # no call left running

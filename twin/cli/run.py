@@ -69,6 +69,12 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
 
         first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls,
                                                      live_sample_min))
+
+    def live_from_manifest(described):
+        from emulators.hybrid import LiveReplication
+
+        return LiveReplication.from_manifest(described)
+
     console = Console(stderr=True)
     jobs = default_jobs() if jobs is None else jobs
     stop = StopRequest()
@@ -86,7 +92,7 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
 
         if resume is not None:
             outcome = resume_run(resume, jobs=jobs, on_replication=on_replication, plot=plot, scheduler=scheduler,
-                                 stop=stop, on_engine=on_engine)
+                                 stop=stop, on_engine=on_engine, first=live_from_manifest)
         else:
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
                                    on_replication=on_replication, force=force, records=records,

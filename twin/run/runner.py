@@ -271,8 +271,9 @@ class FirstReplication(Protocol):
         """What the manifest says of it."""
 
     def __call__(self, folder: Path, loaded: LoadedScenario, inputs: ModelInputs, seed: np.random.SeedSequence,
-                 index: int, keep_records: bool) -> ReplicationOutput:
-        """Replication ``index``'s output; may write its own files into ``folder`` (atomically)."""
+                 index: int, keep_records: bool, stop: Callable[[], bool] | None = None) -> ReplicationOutput:
+        """Replication ``index``'s output; may write its own files into ``folder`` (atomically). Asks
+        ``stop`` now and then, and raises KeyboardInterrupt when it says stop."""
 
 
 #: Told which engine runs the tasks once it has started (e.g. to print the Dask dashboard's address).
@@ -293,7 +294,7 @@ def _execute(job: RunJob, engine: Engine, stop: StopRequest, plot: Plotter | Non
     try:
         if job.first is not None and 0 in todo and not interrupted:
             recorder.record(0, job.first(job.run.path, job.loaded, job.inputs, job.seeds[0], 0,
-                                         bool(manifest.get("records"))))
+                                         bool(manifest.get("records")), stop=lambda: stop.requested))
             todo.remove(0)
             interrupted = stop.requested
         if todo and not interrupted:
@@ -416,13 +417,16 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
 
 def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int, int], None] | None = None,
                plot: Plotter | None = None, scheduler: str | None = None,
-               stop: StopRequest | None = None, on_engine: EngineListener | None = None) -> RunOutcome:
+               stop: StopRequest | None = None, on_engine: EngineListener | None = None,
+               first: Callable[[Mapping[str, Any]], FirstReplication] | None = None) -> RunOutcome:
     """Continue an interrupted, killed or partial run in ``folder``: the replications already written are
     kept, the others run with the same seed streams; the result is the same as an uninterrupted run.
+    ``first`` rebuilds the run's :class:`FirstReplication` from what its manifest says of it
+    (``first_replication``), for runs made with one.
 
     Raises:
         TwinInputError: not a run folder, a run still running (its process is alive), a scenario file that
-            is gone or has changed since the run started.
+            is gone or has changed since the run started, a run with a first replication and no ``first``.
     """
     stop = StopRequest() if stop is None else stop
     with stop_on_signals(stop):
@@ -433,6 +437,13 @@ def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int,
             raise TwinInputError(f"the run is still running (process {manifest.get('pid')} on "
                                  f"{manifest.get('host')}): stop it first", path=str(path))
         loaded, inputs = _resume_scenario(path, manifest)
+        replacement = None
+        if manifest.get("first_replication") is not None:
+            if first is None:
+                raise TwinInputError("this run's first replication is not the model alone "
+                                     f"({manifest['first_replication'].get('kind')}): resume it with twin run --resume",
+                                     path=str(path))
+            replacement = first(manifest["first_replication"])
         n_rep = int(manifest["replications_requested"])
         run = RunFolder.reopen(path)
         manifest.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "ended_utc": None,
@@ -440,7 +451,8 @@ def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int,
         recorder = RunRecorder(run, manifest, kpi_names(inputs.service_ids), n_rep, inputs.site_ids, on_replication)
         recorder.results.update(load_replications(path, inputs.site_ids, n_rep,
                                                   [cfg.window.name for cfg in inputs.phases], recorder.kpis))
-        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(int(manifest["seed"])).spawn(n_rep), recorder)
+        job = RunJob(run, loaded, inputs, manifest, np.random.SeedSequence(int(manifest["seed"])).spawn(n_rep), recorder,
+                     replacement)
         engine = engine_for(jobs, scheduler) if not stop.requested else engine_for(1)
         return _execute(job, engine, stop, plot, on_engine)
 
