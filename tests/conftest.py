@@ -6,6 +6,7 @@ Test data lives inside the repository (tests/data/): OR-Library instances, a mah
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,12 @@ def fake_link() -> Callable[..., LinkQueue]:
 def run_folder(tmp_path: Path) -> Path:
     """A path for a run folder that does not exist yet (a command creates it)."""
     return tmp_path / "run"
+
+
+@pytest.fixture()
+def tiny_copy(tmp_path: Path) -> Path:
+    """A copy of scenarios/tiny.yaml beside a copy of its data folder, ready to be broken."""
+    shutil.copytree(ROOT / "scenarios" / "data", tmp_path / "data")
+    target = tmp_path / "tiny.yaml"
+    shutil.copy(ROOT / "scenarios" / "tiny.yaml", target)
+    return target

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.errors import TwinInputError
@@ -59,6 +58,7 @@ from twin.run.runner import (
 from twin.run.signals import StopRequest, stop_on_signals
 from twin.scenario.loading import extended_until, load_scenario, scenario_data, with_data
 from twin.scenario.spec import LoadedScenario
+from twin.scenario.yaml12 import format_loc, read_yaml_file
 from twin.vocabulary import MAX_REPLICATIONS
 
 #: Most points a sweep may have (each is a run folder).
@@ -168,21 +168,17 @@ def read_sweep(path: str | Path) -> tuple[SweepSpec, bytes]:
         TwinInputError: unreadable file, not YAML, a field that does not validate (named).
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TwinInputError(f"cannot read the sweep file: {exc}", path=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise TwinInputError(f"not valid YAML: {exc}", path=str(p)) from None
+    data, lines, raw = read_yaml_file(p, "sweep")
     if not isinstance(data, dict):
         raise TwinInputError("a sweep file is a YAML mapping (name:, scenario:, grid: ...)", path=str(p))
     try:
         return SweepSpec.model_validate(data), raw
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise TwinInputError(f"field {loc or '(top level)'}: {err['msg'].removeprefix('Value error, ')}",
+        loc = tuple(err["loc"])
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"line {line}, " if line else ""
+        raise TwinInputError(f"{where}field {format_loc(loc)}: {err['msg'].removeprefix('Value error, ')}",
                              path=str(p)) from None
 
 
