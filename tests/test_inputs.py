@@ -133,3 +133,149 @@ def test_a_sweep_file_is_read_the_same_way(tmp_path, capsys):
 
 def test_the_error_hierarchy_is_one():
     assert issubclass(ScenarioError, TwinInputError)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bounds: every count and size has an upper bound that keeps a run within the machine
+
+
+def _set(path: Path, change) -> Path:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+BOUNDS = {
+    "standard_vc_rooms": (lambda d: d["services"][1].update(standard_vc_rooms=10**12),
+                          "services[1].standard_vc_rooms = 1000000000000"),
+    "agents": (lambda d: d["services"][0].update(agents=10**9), "services[0].agents = 1000000000"),
+    "phase agents": (lambda d: d["phases"][1].update(agents={"anpe": 10**9}), "phases[1].agents.anpe = 1000000000"),
+    "kiosk_count": (lambda d: d["sites"][0].update(kiosk_count=10**7), "sites[0].kiosk_count = 10000000"),
+    "replications": (lambda d: d["simulation"].update(replications=10**6), "simulation.replications = 1000000"),
+    "seed": (lambda d: d["simulation"].update(seed=2**70), "simulation.seed"),
+    "warmup": (lambda d: d["simulation"].update(warmup_days=10**6), "simulation.warmup_days = 1000000"),
+    "years": (lambda d: d["simulation"].update(end_date="2090-12-31"), "simulation.end_date = '2090-12-31'"),
+    "sites": (lambda d: d["sites"].extend(dict(d["sites"][0], id=f"x{i}") for i in range(2001)), "field sites ="),
+    "slots": (lambda d: d["services"][0].update(slots=d["services"][0]["slots"] * 51), "services[0].slots ="),
+    "text": (lambda d: d.update(description="x" * 100_001), "field description ="),
+    "multiplier": (lambda d: d["demand"].update(drivers=[{"id": "x", "description": "x", "effect": "multiplier",
+                                                          "values": {2006: 1e6, 2007: 1}, "source": "x"}]),
+                   "demand.drivers[0]"),
+    "needs": (lambda d: d["demand"].update(kiosk_uptake=1.0) or d["services"][0].update(need_per_capita_per_year=5),
+              "demand.kiosk_uptake = 1.0"),
+    "outages": (lambda d: d["sites"][0]["line"].update(mtbf_h=1e-6, mttr_h=0), "sites[0].line.mtbf_h = 1e-06"),
+    "distance": (lambda d: d["demand"].update(max_kiosk_distance_km=1e9), "demand.max_kiosk_distance_km"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOUNDS))
+def test_every_count_has_an_upper_bound_named_in_the_error(tiny_copy, capsys, case):
+    change, field = BOUNDS[case]
+    _set(tiny_copy, change)
+    start = time.perf_counter()
+    err = _cli_error(capsys, "run", str(tiny_copy), "--out", str(tiny_copy.parent / "o"))
+    assert time.perf_counter() - start < 10.0
+    assert str(tiny_copy) in err and field in err, err
+    assert not (tiny_copy.parent / "o").exists()
+
+
+def test_bounds_are_documented_in_the_schema_and_in_docs():
+    from twin.scenario import spec
+
+    schema = spec.scenario_json_schema()
+    service = schema["$defs"]["ServiceSpec"]["properties"]
+    assert service["standard_vc_rooms"]["maximum"] == spec.MAX_VC_ROOMS
+    assert "1,000" in service["standard_vc_rooms"]["description"]
+    assert schema["properties"]["sites"]["maxItems"] == spec.MAX_SITES
+    table = (ROOT / "docs" / "inputs.md").read_text()
+    for name in ("MAX_SERVICES", "MAX_SITES", "MAX_PHASES", "MAX_AGENTS", "MAX_VC_ROOMS", "MAX_KIOSKS_PER_SITE",
+                 "MAX_KIOSK_NEEDS_PER_YEAR", "MAX_LINE_OUTAGES", "MAX_TEXT_CHARS"):
+        assert f"{getattr(spec, name):,}" in table, name
+
+
+# --------------------------------------------------------------------------------------------------
+# Files the scenario names: type, size, encoding, then values with line and column
+
+
+def _communes(tiny_copy: Path) -> Path:
+    return tiny_copy.parent / "data" / "auvergne-communes.csv"
+
+
+def _with_calibration(tiny_copy: Path) -> Path:
+    _replace(tiny_copy, "  model: opinion", "  model: calibration\n  calibration_file: data/auvergne-calibration.csv")
+    return tiny_copy.parent / "data" / "auvergne-calibration.csv"
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["binary data", "line 3"]),
+    (b"profile,line\n\xff\xfe garbage\n", ["not UTF-8", "line 2"]),
+    (b"profile,line\ngen1,adsl-512-128\n", ["missing column(s)", "up_kbps"]),
+])
+def test_a_bad_calibration_file_is_named_without_a_traceback(tiny_copy, capsys, content, fragments):
+    calibration = _with_calibration(tiny_copy)
+    calibration.write_bytes(content)
+    err = _cli_error(capsys, "run", str(tiny_copy))
+    assert "field quality.calibration_file = 'data/auvergne-calibration.csv'" in err and str(calibration) in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_a_nan_in_the_calibration_table_names_line_and_column(tiny_copy, capsys):
+    calibration = _with_calibration(tiny_copy)
+    rows = calibration.read_text().splitlines()
+    cells = rows[2].split(",")
+    cells[2] = "nan"
+    rows[2] = ",".join(cells)
+    calibration.write_text("\n".join(rows) + "\n")
+    err = _cli_error(capsys, "run", str(tiny_copy))
+    assert "line 3, column up_kbps" in err and "'nan'" in err
+
+
+@pytest.mark.parametrize("column, value, fragment", [
+    ("lat", "nan", "line 3, column lat: 'nan' is not a finite number"),
+    ("lon", "", "line 3, column lon: not a number: ''"),
+    ("population", "1e12", "line 3, column population: '1e12' is not a finite number between 0 and 100,000,000"),
+    ("population", "12.5", "line 3, column population: '12.5' is not a whole number"),
+    ("commune_id", " ", "line 3, column commune_id: empty"),
+])
+def test_a_bad_communes_value_names_file_line_and_column(tiny_copy, capsys, column, value, fragment):
+    import csv
+    import io
+
+    path = _communes(tiny_copy)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows[1][column] = value
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue())
+    err = _cli_error(capsys, "run", str(tiny_copy))
+    assert "field region.communes_file" in err and f"{path}: communes file" not in err
+    assert str(path) in err and fragment in err, err
+
+
+def test_oversized_and_binary_communes_files_are_refused_before_parsing(tiny_copy, capsys):
+    from twin import datafiles
+
+    path = _communes(tiny_copy)
+    with path.open("r+b") as handle:
+        handle.truncate(datafiles.MAX_DATA_FILE_BYTES + 1)  # sparse: no disk used
+    start = time.perf_counter()
+    err = _cli_error(capsys, "run", str(tiny_copy))
+    assert time.perf_counter() - start < 2.0
+    assert f"{datafiles.MAX_DATA_FILE_BYTES + 1:,} bytes" in err and "refused before reading" in err
+    path.unlink()
+    path.mkdir()
+    assert "not a regular file" in _cli_error(capsys, "run", str(tiny_copy))
+
+
+def test_too_many_communes_are_refused(tiny_copy, capsys, monkeypatch):
+    from twin import datafiles
+
+    monkeypatch.setattr(datafiles, "MAX_COMMUNES", 10)
+    err = _cli_error(capsys, "run", str(tiny_copy))
+    assert "line 12: more than 10 communes" in err

@@ -168,14 +168,18 @@ def scenario_from_data(data: Mapping[str, Any], *, base_dir: str | Path = ".",
         try:
             communes = read_communes(communes_path)
         except TwinInputError as exc:
-            raise ScenarioError(str(exc)) from None
+            raise _error(label, ("region", "communes_file"), spec.region.communes_file, str(exc), lines) from None
     calibration_path = base / spec.quality.calibration_file if spec.quality.calibration_file else None
     if calibration is None and calibration_path is not None:
         if not calibration_path.is_file():
             raise _error(label, ("quality", "calibration_file"), spec.quality.calibration_file,
                          f"file not found: {calibration_path}", lines)
         if spec.quality.model == "calibration":
-            calibration = read_calibration_csv(calibration_path)
+            try:
+                calibration = read_calibration_csv(calibration_path)
+            except TwinInputError as exc:
+                raise _error(label, ("quality", "calibration_file"), spec.quality.calibration_file, str(exc),
+                             lines) from None
     try:
         return resolve_scenario(spec, tuple(communes), path=Path(path) if path is not None else None,
                                 sha256=sha256 if sha256 is not None else data_sha256(data), base_dir=base,
