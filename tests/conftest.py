@@ -146,3 +146,31 @@ def tiny_copy(tmp_path: Path) -> Path:
     target = tmp_path / "tiny.yaml"
     shutil.copy(ROOT / "scenarios" / "tiny.yaml", target)
     return target
+
+
+@pytest.fixture()
+def twin_cli(capsys, monkeypatch):
+    """Run the ``twin`` entry point in this process (fast: no interpreter start-up, no imports): returns
+    a function ``(*argv) -> (exit status, stdout, stderr)``. The signal handlers the entry point
+    installs are restored afterwards."""
+    import signal
+
+    from twin.cli import main
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -27,6 +27,7 @@ the complete points and resumes the partial ones; a changed sweep file is refuse
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -43,7 +44,7 @@ from twin.errors import TwinInputError
 from twin.kpis import kpi_names
 from twin.model.inputs import prepare
 from twin.quality import quality_for_scenario
-from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, json_bytes, rewrite_in_place
 from twin.run.engine import Engine, Task, engine_for
 from twin.run.folder import RunFolder, load_replications, read_manifest
 from twin.run.outputs import RESULTS_ROOT, check_output_folder, prepare_output_folder, slug
@@ -51,6 +52,7 @@ from twin.run.runner import (
     RunJob,
     RunOutcome,
     RunRecorder,
+    close_after_write_failure,
     finish_run,
     new_manifest,
     replication_task,
@@ -311,15 +313,31 @@ def run_sweep(sweep_path: str | Path, jobs: int = 1, out_dir: str | Path | None 
                                                   "name": spec.name, "points": len(points), "replications": n_rep,
                                                   "seed": seed, "status": "running"})
         atomic_write_text(out / "points.csv", _points_csv(points))
-        jobs_by_point, skipped = _point_jobs(points, out, n_rep, seed, spec.until, continuing)
-        todo = [(pid, i) for pid, job in jobs_by_point.items() for i in range(n_rep) if i not in job.recorder.results]
-        interrupted = _run_tasks(jobs_by_point, todo, engine_for(jobs, scheduler), stop, on_task, on_engine)
-        outcomes = {pid: finish_run(job, interrupted or len(job.recorder.results) < n_rep, stop, None)
-                    for pid, job in jobs_by_point.items()}
-        table = sweep_table(points, jobs_by_point)
-        _write_table(out, table)
-        if plot is not None and table and not (interrupted or stop.requested):
-            plot(out / "plots", table, list(dict.fromkeys(p for point in points for p in point.values)))
+        jobs_by_point: dict[str, RunJob] = {}
+        try:
+            jobs_by_point, skipped = _point_jobs(points, out, n_rep, seed, spec.until, continuing)
+            todo = [(pid, i) for pid, job in jobs_by_point.items() for i in range(n_rep)
+                    if i not in job.recorder.results]
+            interrupted = _run_tasks(jobs_by_point, todo, engine_for(jobs, scheduler), stop, on_task, on_engine)
+            outcomes = {pid: finish_run(job, interrupted or len(job.recorder.results) < n_rep, stop, None)
+                        for pid, job in jobs_by_point.items()}
+            table = sweep_table(points, jobs_by_point)
+            _write_table(out, table)
+            if plot is not None and table and not (interrupted or stop.requested):
+                plot(out / "plots", table, list(dict.fromkeys(p for point in points for p in point.values)))
+        except OSError as exc:  # a file could not be written (a full disk): every manifest says so
+            for job in jobs_by_point.values():
+                if job.manifest.get("status") == "running":
+                    close_after_write_failure(job, exc)
+            last = {"sweep_file": str(path), "sweep_sha256": hashlib.sha256(raw).hexdigest(), "name": spec.name,
+                    "points": len(points), "replications": n_rep, "seed": seed, "status": "interrupted",
+                    "error": f"cannot write {exc.filename}: {exc.strerror or exc}"}
+            try:
+                atomic_write_json(out / "manifest.json", last)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    rewrite_in_place(out / "manifest.json", json_bytes(last))
+            raise
         status = "interrupted" if interrupted or stop.requested else "complete"
         atomic_write_json(out / "manifest.json", {"sweep_file": str(path), "sweep_sha256": hashlib.sha256(raw).hexdigest(),
                                                   "name": spec.name, "points": len(points), "replications": n_rep,
