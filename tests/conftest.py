@@ -174,3 +174,15 @@ def twin_cli(capsys, monkeypatch):
         return code, out, err
 
     return run
+
+
+def wait_for(predicate: Callable[[], bool], what: str, limit_s: float = 240.0) -> None:
+    """Poll a state (a file appearing, a process gone) until it holds. The limit only bounds a hang (it
+    is generous: a loaded machine is slow); it is never what a test measures."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {limit_s:.0f} s: {what}")
+        time.sleep(0.05)
