@@ -279,3 +279,13 @@ def test_too_many_communes_are_refused(tiny_copy, capsys, monkeypatch):
     monkeypatch.setattr(datafiles, "MAX_COMMUNES", 10)
     err = _cli_error(capsys, "run", str(tiny_copy))
     assert "line 12: more than 10 communes" in err
+
+
+def test_a_binary_trace_is_refused_in_one_line(twin_cli, tmp_path):
+    binary = tmp_path / "trace.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01" + bytes(range(256)) * 40)
+    code, _, err = twin_cli("emulate", "--clock", "virtual", "--duration-s", "2", "--trace-up", binary,
+                            "--out", tmp_path / "call")
+    assert code == 2 and err == f"error: {binary}: capacity trace: binary data (a NUL byte on line 1), not a " \
+                                "mahimahi trace (one millisecond timestamp per line)\n"
+    assert not (tmp_path / "call").exists()

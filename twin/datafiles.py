@@ -155,7 +155,7 @@ def read_capacity_trace(path: str | Path) -> CapacityTrace:
     (:meth:`twin.line.CapacityTrace.parse`): a binary or non-ASCII file fails on its first bad line.
 
     Raises:
-        TwinInputError: missing, unreadable or oversized file, a malformed line (naming its number).
+        TwinInputError: missing, unreadable, oversized or binary file, a malformed line (naming its number).
     """
     p = Path(path)
     _regular_file(p, "capacity trace")
@@ -166,6 +166,10 @@ def read_capacity_trace(path: str | Path) -> CapacityTrace:
         data = p.read_bytes()
     except OSError as exc:
         raise TwinInputError(f"cannot read capacity trace: {exc.strerror or exc}", path=str(p)) from None
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise TwinInputError(f"capacity trace: binary data (a NUL byte on line {line}), not a mahimahi trace "
+                             "(one millisecond timestamp per line)", path=str(p))
     return CapacityTrace.parse(data, name=str(p))
 
 
