@@ -289,3 +289,21 @@ def test_a_binary_trace_is_refused_in_one_line(twin_cli, tmp_path):
     assert code == 2 and err == f"error: {binary}: capacity trace: binary data (a NUL byte on line 1), not a " \
                                 "mahimahi trace (one millisecond timestamp per line)\n"
     assert not (tmp_path / "call").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_oversized_file_is_refused_before_the_slow_imports(tmp_path, command):
+    """The size check comes before twin run/sweep import numpy, the model, Dask and matplotlib (seconds
+    on a loaded machine): asserted on what is imported, not on a time."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.yaml"
+    big.write_text("x: 1\n" * (MAX_YAML_BYTES // 5 + 1))
+    code = ("import sys\nfrom twin.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n"
+            "    print(exc.code, sorted(m for m in ('numpy', 'pydantic', 'matplotlib', 'distributed') "
+            "if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code, command, str(big)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.stdout == "2 []\n", (proc.stdout, proc.stderr)
+    assert f"{big}: {big.stat().st_size:,} bytes: larger than any" in proc.stderr

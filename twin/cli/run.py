@@ -32,6 +32,10 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
                 scheduler: str | None, out: Path | None, force: bool, no_plots: bool, until_year: int | None,
                 records: bool, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
+    from twin.scenario.yaml12 import check_yaml_file
+
+    if scenario is not None:
+        check_yaml_file(scenario)  # before the slow imports below: an oversized file is refused at once
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -294,6 +294,29 @@ def parse_yaml_text(text: str, path: str | Path, what: str = "scenario") -> tupl
     return data, lines
 
 
+def check_yaml_file(path: str | Path, what: str = "scenario", max_bytes: int = MAX_YAML_BYTES) -> None:
+    """Refuse, from the file system alone (nothing is read), a path that cannot be a YAML input: a
+    device, pipe or folder, or a file over ``max_bytes``. Commands call it before their slow imports,
+    so an oversized file is refused at once; :func:`read_yaml_file` checks again and reads.
+
+    Raises:
+        ScenarioError: naming the file and what is wrong (a missing file is left to the reader).
+    """
+    p = Path(path)
+    label = str(p)
+    try:
+        if p.is_dir():
+            raise ScenarioError(f"is a folder, not a {what} file", path=label)
+        if p.exists() and not p.is_file():
+            raise ScenarioError(f"not a regular file (a device, pipe or socket cannot be a {what} file)", path=label)
+        size = p.stat().st_size if p.is_file() else 0
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror or exc}", path=label) from None
+    if size > max_bytes:
+        raise ScenarioError(f"{size:,} bytes: larger than any {what} file ({max_bytes:,} bytes at most); refused "
+                            "before reading", path=label)
+
+
 def read_yaml_file(path: str | Path, what: str = "scenario", max_bytes: int = MAX_YAML_BYTES) -> tuple[Any, dict, bytes]:
     """Read and parse a YAML file: its data, line index and bytes (for a digest).
 
@@ -305,12 +328,8 @@ def read_yaml_file(path: str | Path, what: str = "scenario", max_bytes: int = MA
     """
     p = Path(path)
     label = str(p)
+    check_yaml_file(p, what, max_bytes)
     try:
-        if p.exists() and not p.is_dir() and not p.is_file():
-            raise ScenarioError(f"not a regular file (a device, pipe or socket cannot be a {what} file)", path=label)
-        if p.is_file() and p.stat().st_size > max_bytes:
-            raise ScenarioError(f"{p.stat().st_size:,} bytes: larger than any {what} file ({max_bytes:,} bytes "
-                                "at most); refused before reading", path=label)
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("file not found", path=label) from None
@@ -330,5 +349,5 @@ def read_yaml_file(path: str | Path, what: str = "scenario", max_bytes: int = MA
     return data, lines, raw
 
 
-__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "CoreLoader", "ambiguity", "core_tag",
-           "format_loc", "parse_yaml_text", "read_yaml_file"]
+__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "CoreLoader", "ambiguity", "check_yaml_file",
+           "core_tag", "format_loc", "parse_yaml_text", "read_yaml_file"]
