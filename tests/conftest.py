@@ -6,6 +6,7 @@ Test data lives inside the repository (tests/data/): OR-Library instances, a mah
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,52 @@ def fake_link() -> Callable[..., LinkQueue]:
 def run_folder(tmp_path: Path) -> Path:
     """A path for a run folder that does not exist yet (a command creates it)."""
     return tmp_path / "run"
+
+
+@pytest.fixture()
+def tiny_copy(tmp_path: Path) -> Path:
+    """A copy of scenarios/tiny.yaml beside a copy of its data folder, ready to be broken."""
+    shutil.copytree(ROOT / "scenarios" / "data", tmp_path / "data")
+    target = tmp_path / "tiny.yaml"
+    shutil.copy(ROOT / "scenarios" / "tiny.yaml", target)
+    return target
+
+
+@pytest.fixture()
+def twin_cli(capsys, monkeypatch):
+    """Run the ``twin`` entry point in this process (fast: no interpreter start-up, no imports): returns
+    a function ``(*argv) -> (exit status, stdout, stderr)``. The signal handlers the entry point
+    installs are restored afterwards."""
+    import signal
+
+    from twin.cli import main
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def wait_for(predicate: Callable[[], bool], what: str, limit_s: float = 240.0) -> None:
+    """Poll a state (a file appearing, a process gone) until it holds. The limit only bounds a hang (it
+    is generous: a loaded machine is slow); it is never what a test measures."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {limit_s:.0f} s: {what}")
+        time.sleep(0.05)

@@ -158,3 +158,20 @@ def test_a_signal_while_the_figures_are_drawn_lets_them_finish(tmp_path: Path) -
     manifest = read_manifest(outcome.folder)
     assert outcome.interrupted and outcome.signum == signal.SIGTERM
     assert manifest["status"] == "complete" and manifest["plots"] == "written" and manifest["stopped_by"] == "SIGTERM"
+
+
+@pytest.mark.parametrize("sig, status, line", [(signal.SIGTERM, 143, "interrupted by SIGTERM"),
+                                               (signal.SIGHUP, 129, "interrupted by SIGHUP"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_before_the_command_handles_signals_keeps_the_policy(twin_cli, monkeypatch, sig, status, line):
+    """A signal while ``twin run`` imports or loads (before it handles signals itself) ends with 128 + the
+    signal and one line, not click's blank line and "aborted" with 130 whatever the signal."""
+    from twin.run import runner
+    from twin.run.signals import Interrupted
+
+    def stopped(*args, **kwargs):
+        raise Interrupted(sig) if sig != signal.SIGINT else KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_scenario", stopped)
+    code, stdout, stderr = twin_cli("run", TINY)
+    assert (code, stderr, stdout) == (status, line + "\n", "")

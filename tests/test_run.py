@@ -106,16 +106,26 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_interrupt_before_any_replication_exits_cleanly(tmp_path: Path) -> None:
-    """Ctrl-C while the workers are still starting: no traceback, no hang, an interrupted run folder."""
+    """Ctrl-C while the workers are still starting: no traceback, no hang, an interrupted run folder.
+    The signal is sent once the manifest names the engine (the workers' start-up, during which terminal
+    signals are left to the parent, is over), a state, never a time: a loaded machine cannot make it
+    flake."""
     import signal
-    import time
+
+    from conftest import wait_for
 
     out = tmp_path / "early"
     proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", str(AUVERGNE), "-r", "20", "--jobs", "2",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "manifest.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+
+    def engine_started() -> bool:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            return "engine" in json.loads((out / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return False
+
+    wait_for(engine_started, "the run's engine started")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -4,7 +4,6 @@ and the command line turns it into exit status 2 with one paragraph and no trace
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,6 @@ from twin.scenario.spec import GEN1_SERVICE_LIMIT, scenario_json_schema
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 TINY = SCENARIOS / "tiny.yaml"
-
-
-@pytest.fixture()
-def tiny_copy(tmp_path: Path) -> Path:
-    """A copy of tiny.yaml beside a copy of its data folder, ready to be broken."""
-    shutil.copytree(SCENARIOS / "data", tmp_path / "data")
-    target = tmp_path / "tiny.yaml"
-    shutil.copy(TINY, target)
-    return target
 
 
 def _mutate(path: Path, change) -> Path:

@@ -401,17 +401,14 @@ def test_coding_workers_exit_when_the_call_process_is_killed(tmp_path):
             found += [int(pid) for pid in (task / "children").read_text().split()]
         return found
 
-    deadline = time.monotonic() + 30
-    while len(children()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    from conftest import wait_for
+
+    wait_for(lambda: len(children()) >= 2, "the call started its coding workers")  # a state, not a time
     workers = children()
-    assert len(workers) >= 2, "the call never started its coding workers"
     os.kill(call.pid, signal.SIGKILL)
     call.wait()
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+    wait_for(lambda: not [pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)],
+             "every coding worker gone after the call was killed", limit_s=60)
 
 
 def _short_call_digest(_: int) -> str:

@@ -7,6 +7,7 @@ text to the pure model that parses it (:class:`twin.quality.CalibrationTable`,
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from twin.scenario.spec import Commune
 #: Largest commune population accepted (the most populous city on Earth is under 4e7).
 MAX_COMMUNE_POPULATION = 100_000_000
 
+#: Most communes a region may hold (all of France: about 35,000; the shipped Auvergne file: 454).
+MAX_COMMUNES = 50_000
+
+#: Largest communes or calibration CSV read, bytes (all of France's communes take about 3 MB).
+MAX_DATA_FILE_BYTES = 20_000_000
+
 #: Columns of a communes CSV.
 COMMUNE_COLUMNS = ("commune_id", "name", "departement_code", "lat", "lon", "population")
 
@@ -26,55 +33,98 @@ def _regular_file(path: Path, what: str) -> None:
     if not path.exists():
         raise TwinInputError(f"{what}: file not found", path=str(path))
     if not path.is_file():
-        raise TwinInputError(f"{what}: not a regular file", path=str(path))
+        raise TwinInputError(f"{what}: not a regular file (a folder, device or pipe)", path=str(path))
+
+
+def read_text_file(path: str | Path, what: str, max_bytes: int = MAX_DATA_FILE_BYTES) -> str:
+    """The text of a data file, checked before it is parsed: a regular file, at most ``max_bytes``
+    (refused from its size, before reading), no NUL byte (binary data), UTF-8 (a byte-order mark is
+    dropped).
+
+    Raises:
+        TwinInputError: naming the file, what it should be and what is wrong (the line of a bad byte).
+    """
+    p = Path(path)
+    _regular_file(p, what)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise TwinInputError(f"{what}: {size:,} bytes, over the {max_bytes:,} accepted; refused before reading",
+                                 path=str(p))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise TwinInputError(f"{what}: cannot read: {exc.strerror or exc}", path=str(p)) from None
+    if b"\x00" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        raise TwinInputError(f"{what}: binary data (a NUL byte on line {line}), not a CSV "
+                             "text file", path=str(p))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TwinInputError(f"{what}: not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8 CSV",
+                             path=str(p)) from None
 
 
 def read_communes(path: str | Path) -> tuple[Commune, ...]:
     """Read a region's communes CSV (columns :data:`COMMUNE_COLUMNS`; see scenarios/data/README.md).
 
     Raises:
-        TwinInputError: missing or unreadable file, not UTF-8, missing columns, a short row, a value that
-            is not a number or out of range, no row, a duplicated ``commune_id``.
+        TwinInputError: missing, unreadable, oversized or binary file, not UTF-8, missing columns, a short
+            row, an empty id or name, a value that is not a finite number or out of range (naming the
+            line and the column), more than :data:`MAX_COMMUNES` rows, no row, a duplicated ``commune_id``.
     """
     p = Path(path)
-    _regular_file(p, "communes file")
+    text = read_text_file(p, "communes file")
     try:
-        return _parse_communes(p)
-    except UnicodeDecodeError as exc:
-        raise TwinInputError(f"not UTF-8 text (byte {exc.start}); save the CSV as UTF-8", path=str(p)) from None
+        return _parse_communes(text, str(p))
     except csv.Error as exc:
         raise TwinInputError(f"not a readable CSV file ({exc})", path=str(p)) from None
 
 
-def _parse_communes(path: Path) -> tuple[Commune, ...]:
+def _number(row: dict[str, str], column: str, row_no: int, path: str, low: float, high: float) -> float:
+    text = (row[column] or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise TwinInputError(f"line {row_no}, column {column}: not a number: {text!r}", path=path) from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise TwinInputError(f"line {row_no}, column {column}: {text!r} is not a finite number between {low:,} and "
+                             f"{high:,}", path=path)
+    return value
+
+
+def _parse_communes(text: str, path: str) -> tuple[Commune, ...]:
     communes = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(COMMUNE_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise TwinInputError(f"missing column(s) {sorted(missing)} (has {reader.fieldnames})", path=str(path))
-        for row in reader:
-            row_no = reader.line_num
-            if None in row.values() or None in row:
-                raise TwinInputError(f"line {row_no}: {len(row)} fields where the header has "
-                                     f"{len(reader.fieldnames or [])}", path=str(path))
-            try:
-                lat, lon, population = float(row["lat"]), float(row["lon"]), int(row["population"])
-            except (TypeError, ValueError):
-                raise TwinInputError(f"line {row_no}: lat/lon/population not numeric: "
-                                     f"{row['lat']!r}, {row['lon']!r}, {row['population']!r}", path=str(path)) from None
-            if not 0 <= population <= MAX_COMMUNE_POPULATION:
-                raise TwinInputError(f"line {row_no}: population must be between 0 and {MAX_COMMUNE_POPULATION:,}, "
-                                     f"got {population}", path=str(path))
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
-                raise TwinInputError(f"line {row_no}: coordinates out of range: {lat}, {lon}", path=str(path))
-            communes.append(Commune(row["commune_id"], row["name"], row["departement_code"], lat, lon, population))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = set(COMMUNE_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise TwinInputError(f"missing column(s) {sorted(missing)} (has {reader.fieldnames})", path=path)
+    for row in reader:
+        row_no = reader.line_num
+        if None in row.values() or None in row:
+            raise TwinInputError(f"line {row_no}: {len(row)} fields where the header has "
+                                 f"{len(reader.fieldnames or [])}", path=path)
+        if len(communes) >= MAX_COMMUNES:
+            raise TwinInputError(f"line {row_no}: more than {MAX_COMMUNES:,} communes (all of France has about "
+                                 "35,000)", path=path)
+        for column in ("commune_id", "name"):
+            if not row[column].strip():
+                raise TwinInputError(f"line {row_no}, column {column}: empty", path=path)
+        lat = _number(row, "lat", row_no, path, -90, 90)
+        lon = _number(row, "lon", row_no, path, -180, 180)
+        population = _number(row, "population", row_no, path, 0, MAX_COMMUNE_POPULATION)
+        if population != int(population):
+            raise TwinInputError(f"line {row_no}, column population: {row['population']!r} is not a whole number",
+                                 path=path)
+        communes.append(Commune(row["commune_id"], row["name"], row["departement_code"], lat, lon, int(population)))
     if not communes:
-        raise TwinInputError("no communes in the file", path=str(path))
+        raise TwinInputError("no communes in the file", path=path)
     ids = [c.commune_id for c in communes]
     if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise TwinInputError(f"duplicate commune_id {dup!r}", path=str(path))
+        seen: set[str] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise TwinInputError(f"duplicate commune_id {dup!r}", path=path)
     return tuple(communes)
 
 
@@ -82,22 +132,17 @@ def read_calibration_csv(path: str | Path) -> CalibrationTable:
     """Read a calibration CSV written by ``twin calibrate`` (format: :class:`twin.quality.CalibrationTable`).
 
     Raises:
-        TwinInputError: missing or unreadable file, not UTF-8 text, missing columns, a bad value (naming
-            the row's line number, the column and the value).
+        TwinInputError: missing, unreadable, oversized or binary file, not UTF-8 text, missing columns, a
+            bad value (naming the row's line number, the column and the value).
     """
     p = Path(path)
-    _regular_file(p, "calibration table")
+    text = read_text_file(p, "calibration table")
     try:
-        with p.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = list(reader.fieldnames or [])
-            records = [(reader.line_num, raw) for raw in reader]
-    except UnicodeDecodeError as exc:
-        raise TwinInputError(f"not UTF-8 text (byte {exc.start}); is this a calibration CSV?", path=str(p)) from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = list(reader.fieldnames or [])
+        records = [(reader.line_num, raw) for raw in reader]
     except csv.Error as exc:
         raise TwinInputError(f"not a readable CSV file ({exc})", path=str(p)) from None
-    except OSError as exc:
-        raise TwinInputError(f"cannot read calibration table: {exc}", path=str(p)) from None
     return CalibrationTable.from_records(header, records, path=str(p))
 
 
@@ -110,7 +155,7 @@ def read_capacity_trace(path: str | Path) -> CapacityTrace:
     (:meth:`twin.line.CapacityTrace.parse`): a binary or non-ASCII file fails on its first bad line.
 
     Raises:
-        TwinInputError: missing, unreadable or oversized file, a malformed line (naming its number).
+        TwinInputError: missing, unreadable, oversized or binary file, a malformed line (naming its number).
     """
     p = Path(path)
     _regular_file(p, "capacity trace")
@@ -121,8 +166,12 @@ def read_capacity_trace(path: str | Path) -> CapacityTrace:
         data = p.read_bytes()
     except OSError as exc:
         raise TwinInputError(f"cannot read capacity trace: {exc.strerror or exc}", path=str(p)) from None
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise TwinInputError(f"capacity trace: binary data (a NUL byte on line {line}), not a mahimahi trace "
+                             "(one millisecond timestamp per line)", path=str(p))
     return CapacityTrace.parse(data, name=str(p))
 
 
-__all__ = ["COMMUNE_COLUMNS", "MAX_COMMUNE_POPULATION", "read_calibration_csv", "read_capacity_trace",
-           "read_communes", "MAX_TRACE_FILE_BYTES"]
+__all__ = ["COMMUNE_COLUMNS", "MAX_COMMUNES", "MAX_COMMUNE_POPULATION", "MAX_DATA_FILE_BYTES", "MAX_TRACE_FILE_BYTES",
+           "read_calibration_csv", "read_capacity_trace", "read_communes", "read_text_file"]

@@ -38,9 +38,26 @@ _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Stopped(Exception):
+    """A signal's KeyboardInterrupt, carried past click (which would turn it into ``Abort``: "aborted",
+    exit status 130 whatever the signal, after a blank line)."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__(str(interrupt))
+        self.interrupt = interrupt
+
+
 class _LazyGroup(click.Group):
     """A click group whose commands are imported only when invoked; ``--help`` lists them from
     :data:`_LAZY_COMMANDS` without importing them."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Invoke the command; a signal that stops it (while it imports or starts, before it handles
+        signals itself) leaves as :class:`_Stopped`, so :func:`main` applies the signal policy."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in _LAZY_COMMANDS if self._available(name))
@@ -96,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     except TwinInputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except _Stopped as stopped:  # SIGINT, SIGTERM or SIGHUP before the command handled signals itself
+        _say_interrupted(stopped.interrupt)
+        sys.exit(exit_status(stopped.interrupt))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -103,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP outside a command's own handling
-        click.echo("interrupted", err=True)
+        _say_interrupted(exc)
         sys.exit(exit_status(exc))
     except BrokenPipeError:  # the reader went away (`twin schema | head`): stop quietly
         _silence_stdout()
@@ -114,6 +134,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
         sys.exit(2)
     sys.exit(0)
+
+
+def _say_interrupted(interrupt: KeyboardInterrupt) -> None:
+    """One line on stderr: ``interrupted by SIGTERM`` (``interrupted`` for a plain Ctrl-C)."""
+    name = str(interrupt)
+    click.echo(f"interrupted by {name}" if name.startswith("SIG") else "interrupted", err=True)
 
 
 def _silence_stdout() -> None:

@@ -45,6 +45,10 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
                 records: bool, live_sites: str | None, live_window: str | None, live_media_s: float,
                 live_sample_min: float, live_max_calls: int, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
+    from twin.scenario.yaml12 import check_yaml_file
+
+    if scenario is not None:
+        check_yaml_file(scenario)  # before the slow imports below: an oversized file is refused at once
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

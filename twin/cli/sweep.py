@@ -41,6 +41,9 @@ def plan_point(loaded: Any, plan_values: Mapping[str, Any]) -> dict[str, Any]:
 def sweep_command(sweep: Path, jobs: int | None, scheduler: str | None, out: Path | None, force: bool,
                   no_plots: bool) -> None:
     """Run SWEEP (a base scenario and a grid of overrides): every point a run folder, one table of all."""
+    from twin.scenario.yaml12 import check_yaml_file
+
+    check_yaml_file(sweep, "sweep")  # before the slow imports below: an oversized file is refused at once
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -190,7 +190,7 @@ def _local_cluster(workers: int) -> Any:
     # endpoints) on a free port of 127.0.0.1: two clusters at once never fight for 8787
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                         dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
-                        silence_logs=logging.CRITICAL)
+                        silence_logs=logging.CRITICAL + 1)  # none: Dask logs a closing race at CRITICAL
 
 
 def _has_dashboard(cluster: Any, scheduler: str | None) -> bool:

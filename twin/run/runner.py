@@ -47,8 +47,10 @@ from twin.model.inputs import ModelInputs, prepare
 from twin.model.records import ReplicationRecords
 from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
+from twin.run.atomic import json_bytes, rewrite_in_place
 from twin.run.engine import Engine, Task, engine_for, local_workers
 from twin.run.folder import (
+    MANIFEST,
     RunFolder,
     git_commit,
     load_replications,
@@ -292,21 +294,42 @@ def _execute(job: RunJob, engine: Engine, stop: StopRequest, plot: Plotter | Non
     todo = [i for i in range(len(job.seeds)) if i not in recorder.results]
     interrupted = stop.requested
     try:
-        if job.first is not None and 0 in todo and not interrupted:
-            recorder.record(0, job.first(job.run.path, job.loaded, job.inputs, job.seeds[0], 0,
-                                         bool(manifest.get("records")), stop=lambda: stop.requested))
-            todo.remove(0)
-            interrupted = stop.requested
-        if todo and not interrupted:
-            shared = engine.share((job.loaded, job.inputs))
-            tasks = [Task(i, replication_task, (shared, job.seeds[i], i, bool(manifest.get("records"))))
-                     for i in todo]
-            interrupted = engine.run(tasks, recorder.record, stop)
-    except KeyboardInterrupt:  # from the progress callback, or a second signal
-        interrupted = True
-    finally:
-        engine.close()
-    return finish_run(job, interrupted or stop.requested, stop, plot)
+        try:
+            if job.first is not None and 0 in todo and not interrupted:
+                recorder.record(0, job.first(job.run.path, job.loaded, job.inputs, job.seeds[0], 0,
+                                             bool(manifest.get("records")), stop=lambda: stop.requested))
+                todo.remove(0)
+                interrupted = stop.requested
+            if todo and not interrupted:
+                shared = engine.share((job.loaded, job.inputs))
+                tasks = [Task(i, replication_task, (shared, job.seeds[i], i, bool(manifest.get("records"))))
+                         for i in todo]
+                interrupted = engine.run(tasks, recorder.record, stop)
+        except KeyboardInterrupt:  # from the progress callback, or a second signal
+            interrupted = True
+        finally:
+            engine.close()
+        return finish_run(job, interrupted or stop.requested, stop, plot)
+    except OSError as exc:  # a file could not be written (a full disk): the manifest says so
+        close_after_write_failure(job, exc)
+        raise
+
+
+def close_after_write_failure(job: RunJob, exc: OSError) -> None:
+    """The manifest's last word when a file of the run cannot be written: ``interrupted``, the file and
+    the error in ``error`` (``twin run --resume`` continues once the cause is fixed). On a full disk the
+    manifest is rewritten in its own blocks (:func:`twin.run.atomic.rewrite_in_place`); if even that
+    fails, the folder reads as abandoned once the process is gone (:func:`twin.run.folder.run_state`)."""
+    job.manifest.update({"status": "interrupted", "ended_utc": _now(),
+                         "replications_done": len(job.recorder.results),
+                         "error": f"cannot write {exc.filename}: {exc.strerror or exc}"})
+    try:
+        job.run.write_manifest(job.manifest)
+    except OSError:
+        try:
+            rewrite_in_place(job.run.path / MANIFEST, json_bytes(job.manifest))
+        except OSError:
+            pass
 
 
 def finish_run(job: RunJob, interrupted: bool, stop: StopRequest, plot: Plotter | None) -> RunOutcome:
@@ -328,7 +351,7 @@ def finish_run(job: RunJob, interrupted: bool, stop: StopRequest, plot: Plotter 
                 plot(job.run.path / "plots", job.phases, summary, job.loaded.spec.name)
             except OSError as exc:
                 manifest["plots"] = f"missing: {exc.strerror or exc} ({exc.filename})"
-                _close_manifest(job, interrupted, stop)
+                close_after_write_failure(job, exc)
                 raise
             manifest["plots"] = "written"
     _close_manifest(job, interrupted, stop)

@@ -27,6 +27,7 @@ the complete points and resumes the partial ones; a changed sweep file is refuse
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -37,14 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.errors import TwinInputError
 from twin.kpis import kpi_names
 from twin.model.inputs import prepare
 from twin.quality import quality_for_scenario
-from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from twin.run.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, json_bytes, rewrite_in_place
 from twin.run.engine import Engine, Task, engine_for
 from twin.run.folder import RunFolder, load_replications, read_manifest
 from twin.run.outputs import RESULTS_ROOT, check_output_folder, prepare_output_folder, slug
@@ -52,6 +52,7 @@ from twin.run.runner import (
     RunJob,
     RunOutcome,
     RunRecorder,
+    close_after_write_failure,
     finish_run,
     new_manifest,
     replication_task,
@@ -59,6 +60,7 @@ from twin.run.runner import (
 from twin.run.signals import StopRequest, stop_on_signals
 from twin.scenario.loading import extended_until, load_scenario, scenario_data, with_data
 from twin.scenario.spec import LoadedScenario
+from twin.scenario.yaml12 import format_loc, read_yaml_file
 from twin.vocabulary import MAX_REPLICATIONS
 
 #: Most points a sweep may have (each is a run folder).
@@ -168,21 +170,17 @@ def read_sweep(path: str | Path) -> tuple[SweepSpec, bytes]:
         TwinInputError: unreadable file, not YAML, a field that does not validate (named).
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TwinInputError(f"cannot read the sweep file: {exc}", path=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise TwinInputError(f"not valid YAML: {exc}", path=str(p)) from None
+    data, lines, raw = read_yaml_file(p, "sweep")
     if not isinstance(data, dict):
         raise TwinInputError("a sweep file is a YAML mapping (name:, scenario:, grid: ...)", path=str(p))
     try:
         return SweepSpec.model_validate(data), raw
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise TwinInputError(f"field {loc or '(top level)'}: {err['msg'].removeprefix('Value error, ')}",
+        loc = tuple(err["loc"])
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"line {line}, " if line else ""
+        raise TwinInputError(f"{where}field {format_loc(loc)}: {err['msg'].removeprefix('Value error, ')}",
                              path=str(p)) from None
 
 
@@ -315,15 +313,31 @@ def run_sweep(sweep_path: str | Path, jobs: int = 1, out_dir: str | Path | None 
                                                   "name": spec.name, "points": len(points), "replications": n_rep,
                                                   "seed": seed, "status": "running"})
         atomic_write_text(out / "points.csv", _points_csv(points))
-        jobs_by_point, skipped = _point_jobs(points, out, n_rep, seed, spec.until, continuing)
-        todo = [(pid, i) for pid, job in jobs_by_point.items() for i in range(n_rep) if i not in job.recorder.results]
-        interrupted = _run_tasks(jobs_by_point, todo, engine_for(jobs, scheduler), stop, on_task, on_engine)
-        outcomes = {pid: finish_run(job, interrupted or len(job.recorder.results) < n_rep, stop, None)
-                    for pid, job in jobs_by_point.items()}
-        table = sweep_table(points, jobs_by_point)
-        _write_table(out, table)
-        if plot is not None and table and not (interrupted or stop.requested):
-            plot(out / "plots", table, list(dict.fromkeys(p for point in points for p in point.values)))
+        jobs_by_point: dict[str, RunJob] = {}
+        try:
+            jobs_by_point, skipped = _point_jobs(points, out, n_rep, seed, spec.until, continuing)
+            todo = [(pid, i) for pid, job in jobs_by_point.items() for i in range(n_rep)
+                    if i not in job.recorder.results]
+            interrupted = _run_tasks(jobs_by_point, todo, engine_for(jobs, scheduler), stop, on_task, on_engine)
+            outcomes = {pid: finish_run(job, interrupted or len(job.recorder.results) < n_rep, stop, None)
+                        for pid, job in jobs_by_point.items()}
+            table = sweep_table(points, jobs_by_point)
+            _write_table(out, table)
+            if plot is not None and table and not (interrupted or stop.requested):
+                plot(out / "plots", table, list(dict.fromkeys(p for point in points for p in point.values)))
+        except OSError as exc:  # a file could not be written (a full disk): every manifest says so
+            for job in jobs_by_point.values():
+                if job.manifest.get("status") == "running":
+                    close_after_write_failure(job, exc)
+            last = {"sweep_file": str(path), "sweep_sha256": hashlib.sha256(raw).hexdigest(), "name": spec.name,
+                    "points": len(points), "replications": n_rep, "seed": seed, "status": "interrupted",
+                    "error": f"cannot write {exc.filename}: {exc.strerror or exc}"}
+            try:
+                atomic_write_json(out / "manifest.json", last)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    rewrite_in_place(out / "manifest.json", json_bytes(last))
+            raise
         status = "interrupted" if interrupted or stop.requested else "complete"
         atomic_write_json(out / "manifest.json", {"sweep_file": str(path), "sweep_sha256": hashlib.sha256(raw).hexdigest(),
                                                   "name": spec.name, "points": len(points), "replications": n_rep,

@@ -10,8 +10,9 @@ Two entry points build a :class:`twin.scenario.spec.LoadedScenario`:
   ``from_geodataframe`` wraps ``from_cost_matrix``) and adds line numbers to the errors.
 
 Errors are :class:`twin.errors.ScenarioError`: one paragraph naming the file, the line (from YAML), the
-field path and the value. YAML is read with a ``yaml.SafeLoader`` subclass: nothing in a scenario is
-executed; duplicate keys are refused.
+field path and the value. YAML is read by :mod:`twin.scenario.yaml12`: YAML 1.2 core-schema values,
+ambiguous plain scalars (``010``, ``1:30``, ``yes``) refused, bounded size, nothing executed, duplicate
+keys refused.
 """
 
 from __future__ import annotations
@@ -32,97 +33,22 @@ from twin.datafiles import read_calibration_csv, read_communes
 from twin.errors import ScenarioError, TwinInputError
 from twin.quality import CalibrationTable
 from twin.scenario.spec import Commune, CrossReferenceError, LoadedScenario, Scenario, resolve_scenario
+from twin.scenario.yaml12 import (
+    MAX_YAML_BYTES,
+    MAX_YAML_NODES,
+    ambiguity,
+    core_tag,
+    format_loc,
+    parse_yaml_text,
+    read_yaml_file,
+)
 from twin.vocabulary import LATEST_DATE
 
-#: Largest scenario file read, bytes, and most values once YAML aliases are expanded: a scenario is
-#: hand-written text; a "billion laughs" file of nested aliases would expand exponentially in validation.
-MAX_SCENARIO_BYTES = 10_000_000
-MAX_YAML_NODES = 1_000_000
+#: Largest scenario file read, bytes (see :mod:`twin.scenario.yaml12`, which reads it).
+MAX_SCENARIO_BYTES = MAX_YAML_BYTES
 
 # --------------------------------------------------------------------------------------------------
-# Reading YAML with line numbers
-
-
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (PyYAML silently keeps the last one) and leaves dates as
-    text (pydantic parses them, so an impossible date is reported with its field path)."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)  # YAML merge keys (<<: *base) first, as SafeLoader does
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a mapping key must be a plain value, got {type(key).__name__}", key_node.start_mark
-            ) from None
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _expanded_size(node: yaml.Node | None, memo: dict[int, int], depth: int = 0) -> int:
-    """Number of values the composed YAML tree holds once every alias is expanded (memoised per node,
-    so linear in the file's size)."""
-    if node is None:
-        return 0
-    if id(node) in memo:
-        return memo[id(node)]
-    if depth > 200:
-        raise RecursionError
-    memo[id(node)] = 1  # a cycle counts once (and is reported later as too deep)
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo, depth + 1) + _expanded_size(v, memo, depth + 1) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(item, memo, depth + 1) for item in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
-
-
-def _line_index(node: yaml.Node | None, path: tuple[Any, ...] = (), out: dict | None = None,
-                visited: set[int] | None = None) -> dict:
-    """Map field path tuples to 1-based line numbers from a composed YAML node tree (an aliased node is
-    walked once, at its anchor)."""
-    out = {} if out is None else out
-    visited = set() if visited is None else visited
-    if node is None or id(node) in visited:
-        return out
-    visited.add(id(node))
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_index(value_node, path + (key,), out, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, path + (i,), out, visited)
-    return out
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
+# Messages with line numbers
 
 
 def _line_for(loc: tuple[Any, ...], lines: dict) -> int | None:
@@ -142,7 +68,7 @@ def _short(value: Any, limit: int = 80) -> str:
 def _error(path: str | Path, loc: tuple[Any, ...], value: Any, message: str, lines: dict) -> ScenarioError:
     line = _line_for(loc, lines)
     where = f"line {line}, " if line else ""
-    return ScenarioError(f"{where}field {_format_loc(loc)} = {_short(value)}: {message}", path=str(path))
+    return ScenarioError(f"{where}field {format_loc(loc)} = {_short(value)}: {message}", path=str(path))
 
 
 
@@ -150,7 +76,7 @@ def _validation_error(exc: ValidationError, path: str, lines: dict) -> ScenarioE
     """The first (most telling) pydantic error as one paragraph naming field, value and line."""
     errors = exc.errors(include_url=False)
     # an unknown key is usually a misspelt one, the root of a "missing field" error: report it first
-    err = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")[0]
+    err = min(errors, key=lambda e: e["type"] != "extra_forbidden")
     ctx_error = (err.get("ctx") or {}).get("error")
     if isinstance(ctx_error, CrossReferenceError):
         return _error(path, ctx_error.loc, ctx_error.value, str(ctx_error), lines)
@@ -163,37 +89,8 @@ def _validation_error(exc: ValidationError, path: str, lines: dict) -> ScenarioE
     if err["type"] == "missing":
         line = _line_for(loc, lines)
         where = f"line {line}, " if line else ""
-        return ScenarioError(f"{where}field {_format_loc(loc)} is missing: it is required{extra}", path=path)
+        return ScenarioError(f"{where}field {format_loc(loc)} is missing: it is required{extra}", path=path)
     return _error(path, loc, err.get("input"), message + extra, lines)
-
-
-def parse_yaml_text(text: str, path: str | Path) -> tuple[Any, dict]:
-    """Parse scenario YAML text once: the data and the line index (field path -> 1-based line).
-
-    Raises:
-        ScenarioError: empty or non-YAML text, aliases expanding beyond :data:`MAX_YAML_NODES`, nesting
-            too deep, duplicate keys.
-    """
-    if not text.strip():
-        raise ScenarioError("the scenario file is empty", path=str(path))
-    loader = _LineLoader(text)
-    try:
-        node = loader.get_single_node()
-        expanded = _expanded_size(node, {})
-        if expanded > MAX_YAML_NODES:
-            raise ScenarioError(f"the YAML expands to {expanded:,} values through its aliases (at most "
-                                f"{MAX_YAML_NODES:,}): nested aliases expand exponentially", path=str(path))
-        data = loader.construct_document(node) if node is not None else None
-    except RecursionError:
-        raise ScenarioError("the YAML nests too deeply or an alias refers to itself", path=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{where}not valid YAML: {problem}", path=str(path)) from None
-    finally:
-        loader.dispose()
-    return data, _line_index(node)
 
 
 def parse_scenario_text(text: str, path: Path) -> tuple[Scenario, dict]:
@@ -271,14 +168,18 @@ def scenario_from_data(data: Mapping[str, Any], *, base_dir: str | Path = ".",
         try:
             communes = read_communes(communes_path)
         except TwinInputError as exc:
-            raise ScenarioError(str(exc)) from None
+            raise _error(label, ("region", "communes_file"), spec.region.communes_file, str(exc), lines) from None
     calibration_path = base / spec.quality.calibration_file if spec.quality.calibration_file else None
     if calibration is None and calibration_path is not None:
         if not calibration_path.is_file():
             raise _error(label, ("quality", "calibration_file"), spec.quality.calibration_file,
                          f"file not found: {calibration_path}", lines)
         if spec.quality.model == "calibration":
-            calibration = read_calibration_csv(calibration_path)
+            try:
+                calibration = read_calibration_csv(calibration_path)
+            except TwinInputError as exc:
+                raise _error(label, ("quality", "calibration_file"), spec.quality.calibration_file, str(exc),
+                             lines) from None
     try:
         return resolve_scenario(spec, tuple(communes), path=Path(path) if path is not None else None,
                                 sha256=sha256 if sha256 is not None else data_sha256(data), base_dir=base,
@@ -302,26 +203,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             field path, the value and the line number where known.
     """
     scenario_path = Path(path)
-    if scenario_path.exists() and not scenario_path.is_dir() and not scenario_path.is_file():
-        raise ScenarioError("not a regular file (a device, pipe or socket cannot be a scenario)",
-                            path=str(scenario_path))
-    try:
-        if scenario_path.is_file() and scenario_path.stat().st_size > MAX_SCENARIO_BYTES:
-            raise ScenarioError(f"{scenario_path.stat().st_size:,} bytes: larger than any scenario "
-                                f"({MAX_SCENARIO_BYTES:,} bytes at most)", path=str(scenario_path))
-        raw = scenario_path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("file not found", path=str(scenario_path)) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a folder, not a scenario file", path=str(scenario_path)) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", path=str(scenario_path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"not UTF-8 text (byte {exc.start}); is this a scenario file?",
-                            path=str(scenario_path)) from None
-    data, lines = parse_yaml_text(text, scenario_path)
+    data, lines, raw = read_yaml_file(scenario_path, "scenario")
     return scenario_from_data(data, base_dir=scenario_path.parent, path=scenario_path,
                               sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
 
@@ -376,11 +258,18 @@ def extended_until(loaded: LoadedScenario, year: int) -> LoadedScenario:
 
 
 class _Dumper(yaml.SafeDumper):
-    """yaml.SafeDumper writing multi-line strings as literal blocks (readable descriptions)."""
+    """yaml.SafeDumper writing multi-line strings as literal blocks (readable descriptions), and quoting
+    text that YAML 1.2 would read as another type or that :mod:`twin.scenario.yaml12` refuses as
+    ambiguous (``09``, ``0o17``, ``1e3``), so that twin reads back what it wrote."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value.strip("\n") else None
+    if "\n" in value.strip("\n"):
+        style = "|"
+    elif core_tag(value) != "tag:yaml.org,2002:str" or ambiguity(value):
+        style = "'"
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

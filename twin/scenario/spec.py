@@ -40,6 +40,7 @@ from twin.vocabulary import (
     GEN1_SERVICE_LIMIT,
     LATEST_DATE,
     MAX_HORIZON_YEARS,
+    MAX_REPLICATIONS,
     WEEKDAYS,
     YEAR_KPIS,
     kpi_names,
@@ -47,11 +48,32 @@ from twin.vocabulary import (
 
 #: Longest interview duration accepted, minutes (one week: beyond it a duration is a typo).
 MAX_DURATION_MIN = 7 * 24 * 60.0
+
+# Upper bounds that keep a run within one machine (memory and time); docs/inputs.md gives the table,
+# with the shipped scenarios' values beside each bound.
+#: Most services, sites, phases in a scenario.
+MAX_SERVICES, MAX_SITES, MAX_PHASES = 100, 2_000, 200
+#: Most offices of a service, departements it serves, weekly time windows in a list.
+MAX_OFFICES, MAX_DEPARTEMENTS, MAX_TIME_WINDOWS = 500, 200, 50
+#: Most agents of a service, standard VC rooms of a service, booths or stations at a site.
+MAX_AGENTS, MAX_VC_ROOMS, MAX_KIOSKS_PER_SITE = 10_000, 1_000, 1_000
+#: Longest text (names, descriptions, sources), characters.
+MAX_TEXT_CHARS = 100_000
+#: Largest root seed (an unsigned 63-bit integer: stored as such in every output).
+MAX_SEED = 2**63 - 1
+#: Largest demand multiplier a driver may give in a year, largest cost, EUR, longest distance, km.
+MAX_DRIVER_MULTIPLIER, MAX_EUR, MAX_DISTANCE_KM = 100.0, 1.0e9, 1_000.0
+#: Most kiosk needs a year the scenario may generate (an upper estimate: population x uptake x needs per
+#: inhabitant x drivers; each becomes an arrival held in memory for its calendar year; Auvergne: 55,000).
+MAX_KIOSK_NEEDS_PER_YEAR = 3_000_000
+#: Most line outages a replication may draw (every line over the horizon: horizon / (MTBF + MTTR)).
+MAX_LINE_OUTAGES = 1_000_000
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False,
+                              str_max_length=MAX_TEXT_CHARS)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -158,9 +180,10 @@ class LineSpec(_Strict):
     loss_pct: float = Field(default=0.0, ge=0.0, le=100.0)
     """Random packet loss on the line, percent."""
     mtbf_h: float = Field(default=2000.0, gt=0.0)
-    """Mean time between line failures, hours."""
-    mttr_h: float = Field(default=8.0, ge=0.0)
-    """Mean time to repair a failed line, hours."""
+    """Mean time between line failures, hours (all lines together draw at most MAX_LINE_OUTAGES
+    outages per replication)."""
+    mttr_h: float = Field(default=8.0, ge=0.0, le=8760.0)
+    """Mean time to repair a failed line, hours (at most a year)."""
 
 
 class DurationSpec(_Strict):
@@ -217,25 +240,27 @@ class ServiceSpec(_Strict):
     """Identifier used by sites and phases."""
     name: str
     """Human-readable name."""
-    offices: list[OfficeSpec] = Field(min_length=1)
-    """The service's physical offices; citizens who do not use a kiosk travel to the nearest one
+    offices: list[OfficeSpec] = Field(min_length=1, max_length=MAX_OFFICES)
+    """The service's physical offices (at most 500); citizens who do not use a kiosk travel to the nearest one
     (used for the travel avoided by each interview)."""
-    departements: list[str] | None = None
-    """Departement codes (e.g. ["03"]) whose inhabitants the service serves; default: the whole region."""
+    departements: list[str] | None = Field(default=None, max_length=MAX_DEPARTEMENTS)
+    """Departement codes (e.g. ["03"]) whose inhabitants the service serves (at most 200); default: the
+    whole region."""
     need_per_capita_per_year: float = Field(ge=0.0, le=5.0)
     """Yearly face-to-face interviews needed per inhabitant (before the kiosk uptake factor)."""
     booking: Literal["appointment", "walk-in"] = "walk-in"
     """appointment: citizens book and come at a slot, never abandon; walk-in: they come during the
     service's slots and give up after demand.patience_min of waiting."""
-    agents: int = Field(ge=0, le=10000)
-    """Agents on duty during the slots (each needs an expert kiosk or a standard VC room)."""
-    slots: list[TimeWindow] = Field(min_length=1)
-    """Weekly slots during which agents answer video calls ("permanences")."""
+    agents: int = Field(ge=0, le=MAX_AGENTS)
+    """Agents on duty during the slots (each needs an expert kiosk or a standard VC room; at most
+    10,000)."""
+    slots: list[TimeWindow] = Field(min_length=1, max_length=MAX_TIME_WINDOWS)
+    """Weekly slots during which agents answer video calls ("permanences"; at most 50 windows)."""
     interview_duration: DurationSpec
     """Duration of one interview."""
-    standard_vc_rooms: int = Field(default=0, ge=0)
-    """Standard videoconference rooms the service already owns; reachable by generation-2 kiosks only,
-    without an expert kiosk (seed article, 2008)."""
+    standard_vc_rooms: int = Field(default=0, ge=0, le=MAX_VC_ROOMS)
+    """Standard videoconference rooms the service already owns (at most 1,000); reachable by
+    generation-2 kiosks only, without an expert kiosk (seed article, 2008)."""
     office_line: LineSpec = LineSpec(offer="adsl-2048-256", loop_length_m=1500.0)
     """Line of the service's office (used by expert kiosks without their own line and by VC rooms)."""
 
@@ -251,16 +276,16 @@ class SiteSpec(_Strict):
     """Where the site is."""
     generation: Literal[1, 2] = 1
     """Kiosk generation (1: at most 6 services; 2: any service, interoperable with standard VC)."""
-    services: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list, max_length=MAX_SERVICES)
     """User kiosks: the services a generation-1 kiosk is configured to reach (at most 6); ignored for
     generation 2 (reaches all). Expert kiosks: exactly one service, the one it belongs to."""
-    kiosk_count: int = Field(default=1, ge=1, le=1000)
-    """Number of booths at the site (user kiosks), or agent stations (expert kiosks)."""
-    opening_hours: list[TimeWindow] | None = Field(default=None, min_length=1)
+    kiosk_count: int = Field(default=1, ge=1, le=MAX_KIOSKS_PER_SITE)
+    """Number of booths at the site (user kiosks), or agent stations (expert kiosks); at most 1,000."""
+    opening_hours: list[TimeWindow] | None = Field(default=None, min_length=1, max_length=MAX_TIME_WINDOWS)
     """Weekly opening hours of a user kiosk (town hall); default: demand.default_opening_hours."""
     line: LineSpec = LineSpec()
     """The site's ADSL line."""
-    capex_eur: float | None = Field(default=None, ge=0)
+    capex_eur: float | None = Field(default=None, ge=0, le=MAX_EUR)
     """Purchase and installation cost, EUR; default from costs (by kind)."""
 
 
@@ -283,9 +308,9 @@ class DemandDriver(_Strict):
     substitution_share: float | None = Field(default=None, ge=0.0, le=1.0)
     """Share of a kiosk need that someone with the alternative meets without the kiosk (substitution
     only; usually an ASSUMPTION, say so in ``source``)."""
-    services: list[str] | None = None
+    services: list[str] | None = Field(default=None, max_length=MAX_SERVICES)
     """Services concerned (default: all)."""
-    values: dict[int, float] = Field(min_length=1)
+    values: dict[int, float] = Field(min_length=1, max_length=LATEST_DATE.year - EARLIEST_DATE.year + 1)
     """Value per calendar year (``2007: 0.53``). Every simulated year, warm-up included, needs one."""
     source: str = Field(min_length=1)
     """Where each value comes from (publisher, title, year, address), or ASSUMPTION."""
@@ -295,9 +320,10 @@ class DemandDriver(_Strict):
         for year, value in self.values.items():
             if not EARLIEST_DATE.year <= year <= LATEST_DATE.year:
                 raise ValueError(f"values: year {year} is not between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
-            if not value >= 0 or (self.effect == "substitution" and value > 1):
+            if not value >= 0 or value > (1 if self.effect == "substitution" else MAX_DRIVER_MULTIPLIER):
                 raise ValueError(f"values: {year}: {value} is not "
-                                 + ("a share between 0 and 1" if self.effect == "substitution" else "a multiplier >= 0"))
+                                 + ("a share between 0 and 1" if self.effect == "substitution"
+                                    else f"a multiplier >= 0 and <= {MAX_DRIVER_MULTIPLIER:g}"))
         if (self.effect == "substitution") != (self.substitution_share is not None):
             raise ValueError("substitution_share is required by effect substitution, and only by it")
         return self
@@ -316,14 +342,14 @@ class DemandSpec(_Strict):
     kiosk_uptake: float = Field(ge=0.0, le=1.0)
     """Share of needs that would be met by video at a kiosk at the citizen's door (calibrated: see
     the scenario's notes)."""
-    distance_decay_km: float = Field(default=10.0, gt=0.0)
+    distance_decay_km: float = Field(default=10.0, gt=0.0, le=MAX_DISTANCE_KM)
     """Kiosk use falls as exp(-d / distance_decay_km) with road distance d to the nearest kiosk."""
-    max_kiosk_distance_km: float = Field(default=30.0, gt=0.0)
+    max_kiosk_distance_km: float = Field(default=30.0, gt=0.0, le=MAX_DISTANCE_KM)
     """Beyond this road distance no one uses a kiosk ("too far")."""
-    patience_min: float = Field(default=30.0, ge=0.0)
+    patience_min: float = Field(default=30.0, ge=0.0, le=MAX_DURATION_MIN)
     """Walk-in citizens give up after waiting this long, minutes (0: leave at once if no agent)."""
     default_opening_hours: list[TimeWindow] = Field(
-        min_length=1,
+        min_length=1, max_length=MAX_TIME_WINDOWS,
         default_factory=lambda: [
             TimeWindow(days=["mon", "tue", "wed", "thu", "fri"], start="09:00", end="12:00"),
             TimeWindow(days=["mon", "tue", "wed", "thu", "fri"], start="14:00", end="17:00"),
@@ -371,14 +397,14 @@ class PhaseSpec(_Strict):
     """Phase name, used in results (e.g. "2007")."""
     start_date: dt.date = Field(ge=EARLIEST_DATE, le=LATEST_DATE)
     """First day of the phase (ISO date)."""
-    add: list[str] = Field(default_factory=list)
+    add: list[str] = Field(default_factory=list, max_length=MAX_SITES)
     """Sites installed at the start of the phase."""
-    upgrade: list[str] = Field(default_factory=list)
+    upgrade: list[str] = Field(default_factory=list, max_length=MAX_SITES)
     """Generation-1 user kiosks upgraded to generation 2 at the start of the phase."""
-    remove: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list, max_length=MAX_SITES)
     """Sites removed at the start of the phase."""
-    agents: dict[str, int] = Field(default_factory=dict)
-    """Agents on duty per service from this phase on (overrides services[].agents)."""
+    agents: dict[str, int] = Field(default_factory=dict, max_length=MAX_SERVICES)
+    """Agents on duty per service from this phase on (overrides services[].agents; 0 to 10,000)."""
 
 
 class QualitySpec(_Strict):
@@ -400,11 +426,11 @@ class QualitySpec(_Strict):
 class CostSpec(_Strict):
     """Costs used by the comparison report (EUR)."""
 
-    user_kiosk_capex_eur: float = Field(default=10000.0, ge=0)
+    user_kiosk_capex_eur: float = Field(default=10000.0, ge=0, le=MAX_EUR)
     """User kiosk purchase, EUR (Midi-Pyrenees programme, about 10,000 EUR; docs/facts.md)."""
-    expert_kiosk_capex_eur: float = Field(default=7000.0, ge=0)
+    expert_kiosk_capex_eur: float = Field(default=7000.0, ge=0, le=MAX_EUR)
     """Expert kiosk purchase, EUR (Midi-Pyrenees programme, about 7,000 EUR; docs/facts.md)."""
-    upgrade_capex_eur: float = Field(default=3000.0, ge=0)
+    upgrade_capex_eur: float = Field(default=3000.0, ge=0, le=MAX_EUR)
     """Upgrade of a generation-1 kiosk to generation 2, EUR (assumption)."""
 
 
@@ -415,9 +441,9 @@ class SimulationSpec(_Strict):
     """Last simulated day (inclusive)."""
     warmup_days: int = Field(default=14, ge=0, le=3650)
     """Days simulated before the first phase and discarded (queues and outages reach steady state)."""
-    replications: int = Field(default=10, ge=1, le=10000)
-    """Default number of replications (twin run --replications overrides)."""
-    seed: int = Field(default=1, ge=0)
+    replications: int = Field(default=10, ge=1, le=MAX_REPLICATIONS)
+    """Default number of replications (twin run --replications overrides); at most 10,000."""
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
     """Default root seed (twin run --seed overrides); replications use SeedSequence.spawn streams."""
 
 
@@ -431,9 +457,12 @@ class Scenario(_Strict):
     region: RegionSpec
     simulation: SimulationSpec
     demand: DemandSpec
-    services: list[ServiceSpec] = Field(min_length=1)
-    sites: list[SiteSpec] = Field(default_factory=list)
-    phases: list[PhaseSpec] = Field(min_length=1)
+    services: list[ServiceSpec] = Field(min_length=1, max_length=MAX_SERVICES)
+    """The public services (at most 100)."""
+    sites: list[SiteSpec] = Field(default_factory=list, max_length=MAX_SITES)
+    """The kiosk sites, installed or not (at most 2,000)."""
+    phases: list[PhaseSpec] = Field(min_length=1, max_length=MAX_PHASES)
+    """The rollout phases, in date order (at most 200)."""
     quality: QualitySpec = QualitySpec()
     costs: CostSpec = CostSpec()
     observations: list[Observation] = Field(default_factory=list, max_length=10_000)
@@ -503,9 +532,9 @@ class Scenario(_Strict):
             for svc in phase.agents:
                 if svc not in service_ids:
                     raise CrossReferenceError(("phases", i, "agents", svc), svc, f"unknown service {svc!r}")
-                if phase.agents[svc] < 0:
+                if not 0 <= phase.agents[svc] <= MAX_AGENTS:
                     raise CrossReferenceError(("phases", i, "agents", svc), phase.agents[svc],
-                                      "agents must be >= 0")
+                                              f"agents must be between 0 and {MAX_AGENTS:,}")
         if previous is not None and self.simulation.end_date < previous:
             raise CrossReferenceError(("simulation", "end_date"), self.simulation.end_date.isoformat(),
                               "end_date is before the last phase starts")
@@ -515,6 +544,7 @@ class Scenario(_Strict):
                               f"the simulated horizon ({horizon_days / 365.25:.0f} years from the first phase, "
                               f"warm-up included) exceeds {MAX_HORIZON_YEARS} years")
         self._check_drivers(service_ids)
+        self._check_outages(horizon_days * 24.0)
         self._check_observations(service_ids)
         return self
 
@@ -538,6 +568,37 @@ class Scenario(_Strict):
                                           f"no value for simulated year(s) {', '.join(map(str, missing))} "
                                           f"(the simulation covers {years.start}-{years.stop - 1}, warm-up "
                                           "included)")
+
+    def _check_outages(self, horizon_h: float) -> None:
+        """Every line's outages over the horizon, expected, within :data:`MAX_LINE_OUTAGES`."""
+        lines = [(("sites", i, "line"), s.line) for i, s in enumerate(self.sites)]
+        lines += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(self.services)]
+        expected = sum(horizon_h / (line.mtbf_h + line.mttr_h) for _, line in lines)
+        if expected > MAX_LINE_OUTAGES:
+            loc, worst = min(lines, key=lambda item: item[1].mtbf_h)
+            raise CrossReferenceError(loc + ("mtbf_h",), worst.mtbf_h,
+                                      f"the lines' MTBF give about {expected:,.0f} outages per replication over "
+                                      f"{horizon_h / 8766:.1f} years (at most {MAX_LINE_OUTAGES:,}, each held in "
+                                      "memory): give the lines a longer mean time between failures")
+
+    def kiosk_needs_per_year_bound(self, population_by_departement: dict[str, int]) -> float:
+        """An upper estimate of the kiosk needs a year: per service, the population it serves x its
+        need per inhabitant x ``demand.kiosk_uptake`` x the largest yearly product of its drivers
+        (distance decay, at most 1, is left out)."""
+        total = 0.0
+        everyone = sum(population_by_departement.values())
+        for svc in self.services:
+            population = (sum(population_by_departement.get(code, 0) for code in svc.departements)
+                          if svc.departements else everyone)
+            factors = [1.0]
+            for year in self.simulated_years():
+                factor = 1.0
+                for driver in self.demand.drivers:
+                    if (driver.services is None or svc.id in driver.services) and year in driver.values:
+                        factor *= driver.factor(year)
+                factors.append(factor)
+            total += population * svc.need_per_capita_per_year * self.demand.kiosk_uptake * max(factors)
+        return total
 
     def _check_observations(self, service_ids: set[str]) -> None:
         phase_kpis = set(kpi_names(sorted(service_ids)))
@@ -725,6 +786,16 @@ def resolve_scenario(spec: Scenario, communes: tuple[Commune, ...], *, path: Pat
         for i, s in enumerate(spec.services)
     }
     codes = {c.departement_code for c in communes}
+    population: dict[str, int] = {}
+    for c in communes:
+        population[c.departement_code] = population.get(c.departement_code, 0) + c.population
+    needs = spec.kiosk_needs_per_year_bound(population)
+    if needs > MAX_KIOSK_NEEDS_PER_YEAR:
+        raise CrossReferenceError(("demand", "kiosk_uptake"), spec.demand.kiosk_uptake,
+                                  f"with the region's {sum(population.values()):,} inhabitants and the services' "
+                                  f"needs per inhabitant this gives up to {needs:,.0f} kiosk needs a year (at most "
+                                  f"{MAX_KIOSK_NEEDS_PER_YEAR:,}: each is held in memory for its year); lower the "
+                                  "uptake or the needs, or split the region")
     for i, svc in enumerate(spec.services):
         for j, code in enumerate(svc.departements or []):
             if code not in codes:
