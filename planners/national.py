@@ -244,9 +244,10 @@ def solve_pmedian_sparse(problem: SparsePMedian, p: int, time_limit_s: float = 3
     w, rows, cols = problem.weights, problem.rows, problem.cols
     wc = w[rows] * problem.cost_km
     w_out = w * problem.outside_km  # inf when the neighbourhood holds every site
-    # start: lambda_i = weighted distance to i's nearest candidate, a little raised
-    lam = np.bincount(rows, weights=wc, minlength=n) / np.maximum(np.bincount(rows, minlength=n), 1)
-    lam = np.minimum(lam, np.where(np.isfinite(w_out), w_out, np.inf))
+    # start: lambda_i = weighted distance to i's q-th nearest candidate, q = n / p (a cluster's size)
+    k = problem.rows.size // n
+    q = min(k - 1, math.ceil(n / p))
+    lam = wc.reshape(n, k)[:, q].copy()
     best_sites, best, _ = _locate_allocate(problem, _lazy_greedy(problem, p), deadline)
     bound = -math.inf
     f, since, it = 2.0, 0, 0
