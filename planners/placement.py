@@ -738,7 +738,7 @@ def _pmedian_radius(
             better = _improvement_threshold(best, problem.integral)
             status += "; LP rounding improved the incumbent"
     if _bound_proves(bound, best, problem.integral) or res is None or time.perf_counter() >= deadline:
-        return _RadiusOutcome(best_sites, best, min(bound, best), status)
+        return _radius_outcome(problem, best_sites, best, bound, status)
     reduced = np.asarray(res.lower.marginals[:m])
     closed = (bound + reduced > better) & ~fixed_mask
     opened = (bound - np.asarray(res.upper.marginals[:m]) > better) | fixed_mask
@@ -771,7 +771,16 @@ def _pmedian_radius(
             break
         levels = np.maximum(levels, lv.levels_for(dist))
     status += f"; {n_milp} MILP round(s) (HiGHS)"
-    return _RadiusOutcome(best_sites, best, min(bound, best), status)
+    return _radius_outcome(problem, best_sites, best, bound, status)
+
+
+def _radius_outcome(problem: PlacementProblem, sites: np.ndarray, objective: float, bound: float,
+                    status: str) -> _RadiusOutcome:
+    """The outcome, with the bound set to the objective when it proves it (relative 1e-12, or rounded up
+    on integral data): a proven optimum reports gap 0, not a rounding residue."""
+    if _bound_proves(bound, objective, problem.integral):
+        bound = objective
+    return _RadiusOutcome(sites, objective, min(bound, objective), status)
 
 
 def _radius_lp(A, c, rhs, y_lb, y_ub, p, deadline):
