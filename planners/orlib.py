@@ -25,7 +25,14 @@ from scipy.sparse.csgraph import shortest_path
 from planners.placement import PlacementProblem, PlacementResult, solve_pmedian
 from twin.errors import TwinInputError
 
-__all__ = ["OrlibInstance", "OrlibRun", "read_orlib_optima", "read_orlib_pmedian", "solve_orlib_file"]
+__all__ = [
+    "OrlibInstance",
+    "OrlibRun",
+    "generate_orlib_like",
+    "read_orlib_optima",
+    "read_orlib_pmedian",
+    "solve_orlib_file",
+]
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,48 @@ def read_orlib_pmedian(path: str | os.PathLike[str]) -> OrlibInstance:
                              f"({len(unreachable) // 2:,} pairs unreachable)", path=spath)
     dist[dist < 1e-200] = 0.0
     return OrlibInstance(n_vertices=n, p=p, distances=dist, name=Path(path).stem)
+
+
+def generate_orlib_like(n_vertices: int, p: int, seed: int = 0, edges_per_vertex: float | None = None) -> OrlibInstance:
+    """A random p-median instance in the manner of Beasley's (1985) pmed1-40: a connected undirected
+    graph of ``n_vertices`` vertices whose edge costs are integers drawn uniformly from 1..100; distances
+    are shortest paths, every vertex is a demand point of weight 1 and a candidate.
+
+    The graph is a random spanning tree (each vertex, in a random order, joined to an earlier one) plus
+    random edges up to n^2 / 50 edges in all, the density of pmed1-40 (pmed36: 900 vertices, 16,200
+    edges), or ``edges_per_vertex * n`` when given. A repeated pair keeps its last draw. Deterministic
+    for a given ``seed`` (numpy ``default_rng``).
+
+    Args:
+        n_vertices: n >= 2.
+        p: medians to open, 1..n.
+        seed: seed of the generator.
+        edges_per_vertex: edges / vertices (default n / 50, at least 1.5).
+
+    Raises:
+        TwinInputError: n < 2 or p outside 1..n.
+    """
+    n = int(n_vertices)
+    if n < 2:
+        raise TwinInputError(f"n_vertices must be >= 2, got {n_vertices}")
+    if not 1 <= p <= n:
+        raise TwinInputError(f"p must be in 1..{n}, got {p}")
+    rng = np.random.default_rng(seed)
+    n_edges = round(n * (edges_per_vertex if edges_per_vertex is not None else max(1.5, n / 50)))
+    n_edges = min(max(n_edges, n - 1), n * (n - 1) // 2)
+    perm = rng.permutation(n)
+    edges: dict[tuple[int, int], int] = {}
+    for a in range(1, n):
+        b = int(perm[rng.integers(0, a)])
+        i, j = sorted((int(perm[a]), b))
+        edges[(i, j)] = int(rng.integers(1, 101))
+    while len(edges) < n_edges:
+        i, j = sorted(int(v) for v in rng.choice(n, 2, replace=False))
+        edges[(i, j)] = int(rng.integers(1, 101))
+    ij = np.array(list(edges.keys()), dtype=np.int64)
+    graph = coo_matrix((np.array(list(edges.values()), dtype=float), (ij[:, 0], ij[:, 1])), shape=(n, n)).tocsr()
+    dist = shortest_path(graph, method="D", directed=False)
+    return OrlibInstance(n_vertices=n, p=int(p), distances=dist, name=f"gen{n}-p{p}-s{seed}")
 
 
 def read_orlib_optima(path: str | os.PathLike[str]) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planners.orlib import read_orlib_optima, read_orlib_pmedian
+from planners.orlib import generate_orlib_like, read_orlib_optima, read_orlib_pmedian
 from planners.placement import PlacementProblem, solve_pmedian
 from twin.errors import TwinInputError
 
@@ -118,3 +118,31 @@ def test_disconnected_graph_is_reported(tmp_path):
     """A p-median instance needs every vertex reachable: a disconnected graph names the pair."""
     with pytest.raises(TwinInputError, match="not connected: vertex 3 cannot be reached from vertex 1"):
         read_orlib_pmedian(_write(tmp_path, "4 2 2\n1 2 3\n3 4 0\n"))
+
+
+def test_generated_instance_deterministic_connected_metric():
+    a = generate_orlib_like(60, 5, seed=3)
+    b = generate_orlib_like(60, 5, seed=3)
+    assert (a.n_vertices, a.p, a.name) == (60, 5, "gen60-p5-s3")
+    np.testing.assert_array_equal(a.distances, b.distances)
+    assert np.all(np.isfinite(a.distances))
+    np.testing.assert_array_equal(a.distances, a.distances.T)
+    np.testing.assert_array_equal(np.diag(a.distances), 0)
+    assert not np.array_equal(a.distances, generate_orlib_like(60, 5, seed=4).distances)
+    with pytest.raises(TwinInputError, match="p must be in 1..60"):
+        generate_orlib_like(60, 61)
+
+
+@pytest.mark.parametrize("n, p", [(80, 5), (80, 20), (120, 40)])
+def test_radius_method_matches_full_milp_on_generated(n, p):
+    """The row-generation radius solver ("auto") and the full MILP agree on generated instances, also
+    with weights and fixed sites."""
+    inst = generate_orlib_like(n, p, seed=n + p)
+    weights = np.random.default_rng(p).integers(1, 10, n)
+    for problem in (PlacementProblem.from_cost_matrix(inst.distances),
+                    PlacementProblem.from_cost_matrix(inst.distances, weights, fixed_sites=(0, 7))):
+        fast = solve_pmedian(problem, p)
+        full = solve_pmedian(problem, p, method="milp")
+        assert fast.method == "radius-rowgen+milp-highs"
+        assert fast.optimal and full.optimal and fast.objective == full.objective
+        assert fast.bound == fast.objective and {0, 7} & set(problem.fixed_sites) <= set(fast.sites)

@@ -52,7 +52,7 @@ MAX_DURATION_MIN = 7 * 24 * 60.0
 # Upper bounds that keep a run within one machine (memory and time); docs/inputs.md gives the table,
 # with the shipped scenarios' values beside each bound.
 #: Most services, sites, phases in a scenario.
-MAX_SERVICES, MAX_SITES, MAX_PHASES = 100, 2_000, 200
+MAX_SERVICES, MAX_SITES, MAX_PHASES = 100, 10_000, 200
 #: Most offices of a service, departements it serves, weekly time windows in a list.
 MAX_OFFICES, MAX_DEPARTEMENTS, MAX_TIME_WINDOWS = 500, 200, 50
 #: Most agents of a service, standard VC rooms of a service, booths or stations at a site.
