@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -91,4 +92,56 @@ def unstable_lines(phases: Sequence[str], summary: Mapping[str, Any], service_id
     return lines
 
 
-__all__ = ["HEADLINE_KPIS", "hindcast_table", "mean_ci_cell", "run_summary_table", "unstable_lines", "years_table"]
+def fitted_tables(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], width: int,
+                  first: int = 1) -> list[Table]:
+    """A table cut into column groups that each fit ``width`` characters, never cutting a number.
+
+    The first ``first`` columns (row labels) repeat in every group; headers wrap on spaces (and are
+    short names from :mod:`twin.presentation.kpimeta`); each cell keeps its full width (numbers are
+    never truncated: a column's width is its longest cell line).
+
+    Args:
+        title: the title of the first group (later groups say "(continued)").
+        columns: (header, justify) per column.
+        rows: cells (text, lines split on newlines) per row.
+        width: console width, characters.
+        first: leading label columns repeated in every group.
+    """
+    def cell_width(i: int) -> int:
+        lines = [line for row in rows for line in str(row[i]).split("\n")]
+        head = max((len(w) for w in columns[i][0].split()), default=1)
+        return max([head, *(len(_plain(line)) for line in lines)])
+
+    widths = [cell_width(i) for i in range(len(columns))]
+    fixed = sum(widths[:first]) + 3 * first + 1
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = fixed
+    for i in range(first, len(columns)):
+        need = widths[i] + 3
+        if current and used + need > width:
+            groups.append(current)
+            current, used = [], fixed
+        current.append(i)
+        used += need
+    if current or not groups:
+        groups.append(current)
+    tables = []
+    for g, group in enumerate(groups):
+        table = Table(title=title if g == 0 else f"{title} (continued)", show_lines=True)
+        for i in [*range(first), *group]:
+            header, justify = columns[i]
+            table.add_column(header, justify=justify, overflow="fold", no_wrap=False, min_width=widths[i])
+        for row in rows:
+            table.add_row(*(str(row[i]) for i in [*range(first), *group]))
+        tables.append(table)
+    return tables
+
+
+def _plain(text: str) -> str:
+    """Text without rich markup (``[b]...[/]``)."""
+    return re.sub(r"\[/?[A-Za-z #0-9]*\]", "", text)
+
+
+__all__ = ["HEADLINE_KPIS", "fitted_tables", "hindcast_table", "mean_ci_cell", "run_summary_table", "unstable_lines",
+           "years_table"]
