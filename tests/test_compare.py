@@ -206,7 +206,8 @@ def test_common_random_numbers_make_shared_phases_identical(runs: dict[str, Path
 
 
 def test_compare_writes_figures_and_report(compare_out: Path) -> None:
-    for name in ("overview.png", "differences.png", "map-A.png", "map-B.png", "report.html", "comparison.json"):
+    for name in ("differences.png", "rollout-A.png", "rollout-B.png", "map-A.png", "map-B.png", "report.html",
+                 "comparison.json"):
         path = compare_out / name
         assert path.is_file() and path.stat().st_size > 1000, name
         if name.endswith(".png"):
@@ -412,7 +413,7 @@ def test_report_html_is_self_contained_and_answer_first(runs: dict[str, Path], r
 
     text = (compare_out / "report.html").read_text(encoding="utf-8")
     _assert_self_contained(text)
-    assert len(re.findall(r"data:image/png;base64,", text)) >= 4  # overview, differences, maps
+    assert len(re.findall(r"data:image/png;base64,", text)) >= 5  # differences, rollouts and maps of the runs
     assert "paired: common random numbers" in text and "Benjamini-Hochberg" in text
     assert "status quo" in text
 

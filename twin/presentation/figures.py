@@ -8,8 +8,7 @@ deficiencies); better and worse are blue and vermillion and also carry a marker 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot global state); drawing functions
 take an optional ``ax``. Per-run figures (``rollout.png``, ``map.png``) are drawn once by ``twin run``
 into the run folder's ``plots/`` (:func:`write_run_figures`) and reused by ``twin compare`` and
-``twin report``; a comparison draws only what depends on several runs (``overview.png``,
-``differences.png``).
+``twin report``; a comparison draws only what depends on several runs (``differences.png``).
 
 Maps: departement borders are derived from the communes file, with no outside border data: the
 Voronoi cells of the communes (on longitude scaled by the cosine of the mean latitude, so cells are

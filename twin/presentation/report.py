@@ -130,7 +130,7 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
 
     Args:
         comparison: from :func:`twin.presentation.compare.compare_runs`.
-        pngs: {file name: PNG bytes}: ``overview.png``, ``differences.png``, ``map-<letter>.png``.
+        pngs: {file name: PNG bytes} of :func:`comparison_pngs`.
         title: page title (default from the runs).
         generated_utc: time stamp to print (default: now).
     """
@@ -145,18 +145,22 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
                         "calibration": calibration_rows(m.get("calibration_file")
                                                         if m.get("quality_model") == "calibration" else None)})
     captions = {
-        "overview.png": "Headline indicators per calendar year (rates per year; a partly simulated year is scaled "
-                        "to a full one). Bars: 95% intervals (bootstrap percentile for quantities that cannot be "
-                        "negative). Hollow markers: years of the status quo taken from a --until run.",
+        "rollout": "Headline indicators of {run} per calendar year (rates per year; a partly simulated year is "
+                   "scaled to a full one); shaded: 95% intervals (bootstrap percentile for quantities that cannot "
+                   "be negative). Drawn by twin run.",
+        "map": "{run}: network in the last phase; departement borders derived from the communes, user kiosks by "
+               "generation with area ∝ interviews served a year, service offices as squares. Drawn by twin run.",
         "differences.png": "Difference from run A per year with its 95% interval (paired under common random "
                            "numbers, else Welch), coloured by verdict: blue ▲ better, vermillion ▼ worse, grey ○ no "
                            "practical difference, light ◇ uncertain. Grey band: ± the practical threshold.",
     }
-    figures = [{"uri": _png_uri(png), "name": name,
-                "caption": captions.get(name, "Network in the last phase: departement borders derived from the "
-                                              "communes, user kiosks by generation with area ∝ interviews served a "
-                                              "year, service offices as squares.")}
-               for name, png in pngs.items()]
+    labels = {run.letter: run.label for run in c.runs}
+
+    def caption(name: str) -> str:
+        kind, _, rest = name.removesuffix(".png").partition("-")
+        return captions.get(name) or captions.get(kind, name).format(run=labels.get(rest, rest))
+
+    figures = [{"uri": _png_uri(png), "name": name, "caption": caption(name)} for name, png in pngs.items()]
     template = _ENV.get_template("report.html.j2")
     return template.render(
         title=title, marker=jinja2.utils.markupsafe.Markup(REPORT_MARKER), single=single, c=c,
@@ -172,36 +176,36 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
 # Figures and writing
 
 
-def _run_pngs(c: Comparison, on_step: StepListener | None) -> dict[str, bytes]:
-    """Each run's map, from its folder's plots/ (drawn there by twin run), drawn only when absent."""
-    out: dict[str, bytes] = {}
-    for run in c.runs:
-        stored = run.data.path / "plots" / "map.png"
-        if stored.is_file():
-            out[f"map-{run.letter}.png"] = stored.read_bytes()
-            continue
-        if on_step is not None:
-            on_step(f"drawing the map of {run.label} (its run folder has none)")
-        fig = run_map_figure(run.data.path)
-        if fig is not None:
-            out[f"map-{run.letter}.png"] = figure_png(fig)
-    return out
+def _stored_or_drawn(run: Any, name: str, draw: Callable[[], Any], on_step: StepListener | None) -> bytes | None:
+    """A run's ``plots/<name>`` as drawn by ``twin run``, or drawn now when the folder has none."""
+    stored = run.data.path / "plots" / name
+    if stored.is_file():
+        return stored.read_bytes()
+    if on_step is not None:
+        on_step(f"drawing {name} of {run.label} (its run folder has none)")
+    fig = draw()
+    return None if fig is None else figure_png(fig)
 
 
 def comparison_pngs(c: Comparison, on_step: StepListener | None = None) -> dict[str, bytes]:
-    """The report's PNGs: ``overview.png`` (drawn; a single run's own ``plots/rollout.png`` when it has
-    one), ``differences.png`` (comparisons) and each run's map."""
+    """The report's PNGs: ``differences.png`` (drawn: it depends on several runs), then each run's
+    ``rollout-<letter>.png`` and ``map-<letter>.png`` taken from its run folder (drawn by ``twin run``;
+    drawn here only when missing)."""
     pngs: dict[str, bytes] = {}
-    stored = c.runs[0].data.path / "plots" / "rollout.png"
-    if len(c.runs) == 1 and stored.is_file() and not any(c.extended):
-        pngs["overview.png"] = stored.read_bytes()
-    else:
-        if on_step is not None:
-            on_step("drawing the charts by year")
-        pngs["overview.png"] = figure_png(overview_figure(c))
     if len(c.runs) > 1:
+        if on_step is not None:
+            on_step("drawing the differences by year")
         pngs["differences.png"] = figure_png(differences_figure(c))
-    pngs.update(_run_pngs(c, on_step))
+    for r, run in enumerate(c.runs):
+        single = Comparison(runs=[run], years=sorted(c.values[r]), values=[c.values[r]], extended=[c.extended[r]],
+                            paired=[True], kpis=c.kpis, amortisation_years=c.amortisation_years)
+        rollout = _stored_or_drawn(run, "rollout.png", lambda single=single: overview_figure(single), on_step)
+        if rollout is not None:
+            pngs[f"rollout-{run.letter}.png"] = rollout
+    for run in c.runs:
+        drawn = _stored_or_drawn(run, "map.png", lambda run=run: run_map_figure(run.data.path), on_step)
+        if drawn is not None:
+            pngs[f"map-{run.letter}.png"] = drawn
     return pngs
 
 
