@@ -359,6 +359,21 @@ def test_terminal_tables_wrap_instead_of_cutting_numbers() -> None:
     assert "…" not in text
 
 
+def test_run_summary_never_cuts_a_number_on_80_columns(runs: dict[str, Path]) -> None:
+    from rich.console import Console
+
+    from twin.presentation.tables import run_summary_table
+
+    doc = json.loads((runs["plan"] / "summary.json").read_text())
+    for width in (80, 200):
+        console = Console(width=width, record=True)
+        console.print(run_summary_table("summary", doc["phases"], doc["summary"]))
+        text = console.export_text()
+        assert "…" not in text and all(len(line) <= width for line in text.splitlines())
+        served = f"{doc['summary']['2008']['interviews_served']['mean']:,.0f}"
+        assert served in text
+
+
 # ---------------------------------------------------------------------------------------------- maps
 
 

@@ -36,15 +36,29 @@ def mean_ci_cell(summary: Mapping[str, Any], phase: str, kpi: str, fmt: str) -> 
     return text
 
 
-def run_summary_table(title: str, phases: Sequence[str], summary: Mapping[str, Any]) -> Table:
-    """The run summary: one row per phase, the :data:`HEADLINE_KPIS` as mean ± 95% CI half-width."""
-    table = Table(title=title)
-    table.add_column("phase")
-    for _, label, _ in HEADLINE_KPIS:
-        table.add_column(label, justify="right")
-    for phase in phases:
-        table.add_row(phase, *(mean_ci_cell(summary, phase, kpi, fmt) for kpi, _, fmt in HEADLINE_KPIS))
-    return table
+class FittedTable:
+    """A rich renderable: :func:`fitted_tables` cut to the width it is printed at (numbers never cut)."""
+
+    def __init__(self, title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]],
+                 first: int = 1) -> None:
+        self.title, self.columns, self.rows, self.first = title, list(columns), [list(r) for r in rows], first
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """Yield the column groups that fit ``options.max_width`` (one table when it fits; else with each
+        ``±`` half-width on a second line, then in column groups)."""
+        tables = fitted_tables(self.title, self.columns, self.rows, options.max_width, self.first)
+        if len(tables) > 1:
+            folded = [[str(c).replace(" ±", "\n±") for c in row] for row in self.rows]
+            tables = fitted_tables(self.title, self.columns, folded, options.max_width, self.first)
+        yield from tables
+
+
+def run_summary_table(title: str, phases: Sequence[str], summary: Mapping[str, Any]) -> FittedTable:
+    """The run summary: one row per phase, the :data:`HEADLINE_KPIS` as mean ± 95% CI half-width (the
+    half-width on a second line); split into column groups on a narrow terminal."""
+    columns = [("phase", "left")] + [(label, "right") for _, label, _ in HEADLINE_KPIS]
+    rows = [[phase, *(mean_ci_cell(summary, phase, kpi, fmt) for kpi, _, fmt in HEADLINE_KPIS)] for phase in phases]
+    return FittedTable(title, columns, rows)
 
 
 def years_table(by_year: Mapping[str, Any], full_years: Mapping[str, Any]) -> Table:
@@ -128,10 +142,11 @@ def fitted_tables(title: str, columns: Sequence[tuple[str, str]], rows: Sequence
         groups.append(current)
     tables = []
     for g, group in enumerate(groups):
-        table = Table(title=title if g == 0 else f"{title} (continued)", show_lines=True)
+        table = Table(title=title if g == 0 else f"{title} (continued)", show_lines=any("\n" in str(c) for r in rows
+                                                                                        for c in r))
         for i in [*range(first), *group]:
             header, justify = columns[i]
-            table.add_column(header, justify=justify, overflow="fold", no_wrap=False, min_width=widths[i])
+            table.add_column(header, justify=justify, overflow="fold", width=widths[i])
         for row in rows:
             table.add_row(*(str(row[i]) for i in [*range(first), *group]))
         tables.append(table)
@@ -143,5 +158,5 @@ def _plain(text: str) -> str:
     return re.sub(r"\[/?[A-Za-z #0-9]*\]", "", text)
 
 
-__all__ = ["HEADLINE_KPIS", "fitted_tables", "hindcast_table", "mean_ci_cell", "run_summary_table", "unstable_lines",
+__all__ = ["HEADLINE_KPIS", "FittedTable", "fitted_tables", "hindcast_table", "mean_ci_cell", "run_summary_table", "unstable_lines",
            "years_table"]
