@@ -68,14 +68,28 @@ def demand_model_text() -> str:
     return " ".join(match.group(1).replace("``", "").split())
 
 
-def calibration_rows(path_text: str | None, limit: int = 40) -> dict[str, Any] | None:
-    """A calibration CSV as a formatted table: {"path", "header", "rows", "total"}; numbers to 3
-    significant digits; None when there is no file."""
-    if not path_text:
+def calibration_path(manifest: Mapping[str, Any]) -> Path | None:
+    """The calibration file a run used, found as given, or relative to the folder the run was started in
+    (the manifest's absolute scenario path less its relative one); None when absent."""
+    given = manifest.get("calibration_file")
+    if not given:
         return None
-    path = Path(path_text)
-    if not path.is_file():
-        return {"path": path_text, "header": [], "rows": [], "total": 0}
+    candidates = [Path(given)]
+    relative, absolute = manifest.get("scenario_file"), manifest.get("scenario_file_absolute")
+    if relative and absolute and not Path(given).is_absolute() and absolute.endswith(relative.lstrip("./")):
+        candidates.append(Path(absolute[: len(absolute) - len(relative.lstrip("./"))]) / given)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def calibration_rows(manifest: Mapping[str, Any], limit: int = 40) -> dict[str, Any] | None:
+    """The calibration CSV of a run as a formatted table: {"path", "header", "rows", "total", "found"};
+    numbers to 3 significant digits; None when the run used no calibration table."""
+    path_text = manifest.get("calibration_file")
+    if not path_text or manifest.get("quality_model") != "calibration":
+        return None
+    path = calibration_path(manifest)
+    if path is None:
+        return {"path": path_text, "header": [], "rows": [], "total": 0, "found": False}
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     if not rows:
@@ -89,7 +103,7 @@ def calibration_rows(path_text: str | None, limit: int = 40) -> dict[str, Any] |
         return f"{x:,.0f}" if abs(x) >= 1000 or x == int(x) else f"{x:.3g}"
 
     return {"path": path_text, "header": rows[0], "rows": [[cell(v) for v in row] for row in rows[1:limit + 1]],
-            "total": len(rows) - 1}
+            "total": len(rows) - 1, "found": True}
 
 
 def _png_uri(png: bytes) -> str:
@@ -141,9 +155,7 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
     quality = []
     for run in c.runs:
         m = run.data.manifest
-        quality.append({"label": run.label, "model": m.get("quality_model"),
-                        "calibration": calibration_rows(m.get("calibration_file")
-                                                        if m.get("quality_model") == "calibration" else None)})
+        quality.append({"label": run.label, "model": m.get("quality_model"), "calibration": calibration_rows(m)})
     captions = {
         "rollout": "Headline indicators of {run} per calendar year (rates per year; a partly simulated year is "
                    "scaled to a full one); shaded: 95% intervals (bootstrap percentile for quantities that cannot "
@@ -249,6 +261,7 @@ def write_run_report(run_dir: str | Path, out_file: str | Path | None = None,
 
 __all__ = [
     "REPORT_MARKER",
+    "calibration_path",
     "calibration_rows",
     "comparison_pngs",
     "demand_model_text",
