@@ -240,6 +240,14 @@ def test_self_comparison_is_identical_and_paired(runs: dict[str, Path]) -> None:
     assert any("common random numbers" in n for n in c.notes)
 
 
+def test_runs_with_other_seeds_use_welch(runs: dict[str, Path], tmp_path: Path) -> None:
+    other = run_scenario(TINY, replications=REPS, seed=8, out_dir=tmp_path / "seed8").folder
+    c = compare_runs([runs["tiny"], other])
+    assert c.paired == [True, False] and any("Welch" in n for n in c.notes)
+    assert {x.difference.method for x in c.cells} <= {"welch", "exact", "none"}
+    assert any(x.difference.method == "welch" for x in c.cells)
+
+
 def test_swapping_the_runs_swaps_the_signs_and_nothing_else(runs: dict[str, Path]) -> None:
     ab = compare_runs([runs["tiny"], runs["recut"]])
     ba = compare_runs([runs["recut"], runs["tiny"]])

@@ -42,7 +42,7 @@ def _difference_rows(comparison, r: int) -> tuple[list[tuple[str, str]], list[li
     from twin.presentation.kpimeta import kpi_meta
 
     headline = [kpi_meta(k) for k in comparison.headline]
-    columns = [("year", "left")] + [(f"{m.short} ({m.unit})" if m.unit else m.short, "right") for m in headline]
+    columns = [("year", "left")] + [(m.short_header, "right") for m in headline]
     rows = []
     for year in comparison.years:
         row = [str(year) + ("\nstatus quo" if year in comparison.extended[0] or year in comparison.extended[r] else "")]

@@ -74,6 +74,12 @@ class KpiMeta:
         """Label with its unit ("interviews served (per year)")."""
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
+    @property
+    def short_header(self) -> str:
+        """Short name with its unit when the name does not already say it ("interviews (per year)", "wait min")."""
+        said = not self.unit or self.unit in self.short or self.unit in ("min", "MOS", "kiosks", "km per year")
+        return self.short if said else f"{self.short} ({self.unit})"
+
 
 def format_number(x: float | None, kind: str, difference: bool = False) -> str:
     """The one number formatter of the reports: thousands separators, sensible decimals, no 7-digit floats.
@@ -127,17 +133,17 @@ KPIS: dict[str, KpiMeta] = {m.name: m for m in (
     _meta("pending_at_end", "needs pending at the end", "pending", "needs", NEUTRAL, 5, 0.0, "count"),
     _meta("interviews_cut_by_outage", "interviews cut by an outage", "cut", "per year", LESS_IS_BETTER, 5, 0.1,
           "count", rate=True),
-    _meta("wait_mean_min", "mean wait for an agent", "wait", "min", LESS_IS_BETTER, 0.5, 0.0, "minutes"),
+    _meta("wait_mean_min", "mean wait for an agent", "wait min", "min", LESS_IS_BETTER, 0.5, 0.0, "minutes"),
     _meta("wait_p95_min", "95th percentile of the wait", "p95 wait", "min", LESS_IS_BETTER, 1.0, 0.0, "minutes"),
     _meta("kiosk_utilisation", "kiosk utilisation", "kiosk use", "%", NEUTRAL, 0.01, 0.0, "share"),
-    _meta("population_within_15km", "population within 15 km of a kiosk", "pop ≤15 km", "inhabitants",
+    _meta("population_within_15km", "population within 15 km of a kiosk", "pop<15km", "inhabitants",
           MORE_IS_BETTER, 5000, 0.01, "count"),
-    _meta("population_within_30km", "population within 30 km of a kiosk", "pop ≤30 km", "inhabitants",
+    _meta("population_within_30km", "population within 30 km of a kiosk", "pop<30km", "inhabitants",
           MORE_IS_BETTER, 5000, 0.01, "count"),
-    _meta("travel_avoided_km", "travel avoided", "travel saved", "km per year", MORE_IS_BETTER, 5000, 0.02, "count",
+    _meta("travel_avoided_km", "travel avoided", "travel km", "km per year", MORE_IS_BETTER, 5000, 0.02, "count",
           rate=True),
     _meta("mos_mean", "mean interview quality (MOS 1-5)", "MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
-    _meta("share_mos_below_3", "interviews of poor quality (MOS < 3)", "poor quality", "%", LESS_IS_BETTER, 0.02,
+    _meta("share_mos_below_3", "interviews of poor quality (MOS < 3)", "MOS<3", "%", LESS_IS_BETTER, 0.02,
           0.0, "share"),
     _meta("user_kiosks", "user kiosks", "kiosks", "kiosks", NEUTRAL, 1, 0.0, "count"),
     _meta("expert_kiosks", "expert kiosks", "expert kiosks", "kiosks", NEUTRAL, 1, 0.0, "count"),

@@ -9,30 +9,26 @@ from typing import Any
 
 from rich.table import Table
 
-#: Columns of the run summary: (KPI, column label, format of its value).
-HEADLINE_KPIS = (
-    ("interviews_served", "interviews", "{:,.0f}"),
-    ("unmet_total", "unmet", "{:,.0f}"),
-    ("wait_mean_min", "wait min", "{:.1f}"),
-    ("wait_p95_min", "p95 wait", "{:.1f}"),
-    ("kiosk_utilisation", "kiosk use", "{:.1%}"),
-    ("population_within_15km", "pop<15km", "{:,.0f}"),
-    ("mos_mean", "MOS", "{:.2f}"),
-    ("share_mos_below_3", "MOS<3", "{:.1%}"),
-)
+from twin.presentation.kpimeta import kpi_meta
+
+#: Columns of the run summary (names, headers and formats from :mod:`twin.presentation.kpimeta`).
+HEADLINE_KPIS = ("interviews_served", "unmet_total", "wait_mean_min", "wait_p95_min", "kiosk_utilisation",
+                 "population_within_15km", "mos_mean", "share_mos_below_3")
 
 
-def mean_ci_cell(summary: Mapping[str, Any], phase: str, kpi: str, fmt: str) -> str:
-    """``mean ±half-width`` of a summary cell (``-`` when undefined; no ``±`` when the half-width is 0)."""
+def mean_ci_cell(summary: Mapping[str, Any], phase: str, kpi: str) -> str:
+    """``mean ±half-width`` of a summary cell in the KPI's format (``-`` when undefined; no ``±`` when the
+    half-width is 0)."""
     cell = summary.get(phase, {}).get(kpi)
     if cell is None:
         return "-"
     mean, half = cell["mean"], cell["ci95_half_width"]
     if mean is None:
         return "-"
-    text = fmt.format(mean)
+    meta = kpi_meta(kpi)
+    text = meta.value(mean)
     if half is not None and half > 0 and not math.isclose(half, 0.0):
-        text += " ±" + fmt.format(half).lstrip("+")
+        text += " ±" + meta.value(half)
     return text
 
 
@@ -56,8 +52,8 @@ class FittedTable:
 def run_summary_table(title: str, phases: Sequence[str], summary: Mapping[str, Any]) -> FittedTable:
     """The run summary: one row per phase, the :data:`HEADLINE_KPIS` as mean ± 95% CI half-width (the
     half-width on a second line); split into column groups on a narrow terminal."""
-    columns = [("phase", "left")] + [(label, "right") for _, label, _ in HEADLINE_KPIS]
-    rows = [[phase, *(mean_ci_cell(summary, phase, kpi, fmt) for kpi, _, fmt in HEADLINE_KPIS)] for phase in phases]
+    columns = [("phase", "left")] + [(kpi_meta(kpi).short, "right") for kpi in HEADLINE_KPIS]
+    rows = [[phase, *(mean_ci_cell(summary, phase, kpi) for kpi in HEADLINE_KPIS)] for phase in phases]
     return FittedTable(title, columns, rows)
 
 
@@ -66,14 +62,14 @@ def years_table(by_year: Mapping[str, Any], full_years: Mapping[str, Any]) -> Ta
     table = Table(title="per calendar year (mean ± 95% CI; a partial year: days simulated)")
     for name in ("year", "days", "interviews", "unmet", "travel avoided km"):
         table.add_column(name, justify="left" if name == "year" else "right")
-    kpis = (("interviews_served", "{:,.0f}"), ("unmet_total", "{:,.0f}"), ("travel_avoided_km", "{:,.0f}"))
+    kpis = ("interviews_served", "unmet_total", "travel_avoided_km")
     for year, cells in by_year.items():
         days = cells["days_simulated"]["mean"]
-        table.add_row(year, f"{days:.0f}", *(mean_ci_cell(by_year, year, kpi, fmt) for kpi, fmt in kpis))
+        table.add_row(year, f"{days:.0f}", *(mean_ci_cell(by_year, year, kpi) for kpi in kpis))
     years = full_years.get("years") or []
     if years:
-        table.add_row(f"{years[0]}-{years[-1]} total", "", *(mean_ci_cell({"t": full_years}, "t", kpi, fmt)
-                                                             for kpi, fmt in kpis), end_section=True)
+        table.add_row(f"{years[0]}-{years[-1]} total", "", *(mean_ci_cell({"t": full_years}, "t", kpi)
+                                                             for kpi in kpis), end_section=True)
     return table
 
 
@@ -87,7 +83,7 @@ def hindcast_table(rows: Sequence[Any]) -> Table:
     for r in rows:
         predicted = "-" if r.predicted is None else f"{r.predicted:,.0f}" + (
             f" ±{r.ci95_half_width:,.0f}" if r.ci95_half_width else "")
-        table.add_row(r.what, r.kpi, relation.get(r.relation, "") + f"{r.observed:,.0f}", predicted,
+        table.add_row(r.what, kpi_meta(r.kpi).label, relation.get(r.relation, "") + f"{r.observed:,.0f}", predicted,
                       "-" if r.ratio is None else f"{r.ratio:.2f}",
                       "-" if r.in_ci is None else ("yes" if r.in_ci else "NO"), r.source[:60])
     return table
