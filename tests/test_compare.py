@@ -213,8 +213,8 @@ def test_compare_writes_figures_and_report(compare_out: Path) -> None:
         if name.endswith(".png"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads((compare_out / "comparison.json").read_text())
-    assert [r["scenario_name"] for r in doc["runs"]] == ["tiny", "tiny-plan", "tiny"]
-    assert doc["runs"][0]["extended_years"] == {"2008": "C: tiny (until)"}
+    assert [r["scenario_name"] for r in doc["runs"]] == ["tiny", "tiny-plan"]  # the --until run extends A
+    assert doc["runs"][0]["extended_years"] == {"2008": "until (--until 2008)"}
     assert doc["unaligned"] == [] and doc["verdict"]
 
 
@@ -225,8 +225,9 @@ def test_every_year_of_both_runs_is_shown_or_listed(runs: dict[str, Path]) -> No
     assert len(short.unaligned) == 1 and "2008" in short.unaligned[0] and "--until 2008" in short.unaligned[0]
     assert any("different numbers of days" in n for n in short.notes)  # 120 days against a full 2007
     extended = compare_runs([runs["tiny"], runs["plan"], runs["until"]])
-    assert extended.compared_years(1) == [2007, 2008] and extended.extended[0] == {2008: "C: tiny (until)"}
-    assert not extended.unaligned
+    assert extended.compared_years(1) == [2007, 2008] and extended.extended[0] == {2008: "until (--until 2008)"}
+    assert not extended.unaligned and [r.label for r in extended.runs] == ["A: tiny", "B: tiny-plan"]
+    assert any("extended with the status quo through 2008" in n for n in extended.notes)
     cell = extended.cell(1, 2008, "interviews_served")
     assert cell is not None and cell.difference.method in ("paired", "exact")
 
@@ -280,7 +281,7 @@ def test_verdict_names_the_plan_and_the_cost(runs: dict[str, Path]) -> None:
     c = compare_runs([runs["tiny"], runs["plan"], runs["until"]])
     v = build_verdict(c)
     assert v.year == 2008  # no year is full in every run: the last year they all have
-    assert v.sentences[0].startswith("In 2008, B: tiny-plan") and "EUR" in v.sentences[0]
+    assert len(v.sentences) == 1 and v.sentences[0].startswith("In 2008, B: tiny-plan") and "EUR" in v.sentences[0]
 
 
 def test_cost_skipped_with_a_note_when_scenario_missing_or_changed(runs: dict[str, Path], tmp_path: Path) -> None:

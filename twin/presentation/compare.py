@@ -39,6 +39,7 @@ per replication.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -509,6 +510,7 @@ class Comparison:
         unaligned: sentences listing the years not compared and why.
         notes: other sentences for the reader (partial runs, missing costs, rates, pairing).
         amortisation_years: capex amortisation period used for cost, years.
+        sources: sources[run] = {year: the ``--until`` run standing in for it}.
     """
 
     runs: list[ComparedRun]
@@ -521,6 +523,11 @@ class Comparison:
     unaligned: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     amortisation_years: float = DEFAULT_AMORTISATION_YEARS
+    sources: list[dict[int, ComparedRun]] = field(default_factory=list)
+
+    def source(self, run: int, year: int) -> ComparedRun:
+        """The run folder whose results stand for run ``run`` in ``year`` (its ``--until`` extension, or itself)."""
+        return (self.sources[run] if run < len(self.sources) else {}).get(year, self.runs[run])
 
     def interval(self, run: int, year: int, kpi: str) -> Interval:
         """Mean and interval of a KPI for a run in a year (NaN mean when absent)."""
@@ -684,14 +691,15 @@ def compare_runs(folders: Sequence[str | Path | RunData],
     runs = [load_compared_run(d, label, amortisation_years)
             for d, label in zip(datas, _run_labels([d.path for d in datas], names))]
     _check_regions(runs)
-    extensions = _extensions(runs)
+    runs, extensions, extension_notes = _fold_extensions(runs, _extensions(runs))
     values: list[dict[int, dict[str, np.ndarray]]] = []
     extended: list[dict[int, str]] = []
     for r, run in enumerate(runs):
         own = {y: year_values(run, y) for y in run.years}
-        borrowed = {y: year_values(runs[j], y) for y, j in extensions[r].items()}
+        borrowed = {y: year_values(source, y) for y, source in extensions[r].items()}
         values.append({**own, **borrowed})
-        extended.append({y: runs[j].label for y, j in extensions[r].items()})
+        extended.append({y: f"{source.data.path.name} (--until {source.data.manifest.get('until_year')})"
+                         for y, source in extensions[r].items()})
     kpi_sets = [set().union(*(set(v) for v in vals.values())) for vals in values]
     agents = sorted({k for k in kpi_sets[0] if k.startswith("agent_utilisation_")})
     kpis = [k for k in (*YEAR_ORDER, *agents) if all(k in s for s in kpi_sets)]
@@ -699,8 +707,33 @@ def compare_runs(folders: Sequence[str | Path | RunData],
     cells = _cells(runs, values, kpis, paired)
     years = sorted({y for v in values for y in v})
     return Comparison(runs=runs, years=years, values=values, extended=extended, paired=paired, kpis=kpis,
-                      cells=cells, unaligned=_unaligned_text(runs, values), notes=_notes(runs, paired, values),
-                      amortisation_years=amortisation_years)
+                      cells=cells, unaligned=_unaligned_text(runs, values),
+                      notes=extension_notes + _notes(runs, paired, values), amortisation_years=amortisation_years,
+                      sources=extensions)
+
+
+def _fold_extensions(runs: list[ComparedRun], extensions: list[dict[int, int]]
+                     ) -> tuple[list[ComparedRun], list[dict[int, ComparedRun]], list[str]]:
+    """Runs given only to extend another with the status quo (a ``--until`` run holding every year of the
+    run it extends, and more) are folded into it rather than shown as runs of their own; the reference run
+    is always shown. Returns the runs shown (relabelled A, B, ...), each one's {year: run standing in},
+    and notes saying which folder extends which run."""
+    folded = {j for r, ext in enumerate(extensions) for j in ext.values()
+              if j != 0 and set(runs[j].years) >= set(runs[r].years)}
+    keep = [i for i in range(len(runs)) if i not in folded]
+    labels = _run_labels([runs[i].data.path for i in keep], [runs[i].name for i in keep])
+    shown = {i: dataclasses.replace(runs[i], label=label) for i, label in zip(keep, labels)}
+    notes = []
+    out_ext: list[dict[int, ComparedRun]] = []
+    for i in keep:
+        ext = {y: runs[j] for y, j in extensions[i].items()}
+        out_ext.append(ext)
+        for source in {id(s): s for s in ext.values()}.values():
+            years = sorted(y for y, s in ext.items() if s is source)
+            notes.append(f"{shown[i].label} is extended with the status quo through {years[-1]} by run folder "
+                         f"{source.data.path} (twin run --until {source.data.manifest.get('until_year')}: same "
+                         "scenario, seed and replications, nothing changes after the last phase).")
+    return [shown[i] for i in keep], out_ext, notes
 
 
 def _mean_only(values: np.ndarray) -> Interval:
@@ -807,7 +840,7 @@ def build_verdict(c: Comparison) -> Verdict:
     year = verdict_year(c)
     if year is None:
         return Verdict(None, ["The runs have no calendar year in common: nothing can be compared."], [])
-    where = [departements_in_year(run, year) for run in c.runs]
+    where = [departements_in_year(c.source(r, year), year) for r in range(len(c.runs))]
     sentences = []
     if len(c.runs) == 1:
         run = c.runs[0]
