@@ -817,22 +817,26 @@ def departement_names(loaded: Any) -> dict[str, str]:
     return names
 
 
+#: What follows a number of each formatter kind in a sentence.
+_SUFFIX = {"count": "", "minutes": " min", "eur": " EUR", "share": "", "mos": "", "erlang": " erlangs"}
+
+
 def _phrase(c: Comparison, r: int, year: int, kpi: str) -> str:
+    """One KPI's difference in words: "interviews served +477 a year (+6.8%; 95% CI +461 to +492): better"."""
     meta = kpi_meta(kpi)
     cell = c.cell(r, year, kpi)
     if cell is None or math.isnan(cell.difference.diff):
         return ""
     d = cell.difference
+    suffix = " a year" if meta.rate else _SUFFIX.get(meta.kind, "")
     if d.method == "exact" and d.diff == 0:
-        return f"the same {meta.label} ({meta.value(cell.reference.mean)}, identical in every replication)"
-    rel = f" ({d.diff / cell.reference.mean:+.1%})" if cell.reference.mean and meta.kind == "count" else ""
+        return f"{meta.label} unchanged at {meta.value(cell.reference.mean)}{suffix} (identical in every replication)"
+    details = [f"{d.diff / cell.reference.mean:+.1%}"] if cell.reference.mean and meta.kind == "count" else []
     if d.method == "exact":
-        interval = "exactly, the same random numbers" if d.diff else "identical"
-    elif math.isnan(d.low):
-        interval = "no interval"
-    else:
-        interval = f"95% CI {meta.diff(d.low)} to {meta.diff(d.high)}"
-    return f"{meta.diff(d.diff)}{rel} {meta.label} ({interval}): {cell.verdict}"
+        details.append("the same in every replication")
+    elif not math.isnan(d.low):
+        details.append(f"95% CI {meta.diff(d.low)} to {meta.diff(d.high)}")
+    return f"{meta.label} {meta.diff(d.diff)}{suffix} ({'; '.join(details)}): {cell.verdict}"
 
 
 def build_verdict(c: Comparison) -> Verdict:
@@ -868,12 +872,14 @@ def build_verdict(c: Comparison) -> Verdict:
         parts = [_phrase(c, r, year, "interviews_served")]
         cost_a, cost_b = c.interval(0, year, COST_KPI), c.interval(r, year, COST_KPI)
         if not math.isnan(cost_a.mean) and not math.isnan(cost_b.mean):
+            cost = c.cell(r, year, COST_KPI)
             parts.append(f"cost per interview {kpi_meta(COST_KPI).value(cost_b.mean)} EUR against "
-                         f"{kpi_meta(COST_KPI).value(cost_a.mean)} EUR")
+                         f"{kpi_meta(COST_KPI).value(cost_a.mean)} EUR" + (f" ({cost.verdict})" if cost else ""))
         parts += [p for p in (_phrase(c, r, year, "share_mos_below_3"), _phrase(c, r, year, "wait_mean_min")) if p]
         gains = _departement_gains(where[0], where[r])
         if gains and abs(more) > 0:
-            parts.append("most of the change in " + ", ".join(f"{name} ({g:+,.0f})" for name, g in gains[:2]))
+            parts.append("most of the change in " + ", ".join(f"{name} ({g:+,.0f} interviews a year)"
+                                                              for name, g in gains[:2]))
         sentences.append(f"In {year}, {who}: " + "; ".join(p for p in parts if p) + ".")
     return Verdict(year, sentences, where)
 
