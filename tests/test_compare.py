@@ -442,6 +442,20 @@ def test_report_html_is_self_contained_and_answer_first(runs: dict[str, Path], r
     assert "status quo" in text
 
 
+def test_runs_without_figures_get_them_drawn_by_compare(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A run made without a plotter (twin run --no-plots, or a sweep point) has no plots/: compare draws its
+    rollout and map, and reads its costs from the scenario."""
+    from twin.presentation.report import comparison_pngs
+
+    assert not (runs["until"] / "plots" / "rollout.png").exists()
+    c = compare_runs([runs["until"], runs["tiny"]])
+    assert c.interval(0, 2008, COST_KPI).mean > 0
+    steps: list[str] = []
+    pngs = comparison_pngs(c, steps.append)
+    assert {"differences.png", "rollout-A.png", "map-A.png", "rollout-B.png", "map-B.png"} <= set(pngs)
+    assert any("rollout.png of A" in step for step in steps) and not any("of B" in step for step in steps)
+
+
 def test_report_to_a_chosen_file(runs: dict[str, Path], tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import twin.presentation.report
