@@ -423,12 +423,6 @@ def _run_labels(folders: Sequence[Path], names: Sequence[str]) -> list[str]:
 # Per-year values
 
 
-def _year_window(run: ComparedRun, year: int) -> PhaseWindowDates:
-    start = max(dt.date(year, 1, 1), run.phases[0].start_date)
-    end = min(dt.date(year + 1, 1, 1), run.end_date)
-    return PhaseWindowDates(str(year), start, end)
-
-
 def _days_in_year(year: int) -> int:
     return (dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days
 
@@ -445,7 +439,7 @@ def year_values(source: ComparedRun, year: int) -> dict[str, np.ndarray]:
         if kpi not in raw or kpi == "days_simulated":
             continue
         out[kpi] = raw[kpi] * factor if kpi_meta(kpi).rate else raw[kpi]
-    window = _year_window(source, year)
+    window = next(w for w in year_windows(source.phases) if w.name == str(year))
     cost = source.facts.year_costs.get(year)
     if cost is not None:
         served = raw.get("interviews_served", np.array([]))
@@ -524,6 +518,14 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     amortisation_years: float = DEFAULT_AMORTISATION_YEARS
     sources: list[dict[int, ComparedRun]] = field(default_factory=list)
+    #: Memo of :meth:`interval` (bootstrap intervals are computed once, when first shown).
+    _intervals: dict[tuple[int, int, str], Interval] = field(default_factory=dict, init=False, repr=False,
+                                                             compare=False)
+    #: :attr:`cells` by (other, year, kpi).
+    _index: dict[tuple[int, int, str], Cell] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({(c.other, c.year, c.kpi): c for c in self.cells})
 
     def source(self, run: int, year: int) -> ComparedRun:
         """The run folder whose results stand for run ``run`` in ``year`` (its ``--until`` extension, or itself)."""
@@ -531,25 +533,16 @@ class Comparison:
 
     def interval(self, run: int, year: int, kpi: str) -> Interval:
         """Mean and interval of a KPI for a run in a year (NaN mean when absent)."""
-        cache = self.__dict__.setdefault("_intervals", {})
         key = (run, year, kpi)
-        if key not in cache:
+        if key not in self._intervals:
             values = self.values[run].get(year, {}).get(kpi)
-            cache[key] = (Interval(math.nan, math.nan, math.nan, 0, "none") if values is None
-                          else mean_interval(values, kpi_meta(kpi).nonnegative))
-        return cache[key]
+            self._intervals[key] = (Interval(math.nan, math.nan, math.nan, 0, "none") if values is None
+                                    else mean_interval(values, kpi_meta(kpi).nonnegative))
+        return self._intervals[key]
 
     def cell(self, other: int, year: int, kpi: str) -> Cell | None:
         """The cell of run ``other`` against the reference, or None."""
         return self._index.get((other, year, kpi))
-
-    @property
-    def _index(self) -> dict[tuple[int, int, str], Cell]:
-        cached = self.__dict__.get("_cell_index")
-        if cached is None:
-            cached = {(c.other, c.year, c.kpi): c for c in self.cells}
-            object.__setattr__(self, "_cell_index", cached)
-        return cached
 
     def compared_years(self, other: int) -> list[int]:
         """Years in which run ``other`` and the reference both have values."""
