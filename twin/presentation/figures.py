@@ -16,7 +16,7 @@ roughly isotropic) are grouped by departement, and every Voronoi edge between tw
 departements is drawn, inside the convex hull of the communes. The line follows the real border to
 within about half the distance between neighbouring communes (a few km in Auvergne). Labels are
 placed greedily, most important first, each at the first of eight positions around its point whose box
-overlaps no label already placed; a label that fits nowhere is left out (the legend says how many).
+overlaps no label already placed and no kiosk marker; a label that fits nowhere is left out.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ VERDICT_STYLE = {BETTER: (OKABE_ITO["blue"], "^"), WORSE: (OKABE_ITO["vermillion
 REASON_COLORS = dict(zip(UNMET_REASONS, (OKABE_ITO["orange"], OKABE_ITO["purple"], OKABE_ITO["vermillion"],
                                          OKABE_ITO["sky"], OKABE_ITO["green"])))
 GEN_COLORS = {1: OKABE_ITO["orange"], 2: OKABE_ITO["blue"]}
+#: Map marker area per interview served a year, points² (one scale for every map, so maps compare).
+KIOSK_AREA_PT2_PER_INTERVIEW = 1.2
 
 #: KPIs of the per-year panels, in order: (kpi, scale, unit shown).
 YEAR_PANELS = (("interviews_served", 1.0, "interviews per year"), ("unmet_total", 1.0, "unmet needs per year"),
@@ -305,11 +307,12 @@ def _renderer(fig: Any) -> Any:
 
 
 def place_labels(ax: Axes, items: Sequence[tuple[float, float, str]], fontsize: float = 7.5,
-                 avoid: Sequence[Bbox] = ()) -> list[Any]:
+                 avoid: Sequence[Bbox] = (), radii_pt: Sequence[float] | None = None) -> list[Any]:
     """Place text labels near points without overlaps, in the order given (most important first).
 
-    Each label tries eight offsets around its point and keeps the first whose box overlaps no label
-    placed before (nor ``avoid``); labels that fit nowhere are not drawn.
+    Each label tries eight offsets around its point (pushed out by the point's marker radius,
+    ``radii_pt``, points) and keeps the first whose box overlaps no label placed before (nor ``avoid``);
+    labels that fit nowhere are not drawn.
 
     Returns:
         The :class:`matplotlib.text.Text` objects drawn.
@@ -320,8 +323,10 @@ def place_labels(ax: Axes, items: Sequence[tuple[float, float, str]], fontsize: 
                (8, 0, "left", "center"), (-8, 0, "right", "center"))
     placed: list[Bbox] = list(avoid)
     drawn = []
-    for x, y, text in items:
+    for k, (x, y, text) in enumerate(items):
+        push = 0.0 if radii_pt is None else 0.7 * radii_pt[k]
         for dx, dy, ha, va in offsets:
+            dx, dy = dx + math.copysign(push, dx) * (dx != 0), dy + math.copysign(push, dy) * (dy != 0)
             label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
                                 fontsize=fontsize, color="#222222", zorder=6,
                                 bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.6,
@@ -375,7 +380,7 @@ def plot_network_map(loaded: Any, phase_name: str, *, interviews_per_year: Mappi
     top = max(served.values(), default=0.0)
 
     def size(sid: str) -> float:
-        return 70.0 if top <= 0 else 12.0 + 500.0 * served.get(sid, 0.0) / top
+        return 70.0 if top <= 0 else 12.0 + KIOSK_AREA_PT2_PER_INTERVIEW * served.get(sid, 0.0)
 
     users = [sid for sid, st in state.items() if st["kind"] == "user"]
     for gen in (1, 2):
@@ -399,7 +404,8 @@ def plot_network_map(loaded: Any, phase_name: str, *, interviews_per_year: Mappi
                               label="service offices with expert kiosks"))
     if top > 0:
         for ref in _nice_levels(top):
-            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=math.sqrt(12 + 500 * ref / top),
+            handles.append(Line2D([], [], linestyle="none", marker="o",
+                                  markersize=math.sqrt(12 + KIOSK_AREA_PT2_PER_INTERVIEW * ref),
                                   markerfacecolor="#BBBBBB", markeredgecolor="white",
                                   label=f"{ref:,.0f} interviews a year"))
     mean_lat = float(np.mean(lat))
@@ -416,12 +422,20 @@ def plot_network_map(loaded: Any, phase_name: str, *, interviews_per_year: Mappi
         sel = np.array([d == code for d in dep])
         dep_items.append((float(np.average(lon[sel], weights=pop[sel])), float(np.average(lat[sel], weights=pop[sel])),
                           names.get(code, code).upper()))
-    avoid = [t.get_window_extent().expanded(1.05, 1.1) for t in place_labels(ax, dep_items, fontsize=9)]
+    markers = [_marker_box(ax, loaded.site_latlon[s][1], loaded.site_latlon[s][0], size(s)) for s in users]
+    avoid = [t.get_window_extent().expanded(1.05, 1.1) for t in place_labels(ax, dep_items, fontsize=9, avoid=markers)]
     ranked = sorted(users, key=lambda s: -served.get(s, 0.0))[:label_kiosks]
     sites = {s.id: s for s in loaded.spec.sites}
     items = [(loaded.site_latlon[s][1], loaded.site_latlon[s][0], _site_name(sites.get(s), s)) for s in ranked]
-    place_labels(ax, items, avoid=avoid)
+    place_labels(ax, items, avoid=avoid + markers, radii_pt=[math.sqrt(size(s)) / 2 for s in ranked])
     return ax
+
+
+def _marker_box(ax: Axes, x: float, y: float, area_pt2: float) -> Bbox:
+    """The display box of a scatter marker of area ``area_pt2`` (points²) at data (x, y)."""
+    cx, cy = ax.transData.transform((x, y))
+    r = math.sqrt(area_pt2) / 2 * ax.figure.dpi / 72.0
+    return Bbox([[cx - r, cy - r], [cx + r, cy + r]])
 
 
 def _site_name(site: Any, sid: str) -> str:
