@@ -32,7 +32,7 @@ _LAZY_COMMANDS: dict[str, tuple[str, str]] = {
              ("Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
               "that `twin run` evaluates.")),
     "compare": ("twin.cli.present:compare_command",
-                "Compare RUN folders side by side (the first is the reference): plots, maps, report.html."),
+                "Compare RUN folders by calendar year (the first is the reference): verdict, charts, report.html."),
     "report": ("twin.cli.present:report_command",
                "Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."),
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from twin.presentation.tables import HEADLINE_KPIS
+from twin.presentation.kpimeta import kpi_meta
 from twin.run.atomic import atomic_write_bytes
 
 #: KPIs drawn against each parameter (the run summary's headline ones).
@@ -42,7 +42,7 @@ def plot_kpi_against(rows: Sequence[Mapping[str, Any]], kpi: str, parameter: str
         err = [r["ci95_half_width"] or 0.0 for r in group]
         label = ", ".join(f"{p.split('.')[-1]}={v}" for p, v in zip(others, key)) or None
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
-    ax.set_title(f"{kpi} ({kind} {period})", fontsize=9)
+    ax.set_title(f"{kpi_meta(kpi).label} ({kind} {period})", fontsize=9)
     ax.set_xlabel(parameter)
     ax.grid(alpha=0.3)
     if len(groups) > 1:
@@ -59,14 +59,13 @@ def _png(fig: Figure, path: Path) -> Path:
 
 def write_sweep_plots(folder: Path, rows: Sequence[Mapping[str, Any]], parameters: Sequence[str]) -> list[Path]:
     """One PNG per swept parameter (``sweep-<parameter>.png``) with a panel per KPI of :data:`SWEEP_KPIS`."""
-    labels = {kpi: label for kpi, label, _ in HEADLINE_KPIS}
     written = []
     for parameter in parameters:
         fig = Figure(figsize=(12, 3.6), layout="constrained")
         axes = fig.subplots(1, len(SWEEP_KPIS))
         for ax, kpi in zip(axes, SWEEP_KPIS):
             plot_kpi_against(rows, kpi, parameter, parameters, ax)
-            ax.set_ylabel(labels.get(kpi, kpi))
+            ax.set_ylabel(kpi_meta(kpi).header)
         fig.suptitle(f"sweep: KPIs against {parameter} (mean, 95% CI over replications)")
         written.append(_png(fig, Path(folder) / f"sweep-{parameter.replace('.', '_')}.png"))
     return written
