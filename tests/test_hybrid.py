@@ -124,6 +124,11 @@ def test_twin_run_live_writes_the_live_calls_and_refuses_a_bad_site(tmp_path):
     assert len(live["digest"]) == 64
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["first_replication"]["sites"] == ["vorey"]
+    report = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(out), "--out", str(tmp_path / "r.html")],
+                            capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "Live calls: measured against predicted" in html and "Media are sampled" in html
 
 
 def test_interviews_in_progress_meet_live_on_the_shared_office_line():

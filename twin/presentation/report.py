@@ -106,6 +106,52 @@ def calibration_rows(manifest: Mapping[str, Any], limit: int = 40) -> dict[str, 
             "total": len(rows) - 1, "found": True}
 
 
+#: Columns of the report's live-call table: (live_calls.csv column, heading, digits).
+LIVE_COLUMNS = (("site", "kiosk", None), ("service", "service", None), ("media_start", "sample at", None),
+                ("calls_on_kiosk_line", "calls on kiosk line", 0), ("calls_on_agent_line", "calls on agent line", 0),
+                ("mos_measured", "MOS measured", 2), ("mos_predicted", "MOS predicted (one call)", 2),
+                ("mos_predicted_shared", "MOS predicted (shared lines)", 2), ("fps_up", "fps up", 1),
+                ("fps_down", "fps down", 1), ("p95_delay_ms_up", "p95 delay up ms", 0),
+                ("p95_delay_ms_down", "p95 delay down ms", 0), ("cause", "call ended", None))
+
+
+def live_calls(run_path: Path, limit: int = 40) -> dict[str, Any] | None:
+    """The live calls of a hybrid run (``live_calls.csv``, ``live.json``) as a formatted table, with the
+    measured minus predicted MOS (mean, and the largest differences first); None without live calls."""
+    csv_path, json_path = run_path / "live_calls.csv", run_path / "live.json"
+    if not csv_path.is_file() or not json_path.is_file():
+        return None
+    import json
+
+    summary = json.loads(json_path.read_text(encoding="utf-8"))
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def number(text: str) -> float:
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            return math.nan
+
+    def gap(row: dict) -> float:
+        return number(row.get("mos_measured")) - number(row.get("mos_predicted_shared"))
+
+    rows.sort(key=lambda r: -abs(gap(r)) if not math.isnan(gap(r)) else 0.0)
+    gaps = [g for g in (gap(r) for r in rows) if not math.isnan(g)]
+    one_call = [number(r["mos_measured"]) - number(r["mos_predicted"]) for r in rows
+                if not math.isnan(number(r.get("mos_measured")))]
+    table = []
+    for row in rows[:limit]:
+        cells = []
+        for column, _, digits in LIVE_COLUMNS:
+            text = row.get(column, "")
+            cells.append(text if digits is None or text == "" else f"{number(text):,.{digits}f}")
+        table.append(cells)
+    return {"summary": summary, "header": [h for _, h, _ in LIVE_COLUMNS], "rows": table, "total": len(rows),
+            "mean_gap_shared": sum(gaps) / len(gaps) if gaps else None,
+            "mean_gap_one_call": sum(one_call) / len(one_call) if one_call else None}
+
+
 def _png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -181,6 +227,8 @@ def render_html(comparison: Comparison, pngs: Mapping[str, bytes], title: str | 
         kpis=[kpi_meta(k) for k in c.kpis], figures=figures, demand=demand_model_text(), quality=quality,
         year_costs=_year_costs(c), phases=_phase_rows(c), alpha=ALPHA,
         thresholds=[m for m in KPIS.values() if m.name in c.kpis],
+        live=[{"label": run.label, **table} for run in c.runs
+              if (table := live_calls(run.data.path)) is not None],
     )
 
 
