@@ -78,6 +78,7 @@ class LiveWindow:
     media_s: float = 60.0
     max_calls: int = 20
     sample_min: float = 0.0
+    named: tuple[str, str] = ("--live", "--live-window")  # how messages name the sites and the window
 
     @classmethod
     def parse(cls, sites: str, window: str, media_s: float = 60.0, max_calls: int = 20,
@@ -121,7 +122,7 @@ class LiveWindow:
         if lo < warmup_end or hi > inputs.horizon_min:
             first = origin + dt.timedelta(minutes=warmup_end)
             last = origin + dt.timedelta(minutes=inputs.horizon_min)
-            raise LiveWindowError(f"--live-window: {self.start.isoformat()}/{self.end.isoformat()} is outside "
+            raise LiveWindowError(f"{self.named[1]}: {self.start.isoformat()}/{self.end.isoformat()} is outside "
                                   f"the simulated period {first.isoformat()}/{last.isoformat()}")
         return lo, hi
 
@@ -335,9 +336,9 @@ def check_window(loaded: LoadedScenario, inputs: ModelInputs, window: LiveWindow
     (unknown site, not a user kiosk, window outside the simulation, mixed generations)."""
     for s in window.sites:
         if s not in inputs.site_ids:
-            raise LiveWindowError(f"--live: unknown site {s!r}")
+            raise LiveWindowError(f"{window.named[0]}: unknown site {s!r}")
         if inputs.site_kind[inputs.site_ids.index(s)] != "user":
-            raise LiveWindowError(f"--live: {s!r} is not a user kiosk")
+            raise LiveWindowError(f"{window.named[0]}: {s!r} is not a user kiosk")
     lo, hi = window.minutes(inputs)
     generations = set()
     for cfg in inputs.phases:
@@ -345,7 +346,7 @@ def check_window(loaded: LoadedScenario, inputs: ModelInputs, window: LiveWindow
             generations |= {int(cfg.generation[inputs.site_ids.index(s)]) for s in window.sites}
     generations.discard(0)
     if len(generations) > 1:
-        raise LiveWindowError(f"--live: the live kiosks have generations {sorted(generations)} during the window; "
+        raise LiveWindowError(f"{window.named[0]}: the live kiosks have generations {sorted(generations)} during the window; "
                               "one window runs one generation (one encoder profile per process)")
     return generations.pop() if generations else 1
 
@@ -440,6 +441,12 @@ class LiveReplication:
         w = self.window
         return {"kind": "live window (emulators.hybrid)", "sites": list(w.sites), "start": w.start.isoformat(),
                 "end": w.end.isoformat(), "media_s": w.media_s, "max_calls": w.max_calls, "sample_min": w.sample_min}
+
+    @classmethod
+    def from_spec(cls, live) -> LiveReplication:
+        """From a scenario's ``live`` section (:class:`twin.scenario.spec.LiveSpec`, already validated)."""
+        return cls(LiveWindow(tuple(live.sites), live.start, live.end, float(live.media_s), int(live.max_calls),
+                              float(live.sample_min), named=("scenario live.sites", "scenario live.start/end")))
 
     @classmethod
     def from_manifest(cls, described: dict) -> LiveReplication:

@@ -196,3 +196,26 @@ def test_a_stopped_window_keeps_the_calls_measured(monkeypatch):
     rows = stopped.value.carrier.rows
     assert len(rows) >= 2 and all(r.cause in ("completed", "interrupted") for r in rows)
     assert not stopped.value.carrier._active  # no call left running
+
+
+def test_a_scenario_live_section_runs_unless_no_live(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(TINY.parent / "data", tmp_path / "data", ignore=shutil.ignore_patterns("*.csv.gz"))
+    text = TINY.read_text()
+    good, bad = tmp_path / "live.yaml", tmp_path / "bad.yaml"
+    good.write_text(text + 'live: {sites: [vorey], start: "2007-01-02", end: "2007-01-05", media_s: 2, max_calls: 1}\n')
+    bad.write_text(text + 'live: {sites: [anpe-le-puy], start: "2007-01-02", end: "2007-01-05"}\n')
+
+    def twin(path, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "twin.cli", "run", str(path), "-r", "1", "-j", "1", "--no-plots",
+                               *args], capture_output=True, text=True, timeout=600)
+
+    refused = twin(bad, "--out", str(tmp_path / "b"))
+    assert refused.returncode == 2 and "live.sites[0]" in refused.stderr and "not a user kiosk" in refused.stderr
+    assert twin(good, "--out", str(tmp_path / "live")).returncode == 0
+    assert len((tmp_path / "live" / "live_calls.csv").read_text().splitlines()) == 2
+    assert twin(good, "--no-live", "--out", str(tmp_path / "model")).returncode == 0
+    assert not (tmp_path / "model" / "live_calls.csv").exists()

@@ -38,12 +38,13 @@ from twin.cli.options import force_option, no_plots_option, out_option
                    "if it fits in the interview, so interviews in progress meet live; 0: at the interview's start.")
 @click.option("--live-max-calls", type=click.IntRange(1, 200), default=20, show_default=True,
               help="Most live calls in the window (later interviews are modelled and counted).")
+@click.option("--no-live", is_flag=True, help="Run the model alone, without the scenario's live window.")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Continue the interrupted, killed or partial run in this folder (same seeds; no SCENARIO).")
 def run_command(scenario: Path | None, replications: int | None, seed: int | None, jobs: int | None,
                 scheduler: str | None, out: Path | None, force: bool, no_plots: bool, until_year: int | None,
                 records: bool, live_sites: str | None, live_window: str | None, live_media_s: float,
-                live_sample_min: float, live_max_calls: int, resume: Path | None) -> None:
+                live_sample_min: float, live_max_calls: int, no_live: bool, resume: Path | None) -> None:
     """Simulate SCENARIO's rollout with replications and write a run folder."""
     from twin.scenario.yaml12 import check_yaml_file
 
@@ -74,6 +75,11 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
         first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls,
                                                      live_sample_min))
 
+    def live_from_scenario(live):
+        from emulators.hybrid import LiveReplication
+
+        return LiveReplication.from_spec(live)
+
     def live_from_manifest(described):
         from emulators.hybrid import LiveReplication
 
@@ -101,7 +107,8 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
                                    on_replication=on_replication, force=force, records=records,
                                    until_year=until_year, plot=plot, scheduler=scheduler, stop=stop,
-                                   on_engine=on_engine, first=first)
+                                   on_engine=on_engine, first=first,
+                                   scenario_first=None if no_live else live_from_scenario)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
     name = scenario.name if scenario is not None else outcome.folder.name
     printer.print(run_summary_table(f"{name}: {outcome.replications_done} replications (mean ± 95% CI)",

@@ -383,7 +383,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
                  plot: Plotter | None = None, force: bool = False, records: bool = False,
                  until_year: int | None = None, scheduler: str | None = None,
                  stop: StopRequest | None = None, on_engine: EngineListener | None = None,
-                 first: FirstReplication | None = None) -> RunOutcome:
+                 first: FirstReplication | None = None,
+                 scenario_first: Callable[[Any], FirstReplication] | None = None) -> RunOutcome:
     """Run a scenario's replications and write the run folder.
 
     Args:
@@ -408,6 +409,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         on_engine: told which engine runs the replications once it has started.
         first: runs replication 1 in this process instead of the model alone (checked before the folder
             is made; the others run as usual).
+        scenario_first: without ``first``, makes it from the scenario's ``live`` section when it has one
+            (the CLI gives the hybrid twin's; the runner imports no emulator).
 
     Returns:
         A :class:`RunOutcome` (``interrupted`` and ``signum`` when a signal stopped it).
@@ -422,6 +425,8 @@ def run_scenario(scenario_path: str | Path, replications: int | None = None, see
         spec = loaded.spec
         n_rep, root_seed = _check_request(spec.simulation.replications, spec.simulation.seed, replications, seed,
                                           jobs)
+        if first is None and scenario_first is not None and spec.live is not None:
+            first = scenario_first(spec.live)
         if first is not None:
             first.check(loaded, inputs)
         folder = Path(out_dir) if out_dir is not None else timestamped_path(spec.name)

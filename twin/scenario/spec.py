@@ -361,6 +361,32 @@ class DemandSpec(_Strict):
     is the same every year."""
 
 
+class LiveSpec(_Strict):
+    """The hybrid twin's live window (``twin run`` runs it unless ``--no-live``; ``--live`` overrides it):
+    in replication 1, the interviews of these user kiosks inside the window are sampled by real emulated
+    calls (:mod:`emulators.hybrid`)."""
+
+    sites: list[str] = Field(min_length=1, max_length=50)
+    """User kiosks whose interviews run live (at most 50)."""
+    start: dt.datetime
+    """Start of the window, ISO date or date-time of the simulated calendar."""
+    end: dt.datetime
+    """End of the window (after ``start``)."""
+    media_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    """Seconds of media per live call (the rest of a longer interview is modelled time)."""
+    sample_min: float = Field(default=0.0, ge=0.0, le=1440.0)
+    """Sampling period, minutes: each live call starts at the next sampling instant that leaves room for its
+    media (interviews in progress then meet live); 0: at the interview's start."""
+    max_calls: int = Field(default=20, ge=1, le=200)
+    """Most live calls in the window (later interviews are modelled and counted)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LiveSpec:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end.isoformat()} is not after start {self.start.isoformat()}")
+        return self
+
+
 class Observation(_Strict):
     """A figure observed in the real system, to set beside the twin's prediction (``hindcast.csv``)."""
 
@@ -467,6 +493,8 @@ class Scenario(_Strict):
     costs: CostSpec = CostSpec()
     observations: list[Observation] = Field(default_factory=list, max_length=10_000)
     """Figures observed in the real system, compared with the twin's predictions (``hindcast.csv``)."""
+    live: LiveSpec | None = None
+    """A live window of the hybrid twin (optional)."""
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -546,6 +574,12 @@ class Scenario(_Strict):
         self._check_drivers(service_ids)
         self._check_outages(horizon_days * 24.0)
         self._check_observations(service_ids)
+        if self.live is not None:
+            for j, sid in enumerate(self.live.sites):
+                if sid not in site_by_id:
+                    raise CrossReferenceError(("live", "sites", j), sid, f"unknown site {sid!r}")
+                if site_by_id[sid].kind != "user":
+                    raise CrossReferenceError(("live", "sites", j), sid, f"{sid!r} is not a user kiosk")
         return self
 
     def simulated_years(self) -> range:
@@ -875,6 +909,7 @@ def scenario_json_schema() -> dict[str, Any]:
 __all__ = [
     "GEN1_SERVICE_LIMIT",
     "DemandDriver",
+    "LiveSpec",
     "Observation",
     "MAX_DURATION_MIN",
     "REGION_MARGIN_DEG",
