@@ -55,7 +55,7 @@ def test_clock_jumps_to_the_next_timer_instead_of_sleeping():
     elapsed, fired = run_virtual(body)
     assert elapsed == pytest.approx(3600.5, abs=1e-9)
     assert len(fired) == 1
-    assert time.perf_counter() - wall0 < 1.0
+    assert time.perf_counter() - wall0 < 60.0  # the virtual hour took no real hour (loose: no timing flake)
 
 
 def test_wait_for_times_out_on_the_virtual_clock():
