@@ -55,7 +55,10 @@ def _spopt_solve(cost: np.ndarray, p: int, time_limit_s: float) -> tuple[float, 
 
     t0 = time.perf_counter()
     model = PMedian.from_cost_matrix(cost, np.ones(cost.shape[0]), p_facilities=p, name="bench")
-    model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+    try:
+        model = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
+    except RuntimeError:  # spopt raises when CBC stops at the time limit
+        return float("nan"), time.perf_counter() - t0, "limit"
     elapsed = time.perf_counter() - t0
     status = pulp.LpStatus[model.problem.status]
     value = pulp.value(model.problem.objective)

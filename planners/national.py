@@ -286,13 +286,17 @@ def solve_pmedian_sparse(problem: SparsePMedian, p: int, time_limit_s: float = 3
     sites, best_final, _ = _locate_allocate(problem, best_sites, deadline + 0.25 * time_limit_s, 100)
     if best_final <= best:
         best_sites, best = sites, best_final
-    assignment, _ = problem.nearest(best_sites)
-    bound = min(bound, best)
-    gap = max(0.0, (best - bound) / max(abs(best), 1e-12))
     status = (f"Lagrangian bound after {it} subgradient iterations ({n:,} demand points x {m:,} candidates, "
               f"{problem.rows.size // max(n, 1)} nearest each); {searches} locate-allocate searches")
+    return _sparse_result(problem, best_sites, best, bound, status, time.perf_counter() - t0)
+
+
+def _sparse_result(problem: SparsePMedian, sites: np.ndarray, objective: float, bound: float, status: str,
+                   solve_time_s: float) -> PlacementResult:
+    bound = min(bound, objective)
+    gap = max(0.0, (objective - bound) / max(abs(objective), 1e-12))
     optimal = gap <= 1e-9
     if not optimal:
         status += f"; NOT proven optimal: relative gap {gap:.3g}"
-    return PlacementResult("p-median", tuple(int(s) for s in np.sort(best_sites)), assignment, best, bound, gap,
-                           optimal, "sparse-lagrangian+locate-allocate", time.perf_counter() - t0, status)
+    return PlacementResult("p-median", tuple(int(s) for s in np.sort(sites)), problem.nearest(sites)[0], objective,
+                           bound, gap, optimal, "sparse-lagrangian+locate-allocate", solve_time_s, status)

@@ -712,29 +712,12 @@ def _pmedian_radius(
     better = _improvement_threshold(best, problem.integral)
     lv = _RadiusLevels(C, w, p)
     levels = np.maximum(np.minimum(lv.lmax, 1), lv.levels_for(C[:, best_sites].min(axis=1)))
-    y_lb = fixed_mask.astype(float)
-    bound, n_lp = lv.const, 0  # every point served by its nearest candidate: a lower bound
-    res = None
-    while time.perf_counter() < deadline:
-        A, c, rhs, first = lv.matrices(levels)
-        res = _radius_lp(A, c, rhs, y_lb, np.ones(m), p, deadline)
-        n_lp += 1
-        if res is None:
-            break
-        bound = max(bound, float(res.fun) + lv.const)
-        last = np.where(levels > 0, res.x[m + first + levels - 1], 0.0) if levels.size else levels
-        grow = (last > 1e-9) & (levels < lv.lmax)
-        if not grow.any():
-            break
-        levels[grow] = np.minimum(lv.lmax[grow], np.maximum(2 * levels[grow], levels[grow] + 4))
+    res, bound, n_lp = _radius_lp_rowgen(lv, levels, fixed_mask, p, deadline)
     status = f"radius LP bound after {n_lp} row-generation rounds"
     if res is not None:  # LP rounding: the p largest y (fixed sites first), then vertex substitution
-        free = np.flatnonzero(~fixed_mask)
-        top = free[np.argsort(-res.x[free], kind="stable")[: p - int(fixed_mask.sum())]]
-        start = np.concatenate([np.flatnonzero(fixed_mask), top])
-        sites_ls, _ = _vertex_substitution(w[:, None] * C, start, fixed_mask)
+        sites_ls = _round_lp(w[:, None] * C, res.x[:m], p, fixed_mask)
         if problem.pmedian_cost(sites_ls) < best:
-            best_sites, best = np.sort(sites_ls), problem.pmedian_cost(sites_ls)
+            best_sites, best = sites_ls, problem.pmedian_cost(sites_ls)
             better = _improvement_threshold(best, problem.integral)
             status += "; LP rounding improved the incumbent"
     if _bound_proves(bound, best, problem.integral) or res is None or time.perf_counter() >= deadline:
@@ -772,6 +755,38 @@ def _pmedian_radius(
         levels = np.maximum(levels, lv.levels_for(dist))
     status += f"; {n_milp} MILP round(s) (HiGHS)"
     return _radius_outcome(problem, best_sites, best, bound, status)
+
+
+def _radius_lp_rowgen(lv: _RadiusLevels, levels: np.ndarray, fixed_mask: np.ndarray, p: int, deadline: float):
+    """Row generation on the LP relaxation: a demand point whose last level variable is positive at the
+    LP optimum gets its levels doubled (``levels`` is updated in place), until none is. Returns the last
+    LP result (None if none was solved in time), the best LP bound and the number of LPs."""
+    m = fixed_mask.size
+    y_lb = fixed_mask.astype(float)
+    bound, n_lp = lv.const, 0  # every point served by its nearest candidate: a lower bound
+    res = None
+    while time.perf_counter() < deadline:
+        A, c, rhs, first = lv.matrices(levels)
+        res = _radius_lp(A, c, rhs, y_lb, np.ones(m), p, deadline)
+        n_lp += 1
+        if res is None:
+            break
+        bound = max(bound, float(res.fun) + lv.const)
+        last = np.where(levels > 0, res.x[m + first + levels - 1], 0.0) if levels.size else levels
+        grow = (last > 1e-9) & (levels < lv.lmax)
+        if not grow.any():
+            break
+        levels[grow] = np.minimum(lv.lmax[grow], np.maximum(2 * levels[grow], levels[grow] + 4))
+    return res, bound, n_lp
+
+
+def _round_lp(D: np.ndarray, y: np.ndarray, p: int, fixed_mask: np.ndarray) -> np.ndarray:
+    """The fixed sites and the free sites of largest LP value y_j up to p, improved by vertex
+    substitution on the weighted costs D: sorted site indices."""
+    free = np.flatnonzero(~fixed_mask)
+    top = free[np.argsort(-y[free], kind="stable")[: p - int(fixed_mask.sum())]]
+    sites, _ = _vertex_substitution(D, np.concatenate([np.flatnonzero(fixed_mask), top]), fixed_mask)
+    return np.sort(sites)
 
 
 def _radius_outcome(problem: PlacementProblem, sites: np.ndarray, objective: float, bound: float,
@@ -871,17 +886,7 @@ def solve_pmedian(
 
     D = problem.weights[:, None] * problem.cost
     if method == "auto" and problem.n_demand * problem.n_candidates <= RADIUS_MAX_ENTRIES:
-        # greedy start; the LP relaxation's rounding gives the radius method a better incumbent
-        greedy = _greedy(D, p, np.flatnonzero(fixed_mask))
-        out = _pmedian_radius(problem, p, fixed_mask, greedy, deadline, mip_rel_gap)
-        obj = problem.pmedian_cost(out.sites)
-        bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, max(mip_rel_gap, 1e-9))
-        status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
-        sites = tuple(int(s) for s in sorted(out.sites))
-        return PlacementResult(
-            "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "radius-rowgen+milp-highs",
-            time.perf_counter() - t0, status,
-        )
+        return _pmedian_exact(problem, p, fixed_mask, D, deadline, mip_rel_gap, t0)
     best_sites, best = _multistart_local_search(D, p, fixed_mask, seed, n_starts, deadline)
     lr = _lagrangian(D, p, fixed_mask, best_sites, best, problem.integral, deadline)
     if lr.best_cost < best:
@@ -898,6 +903,21 @@ def solve_pmedian(
     return PlacementResult(
         "p-median", sites, problem.assignment(sites), inc.objective, inc.bound, inc.gap, inc.optimal, inc.method,
         time.perf_counter() - t0, inc.status,
+    )
+
+
+def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D: np.ndarray, deadline: float,
+                   mip_rel_gap: float, t0: float) -> PlacementResult:
+    """``method="auto"`` within :data:`RADIUS_MAX_ENTRIES`: the radius method from the greedy solution (the
+    LP relaxation's rounding then gives it a better incumbent); ``t0`` is the solve's start."""
+    out = _pmedian_radius(problem, p, fixed_mask, _greedy(D, p, np.flatnonzero(fixed_mask)), deadline, mip_rel_gap)
+    obj = problem.pmedian_cost(out.sites)
+    bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, max(mip_rel_gap, 1e-9))
+    status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
+    sites = tuple(int(s) for s in sorted(out.sites))
+    return PlacementResult(
+        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "radius-rowgen+milp-highs",
+        time.perf_counter() - t0, status,
     )
 
 

@@ -64,27 +64,7 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
     if resume is not None and (replications, seed, out, until_year) != (None, None, None, None) or (resume and records):
         raise TwinInputError("--resume continues a run as it was started: no --replications, --seed, --out, --until "
                              "or --records with it")
-    first = None
-    if (live_sites is None) != (live_window is None):
-        raise TwinInputError("--live and --live-window go together")
-    if live_sites is not None:
-        if resume is not None:
-            raise TwinInputError("--resume continues a run as it was started: no --live with it")
-        from emulators.hybrid import LiveReplication, LiveWindow
-
-        first = LiveReplication(LiveWindow.parse(live_sites, live_window, live_media_s, live_max_calls,
-                                                     live_sample_min))
-
-    def live_from_scenario(live):
-        from emulators.hybrid import LiveReplication
-
-        return LiveReplication.from_spec(live)
-
-    def live_from_manifest(described):
-        from emulators.hybrid import LiveReplication
-
-        return LiveReplication.from_manifest(described)
-
+    first = _live_replication(live_sites, live_window, live_media_s, live_max_calls, live_sample_min, resume)
     console = Console(stderr=True)
     jobs = default_jobs() if jobs is None else jobs
     stop = StopRequest()
@@ -102,13 +82,13 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
 
         if resume is not None:
             outcome = resume_run(resume, jobs=jobs, on_replication=on_replication, plot=plot, scheduler=scheduler,
-                                 stop=stop, on_engine=on_engine, first=live_from_manifest)
+                                 stop=stop, on_engine=on_engine, first=_live_from_manifest)
         else:
             outcome = run_scenario(scenario, replications=replications, seed=seed, jobs=jobs, out_dir=out,
                                    on_replication=on_replication, force=force, records=records,
                                    until_year=until_year, plot=plot, scheduler=scheduler, stop=stop,
                                    on_engine=on_engine, first=first,
-                                   scenario_first=None if no_live else live_from_scenario)
+                                   scenario_first=None if no_live else _live_from_scenario)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
     name = scenario.name if scenario is not None else outcome.folder.name
     printer.print(run_summary_table(f"{name}: {outcome.replications_done} replications (mean ± 95% CI)",
@@ -126,6 +106,34 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
     click.echo(str(outcome.folder))
     if outcome.interrupted:
         sys.exit(stop.interrupted().exit_status)
+
+
+def _live_replication(live_sites: str | None, live_window: str | None, media_s: float, max_calls: int,
+                      sample_min: float, resume: Path | None):
+    """The hybrid twin's first replication from the --live options, or None without them."""
+    from twin.errors import TwinInputError
+
+    if (live_sites is None) != (live_window is None):
+        raise TwinInputError("--live and --live-window go together")
+    if live_sites is None:
+        return None
+    if resume is not None:
+        raise TwinInputError("--resume continues a run as it was started: no --live with it")
+    from emulators.hybrid import LiveReplication, LiveWindow
+
+    return LiveReplication(LiveWindow.parse(live_sites, live_window, media_s, max_calls, sample_min))
+
+
+def _live_from_scenario(live):
+    from emulators.hybrid import LiveReplication
+
+    return LiveReplication.from_spec(live)
+
+
+def _live_from_manifest(described):
+    from emulators.hybrid import LiveReplication
+
+    return LiveReplication.from_manifest(described)
 
 
 @click.command("schema")

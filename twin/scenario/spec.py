@@ -574,13 +574,16 @@ class Scenario(_Strict):
         self._check_drivers(service_ids)
         self._check_outages(horizon_days * 24.0)
         self._check_observations(service_ids)
-        if self.live is not None:
-            for j, sid in enumerate(self.live.sites):
-                if sid not in site_by_id:
-                    raise CrossReferenceError(("live", "sites", j), sid, f"unknown site {sid!r}")
-                if site_by_id[sid].kind != "user":
-                    raise CrossReferenceError(("live", "sites", j), sid, f"{sid!r} is not a user kiosk")
+        self._check_live(site_by_id)
         return self
+
+    def _check_live(self, site_by_id: dict[str, SiteSpec]) -> None:
+        """The live window's sites exist and are user kiosks."""
+        for j, sid in enumerate(self.live.sites if self.live is not None else ()):
+            if sid not in site_by_id:
+                raise CrossReferenceError(("live", "sites", j), sid, f"unknown site {sid!r}")
+            if site_by_id[sid].kind != "user":
+                raise CrossReferenceError(("live", "sites", j), sid, f"{sid!r} is not a user kiosk")
 
     def simulated_years(self) -> range:
         """Calendar years the simulation covers, warm-up included."""
