@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from emulators.chain import decoded_keyframe
 from emulators.media import AUDIO_SAMPLE_RATE_HZ, FrameLedger, SyntheticScene, read_barcode
+from emulators.speech import SpeechScore
 
 FREEZE_HISTORY_FRAMES = 30
 FREEZE_MIN_HISTORY_FRAMES = 5
@@ -218,9 +219,7 @@ class VideoSink:
         previous decoded frame keeps it, a gap or an unreadable number breaks it. An untagged frame
         (no wrapped decoder: a sink used outside a call) counts as intact."""
         key = decoded_keyframe(frame)
-        if key is None:
-            intact = True
-        elif key:
+        if key is None or key:
             intact = True
         elif number is None or self._last_no is None or self.ledger.previous.get(number, -1) != self._last_no:
             intact = False  # a frame sent between the last decoded one and this one was not decoded
@@ -263,12 +262,17 @@ class VideoSink:
 
 
 class AudioSink:
-    """Consume a remote audio track, counting decoded samples (48 kHz) and their arrival times."""
+    """Consume a remote audio track, counting decoded samples (48 kHz) and their arrival times, and keeping
+    the decoded speech (mono, with each frame's RTP timestamp) of the first ``max_keep_s`` seconds for
+    PESQ (:mod:`emulators.speech`)."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], max_keep_s: float = 60.0) -> None:
         self.clock = clock
         self.samples_received = 0
         self.frame_times_s: list[float] = []
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self._keep_samples = int(max_keep_s * AUDIO_SAMPLE_RATE_HZ)
+        self._kept = 0
 
     async def run(self, track) -> None:
         """Read audio frames until the track ends or the task is cancelled, counting samples at 48 kHz."""
@@ -277,9 +281,19 @@ class AudioSink:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            self.frame_times_s.append(self.clock())
-            # aiortc's Opus decoder outputs 48 kHz; count per-channel samples at that rate.
-            self.samples_received += int(frame.samples * AUDIO_SAMPLE_RATE_HZ / (frame.sample_rate or AUDIO_SAMPLE_RATE_HZ))
+            self.on_frame(frame)
+
+    def on_frame(self, frame) -> None:
+        """Record one decoded frame (aiortc's Opus decoder gives packed ``s16`` at 48 kHz, pts = RTP
+        timestamp)."""
+        self.frame_times_s.append(self.clock())
+        # aiortc's Opus decoder outputs 48 kHz; count per-channel samples at that rate.
+        self.samples_received += int(frame.samples * AUDIO_SAMPLE_RATE_HZ / (frame.sample_rate or AUDIO_SAMPLE_RATE_HZ))
+        if self._kept < self._keep_samples and frame.pts is not None and frame.sample_rate == AUDIO_SAMPLE_RATE_HZ:
+            channels = len(frame.layout.channels)
+            pcm = frame.to_ndarray().reshape(-1, channels)[:, 0].astype(np.int16)
+            self.frames.append((int(frame.pts), pcm))
+            self._kept += pcm.size
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,6 +448,7 @@ class AudioSummary:
     packet_loss_pct: float | None
     jitter_ms: float | None
     decoded_loss_pct: float | None
+    speech: SpeechScore | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict, keyed by field name."""
