@@ -56,6 +56,7 @@ from emulators.media import (
     SyntheticCameraTrack,
     SyntheticScene,
     SyntheticVoiceTrack,
+    load_speech,
     speech_reference_16k,
 )
 from emulators.metrics import (
@@ -578,4 +579,5 @@ def run_emulated_call(config: CallConfig, interrupts: InterruptPolicy | None = N
     """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
     :mod:`emulators.clocks`) and return what it measured; ``interrupts``, ``capture``: see :class:`CallSession`."""
     backend = clock_backend(config.clock)
+    load_speech()
     return backend.run(lambda: CallSession(config, backend, interrupts=interrupts, capture=capture).run())

@@ -371,6 +371,12 @@ def speech_reference_16k() -> np.ndarray:
     return samples
 
 
+def load_speech() -> None:
+    """Read and resample the recording now (once per process), before a call forks its coding worker: a
+    worker that had to do it during the call would answer later in wall time than one forked warm."""
+    _speech_48k()
+
+
 @functools.cache
 def _speech_48k() -> np.ndarray:
     """The recording upsampled to 48 kHz (``resample_poly``, x3), int16 units as float64."""

@@ -324,6 +324,13 @@ class VideoSummary:
             ``(receive time s from the window start, delay ms)`` per frame.
         psnr_db: mean luma PSNR, dB, over ``quality_frames`` frames; ``ssim`` mean SSIM (0-1) over
             ``ssim_frames`` of them (None when not computed or no frame).
+        displayed_psnr_db, video_mos, displayed_frames: what the viewer saw, EvalVid's way (Klaue,
+            Rathke and Wolisz 2003): every frame the camera sent between the first and the last decoded
+            one (``displayed_frames`` of them) is compared with the decoded frame on screen at its slot,
+            the last decoded one at or before it (a frame lost or skipped leaves the previous one frozen
+            on screen); ``displayed_psnr_db`` is their mean PSNR and ``video_mos`` the mean of
+            :func:`twin.quality.psnr_to_mos` per slot. None when no frame was decoded or the store was
+            subsampled (calls longer than ``max_quality_frames`` frames).
     """
 
     frames_sent: int
@@ -347,6 +354,9 @@ class VideoSummary:
     ssim: float | None
     quality_frames: int
     ssim_frames: int
+    displayed_psnr_db: float | None
+    video_mos: float | None
+    displayed_frames: int
 
     def to_dict(self) -> dict:
         """JSON-ready dict, keyed by field name (stalls and delay as nested dicts)."""
@@ -429,7 +439,34 @@ def summarize_video(
         ssim=float(np.mean(ssims)) if ssims else None,
         quality_frames=len(psnrs),
         ssim_frames=len(ssims),
+        **_displayed_quality(sink, scene, unique, dict(zip((n for n, _ in unique), psnrs))),
     )
+
+
+def _displayed_quality(sink: VideoSink, scene: SyntheticScene, unique: list[tuple[int, np.ndarray]],
+                       decoded_psnr: dict[int, float]) -> dict[str, float | int | None]:
+    """``displayed_psnr_db`` (mean PSNR, dB), ``video_mos`` (mean EvalVid MOS) and ``displayed_frames``
+    (slots) of what was on screen at each sent frame's slot between the first and the last decoded frame
+    (see :class:`VideoSummary`)."""
+    from twin.quality import psnr_to_mos
+
+    none = {"displayed_psnr_db": None, "video_mos": None, "displayed_frames": 0}
+    if not unique or sink._stride != 1:
+        return none
+    stored = sorted(unique, key=lambda pair: pair[0])
+    numbers = [n for n, _ in stored]
+    slots = [n for n in sorted(sink.ledger.captured) if numbers[0] <= n <= numbers[-1]]
+    values = []
+    k = 0
+    for n in slots:
+        while k + 1 < len(stored) and numbers[k + 1] <= n:
+            k += 1
+        shown_no, shown = stored[k]
+        values.append(decoded_psnr[n] if shown_no == n else psnr_db(scene.luma(n), shown))
+    if not values:
+        return none
+    return {"displayed_psnr_db": float(np.mean(values)), "video_mos": float(np.mean([psnr_to_mos(v) for v in values])),
+            "displayed_frames": len(values)}
 
 
 @dataclass(frozen=True)

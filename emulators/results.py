@@ -661,7 +661,8 @@ def verdict_lines(result: CallResult) -> list[str]:
                          f"jitter {_fmt(a.jitter_ms, '.0f', ' ms')}")
             sp = a.speech
             if sp is not None:
-                lines.append(f"{names[direction]} speech: PESQ (P.862.2 wideband) {_fmt(sp.pesq_mos, '.2f', '')} over "
+                lines.append(f"{names[direction]} speech: PESQ {_fmt(sp.pesq_mos, '.2f', '')} (P.862 narrowband; "
+                             f"wideband P.862.2 {_fmt(sp.pesq_wb_mos, '.2f', '')}) over "
                              f"{sp.scored_s:.1f} s; frames not decoded: {sp.frames_before} before the first, "
                              f"{sp.frames_missing} lost in between, {sp.frames_after} after the last (in flight at "
                              f"the end)")

@@ -4,9 +4,12 @@ The microphone plays :data:`emulators.media.SPEECH_FILE` in a loop; the receiver
 frame with its RTP timestamp (``pts``, 48 kHz). :func:`playout` lays the frames on a timeline by their
 timestamps, leaving silence where a frame never arrived (aiortc has no packet-loss concealment: a lost
 packet is a gap in what is played); :func:`score_speech` finds where in the looped recording the timeline
-starts (cross-correlation), cuts the same stretch of the recording, resamples both to 16 kHz and scores
-them with ITU-T P.862.2 wideband PESQ (the ``pesq`` package, the ITU reference C code). Opus at 16-24
-kbit/s is wideband speech (50-7000 Hz), hence P.862.2 rather than narrowband P.862.
+starts (cross-correlation), cuts the same stretch of the recording and scores the pair with PESQ (the
+``pesq`` package, the ITU reference C code) twice: ITU-T P.862 narrowband at 8 kHz, mapped to MOS-LQO
+by P.862.1 (``pesq_mos``), and P.862.2 wideband at 16 kHz (``pesq_wb_mos``). The narrowband score is
+the one the twin uses: it is on the same listening-quality scale as the ITU-T G.107 E-model's MOS,
+to which :func:`twin.quality.speech_mos` adds the delay impairment (G.107's R scale is narrowband; the
+wideband score is on another scale and is reported for information).
 
 Frames not decoded are split into three kinds, the evidence for "x % of audio frames not decoded":
 ``frames_before`` were sent before the first decoded frame (call set-up: the microphone runs before ICE
@@ -42,8 +45,9 @@ class SpeechScore:
     """PESQ of one direction.
 
     Attributes:
-        pesq_mos: P.862.2 wideband MOS-LQO (1.04-4.64) of the decoded span against the recording; None
-            when under :data:`MIN_PESQ_S` of audio was decoded.
+        pesq_mos: P.862 narrowband PESQ mapped by P.862.1 (MOS-LQO 1.02-4.55) of the decoded span
+            against the recording; None when under :data:`MIN_PESQ_S` of audio was decoded.
+        pesq_wb_mos: P.862.2 wideband MOS-LQO (1.04-4.64) of the same; None likewise.
         scored_s: length of the stretch scored, s.
         frames_decoded: frames the receiver decoded.
         frames_missing: frames absent inside the decoded span (lost), by their timestamps.
@@ -56,8 +60,10 @@ class SpeechScore:
     frames_missing: int
     frames_before: int
     frames_after: int
+    pesq_wb_mos: float | None = None
 
     def to_dict(self) -> dict:
+        """JSON-ready dict, keyed by field name."""
         return asdict(self)
 
 
@@ -111,6 +117,7 @@ def score_speech(frames: Sequence[tuple[int, np.ndarray]], frame_samples: int, f
     span = decoded + missing
     before = 0
     pesq_mos: float | None = None
+    pesq_wb: float | None = None
     scored_s = 0.0
     if signal.size >= MIN_PESQ_S * RATE_48K_HZ:
         degraded = resample_poly(signal[: int(MAX_PESQ_S * RATE_48K_HZ)], 1, 3)
@@ -120,11 +127,13 @@ def score_speech(frames: Sequence[tuple[int, np.ndarray]], frame_samples: int, f
         reference = np.tile(ref, reps)[start:start + degraded.size]
         scored_s = degraded.size / PESQ_RATE_HZ
         try:
-            pesq_mos = float(pesq(PESQ_RATE_HZ, reference, degraded, "wb"))
+            pesq_wb = float(pesq(PESQ_RATE_HZ, reference, degraded, "wb"))
+            pesq_mos = float(pesq(PESQ_RATE_HZ // 2, resample_poly(reference, 1, 2), resample_poly(degraded, 1, 2),
+                                  "nb"))
         except PesqError:  # NoUtterancesError: only silence arrived
-            pesq_mos = None
+            pesq_mos = pesq_wb = None
         # the first decoded frame's index in the sender's stream (the microphone starts at frame 0)
         before = int(round(((start * 3) % (ref.size * 3)) / frame_samples)) if frames_sent else 0
     before = min(before, max(0, frames_sent - span))
     after = max(0, frames_sent - span - before)
-    return SpeechScore(pesq_mos, scored_s, decoded, missing, before, after)
+    return SpeechScore(pesq_mos, scored_s, decoded, missing, before, after, pesq_wb)

@@ -156,7 +156,7 @@ class Replication:
         self.arrived: dict[tuple[int, int, int, int], int] = {}
         self.active: dict[int, Citizen] = {}  # with keep_records: citizens not yet served nor unmet
         self.cut_by_outage = np.zeros(n_phases)
-        self._mos: dict[tuple[int, int, int], float] = {}
+        self._mos: dict[tuple[int, int, int], tuple[float, float, float, float]] = {}
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
@@ -190,9 +190,10 @@ class Replication:
                                                        citizen.arrival_min, reason)):
             self.unmet_events[column].append(value)
 
-    def mos_for(self, site: int, service: int, token: Token, gen: int) -> float:
-        """Interview MOS for a kiosk, the agent's station and the kiosk's generation (memoised per
-        replication by indices, and across replications by lines in ``inputs.mos_memo``)."""
+    def mos_for(self, site: int, service: int, token: Token, gen: int) -> tuple[float, float, float, float]:
+        """Interview (MOS, speech MOS, video MOS, usable share) for a kiosk, the agent's station and the
+        kiosk's generation (memoised per replication by indices, and across replications by lines in
+        ``inputs.mos_memo``)."""
         key = (site, token[2] if token[1] == "expert" else -1 - service, gen)
         mos = self._mos.get(key)
         if mos is None:
@@ -201,8 +202,10 @@ class Replication:
             line_key = (inputs.site_lines[site], agent_line, gen)
             mos = inputs.mos_memo.get(line_key)
             if mos is None:
-                mos = inputs.mos_memo[line_key] = inputs.quality_model.score(line_key[0], agent_line,
-                                                                             inputs.profiles[gen]).mos
+                q = inputs.quality_model.score(line_key[0], agent_line, inputs.profiles[gen])
+                video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
+                usable = math.nan if q.usable is None else float(q.usable)
+                mos = inputs.mos_memo[line_key] = (q.mos, q.speech_mos, video, usable)
             self._mos[key] = mos
         return mos
 
@@ -275,8 +278,9 @@ class Replication:
         avoided = 2.0 * max(0.0, inputs.commune_to_office_km[commune, service]
                             - inputs.phases[stream.phase].nearest_km[commune])
         gen = inputs.phases[phase].generation[site]
+        mos, speech, video, usable = self.mos_for(site, service, token, gen)
         self.served.append(phase, c.year, service, site, station_site, commune, c.arrival_min, wait,
-                           c.duration_min, self.mos_for(site, service, token, gen), avoided)
+                           c.duration_min, mos, avoided, speech, video, usable)
         if self.unmet_events is not None:
             self.active.pop(id(c), None)
 

@@ -18,6 +18,7 @@ HEADLINE_KPIS = (
     ("population_within_15km", "pop<15km", "{:,.0f}"),
     ("mos_mean", "MOS", "{:.2f}"),
     ("share_mos_below_3", "MOS<3", "{:.1%}"),
+    ("share_usable", "usable", "{:.0%}"),
 )
 
 
