@@ -226,7 +226,7 @@ def test_calibration_same_sync_rates_interpolates_and_refuses(tmp_path):
     table = read_calibration_csv(path)
     gen1 = get_profile("gen1")
     same = table.score(AdslLine("adsl-512-128", 1500), AGENT, gen1)  # 128/512 at 1.5 km as at 4 km
-    assert "same sync rates" in same.source
+    assert "sync rates 128/512" in same.source
     mid = table.score(AdslLine("adsl-max", 2000), AGENT, gen1)
     assert "interpolated" in mid.source and 3.0 < mid.video_mos_up < 4.0
     with pytest.raises(TwinInputError, match=r"adsl-max at 6000 m.*outside the measured loop lengths"):

@@ -749,8 +749,10 @@ class MeasuredPoint:
 
     ``mean`` holds each measurement column and each :class:`CallScore` field averaged over the calls
     without a document (``seeds`` of them), ``ci95`` the half-width of a 95 % t confidence interval of the
-    same (None with one call); ``worst`` the worst call's value of each (lowest frame rate, PESQ and
-    MOS; highest delay, loss and pauses); ``with_documents`` the same means over the calls with a scan
+    same (None with one call); ``worst`` the more pessimistic of the worst call's value of each (lowest
+    frame rate, PESQ and MOS; highest delay, loss and pauses) and the 95 % prediction bound for one more
+    call (``mean -+ t(n-1) sd sqrt(1 + 1/n)``): what the next call can be expected to stay within;
+    ``with_documents`` the same means over the calls with a scan
     and a print in flight (empty when none was measured); ``usable_share`` the share of calls usable
     (no-document calls, times the share of document calls with no pause and both documents through in
     time, when measured).
@@ -813,8 +815,18 @@ def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: Us
     worst: dict[str, float] = {}
     for c, values in columns.items():
         finite = [v for v in values if not math.isnan(v)]
+        if not finite:
+            worst[c] = math.nan
+            continue
         higher_is_worse = c.startswith(("delay_", "audio_loss_", "audio_delay_", "pauses_", "scan_", "print_"))
-        worst[c] = (max(finite) if higher_is_worse else min(finite)) if finite else math.nan
+        observed = max(finite) if higher_is_worse else min(finite)
+        n = len(finite)
+        if n > 1:  # 95 % prediction bound for one more call: mean +- t(n-1) sd sqrt(1 + 1/n)
+            sd = math.sqrt(sum((v - mean[c]) ** 2 for v in finite) / (n - 1))
+            margin = _t95(n) * sd * math.sqrt(1 + 1 / n)
+            bound = mean[c] + margin if higher_is_worse else mean[c] - margin
+            observed = max(observed, bound) if higher_is_worse else min(observed, bound)
+        worst[c] = observed
     share = sum(s.usable for s in scores) / len(scores)
     with_docs: dict[str, float] = {}
     if docs and plain:
@@ -860,9 +872,9 @@ class CalibrationTable:
     required raise :class:`twin.errors.TwinInputError` naming the file, row and column.
 
     Lookup (:meth:`score`, :meth:`point`): the rows of the profile, the kiosk line's offer and its
-    ``loss_pct`` exactly; among their loop lengths, (1) the one equal to the kiosk line's; else (2) one
-    emulated at the kiosk line's sync rates (the emulator's line is defined by its sync rates, loss and
-    interleaving, so equal rates are the same line); else (3) linear interpolation between the two
+    ``loss_pct`` exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
+    rates, pooled (the emulator's line is defined by its sync rates, loss and interleaving, so equal
+    rates are the same line, measured with more seeds); else (2) linear interpolation between the two
     measured loop lengths around the kiosk line's. Anything else - a line, loss or profile not
     measured, a loop outside the measured ones - is refused with an error naming the line (no clamping).
     The agent line is not used: the emulator puts the agent behind a line that does not limit the call.
@@ -931,15 +943,17 @@ class CalibrationTable:
         return tuple(dict.fromkeys(r.line for r in self.rows if r.profile == profile))
 
     def points(self, profile: EncoderProfile) -> list[MeasuredPoint]:
-        """Every measured point of ``profile`` (sorted by line then loop length)."""
+        """Every measured (line, loop, loss) of ``profile``, each on its own (sorted by line then loop)."""
         keys = sorted({(r.line, r.loop_length_m, r.loss_pct) for r in self.rows if r.profile == profile.name})
-        return [self._point(profile, *k) for k in keys]
+        return [self._point(profile, line, (loop,), loss) for line, loop, loss in keys]
 
-    def _point(self, profile: EncoderProfile, line: str, loop_m: float, loss: float) -> MeasuredPoint:
-        key = (profile.name, line, loop_m, loss)
+    def _point(self, profile: EncoderProfile, line: str, loops: tuple[float, ...], loss: float) -> MeasuredPoint:
+        """The calls of ``profile`` on ``line`` at loss ``loss`` and any of ``loops``, summarised."""
+        key = (profile.name, line, loops, loss)
         point = self._points.get(key)
         if point is None:
-            rows = [r for r in self.rows if (r.profile, r.line, r.loop_length_m, r.loss_pct) == key]
+            rows = [r for r in self.rows if (r.profile, r.line, r.loss_pct) == (profile.name, line, loss)
+                    and r.loop_length_m in loops]
             point = self._points[key] = _summarise(rows, profile, self.criteria)
         return point
 
@@ -973,21 +987,20 @@ class CalibrationTable:
                                  f"{offer}; run twin calibrate --loss-pct for it", path=self.path)
         loops = sorted({r.loop_length_m for r in rows})
         loss = kiosk_line.loss_pct
-        if kiosk_line.loop_length_m in loops:
-            return self._point(profile, offer, kiosk_line.loop_length_m, loss), f"line {offer}@{kiosk_line.loop_length_m:g}"
         up, down = kiosk_line.sync_rate_up_kbps, kiosk_line.sync_rate_down_kbps
-        same = [m for m in loops if any(r.loop_length_m == m and math.isclose(r.up_kbps, up, rel_tol=1e-6)
-                                        and math.isclose(r.down_kbps, down, rel_tol=1e-6) for r in rows)]
-        if same:
-            m = min(same, key=lambda x: abs(x - kiosk_line.loop_length_m))
-            return self._point(profile, offer, m, loss), f"line {offer}@{m:g} (same sync rates {up:g}/{down:g})"
+        same = tuple(m for m in loops if m == kiosk_line.loop_length_m or any(  # CSV keeps 6 digits
+            r.loop_length_m == m and math.isclose(r.up_kbps, up, rel_tol=1e-5)
+            and math.isclose(r.down_kbps, down, rel_tol=1e-5) for r in rows))
+        if same:  # the same emulated line measured at each of these loops: all their calls count
+            where = "+".join(f"{m:g}" for m in same)
+            return self._point(profile, offer, same, loss), f"line {offer}@{where} (sync rates {up:g}/{down:g})"
         below = [m for m in loops if m < kiosk_line.loop_length_m]
         above = [m for m in loops if m > kiosk_line.loop_length_m]
         if not below or not above:
             raise TwinInputError(f"line {label} ({up:g}/{down:g} kbit/s): outside the measured loop lengths "
                                  f"{', '.join(f'{m:g}' for m in loops)} m of {offer} for {profile.name}; run "
                                  f"twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}", path=self.path)
-        a, b = self._point(profile, offer, below[-1], loss), self._point(profile, offer, above[0], loss)
+        a, b = self._point(profile, offer, (below[-1],), loss), self._point(profile, offer, (above[0],), loss)
         w = (kiosk_line.loop_length_m - a.loop_length_m) / (b.loop_length_m - a.loop_length_m)
 
         def mix(x: Mapping[str, float], y: Mapping[str, float]) -> dict[str, float]:

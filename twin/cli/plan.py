@@ -208,9 +208,16 @@ def _verify_lines(console, sizing, target) -> None:
     from twin.line import AdslLine
     from twin.profiles import profile_for_generation
 
-    chosen = dict.fromkeys((c.offer, c.loop_length_m, c.generation) for c in sizing.choices if c.offer)
+    # one emulation per (offer, sync rates, generation): the emulated line is its sync rates, loss and
+    # interleaving, so sites whose loops sync alike get the same call (the first site's loop is used)
+    chosen: dict[tuple, tuple[float, list[str]]] = {}
+    for c in sizing.choices:
+        if c.offer:
+            line = AdslLine(c.offer, c.loop_length_m)
+            key = (c.offer, line.sync_rate_up_kbps, line.sync_rate_down_kbps, c.generation)
+            chosen.setdefault(key, (c.loop_length_m, []))[1].append(c.site_id)
     failed = 0
-    for offer, loop_m, gen in chosen:
+    for (offer, _up, _down, gen), (loop_m, sites) in chosen.items():
         profile = profile_for_generation(gen)
         rows = verify_line(offer, loop_m, profile.name)
         with tempfile.TemporaryDirectory() as tmp:
@@ -223,7 +230,8 @@ def _verify_lines(console, sizing, target) -> None:
         short = target.shortfall(q, profile)
         failed += short is not None
         verdict = "target met" if short is None else f"target NOT met: {short}"
-        console.print(f"verify {profile.name} on {offer}@{loop_m:g}: {verdict}; emulated: {point.describe()}")
+        console.print(f"verify {profile.name} on {offer}@{loop_m:g} (for {len(sites)} site(s): {', '.join(sites)}): "
+                      f"{verdict}; emulated: {point.describe()}")
     console.print(f"verified {len(chosen)} line(s): {len(chosen) - failed} met the target, {failed} did not")
 
 
