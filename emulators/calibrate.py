@@ -14,22 +14,27 @@ its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the r
 the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by).
 
 Columns (:data:`twin.quality.CALIBRATION_COLUMNS`, meaning documented in
-:class:`twin.quality.CalibrationTable`), all measured on the kiosk -> agent direction unless named:
+:class:`twin.quality.CalibrationTable`), per direction (``_up`` kiosk -> agent, ``_down`` agent -> kiosk):
+measurements only, the scores are computed by the twin (:func:`twin.quality.score_call`) from them:
 
-* ``video_fps_up``: decoded frames/s at the agent over the connected part of the call;
-* ``video_kbps_up``: video codec payload received by the agent, kbit/s (delivered IP bitrate of the
-  video RTP packets minus :data:`twin.quality.VIDEO_PACKET_OVERHEAD_BYTES` per packet), comparable
-  with an encoder bitrate;
-* ``freezes_per_min_up``, ``delay_p95_ms_up`` (capture-to-decode, end to end), ``psnr_db_up``,
-  ``ssim_up``: from the receiver (:mod:`emulators.metrics`); ``nan`` when no frame arrived;
-* ``speech_loss_pct``: audio packets dropped on the emulated uplink (buffer, random loss, outage), %;
-* ``mos_video_up``: :func:`twin.quality.g1070_video_quality` at the measured payload bitrate, frame
-  rate and video packet loss (default coefficient set, as the opinion model);
-* ``mos_speech``: E-model (:func:`twin.quality.emodel_rating`, :func:`twin.quality.r_to_mos`) per
-  direction with Ta = mean network delay of the audio packets + :data:`twin.quality.ENDPOINT_DELAY_MS`,
-  Ppl = audio drop %, Opus impairment :func:`twin.quality.opus_impairment`, random loss (BurstR 1);
-  the worse direction is kept (as :class:`twin.quality.InterviewQuality` does);
-* ``mos = min(mos_video_up, mos_speech)`` (the rule of :class:`twin.quality.InterviewQuality`).
+* ``video_fps_*``: good frames/s at the receiver over the connected part of the call;
+* ``video_kbps_*``: video codec payload delivered, kbit/s (IP bitrate of the video RTP packets minus
+  :data:`twin.quality.VIDEO_PACKET_OVERHEAD_BYTES` per packet);
+* ``pauses_*``, ``delay_p95_ms_*`` (capture-to-decode): from the receiver (:mod:`emulators.metrics`);
+* ``video_mos_*``: EvalVid's mean MOS over the displayed frames (:attr:`emulators.metrics.VideoSummary.video_mos`;
+  1 when no frame arrived);
+* ``audio_loss_pct_*``: audio packets dropped on the emulated line (buffer, random loss, outage), %;
+  ``audio_delay_ms_*``: mean delay the line added to delivered packets, ms;
+* ``pesq_*``: P.862.2 PESQ of the decoded speech (:mod:`emulators.speech`);
+* ``scan_s``, ``print_s``: document completion, s, or when the call ended first the size over the
+  measured goodput (projected); nan without documents.
+
+Each call sends the profile at the operating point measured for the line's uplink
+(:func:`twin.profiles.profile_for_line`: the video cap of docs/operating-points.md).
+
+Sweep (:func:`sweep_specs`): every offer of :data:`twin.line.OFFERS` at the shortest, middle and longest
+loop of its reach (:func:`offer_reach_m`), ``seeds`` calls each without documents; a scan and a print in
+flight on each offer at its middle loop; random loss on one line.
 """
 
 from __future__ import annotations
@@ -46,13 +51,11 @@ from pathlib import Path
 from twin.errors import TwinInputError
 from twin.vocabulary import CLOCKS
 
-DEFAULT_LINES = ("adsl-128-64", "adsl-512-128", "adsl-1024-256", "adsl-2048-256", "adsl-max")
-"""Offers swept by default: the uplinks of French ADSL 2004-2008 from 64 to 800 kbit/s."""
-
 AUVERGNE_LINES = ("adsl-512-128@4600", "readsl-512-128@6000", "adsl-1024-256@3300", "adsl-2048-256@1500")
 """The kiosk line offers of scenarios/auvergne-2008.yaml at their typical (about median) loop lengths in
 that scenario: adsl-512-128 4.1-5.2 km, readsl-512-128 5.6-6.6 km, adsl-1024-256 1.9-3.9 km,
-adsl-2048-256 1.5 km. The shipped scenarios/data/auvergne-calibration.csv is this sweep (command in
+adsl-2048-256 1.5 km (``twin calibrate --lines auvergne``). The shipped
+scenarios/data/auvergne-calibration.csv is the full sweep instead (:func:`sweep_specs`; command in
 scenarios/data/README.md)."""
 
 
@@ -77,53 +80,42 @@ def _nan_if_none(value) -> float:
     return math.nan if value is None else float(value)
 
 
-def calibration_row(result, profile, line_label: str) -> dict:
-    """Reduce one :class:`emulators.call.CallResult` to a calibration row (column meanings above)."""
-    from twin.quality import (
-        ENDPOINT_DELAY_MS,
-        emodel_rating,
-        g1070_video_quality,
-        opus_impairment,
-        r_to_mos,
-    )
+def _document_s(doc) -> float:
+    """Completion time of a document, s; projected from its goodput when the call ended first; nan when
+    no document was sent or nothing of it arrived."""
+    if doc.size_kb <= 0:
+        return math.nan
+    if doc.complete and doc.duration_s is not None:
+        return float(doc.duration_s)
+    if doc.goodput_kbps:
+        return doc.size_kb * 8.0 / doc.goodput_kbps
+    return math.nan
 
-    up_video = result.video.up
+
+def calibration_row(result, profile, line_label: str, loop_length_m: float, seed: int, documents: bool) -> dict:
+    """Reduce one :class:`emulators.call.CallResult` to a calibration row (column meanings above)."""
     net = result.network
-    fps = float(up_video.fps_mean)
-    payload_kbps = float(net.up.video_payload_kbps_mean)
-    video_loss = net.up.video_drop_pct
-    video_loss = 100.0 if video_loss is None and up_video.frames_decoded == 0 else float(video_loss or 0.0)
-    mos_video = g1070_video_quality(payload_kbps, fps, min(100.0, video_loss))
-    ie, bpl = opus_impairment(profile.audio_kbps)
-    speech = {}
-    for direction in ("up", "down"):
-        loss = net[direction].audio_drop_pct
-        delivered_audio = net[direction].delivered_packets_by_kind.get("audio", 0)
-        if loss is None or delivered_audio == 0:
-            loss = 100.0  # no speech got through (dead line / never connected)
-        delay = net[direction].queue_delay_ms.mean
-        ta = (delay if delay is not None else 0.0) + ENDPOINT_DELAY_MS
-        speech[direction] = (loss, r_to_mos(emodel_rating(ta, min(100.0, loss), ie, bpl)))
-    mos_speech = min(m for _, m in speech.values())
-    frames = up_video.frames_decoded
     config = result.config
-    return {
-        "profile": profile.name,
-        "line": line_label,
-        "up_kbps": config.sync_rate_up_kbps,
-        "down_kbps": config.sync_rate_down_kbps,
-        "loss_pct": config.effective_loss_pct(),
-        "video_fps_up": fps,
-        "video_kbps_up": payload_kbps,
-        "freezes_per_min_up": float(up_video.freezes_per_min) if frames else math.nan,
-        "delay_p95_ms_up": _nan_if_none(up_video.delay.p95_ms),
-        "psnr_db_up": _nan_if_none(up_video.psnr_db),
-        "ssim_up": _nan_if_none(up_video.ssim),
-        "speech_loss_pct": speech["up"][0],
-        "mos_video_up": mos_video,
-        "mos_speech": mos_speech,
-        "mos": min(mos_video, mos_speech),
-    }
+    row = {"profile": profile.name, "line": line_label, "loop_length_m": float(loop_length_m),
+           "up_kbps": config.sync_rate_up_kbps, "down_kbps": config.sync_rate_down_kbps,
+           "loss_pct": config.effective_loss_pct(), "documents": int(documents), "seed": int(seed)}
+    for d in ("up", "down"):
+        video, audio = result.video[d], result.audio[d]
+        row[f"video_fps_{d}"] = float(video.fps_mean)
+        row[f"video_kbps_{d}"] = float(net[d].video_payload_kbps_mean)
+        row[f"pauses_{d}"] = int(video.pause_count)
+        row[f"delay_p95_ms_{d}"] = _nan_if_none(video.delay.p95_ms)
+        row[f"video_mos_{d}"] = float(video.video_mos) if video.video_mos is not None else 1.0
+        loss = net[d].audio_drop_pct
+        row[f"audio_loss_pct_{d}"] = 100.0 if loss is None else float(loss)
+        row[f"audio_delay_ms_{d}"] = _nan_if_none(net[d].queue_delay_ms.mean)
+        speech = audio.speech
+        row[f"pesq_{d}"] = _nan_if_none(speech.pesq_mos if speech is not None else None)
+    row["scan_s"] = _document_s(result.documents.scan)
+    row["print_s"] = _document_s(result.documents.print)
+    from twin.quality import CALIBRATION_COLUMNS
+
+    return {c: row[c] for c in CALIBRATION_COLUMNS}
 
 
 def _format(value) -> str:
@@ -139,27 +131,78 @@ def rows_to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CALIBRATION_COLUMNS)
-    for row in sorted(rows, key=lambda r: (r["profile"], r["up_kbps"], r["line"])):
+    for row in sorted(rows, key=lambda r: (r["profile"], r["line"], r["loop_length_m"], r["loss_pct"], r["documents"],
+                                           r["seed"])):
         writer.writerow([_format(row[c]) for c in CALIBRATION_COLUMNS])
     return buf.getvalue()
 
 
-def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, scan_kb: float,
-              print_kb: float, loss_pct: float, clock: str = "virtual") -> dict:
+DOCUMENT_SCAN_KB = 300.0
+"""Scan sent in the calls with documents, KB: the default of ``twin emulate`` (a payslip scanned)."""
+
+DOCUMENT_PRINT_KB = 100.0
+"""Print sent back in the calls with documents, KB (``twin emulate``'s default)."""
+
+SWEEP_LOSS_PCT = 2.0
+"""Random loss of the sweep's lossy case, % (CHOICE: a poor copper pair; docs/facts.md)."""
+
+SWEEP_LOSSY_LINE = "adsl-512-128"
+"""Offer of the lossy case: the generation-1 line of the Auvergne network."""
+
+
+def offer_reach_m(offer: str, step_m: float = 250.0) -> tuple[float, float]:
+    """Shortest and longest loop (m, on a ``step_m`` grid from 250 m to 8 km) on which the offer syncs."""
+    from twin.line import AdslLine, LineError
+
+    ok = []
+    for i in range(1, int(8000 / step_m) + 1):
+        try:
+            AdslLine(offer, i * step_m)
+        except LineError:
+            continue
+        ok.append(i * step_m)
+    if not ok:
+        raise TwinInputError(f"offer {offer!r} syncs on no loop up to 8 km")
+    return ok[0], ok[-1]
+
+
+def sweep_specs(profiles: list[str], seeds: int, offers: list[str] | None = None,
+                documents: bool = True, lossy: bool = True) -> list[tuple[str, str, float, bool, int]]:
+    """The full calibration sweep as ``(OFFER@LOOP_M, profile, loss %, documents, seed index)`` tasks
+    (see the module docstring)."""
+    from twin.line import OFFERS
+
+    tasks = []
+    for name in offers or list(OFFERS):
+        lo, hi = offer_reach_m(name)
+        mid = round((lo + hi) / 2 / 250.0) * 250.0
+        for prof in profiles:
+            for loop in dict.fromkeys((lo, mid, hi)):
+                tasks += [(f"{name}@{loop:g}", prof, 0.0, False, k) for k in range(seeds)]
+            if documents:
+                tasks += [(f"{name}@{mid:g}", prof, 0.0, True, k) for k in range(seeds)]
+            if lossy and name == SWEEP_LOSSY_LINE:
+                tasks += [(f"{name}@{mid:g}", prof, SWEEP_LOSS_PCT, False, k) for k in range(seeds)]
+    return tasks
+
+
+def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, loss_pct: float, documents: bool,
+              clock: str = "virtual") -> dict:
     """Worker: one call, returns its row (runs in a child process)."""
     from emulators.call import run_emulated_call
     from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
     from twin.line import AdslLine, get_offer
-    from twin.profiles import get_profile
+    from twin.profiles import get_profile, profile_for_line
 
     line_name, loop_m = parse_line_spec(line_spec)
+    loop_m = DEFAULT_LOOP_LENGTH_M if loop_m is None else loop_m
     profile = get_profile(profile_name)
-    line = AdslLine(get_offer(line_name), DEFAULT_LOOP_LENGTH_M if loop_m is None else loop_m)
-    config = CallConfig(line=line, profile=profile, duration_s=duration_s, seed=seed, scan_kb=scan_kb,
-                        print_kb=print_kb, loss_pct=loss_pct or None, clock=clock)
+    line = AdslLine(get_offer(line_name), loop_m)
+    config = CallConfig(line=line, profile=profile_for_line(profile, line.sync_rate_up_kbps), duration_s=duration_s, seed=seed,
+                        scan_kb=DOCUMENT_SCAN_KB if documents else 0.0,
+                        print_kb=DOCUMENT_PRINT_KB if documents else 0.0, loss_pct=loss_pct or None, clock=clock)
     result = run_emulated_call(config)
-    row = calibration_row(result, profile, line_name)
-    return row
+    return calibration_row(result, profile, line_name, loop_m, seed, documents)
 
 
 def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: int, duration_s: float,
@@ -194,26 +237,21 @@ def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: 
 
 
 def run_calibration(
-    line_names: list[str],
-    profile_names: list[str],
+    tasks: list[tuple[str, str, float, bool, int]],
     *,
     duration_s: float = 20.0,
     jobs: int = 2,
     seed: int = 0,
     out_csv: str | Path,
-    scan_kb: float = 0.0,
-    print_kb: float = 0.0,
-    loss_pct: float = 0.0,
     clock: str = "virtual",
     progress: Callable[[dict, int, int], None] | None = None,
     summary: dict | None = None,
 ) -> list[dict]:
-    """Run every line x profile call, ``jobs`` at a time; write ``out_csv`` after each one.
-
-    Documents are off by default (``scan_kb = print_kb = 0``): the table describes the interview's
-    audio/video; a scan's effect is measured with ``twin emulate``. Returns the rows. If ``summary`` is
-    given it receives ``calls``, ``call_s`` (call-seconds simulated), ``wall_s`` (of the whole sweep)
-    and ``speedup`` = call_s / wall_s.
+    """Run every task ``(OFFER[@LOOP_M], profile, loss %, documents, seed index)`` (:func:`sweep_specs`
+    builds the full sweep), ``jobs`` at a time; write ``out_csv`` after each call. Call ``i`` of the
+    list gets seed ``seed + i``: same tasks and seed, same CSV. Returns the rows. If ``summary`` is given
+    it receives ``calls``, ``call_s`` (call-seconds simulated), ``wall_s`` (of the whole sweep) and
+    ``speedup`` = call_s / wall_s.
 
     Raises:
         TwinInputError: unknown line or profile, bad ``OFFER@LOOP_M``, jobs < 1, duration <= 0, unknown
@@ -221,8 +259,8 @@ def run_calibration(
     """
     from twin.run.atomic import atomic_write_text
 
-    check_calibration(line_names, profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
-    tasks = [(line, prof) for prof in profile_names for line in line_names]
+    check_calibration(sorted({t[0] for t in tasks}), sorted({t[1] for t in tasks}), jobs=jobs,
+                      duration_s=duration_s, clock=clock)
     rows: list[dict] = []
     out = Path(out_csv)
     ctx = multiprocessing.get_context("spawn")
@@ -230,9 +268,8 @@ def run_calibration(
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
     try:
         futures = {
-            pool.submit(_one_call, line, prof, float(duration_s), seed + i, scan_kb, print_kb, loss_pct,
-                        clock): (line, prof)
-            for i, (line, prof) in enumerate(tasks)
+            pool.submit(_one_call, line, prof, float(duration_s), seed + i, loss, docs, clock): (line, prof)
+            for i, (line, prof, loss, docs, _k) in enumerate(tasks)
         }
         for fut in cf.as_completed(futures):
             row = fut.result()
@@ -251,3 +288,38 @@ def run_calibration(
         summary.update({"calls": len(rows), "call_s": call_s, "wall_s": wall_s, "jobs": jobs, "clock": clock,
                         "speedup": call_s / wall_s if wall_s > 0 else None})
     return rows
+
+
+def verify_line(offer: str, loop_length_m: float, profile_name: str, *, duration_s: float = 20.0, seed: int = 0,
+                documents: bool = True, jobs: int = 2) -> list[dict]:
+    """Emulate ``profile_name`` on ``offer`` at ``loop_length_m`` in virtual time: one call without
+    documents and, if ``documents``, one with a scan and a print in flight; returns their calibration rows
+    (read them with :class:`twin.quality.CalibrationTable` to score them as the twin does)."""
+    tasks = [(f"{offer}@{loop_length_m:g}", profile_name, 0.0, False, 0)]
+    if documents:
+        tasks.append((f"{offer}@{loop_length_m:g}", profile_name, 0.0, True, 0))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_calibration(tasks, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=Path(tmp) / CALIBRATION_CSV)
+
+
+def summary_markdown(table, profiles=("gen1", "gen2")) -> str:
+    """A Markdown table of a calibration table's points (means over the calls without documents, MOS with
+    its 95 % CI half-width, usable share; scan time with documents), for docs/quality.md."""
+    from twin.profiles import get_profile
+
+    head = ("| profile | line | loop m | loss % | calls | fps up/down | p95 delay up/down ms | PESQ up/down "
+            "| speech MOS up/down | video MOS up/down | MOS (95 % CI) | usable | scan s |")
+    out = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in profiles:
+        for p in table.points(get_profile(name)):
+            m, ci = p.mean, p.ci95.get("mos")
+            scan = p.with_documents.get("scan_s") if p.with_documents else None
+            out.append(
+                f"| {p.profile} | {p.line} | {p.loop_length_m:g} | {p.loss_pct:g} | {p.seeds} "
+                f"| {m['video_fps_up']:.1f}/{m['video_fps_down']:.1f} | {m['delay_p95_ms_up']:.0f}/{m['delay_p95_ms_down']:.0f} "
+                f"| {m['pesq_up']:.2f}/{m['pesq_down']:.2f} | {m['speech_mos_up']:.2f}/{m['speech_mos_down']:.2f} "
+                f"| {m['video_mos_up']:.2f}/{m['video_mos_down']:.2f} | {m['mos']:.2f} ± {ci or 0:.2f} "
+                f"| {p.usable_share:.0%} | {'' if scan is None else f'{scan:.0f}'} |")
+    return "\n".join(out) + "\n"

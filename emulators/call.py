@@ -42,12 +42,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from emulators.causes import PeerEnd, classify_end, consent_watch, consent_log, ice_connection
+from emulators.causes import PeerEnd, classify_end, consent_log, consent_watch, ice_connection
 from emulators.chain import keyframe_on_gap, keyframe_tags
 from emulators.clocks import ClockBackend, clock_backend
 from emulators.config import CallConfig
-from emulators.evidence import PacketCapture, dtls_keys, sctp_capture, sctp_events
 from emulators.encoder_setup import EncoderSettings, apply_codec_preferences, encoder_limits
+from emulators.evidence import PacketCapture, dtls_keys, sctp_capture, sctp_events
 from emulators.interrupts import InterruptPolicy, progress, signal_name
 from emulators.media import (
     AUDIO_SAMPLE_RATE_HZ,
@@ -56,6 +56,8 @@ from emulators.media import (
     SyntheticCameraTrack,
     SyntheticScene,
     SyntheticVoiceTrack,
+    load_speech,
+    speech_reference_16k,
 )
 from emulators.metrics import (
     AudioSink,
@@ -68,7 +70,6 @@ from emulators.metrics import (
 from emulators.relay import UdpRelay
 from emulators.results import (
     CallResult,
-    find_recoveries,
     ConnectionResult,
     DocumentResult,
     DocumentResults,
@@ -78,8 +79,10 @@ from emulators.results import (
     SetupResult,
     VideoResult,
     WallClock,
+    find_recoveries,
 )
 from emulators.signalling import SignalRoute
+from emulators.speech import score_speech
 from emulators.virtual_time import CALL_INDEX, VIRTUAL_EPOCH, VirtualTimeRecord
 from twin.line import LinkQueue
 from twin.profiles import EncoderProfile
@@ -595,6 +598,8 @@ def _audio_summary(receiver: _Peer, sender: _Peer) -> AudioSummary:
         packet_loss_pct=loss_pct(rec, lost),
         jitter_ms=inbound.get("jitter_ms"),
         decoded_loss_pct=(100.0 * max(0.0, 1.0 - samples_decoded / samples_sent)) if samples_sent else None,
+        speech=score_speech(receiver.audio_sink.frames, sender.voice.samples_per_frame, sender.voice.frames_sent,
+                            speech_reference_16k()),
     )
 
 
@@ -616,4 +621,5 @@ def run_emulated_call(config: CallConfig, interrupts: InterruptPolicy | None = N
     """Run one emulated call on a fresh event loop of its clock (the backend of ``config.clock``,
     :mod:`emulators.clocks`) and return what it measured; ``interrupts``, ``capture``: see :class:`CallSession`."""
     backend = clock_backend(config.clock)
+    load_speech()
     return backend.run(lambda: CallSession(config, backend, interrupts=interrupts, capture=capture).run())

@@ -36,6 +36,7 @@ from emulators.clocks import clock_backend
 from emulators.config import CallConfig
 from emulators.encoder_setup import EncoderSettings, encoder_limits
 from emulators.interrupts import InterruptPolicy
+from emulators.media import load_speech
 from emulators.results import CallResult
 from emulators.signalling import SignalRoute
 
@@ -85,6 +86,7 @@ async def run_group(configs: list[CallConfig], backend, *, shared_line: bool,
     if any(c.profile != first.profile or c.clock != first.clock for c in configs):
         raise ValueError("the calls of a group share one profile and one clock")
     loop = asyncio.get_running_loop()
+    load_speech()  # before the group's coding worker is forked (emulators.media.load_speech)
     with contextlib.ExitStack() as stack:
         encoder = stack.enter_context(encoder_limits(first.profile))
         record = backend.open_group(stack, first.profile, first.seed, len(configs))

@@ -53,6 +53,7 @@ from twin.model.inputs import ModelInputs
 from twin.model.records import ReplicationRecords
 from twin.model.replication import CarriedInterview, Citizen, Replication
 from twin.model.resources import Token
+from twin.quality import CalibrationRow, score_call
 from twin.run.atomic import atomic_write_json, atomic_write_text
 from twin.run.runner import ReplicationOutput, output_of
 from twin.scenario.spec import LoadedScenario
@@ -141,11 +142,14 @@ class LiveCallRow:
     interview_min: float  # the model's drawn duration
     media_s: float  # the emulated part
     cause: str
-    mos_measured: float  # the interview's MOS: emulators.calibrate.calibration_row on the call
+    mos_measured: float  # the interview's MOS: twin.quality.score_call on the call's measurements
     mos_predicted: float  # what the model's quality model gives the same kiosk, station and generation
     mos_predicted_shared: float  # the same with the shared-link rule at the live calls met on each line
-    mos_speech: float
-    mos_video_up: float
+    speech_mos_up: float  # speech as the agent heard it (PESQ less the E-model delay impairment)
+    speech_mos_down: float  # speech as the citizen heard it
+    video_mos_up: float
+    video_mos_down: float
+    usable: int  # 1 if the call met the interview-usable criteria (twin.quality.UsableCriteria)
     fps_up: float
     fps_down: float
     p95_delay_ms_up: float
@@ -269,10 +273,14 @@ class LiveCarrier:
         finally:
             n_kiosk, n_agent = self._active.pop(index)
             del self._links_of[index]
-        row = calibration_row(result, profile, inputs.site_lines[site].offer.name)
+        kiosk_line = inputs.site_lines[site]
+        score = score_call(CalibrationRow(**calibration_row(result, profile, kiosk_line.offer.name,
+                                                            kiosk_line.loop_length_m, config.seed, False)), profile)
         cause = result.end.cause if result.end is not None else "cause not identified"
         failed = cause not in ("completed",)
-        mos = float(row["mos"]) if not failed else math.nan
+        mos = score.mos if not failed else math.nan
+        quality = (score.mos, min(score.speech_mos_up, score.speech_mos_down),
+                   min(score.video_mos_up, score.video_mos_down), float(score.usable))
         gen = inputs.phases[c.phase].generation[site]
         origin = dt.datetime.combine(inputs.sim_start_date, dt.time())
         self.rows.append(LiveCallRow(
@@ -280,10 +288,11 @@ class LiveCarrier:
             generation=gen, start=(origin + dt.timedelta(minutes=interview_min)).isoformat(timespec="seconds"),
             media_start=(origin + dt.timedelta(minutes=start_min)).isoformat(timespec="seconds"),
             interview_min=round(c.duration_min, 3), media_s=round(media_s, 3), cause=cause,
-            mos_measured=mos, mos_predicted=rep.mos_for(site, service, token, gen),
+            mos_measured=mos, mos_predicted=rep.mos_for(site, service, token, gen)[0],
             mos_predicted_shared=inputs.quality_model.score(inputs.links[site].shared_by(n_kiosk),
                                                             inputs.links[agent_link].shared_by(n_agent), profile).mos,
-            mos_speech=_none_nan(row["mos_speech"]), mos_video_up=_none_nan(row["mos_video_up"]),
+            speech_mos_up=score.speech_mos_up, speech_mos_down=score.speech_mos_down,
+            video_mos_up=score.video_mos_up, video_mos_down=score.video_mos_down, usable=int(score.usable),
             fps_up=_none_nan(result.video.up.fps_mean), fps_down=_none_nan(result.video.down.fps_mean),
             p95_delay_ms_up=_none_nan(result.video.up.delay.p95_ms),
             p95_delay_ms_down=_none_nan(result.video.down.delay.p95_ms),
@@ -295,8 +304,8 @@ class LiveCarrier:
             raise asyncio.CancelledError
         if not failed and interview_s > lead_s + media_s:
             await asyncio.sleep(interview_s - lead_s - media_s)  # the rest of the interview: modelled time
-        return CarriedInterview(mos=None if failed else mos, failed=failed, line_down=failed and bool(outages),
-                                cause=cause)
+        return CarriedInterview(mos=None if failed else mos, quality=None if failed else quality, failed=failed,
+                                line_down=failed and bool(outages), cause=cause)
 
 
 def _outages_during(intervals, start_s: float, end_s: float) -> tuple[tuple[float, float], ...]:

@@ -1,4 +1,4 @@
-"""Synthetic media for emulated calls: a numbered camera, a voice-like tone, a scanner and a printer.
+"""Synthetic media for emulated calls: a numbered camera, a speech recording, a scanner and a printer.
 
 Everything a sender emits can be regenerated from a frame number, so the receiver measures quality and
 delay against ground truth without any side channel other than a shared in-process ledger of capture
@@ -12,8 +12,9 @@ a few levels) does not flip a bit; the complement row rejects frames whose strip
 ("head") and a small bright patch ("hand") moving along Lissajous paths gives the encoder motion to code,
 roughly like a seated person talking.
 
-Audio: a 48 kHz mono ``s16`` signal, a 180 Hz voiced tone with harmonics and a 4 Hz syllabic envelope
-plus a little noise, in frames of the profile's Opus frame duration (20 ms, 960 samples, by default).
+Audio: a 48 kHz mono ``s16`` speech recording (:data:`SPEECH_FILE`, synthesized French sentences) played in
+a loop, in frames of the profile's Opus frame duration (20 ms, 960 samples, by default); the receiver
+scores what it decoded against it with PESQ (:mod:`emulators.speech`).
 
 Documents: the kiosk uploads a "scanned document" and the agent sends back a "print" over the same
 SCTP data channel; each transfer is timed from its first byte handed to the channel to the receiver's
@@ -342,42 +343,62 @@ class SyntheticCameraTrack(MediaStreamTrack):
         return frame
 
 
-_VOICE_PERIOD_SAMPLES = 12_000
-"""The tonal part repeats every 0.25 s: 45, 90 and 135 cycles of 180/360/540 Hz and one of the 4 Hz
-envelope."""
-_NOISE_PERIOD_SAMPLES = 65_521  # the hash below is a function of the sample index modulo this prime
+SPEECH_FILE = "data/speech-fr.wav"
+"""The microphone's speech (in this package): French sentences a citizen might say at a kiosk, synthesized
+with eSpeak NG 1.51 (GPL-3.0 program; its output is not covered by the GPL) by::
+
+    espeak-ng -v fr -s 150 -w speech.wav "Bonjour madame, je viens pour mon dossier de retraite. J'ai reçu
+    une lettre de la caisse, mais je ne comprends pas le montant. Pouvez-vous regarder ma fiche de paie?
+    Je vous la montre devant la caméra."
+
+then resampled 22 050 -> 16 000 Hz (``scipy.signal.resample_poly(x, 320, 441)``), normalised to a -6 dBFS
+peak and padded with 0.5 s of silence at each end (12.6 s, 16-bit mono). Played in a loop."""
 
 
 @functools.cache
-def _voice_tables() -> tuple[np.ndarray, np.ndarray]:
-    """One period of the tonal part and one of the noise, in int16 units (float64)."""
-    t = np.arange(_VOICE_PERIOD_SAMPLES) / AUDIO_SAMPLE_RATE_HZ
-    voiced = np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t) + 0.25 * np.sin(2 * np.pi * 540 * t)
-    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
-    tonal = 0.3 * envelope * voiced / 1.75 * 32767
-    idx = np.arange(_NOISE_PERIOD_SAMPLES, dtype=np.uint64)
-    hashed = (idx * np.uint64(2654435761)) % np.uint64(_NOISE_PERIOD_SAMPLES)
-    noise = 0.01 * (hashed.astype(np.float64) / _NOISE_PERIOD_SAMPLES - 0.5) * 32767
-    return tonal, noise
+def speech_reference_16k() -> np.ndarray:
+    """The speech recording at 16 kHz (int16, read-only): the reference PESQ compares decoded audio with."""
+    import importlib.resources
+
+    import scipy.io.wavfile
+
+    with importlib.resources.files("emulators").joinpath(SPEECH_FILE).open("rb") as fh:
+        rate, samples = scipy.io.wavfile.read(fh)
+    if rate != 16_000 or samples.dtype != np.int16 or samples.ndim != 1:
+        raise ValueError(f"{SPEECH_FILE}: expected 16 kHz mono int16, got {rate} Hz {samples.dtype} {samples.shape}")
+    samples = samples.copy()
+    samples.flags.writeable = False
+    return samples
+
+
+def load_speech() -> None:
+    """Read and resample the recording now (once per process), before a call forks its coding worker: a
+    worker that had to do it during the call would answer later in wall time than one forked warm."""
+    _speech_48k()
+
+
+@functools.cache
+def _speech_48k() -> np.ndarray:
+    """The recording upsampled to 48 kHz (``resample_poly``, x3), int16 units as float64."""
+    from scipy.signal import resample_poly
+
+    return np.clip(resample_poly(speech_reference_16k().astype(np.float64), 3, 1), -32768, 32767)
 
 
 def voice_samples(start_sample: int, count: int) -> np.ndarray:
-    """Deterministic voice-like signal (int16, mono, 48 kHz) for samples ``start_sample ..``.
-
-    A 180 Hz fundamental with two harmonics under a 4 Hz syllabic envelope, plus -40 dB pseudo-noise
-    derived from the sample index (a multiplicative hash modulo 65521, no RNG state). Both parts are
-    periodic in the sample index and read from one-period tables, so any slice equals the same samples
-    computed in one piece. The array returned is read-only (recent ones are shared).
+    """Deterministic speech (int16, mono, 48 kHz) for samples ``start_sample ..``: the recording of
+    :data:`SPEECH_FILE` upsampled to 48 kHz, played in a loop (a function of the sample index modulo its
+    length, so any slice equals the same samples computed in one piece). The array returned is read-only
+    (recent ones are shared).
     """
     if start_sample < 0 or count < 0:
         raise ValueError("sample range must be non-negative")
     key = (start_sample, count)
     samples = _recent_voice.get(key)
     if samples is None:
-        tonal, noise = _voice_tables()
+        speech = _speech_48k()
         idx = np.arange(start_sample, start_sample + count, dtype=np.int64)
-        signal = tonal[idx % _VOICE_PERIOD_SAMPLES] + noise[idx % _NOISE_PERIOD_SAMPLES]
-        samples = np.clip(signal, -32768, 32767).astype(np.int16)
+        samples = np.round(speech[idx % speech.size]).astype(np.int16)
         samples.flags.writeable = False
         _recent_voice[key] = samples
         if len(_recent_voice) > 64:

@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from emulators.chain import decoded_keyframe
 from emulators.media import AUDIO_SAMPLE_RATE_HZ, FrameLedger, SyntheticScene, read_barcode
+from emulators.speech import SpeechScore
 
 FREEZE_HISTORY_FRAMES = 30
 FREEZE_MIN_HISTORY_FRAMES = 5
@@ -218,9 +219,7 @@ class VideoSink:
         previous decoded frame keeps it, a gap or an unreadable number breaks it. An untagged frame
         (no wrapped decoder: a sink used outside a call) counts as intact."""
         key = decoded_keyframe(frame)
-        if key is None:
-            intact = True
-        elif key:
+        if key is None or key:
             intact = True
         elif number is None or self._last_no is None or self.ledger.previous.get(number, -1) != self._last_no:
             intact = False  # a frame sent between the last decoded one and this one was not decoded
@@ -263,12 +262,17 @@ class VideoSink:
 
 
 class AudioSink:
-    """Consume a remote audio track, counting decoded samples (48 kHz) and their arrival times."""
+    """Consume a remote audio track, counting decoded samples (48 kHz) and their arrival times, and keeping
+    the decoded speech (mono, with each frame's RTP timestamp) of the first ``max_keep_s`` seconds for
+    PESQ (:mod:`emulators.speech`)."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], max_keep_s: float = 60.0) -> None:
         self.clock = clock
         self.samples_received = 0
         self.frame_times_s: list[float] = []
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self._keep_samples = int(max_keep_s * AUDIO_SAMPLE_RATE_HZ)
+        self._kept = 0
 
     async def run(self, track) -> None:
         """Read audio frames until the track ends or the task is cancelled, counting samples at 48 kHz."""
@@ -277,9 +281,19 @@ class AudioSink:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            self.frame_times_s.append(self.clock())
-            # aiortc's Opus decoder outputs 48 kHz; count per-channel samples at that rate.
-            self.samples_received += int(frame.samples * AUDIO_SAMPLE_RATE_HZ / (frame.sample_rate or AUDIO_SAMPLE_RATE_HZ))
+            self.on_frame(frame)
+
+    def on_frame(self, frame) -> None:
+        """Record one decoded frame (aiortc's Opus decoder gives packed ``s16`` at 48 kHz, pts = RTP
+        timestamp)."""
+        self.frame_times_s.append(self.clock())
+        # aiortc's Opus decoder outputs 48 kHz; count per-channel samples at that rate.
+        self.samples_received += int(frame.samples * AUDIO_SAMPLE_RATE_HZ / (frame.sample_rate or AUDIO_SAMPLE_RATE_HZ))
+        if self._kept < self._keep_samples and frame.pts is not None and frame.sample_rate == AUDIO_SAMPLE_RATE_HZ:
+            channels = len(frame.layout.channels)
+            pcm = frame.to_ndarray().reshape(-1, channels)[:, 0].astype(np.int16)
+            self.frames.append((int(frame.pts), pcm))
+            self._kept += pcm.size
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,6 +324,13 @@ class VideoSummary:
             ``(receive time s from the window start, delay ms)`` per frame.
         psnr_db: mean luma PSNR, dB, over ``quality_frames`` frames; ``ssim`` mean SSIM (0-1) over
             ``ssim_frames`` of them (None when not computed or no frame).
+        displayed_psnr_db, video_mos, displayed_frames: what the viewer saw, EvalVid's way (Klaue,
+            Rathke and Wolisz 2003): every frame the camera sent between the first and the last decoded
+            one (``displayed_frames`` of them) is compared with the decoded frame on screen at its slot,
+            the last decoded one at or before it (a frame lost or skipped leaves the previous one frozen
+            on screen); ``displayed_psnr_db`` is their mean PSNR and ``video_mos`` the mean of
+            :func:`twin.quality.psnr_to_mos` per slot. None when no frame was decoded or the store was
+            subsampled (calls longer than ``max_quality_frames`` frames).
     """
 
     frames_sent: int
@@ -333,6 +354,9 @@ class VideoSummary:
     ssim: float | None
     quality_frames: int
     ssim_frames: int
+    displayed_psnr_db: float | None
+    video_mos: float | None
+    displayed_frames: int
 
     def to_dict(self) -> dict:
         """JSON-ready dict, keyed by field name (stalls and delay as nested dicts)."""
@@ -415,7 +439,34 @@ def summarize_video(
         ssim=float(np.mean(ssims)) if ssims else None,
         quality_frames=len(psnrs),
         ssim_frames=len(ssims),
+        **_displayed_quality(sink, scene, unique, dict(zip((n for n, _ in unique), psnrs))),
     )
+
+
+def _displayed_quality(sink: VideoSink, scene: SyntheticScene, unique: list[tuple[int, np.ndarray]],
+                       decoded_psnr: dict[int, float]) -> dict[str, float | int | None]:
+    """``displayed_psnr_db`` (mean PSNR, dB), ``video_mos`` (mean EvalVid MOS) and ``displayed_frames``
+    (slots) of what was on screen at each sent frame's slot between the first and the last decoded frame
+    (see :class:`VideoSummary`)."""
+    from twin.quality import psnr_to_mos
+
+    none = {"displayed_psnr_db": None, "video_mos": None, "displayed_frames": 0}
+    if not unique or sink._stride != 1:
+        return none
+    stored = sorted(unique, key=lambda pair: pair[0])
+    numbers = [n for n, _ in stored]
+    slots = [n for n in sorted(sink.ledger.captured) if numbers[0] <= n <= numbers[-1]]
+    values = []
+    k = 0
+    for n in slots:
+        while k + 1 < len(stored) and numbers[k + 1] <= n:
+            k += 1
+        shown_no, shown = stored[k]
+        values.append(decoded_psnr[n] if shown_no == n else psnr_db(scene.luma(n), shown))
+    if not values:
+        return none
+    return {"displayed_psnr_db": float(np.mean(values)), "video_mos": float(np.mean([psnr_to_mos(v) for v in values])),
+            "displayed_frames": len(values)}
 
 
 @dataclass(frozen=True)
@@ -434,6 +485,7 @@ class AudioSummary:
     packet_loss_pct: float | None
     jitter_ms: float | None
     decoded_loss_pct: float | None
+    speech: SpeechScore | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict, keyed by field name."""

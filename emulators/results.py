@@ -659,6 +659,13 @@ def verdict_lines(result: CallResult) -> list[str]:
             lines.append(f"{names[direction]} audio: {a.frames_decoded} of {a.frames_sent} frames decoded, "
                          f"{_fmt(a.decoded_loss_pct, '.1f', ' %')} of samples not played, "
                          f"jitter {_fmt(a.jitter_ms, '.0f', ' ms')}")
+            sp = a.speech
+            if sp is not None:
+                lines.append(f"{names[direction]} speech: PESQ {_fmt(sp.pesq_mos, '.2f', '')} (P.862 narrowband; "
+                             f"wideband P.862.2 {_fmt(sp.pesq_wb_mos, '.2f', '')}) over "
+                             f"{sp.scored_s:.1f} s; frames not decoded: {sp.frames_before} before the first, "
+                             f"{sp.frames_missing} lost in between, {sp.frames_after} after the last (in flight at "
+                             f"the end)")
     if result.end is not None:
         lines.append(result.end.describe())
     if result.interrupted:

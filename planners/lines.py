@@ -7,15 +7,25 @@ line of its family syncs on the site's loop (:func:`twin.line.attainable_sync_ra
 reach). An eligible offer is **sufficient** when the scenario's quality model
 (:func:`twin.quality.quality_for_scenario`: the G.1070/E-model :class:`twin.quality.OpinionQualityModel`,
 or the scenario's :class:`twin.quality.CalibrationTable`) scores the kiosk's encoder profile on it, against
-the worst agent line the kiosk may call, with:
+the worst agent line the kiosk may call, with, when no document is in flight:
 
-* ``speech_mos >= target.speech_mos`` (default 3.0, ITU-T P.800 "fair": the citizen and the agent
-  understand each other), and
-* ``frame_rate_fps_up >= target.min_frame_rate_share x profile frame rate`` (default 0.8: the agent
-  sees the citizen and the documents held up without the video collapsing), and
+* ``speech_mos >= target.speech_mos`` (default 3.1: R = 60, the edge of ITU-T G.109's "many users
+  dissatisfied"; speech measured by PESQ less G.107's delay impairment with a calibration table), and
+* uplink AND downlink frame rate ``>= target.min_frame_rate_share x profile frame rate`` (default 0.8:
+  each side sees the other and the documents held up without the video collapsing), and
+* p95 one-way delay uplink and downlink ``<= target.max_delay_p95_ms`` (default 400 ms, ITU-T G.114's
+  limit for conversation), and
 * ``video_mos_up >= target.video_mos`` only when a video MOS target is given (default none).
 
-Why not "interview MOS >= 3" (the twin's ``mos = min(video, speech)``)? With the default opinion model
+With a calibration table, only offers the table measured for the kiosk's profile on a loop like the
+site's (:meth:`twin.quality.CalibrationTable.point`: same offer, same sync rates or between two measured
+loops) are candidates: an offer not measured is reported as such, never scored by clamping; each
+choice carries the measured operating point it rests on (``operating_point``). The target must hold on
+the point's worst measured call (:meth:`twin.quality.CalibrationTable.worst_score`: lowest frame rate
+and speech MOS, highest delay over its seeds), not only on their mean, so that the line meets it on any
+call, not one in two.
+
+Why not "interview MOS >= 3" (the twin's ``mos``)? With the default opinion model
 the G.1070 video score is bounded by the encoder profile, not by the line: the generation-1 profile
 (VP8 320x240@15 with video capped at a few tens of kbit/s to fit a 128 kbit/s uplink) scores about 1.4
 on ANY line, and the generation-2 profile (H.264 CIF@25, up to 768 kbit/s) reaches 3 only on uplinks of
@@ -40,7 +50,14 @@ from dataclasses import dataclass, replace
 from twin.errors import LineError, TwinInputError
 from twin.line import OFFERS, AdslLine, LineOffer
 from twin.profiles import EncoderProfile, profile_for_generation
-from twin.quality import InterviewQuality, QualityModel, quality_for_scenario
+from twin.quality import (
+    CONVERSATION_SPEECH_MOS,
+    G114_ONE_WAY_DELAY_MS,
+    CalibrationTable,
+    InterviewQuality,
+    QualityModel,
+    quality_for_scenario,
+)
 from twin.scenario.spec import LineSpec, LoadedScenario, build_line
 
 __all__ = [
@@ -57,8 +74,8 @@ __all__ = [
     "worst_quality",
 ]
 
-#: Default speech MOS target (ITU-T P.800 absolute category rating: 3 = "fair").
-DEFAULT_TARGET_SPEECH_MOS = 3.0
+#: Default speech MOS target: R = 60 (:data:`twin.quality.CONVERSATION_SPEECH_MOS`, ITU-T G.109).
+DEFAULT_TARGET_SPEECH_MOS = CONVERSATION_SPEECH_MOS
 
 #: Default minimum delivered frame rate, as a share of the profile's frame rate (CHOICE: 80 %, i.e.
 #: 12 of 15 fps for generation 1, 20 of 25 for generation 2: no collapse of the video).
@@ -74,11 +91,13 @@ class LineTarget:
         min_frame_rate_share: minimum delivered frame rate citizen -> agent as a share of the
             profile's frame rate, 0-1.
         video_mos: minimum video MOS citizen -> agent (G.1070 or calibration), 1-5; None: not required.
+        max_delay_p95_ms: largest p95 one-way video delay, each direction, ms (ITU-T G.114: 400).
     """
 
     speech_mos: float = DEFAULT_TARGET_SPEECH_MOS
     min_frame_rate_share: float = DEFAULT_MIN_FRAME_RATE_SHARE
     video_mos: float | None = None
+    max_delay_p95_ms: float = G114_ONE_WAY_DELAY_MS
 
     def __post_init__(self) -> None:
         for name, lo, hi in (("speech_mos", 1.0, 5.0), ("min_frame_rate_share", 0.0, 1.0)):
@@ -88,6 +107,13 @@ class LineTarget:
         if self.video_mos is not None and not (math.isfinite(self.video_mos) and 1.0 <= self.video_mos <= 5.0):
             raise TwinInputError(f"target video MOS must be in [1, 5], got {self.video_mos!r}")
 
+    def describe(self) -> str:
+        """The target in words."""
+        video = f", video MOS >= {self.video_mos:g}" if self.video_mos is not None else ""
+        return (f"speech MOS >= {self.speech_mos:g}, video >= {self.min_frame_rate_share:.0%} of the profile's frame "
+                f"rate up and down, p95 one-way delay <= {self.max_delay_p95_ms:g} ms up and down{video} "
+                f"(no document in flight)")
+
     def shortfall(self, q: InterviewQuality, profile: EncoderProfile) -> str | None:
         """Why ``q``, a score of ``profile``, misses the target: the shortfalls joined by ``"; "`` (e.g.
         ``"speech MOS 2.10 < 3; 9.0 fps < 12.0"``), or None if it meets it."""
@@ -95,14 +121,18 @@ class LineTarget:
         if q.speech_mos < self.speech_mos:
             reasons.append(f"speech MOS {q.speech_mos:.2f} < {self.speech_mos:g}")
         min_fps = self.min_frame_rate_share * profile.frame_rate_fps
-        if q.frame_rate_fps_up < min_fps - 1e-9:
-            reasons.append(f"{q.frame_rate_fps_up:.1f} fps < {min_fps:.1f}")
+        for name, fps in (("up", q.frame_rate_fps_up), ("down", q.frame_rate_fps_down)):
+            if fps is not None and fps < min_fps - 1e-9:
+                reasons.append(f"{fps:.1f} fps {name} < {min_fps:.1f}")
+        for name, delay in (("up", q.one_way_delay_ms), ("down", q.one_way_delay_ms_down)):
+            if delay is not None and not delay <= self.max_delay_p95_ms:
+                reasons.append(f"p95 delay {name} {delay:.0f} ms > {self.max_delay_p95_ms:g}")
         if self.video_mos is not None and q.video_mos_up < self.video_mos:
             reasons.append(f"video MOS {q.video_mos_up:.2f} < {self.video_mos:g}")
         return "; ".join(reasons) or None
 
 
-#: The default target (speech MOS 3, 80 % of the profile's frame rate, no video MOS requirement).
+#: The default target (speech MOS 3.1, 80 % of the profile's frame rate both ways, p95 delay <= 400 ms).
 DEFAULT_LINE_TARGET = LineTarget()
 
 
@@ -120,6 +150,9 @@ class LineChoice:
         quality: the worst-case score on the chosen offer (or on the best eligible offer when none
             meets the target; None if no offer is eligible at all).
         reason: why no offer is chosen (None when one is).
+        operating_point: the measured point the choice rests on (:meth:`twin.quality.MeasuredPoint.describe`;
+            None with a model).
+        not_measured: offers eligible on the loop but absent from the calibration table.
     """
 
     site_id: str
@@ -130,6 +163,8 @@ class LineChoice:
     monthly_cost_eur: float | None
     quality: InterviewQuality | None
     reason: str | None
+    operating_point: str | None = None
+    not_measured: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,11 +248,21 @@ def size_line(
     profile = profile_for_generation(generation)
     scored: dict[str, InterviewQuality] = {}
     ineligible: dict[str, str] = {}
+    points: dict[str, str] = {}
+    not_measured: list[str] = []
     for offer in OFFERS.values():
         try:
             kiosk = build_line(line.model_copy(update={"offer": offer.name}))
         except LineError as exc:
             ineligible[offer.name] = str(exc)
+            continue
+        if isinstance(quality_model, CalibrationTable):
+            if not quality_model.covers(kiosk, profile):
+                not_measured.append(offer.name)
+                continue
+            point, how = quality_model.point(kiosk, profile)
+            points[offer.name] = f"{point.describe()} [{how}]"
+            scored[offer.name] = quality_model.worst_score(kiosk, profile)  # the agent line is not emulated
             continue
         scored[offer.name] = worst_quality([quality_model.score(kiosk, agent, profile) for agent in agent_lines])
     order = _offer_order({k: q.mos for k, q in scored.items()})
@@ -225,11 +270,12 @@ def size_line(
         q = scored.get(offer.name)
         if q is not None and target.shortfall(q, profile) is None:
             return LineChoice(site_id, generation, line.loop_length_m, line.offer, offer.name,
-                              offer.monthly_cost_eur, q, None)
+                              offer.monthly_cost_eur, q, None, points.get(offer.name), tuple(not_measured))
     if not scored:
-        reason = (f"no offer is eligible on a {line.loop_length_m:.0f} m loop "
-                  f"(every family beyond reach, e.g. {next(iter(ineligible.values()))})")
-        return LineChoice(site_id, generation, line.loop_length_m, line.offer, None, None, None, reason)
+        reason = (f"no offer is eligible and measured on a {line.loop_length_m:.0f} m loop "
+                  f"(not measured: {', '.join(not_measured) or 'none'}; beyond reach: {', '.join(ineligible) or 'none'})")
+        return LineChoice(site_id, generation, line.loop_length_m, line.offer, None, None, None, reason,
+                          None, tuple(not_measured))
     best_name = max(scored, key=lambda k: (scored[k].mos, scored[k].speech_mos, scored[k].frame_rate_fps_up))
     best = scored[best_name]
     not_eligible = sorted(k for k in ineligible)
@@ -237,7 +283,10 @@ def size_line(
               f"eligible {best_name}: {target.shortfall(best, profile)}")
     if not_eligible:
         reason += f"; not eligible at {line.loop_length_m:.0f} m: {', '.join(not_eligible)}"
-    return LineChoice(site_id, generation, line.loop_length_m, line.offer, None, None, best, reason)
+    if not_measured:
+        reason += f"; not measured: {', '.join(not_measured)}"
+    return LineChoice(site_id, generation, line.loop_length_m, line.offer, None, None, best, reason,
+                      points.get(best_name), tuple(not_measured))
 
 
 def _max_generation(loaded: LoadedScenario) -> dict[str, int]:
@@ -297,13 +346,11 @@ def lines_header(sizing: LineSizing, source: str | os.PathLike[str]) -> list[str
     """Comment lines heading a line-sized scenario file: provenance (``source``, the input scenario file,
     shown as given), the rule and target, and the sites no offer can serve."""
     t = sizing.target
-    video = f", video MOS >= {t.video_mos:g}" if t.video_mos is not None else ""
     lines = [
         f"Line-sized scenario written by `twin plan lines` (planners/lines.py) from {source}.",
         ("Each user kiosk has the cheapest offer (twin.line.OFFERS monthly_cost_eur) eligible on its loop whose "
          f"{sizing.quality_source} quality"),
-        (f"for the kiosk's generation meets: speech MOS >= {t.speech_mos:g}, frame rate >= "
-         f"{t.min_frame_rate_share:.0%} of the profile's{video} (worst of {sizing.agent_lines} agent line(s))."),
+        f"for the kiosk's generation meets: {t.describe()} (worst of {sizing.agent_lines} agent line(s)).",
     ]
     for c in sizing.impossible:
         lines.append(f"No offer for {c.site_id} (line kept): {c.reason}")

@@ -4,6 +4,7 @@ one short real-time smoke test of the socket path (the whole file runs in about 
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
@@ -136,10 +137,11 @@ def test_calibration_row_has_exactly_the_twin_columns(gen1_call, tmp_path):
     from twin.quality import CALIBRATION_COLUMNS
 
     result, _ = gen1_call
-    row = calibration_row(result, get_profile("gen1"), "adsl-512-128")
+    row = calibration_row(result, get_profile("gen1"), "adsl-512-128", 2000.0, 0, documents=False)
     assert tuple(row) == CALIBRATION_COLUMNS
     assert row["up_kbps"] == 128 and row["down_kbps"] == 512
-    assert row["mos"] == min(row["mos_video_up"], row["mos_speech"])
+    assert 1.0 <= row["video_mos_up"] <= 5.0 and 1.0 <= row["pesq_up"] <= 4.7
+    assert math.isnan(row["scan_s"]) or row["scan_s"] > 0
     path = tmp_path / "cal.csv"
     path.write_text(rows_to_csv([row]))
     assert path.read_text().splitlines()[0] == ",".join(CALIBRATION_COLUMNS)

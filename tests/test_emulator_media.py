@@ -13,6 +13,7 @@ from emulators.media import (
     SyntheticScene,
     draw_barcode,
     read_barcode,
+    speech_reference_16k,
     voice_samples,
 )
 
@@ -67,10 +68,12 @@ def test_barcode_survives_vp8_at_low_bitrate():
 
 
 def test_voice_is_deterministic_and_continuous():
-    a = voice_samples(0, 1920)
-    b = np.concatenate([voice_samples(0, 960), voice_samples(960, 960)])
+    a = voice_samples(48_000, 1920)  # 1 s in: past the recording's leading 0.5 s of silence
+    b = np.concatenate([voice_samples(48_000, 960), voice_samples(48_960, 960)])
     assert np.array_equal(a, b)
-    assert a.dtype == np.int16 and np.abs(a).max() > 3000
+    assert a.dtype == np.int16 and np.abs(a).max() > 1000
+    loop = speech_reference_16k().size * 3  # played in a loop
+    assert np.array_equal(voice_samples(loop + 48_000, 1920), a)
 
 
 class _FakeChannel:

@@ -61,7 +61,7 @@ def test_opus_channels_follow_the_profile_and_decode_with_aiortc():
     from aiortc.jitterbuffer import JitterFrame
 
     with encoder_limits(get_profile("gen1")) as applied:
-        assert (applied.audio_channels, applied.audio_complexity) == (1, 5)
+        assert (applied.audio_channels, applied.audio_complexity) == (1, 10)
         mono = _opus_payloads(opus.OpusEncoder())
     assert mono and all(p[0] & 0x04 == 0 for p in mono)
     decoder = opus.OpusDecoder()

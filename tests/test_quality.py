@@ -16,6 +16,7 @@ from twin.line import AdslLine, Encapsulation, atm_wire_bytes
 from twin.profiles import get_profile
 from twin.quality import (
     CALIBRATION_COLUMNS,
+    CONVERSATION_SPEECH_MOS,
     G1070_H264_BASELINE_VGA_6_INCH,
     G1070_H264_VGA_9_2_INCH,
     G1070_MPEG4_QQVGA_2_1_INCH,
@@ -26,8 +27,11 @@ from twin.quality import (
     emodel_delay_impairment,
     emodel_rating,
     g1070_video_quality,
+    mos_to_r,
     opus_impairment,
+    psnr_to_mos,
     r_to_mos,
+    speech_mos,
 )
 
 # ---------------------------------------------------------------- G.1070
@@ -182,66 +186,86 @@ def _write_csv(path, rows, columns=CALIBRATION_COLUMNS):
 
 
 def _row(**kw):
-    base = dict(profile="gen1", line="adsl-512-128", up_kbps=128, down_kbps=512, loss_pct=0, video_fps_up=15,
-                video_kbps_up=50, freezes_per_min_up=0, delay_p95_ms_up=200, psnr_db_up=32, ssim_up=0.9,
-                speech_loss_pct=0, mos_video_up=3.0, mos_speech=4.0, mos=3.0)
+    base = dict(profile="gen1", line="adsl-512-128", loop_length_m=1000, up_kbps=128, down_kbps=512, loss_pct=0,
+                documents=0, seed=0, video_fps_up=15, video_fps_down=15, video_kbps_up=30, video_kbps_down=30,
+                pauses_up=0, pauses_down=0, delay_p95_ms_up=200, delay_p95_ms_down=100, video_mos_up=4.0,
+                video_mos_down=4.0, audio_loss_pct_up=0, audio_loss_pct_down=0, audio_delay_ms_up=50,
+                audio_delay_ms_down=30, pesq_up=3.5, pesq_down=3.5, scan_s="nan", print_s="nan")
     base.update(kw)
     return base
 
 
-def test_calibration_exact_match(tmp_path):
+def test_speech_mos_is_pesq_less_the_delay_impairment():
+    assert speech_mos(3.5, 100) == pytest.approx(3.5, abs=1e-6)  # Idd = 0 up to 100 ms
+    assert speech_mos(3.5, 400) < speech_mos(3.5, 200) < 3.5
+    assert mos_to_r(r_to_mos(70)) == pytest.approx(70, abs=1e-6)
+    assert round(CONVERSATION_SPEECH_MOS, 2) == round(r_to_mos(60), 2) == 3.10
+
+
+def test_evalvid_bands():
+    assert [psnr_to_mos(x) for x in (40, 37.5, 33, 28, 22, 15)] == [5, 5, 4, 3, 2, 1]
+
+
+def test_calibration_exact_match_and_usable(tmp_path):
     path = tmp_path / "cal.csv"
-    _write_csv(path, [_row(), _row(line="adsl-1024-256", up_kbps=256, mos=3.8, mos_video_up=3.8)])
+    _write_csv(path, [_row(), _row(seed=1, delay_p95_ms_up=500), _row(line="adsl-1024-256", up_kbps=256)])
     table = read_calibration_csv(path)
     q = table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen1"))
-    assert isinstance(q, InterviewQuality)
-    assert (q.mos, q.video_mos_up, q.speech_mos, q.frame_rate_fps_up, q.one_way_delay_ms) == (3.0, 3.0, 4.0, 15, 200)
-    assert q.video_mos_down is None and "adsl-512-128" in q.source
-    assert isinstance(table, QualityModel)
+    assert isinstance(q, InterviewQuality) and isinstance(table, QualityModel)
+    assert q.video_mos_up == 4.0 and q.frame_rate_fps_up == 15 and q.one_way_delay_ms == 350
+    assert q.usable == 0.5  # the second call breaks G.114's 400 ms
+    assert "adsl-512-128@1000" in q.source and "2 calls" in q.source
+    assert q.mos == pytest.approx(min(q.speech_mos, 4.0))
 
 
-def test_calibration_interpolates_and_clamps(tmp_path):
+def test_calibration_same_sync_rates_interpolates_and_refuses(tmp_path):
     path = tmp_path / "cal.csv"
-    _write_csv(path, [_row(line="a", up_kbps=128, mos=2.0), _row(line="b", up_kbps=256, mos=4.0, psnr_db_up="nan")])
+    _write_csv(path, [_row(line="adsl-max", loop_length_m=1000, up_kbps=800, down_kbps=7000, video_mos_up=4.0),
+                      _row(line="adsl-max", loop_length_m=3000, up_kbps=700, down_kbps=5000, video_mos_up=3.0),
+                      _row(line="adsl-512-128", loop_length_m=4000)])
     table = read_calibration_csv(path)
     gen1 = get_profile("gen1")
-    mid = table.score(AdslLine("adsl-1024-256", 1000), AGENT, gen1)  # up 256 -> exactly row b
-    assert mid.mos == 4.0
-    from twin.line import LineFamily, LineOffer
-
-    odd = AdslLine(LineOffer("odd-192", LineFamily.ADSL, 1024, 192, 20), 1000)
-    q = table.score(odd, AGENT, gen1)
-    assert math.isclose(q.mos, 3.0) and "interpolated" in q.source
-    low = table.score(AdslLine("adsl-128-64", 1000), AGENT, gen1)
-    assert low.mos == 2.0 and "clamped" in low.source
-    high = table.score(AdslLine("adsl-max", 1000), AGENT, gen1)
-    assert high.mos == 4.0 and "clamped" in high.source
-
-
-def test_calibration_prefers_nearest_loss(tmp_path):
-    path = tmp_path / "cal.csv"
-    _write_csv(path, [_row(loss_pct=0, mos=3.0), _row(loss_pct=2, mos=2.0)])
-    table = read_calibration_csv(path)
-    assert table.score(AdslLine("adsl-512-128", 1000, loss_pct=1.8), AGENT, get_profile("gen1")).mos == 2.0
+    same = table.score(AdslLine("adsl-512-128", 1500), AGENT, gen1)  # 128/512 at 1.5 km as at 4 km
+    assert "sync rates 128/512" in same.source
+    mid = table.score(AdslLine("adsl-max", 2000), AGENT, gen1)
+    assert "interpolated" in mid.source and 3.0 < mid.video_mos_up < 4.0
+    with pytest.raises(TwinInputError, match=r"adsl-max at 6000 m.*outside the measured loop lengths"):
+        table.score(AdslLine("adsl-max", 6000), AGENT, gen1)
+    with pytest.raises(TwinInputError, match=r"adsl-128-64.*not measured"):
+        table.score(AdslLine("adsl-128-64", 1000), AGENT, gen1)
+    with pytest.raises(TwinInputError, match=r"loss 2 % not measured"):
+        table.score(AdslLine("adsl-512-128", 4000, loss_pct=2.0), AGENT, gen1)
     with pytest.raises(TwinInputError, match="gen2.*gen1"):
-        table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen2"))
+        table.score(AdslLine("adsl-512-128", 4000), AGENT, get_profile("gen2"))
+
+
+def test_calibration_documents_enter_usable(tmp_path):
+    path = tmp_path / "cal.csv"
+    _write_csv(path, [_row(), _row(documents=1, scan_s=150, print_s=20, delay_p95_ms_up=1500),
+                      _row(documents=1, seed=1, scan_s=900, print_s=20)])
+    point, _ = read_calibration_csv(path).point(AdslLine("adsl-512-128", 1000), get_profile("gen1"))
+    assert point.seeds == 1 and point.usable_share == 0.5 and point.with_documents["scan_s"] == 525
 
 
 def test_calibration_errors(tmp_path):
     with pytest.raises(TwinInputError, match="missing.csv"):
         read_calibration_csv(tmp_path / "missing.csv")
     no_col = tmp_path / "nocol.csv"
-    _write_csv(no_col, [_row()], columns=[c for c in CALIBRATION_COLUMNS if c != "mos"])
-    with pytest.raises(TwinInputError, match=r"nocol.csv.*mos"):
+    _write_csv(no_col, [_row()], columns=[c for c in CALIBRATION_COLUMNS if c != "pesq_up"])
+    with pytest.raises(TwinInputError, match=r"nocol.csv.*missing column.*pesq_up"):
         read_calibration_csv(no_col)
     bad = tmp_path / "bad.csv"
     _write_csv(bad, [_row(), _row(up_kbps="fast")])
     with pytest.raises(TwinInputError, match=r"bad.csv.*line 3.*up_kbps.*fast"):
         read_calibration_csv(bad)
     out = tmp_path / "out.csv"
-    _write_csv(out, [_row(mos=7)])
-    with pytest.raises(TwinInputError, match=r"line 2.*column mos.*7"):
+    _write_csv(out, [_row(video_mos_up=7)])
+    with pytest.raises(TwinInputError, match=r"line 2.*column video_mos_up.*7"):
         read_calibration_csv(out)
+    nan = tmp_path / "nan.csv"
+    _write_csv(nan, [_row(video_fps_up="nan")])
+    with pytest.raises(TwinInputError, match=r"nan.csv.*line 2.*column video_fps_up.*nan"):
+        read_calibration_csv(nan)
     empty = tmp_path / "empty.csv"
     _write_csv(empty, [])
     with pytest.raises(TwinInputError, match="no rows"):

@@ -101,7 +101,7 @@ def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scen
         yield env.timeout(start)
         call = rep._start_shared(_C(), (station, "expert", station, None))
         yield env.timeout(length)
-        results[name] = rep._end_shared(call)
+        results[name] = rep._end_shared(call)[0]  # the MOS part of (MOS, speech, video, usable)
 
     env.process(interview("a", 0.0, 30.0, 1))
     env.process(interview("b", 10.0, 40.0, 2))

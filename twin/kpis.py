@@ -73,10 +73,21 @@ def compute_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[str, 
         k["travel_avoided_km"] = float(served["travel_avoided_km"][sel].sum())
         k["mos_mean"] = float(mos.mean()) if n_served else math.nan
         k["share_mos_below_3"] = float((mos < POOR_MOS_THRESHOLD).mean()) if n_served else math.nan
+        k.update(_quality_kpis(served, sel, n_served))
         k["user_kiosks"] = float(len(cfg.installed_user))
         k["expert_kiosks"] = float(len(cfg.installed_expert))
         out[cfg.window.name] = k
     return out
+
+
+def _quality_kpis(served: dict[str, np.ndarray], sel: np.ndarray, n: int) -> dict[str, float]:
+    """Mean speech and video MOS of the interviews selected, and the share usable (the mean of each
+    interview's usable share: the expected share of usable interviews)."""
+    if not n:
+        return {"speech_mos_mean": math.nan, "video_mos_mean": math.nan, "share_usable": math.nan}
+    return {"speech_mos_mean": float(served["speech_mos"][sel].mean()),
+            "video_mos_mean": float(served["video_mos"][sel].mean()),
+            "share_usable": float(served["usable"][sel].mean())}
 
 
 def _unmet_by(records: ReplicationRecords, key_of) -> dict:
@@ -108,6 +119,7 @@ def compute_year_kpis(inputs: ModelInputs, records: ReplicationRecords) -> dict[
         mos = served["mos"][sel]
         k["mos_mean"] = float(mos.mean()) if n else math.nan
         k["share_mos_below_3"] = float((mos < POOR_MOS_THRESHOLD).mean()) if n else math.nan
+        k.update(_quality_kpis(served, sel, n))
         k["days_simulated"] = float((last - first).days)
         out[year] = k
     return out

@@ -12,9 +12,12 @@ Built-in profiles (:data:`PROFILES`):
   (aiortc section) quotes a 50 kbit/s cap carrying 15 fps without drops, an IP-level figure: over PPPoE
   LLC the ATM cell tax on 20 ms Opus packets alone takes 64 kbit/s of a 128 kbit/s sync rate. (The 2005 kiosks used a proprietary videophone; VP8
   and Opus stand in for it in the emulator.)
-* ``gen1`` and ``gen2`` send Opus in mono at complexity 5, as libwebrtc does on a phone (mono unless the
-  SDP asks for stereo; complexity 5 on Android/iOS, 9 on desktops). A kiosk is an embedded terminal with
-  one microphone (CHOICE). Complexity 5 costs the kiosk half the encoding CPU of 10 at 16 kbit/s.
+* ``gen1`` and ``gen2`` send Opus in mono (libwebrtc sends mono unless the SDP asks for stereo; a kiosk
+  has one microphone, CHOICE) at complexity 10, libopus's default. Measured (docs/operating-points.md,
+  ``python -m emulators.operating_points --audio``: PESQ of the codec alone on the shipped recording),
+  complexity 10 instead of 5 (libwebrtc's choice on phones) raises narrowband PESQ from 2.62 to 3.36 for
+  gen1 (16 kbit/s, 60 ms) and from 3.53 to 4.12 for gen2 (24 kbit/s, 20 ms) at the same bitrate, so the
+  same ATM cells on the line; it costs only encoder CPU, which a kiosk PC has.
 * ``gen2`` - second generation, interoperable with the standard (H.323/SIP room) videoconference
   systems services already owned (docs/facts.md, seed article). H.264 CIF 352x288 at 25 fps (the common
   interoperable format of European room systems; CHOICE), video 96-768 kbit/s starting at 256
@@ -29,11 +32,12 @@ Built-in profiles (:data:`PROFILES`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from twin.errors import TwinInputError
 
-__all__ = ["GENERATION_PROFILES", "PROFILES", "EncoderProfile", "get_profile", "profile_for_generation"]
+__all__ = ["GENERATION_PROFILES", "PROFILES", "VIDEO_OPERATING_POINTS_KBPS", "EncoderProfile", "get_profile",
+           "profile_for_generation", "profile_for_line"]
 
 _VIDEO_CODECS = ("VP8", "H264")
 
@@ -140,11 +144,11 @@ PROFILES: dict[str, EncoderProfile] = {
             audio_kbps=16.0,
             audio_frame_ms=60.0,
             audio_channels=1,
-            audio_complexity=5,
+            audio_complexity=10,
             document_kbps=16.0,
             description=(
                 "Generation 1, fits a 128 kbit/s uplink once the ATM cell tax is counted: VP8 320x240@15, "
-                "video 20-32 kbit/s, Opus 16 kbit/s mono in 60 ms frames at complexity 5, document uploads paced at 16 kbit/s. "
+                "video 20-32 kbit/s, Opus 16 kbit/s mono in 60 ms frames at complexity 10, document uploads paced at 16 kbit/s. "
                 "docs/facts.md quotes a 50 kbit/s video cap with 20 ms Opus, an IP-level figure: over PPPoE LLC "
                 "each 20 ms Opus packet costs 3 ATM cells (64 kbit/s of sync rate) and twin emulate measured "
                 "a standing queue of ~1 s with it (CHOICES, measured with twin emulate)."
@@ -162,10 +166,10 @@ PROFILES: dict[str, EncoderProfile] = {
             video_start_kbps=256.0,
             audio_kbps=24.0,
             audio_channels=1,
-            audio_complexity=5,
+            audio_complexity=10,
             description=(
                 "Generation 2, interoperable with standard videoconference systems: H.264 CIF@25, "
-                "96-768 kbit/s, Opus 24 mono at complexity 5 (CHOICES, see module docstring)."
+                "96-768 kbit/s, Opus 24 mono at complexity 10 (CHOICES, see module docstring)."
             ),
             generation=2,
         ),
@@ -215,3 +219,29 @@ def profile_for_generation(generation: int) -> EncoderProfile:
     except (KeyError, TypeError):
         known = ", ".join(str(g) for g in GENERATION_PROFILES)
         raise TwinInputError(f"unknown kiosk generation {generation!r}; known generations: {known}") from None
+
+
+VIDEO_OPERATING_POINTS_KBPS: dict[str, dict[float, float]] = {
+    "gen1": {128.0: 32.0, 256.0: 96.0},
+}
+"""Video bitrate cap (kbit/s) a profile uses per uplink sync rate (kbit/s), measured: the highest cap of
+a sweep on the emulator at which the calls meet the interview target both without a document and with a
+scan in flight (docs/operating-points.md, ``python -m emulators.operating_points``). A profile absent here
+(gen2: its rate controller adapts between 96 and 768 kbit/s) keeps its own bounds. gen1: 32 kbit/s on a
+128 kbit/s uplink (48 loses frames with a scan in flight, 96 pushes the p95 delay to 461 ms without one),
+96 kbit/s on 256 (every cap of the grid, 16-96, meets the target; 96 is the top of the grid); on a 64
+kbit/s uplink no cap does (audio and video alone overflow it: 9 fps, 7 s of queue), so none is set."""
+
+
+def profile_for_line(profile: EncoderProfile, up_kbps: float) -> EncoderProfile:
+    """``profile`` with the video cap measured for an uplink of ``up_kbps`` (:data:`VIDEO_OPERATING_POINTS_KBPS`):
+    the point of the fastest measured uplink not faster than ``up_kbps`` (a faster line carries at least
+    what a slower one does); below the slowest measured uplink, or for a profile not swept, ``profile``
+    unchanged. The floor and start bitrates follow the cap down."""
+    points = VIDEO_OPERATING_POINTS_KBPS.get(profile.name, {})
+    measured = [u for u in points if u <= up_kbps]
+    if not measured:
+        return profile
+    cap = points[max(measured)]
+    return replace(profile, video_max_kbps=cap, video_start_kbps=cap,
+                   video_min_kbps=min(profile.video_min_kbps, cap))

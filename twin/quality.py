@@ -8,9 +8,12 @@ Two implementations of :class:`QualityModel`:
 * :class:`OpinionQualityModel` (default) - derives the operating point (video bitrate, frame rate,
   loss, delay) from :class:`twin.line.AdslLine` and :class:`twin.profiles.EncoderProfile`, then scores
   video with ITU-T G.1070's video-quality function and speech with the ITU-T G.107 E-model.
-* :class:`CalibrationTable` - measured operating points and scores written by the emulator
-  (``twin calibrate``), looked up per profile and line. The opinion models are defaults; the
-  emulator's measurements should calibrate or replace them (docs/facts.md, "Quality models").
+* :class:`CalibrationTable` - calls measured by the emulator (``twin calibrate``): per call the frame
+  rate, delay, pauses and documents it measured, EvalVid's video MOS of the frames it displayed, and the
+  PESQ score of the speech it decoded; scored here (:func:`score_call`): speech with
+  :func:`speech_mos` (PESQ less G.107's delay impairment Idd), video with the measured EvalVid MOS, an
+  *interview usable* verdict (:class:`UsableCriteria`). Looked up per profile and line; a line not
+  measured is refused, never clamped.
 
 Provenance: no copy of the ITU texts was at hand. The G.1070 video formula and coefficient sets and
 the G.107 equations used here are those of docs/facts.md, which rest on public implementations that agree
@@ -35,26 +38,37 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALIBRATION_COLUMNS",
+    "CONVERSATION_SPEECH_MOS",
     "EMODEL_DEFAULT_IDLE",
     "EMODEL_DEFAULT_IS",
     "EMODEL_DEFAULT_RO",
+    "EVALVID_PSNR_TO_MOS",
+    "G114_ONE_WAY_DELAY_MS",
     "G1070_H264_BASELINE_VGA_6_INCH",
     "G1070_H264_VGA_9_2_INCH",
     "G1070_MPEG4_QQVGA_2_1_INCH",
     "G1070_MPEG4_QVGA_4_2_INCH",
     "CalibrationRow",
     "CalibrationTable",
+    "CallScore",
     "G1070Coefficients",
     "InterviewQuality",
+    "MeasuredPoint",
     "OpinionQualityModel",
     "QualityModel",
+    "UsableCriteria",
     "emodel_delay_impairment",
     "emodel_effective_equipment_impairment",
     "emodel_rating",
     "g1070_video_quality",
+    "mos_to_r",
+    "mouth_to_ear_ms",
     "opus_impairment",
+    "psnr_to_mos",
     "quality_for_scenario",
     "r_to_mos",
+    "score_call",
+    "speech_mos",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -260,6 +274,117 @@ def opus_impairment(audio_kbps: float) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Scores from measured media (the emulator's decoded audio and video)
+# --------------------------------------------------------------------------------------------------
+
+EVALVID_PSNR_TO_MOS: tuple[tuple[float, float], ...] = ((37.0, 5.0), (31.0, 4.0), (25.0, 3.0), (20.0, 2.0))
+"""PSNR (dB) -> MOS of EvalVid (Klaue, Rathke, Wolisz, "EvalVid - A Framework for Video Transmission and
+Quality Evaluation", TOOLS 2003, Table 1, after Ohm): > 37 excellent (5), 31-37 good (4), 25-31 fair
+(3), 20-25 poor (2), < 20 bad (1). Applied per displayed frame and averaged, as EvalVid's ``mos`` tool
+does, so frozen frames (lower PSNR against the moving original) pull the mean down."""
+
+
+def psnr_to_mos(psnr_db: float) -> float:
+    """EvalVid's MOS of one displayed frame from its luma PSNR (:data:`EVALVID_PSNR_TO_MOS`)."""
+    for floor_db, mos in EVALVID_PSNR_TO_MOS:
+        if psnr_db > floor_db:
+            return mos
+    return 1.0
+
+
+def mos_to_r(mos: float) -> float:
+    """Inverse of :func:`r_to_mos` on [1, 4.5] (bisection; MOS is increasing in R there): the R a MOS
+    corresponds to. MOS <= 1 gives 6.5 (where the polynomial first reaches 1), MOS >= 4.5 gives 100."""
+    if mos >= 4.5:
+        return 100.0
+    lo, hi = 6.5, 100.0
+    if mos <= 1.0:
+        return lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if r_to_mos(mid) < mos else (lo, mid)
+    return (lo + hi) / 2
+
+
+def speech_mos(pesq_mos: float, mouth_to_ear_ms: float) -> float:
+    """Conversational speech MOS from a listening-quality PESQ score and the mouth-to-ear delay.
+
+    PESQ (P.862 / P.862.2) scores what is heard, not the delay a conversation suffers; the E-model
+    (G.107) adds the delay as the impairment Idd. Here ``R = mos_to_r(min(PESQ, 4.5)) - Idd(Ta)`` and the
+    result is ``r_to_mos(R)``: PESQ stands in for ``Ro - Is - Ie,eff`` (the listening part), Idd is
+    G.107's. CHOICE (a common combination of the two, not an ITU procedure); the wideband P.862.2 score is
+    used on the narrowband R scale (G.107.1's wideband scale is not used): a wideband score of 4.5 or more
+    saturates at R 100.
+    """
+    r = mos_to_r(min(float(pesq_mos), 4.5)) - emodel_delay_impairment(mouth_to_ear_ms)
+    return r_to_mos(r)
+
+
+OPUS_LOOKAHEAD_MS = 6.5
+"""Opus's algorithmic look-ahead beyond the frame, ms (RFC 6716 section 2: 26.5 ms total delay at 20 ms
+frames = frame + 6.5 ms)."""
+
+JITTER_BUFFER_MS = 30.0
+"""Receiver's playout (jitter) buffer, ms. ASSUMPTION (aiortc's audio jitter buffer holds a few packets)."""
+
+
+def mouth_to_ear_ms(network_delay_ms: float, audio_frame_ms: float) -> float:
+    """Ta of G.107: network delay + packetisation (one Opus frame) + look-ahead + jitter buffer, ms."""
+    return float(network_delay_ms) + float(audio_frame_ms) + OPUS_LOOKAHEAD_MS + JITTER_BUFFER_MS
+
+
+CONVERSATION_SPEECH_MOS = 3.1
+"""Lowest speech MOS for a conversation: R = 60 (r_to_mos(60) = 3.10), the lower edge of ITU-T G.109's
+"many users dissatisfied" band; below it "nearly all users dissatisfied"."""
+
+G114_ONE_WAY_DELAY_MS = 400.0
+"""ITU-T G.114: one-way delay above 400 ms is unacceptable for general network planning."""
+
+
+@dataclass(frozen=True)
+class UsableCriteria:
+    """When an interview is *usable*: the citizen and the agent can hold the conversation and see each
+    other, the video never stops, and documents get through within the interview.
+
+    A call without a document is usable when, in both directions, speech MOS (:func:`speech_mos`) >=
+    ``min_speech_mos``, video frame rate >= ``min_fps_share`` of the profile's, p95 one-way video delay
+    <= ``max_delay_p95_ms`` and no pause (a video gap of 5 s or more, W3C webrtc-stats). A call with a
+    scan and a print in flight counts as usable when no pause occurs and each document completes within
+    ``max_document_s`` (issue 11's "documents through within the interview"); the speech and delay while
+    a document is in flight are measured and reported (:attr:`MeasuredPoint.with_documents`) but not
+    required: the citizen and the agent wait for the scan, they need not talk over it (CHOICE).
+
+    Attributes:
+        min_speech_mos: :data:`CONVERSATION_SPEECH_MOS`.
+        min_fps_share: 0.8 (80 % of the profile's frame rate; issue 11's target. CHOICE).
+        max_delay_p95_ms: :data:`G114_ONE_WAY_DELAY_MS`.
+        max_document_s: 300 s: a scan or print taking more than 5 minutes of a 20-30 minute interview
+            (docs/facts.md) is not "through within the interview". ASSUMPTION.
+    """
+
+    min_speech_mos: float = CONVERSATION_SPEECH_MOS
+    min_fps_share: float = 0.8
+    max_delay_p95_ms: float = G114_ONE_WAY_DELAY_MS
+    max_document_s: float = 300.0
+
+    def call_usable(self, row, speech_up: float, speech_down: float, profile: EncoderProfile) -> bool:
+        """Whether one measured call (a :class:`CalibrationRow`) is usable."""
+        if row.documents:
+            return self.documents_through(row)
+        if min(speech_up, speech_down) < self.min_speech_mos or row.pauses_up > 0 or row.pauses_down > 0:
+            return False
+        fps_ok = min(row.video_fps_up, row.video_fps_down) >= self.min_fps_share * profile.frame_rate_fps
+        delays = (row.delay_p95_ms_up, row.delay_p95_ms_down)
+        return fps_ok and all(not math.isnan(d) and d <= self.max_delay_p95_ms for d in delays)
+
+    def documents_through(self, row) -> bool:
+        """Whether the call's scan and print (if any) completed within ``max_document_s`` and no pause."""
+        times = [t for t in (row.scan_s, row.print_s)]
+        return row.pauses_up == 0 and row.pauses_down == 0 and all(
+            not math.isnan(t) and t <= self.max_document_s for t in times)
+
+
+# --------------------------------------------------------------------------------------------------
 # Results and protocol
 # --------------------------------------------------------------------------------------------------
 
@@ -274,9 +399,11 @@ class InterviewQuality:
         video_mos_up: video quality the agent sees (MOS 1-5).
         video_mos_down: video quality the citizen sees (MOS 1-5); None when not measured (calibration).
         speech_mos: speech quality, the worse of the two directions (MOS 1-5).
-        mos: the interview score = ``min(video_mos_up, speech_mos)``: the interview fails if the agent
-            cannot see the citizen (and the documents shown) or either side cannot hear. CHOICE; G.1070's
-            multimedia integration is not used (unverified, docs/facts.md).
+        mos: the interview score, the worst of speech and video in either direction (calibration: mean
+            over the measured calls of each call's worst; opinion model: ``min(video_mos_up, speech_mos)``):
+            the interview fails if either side cannot hear or see the other. CHOICE: G.1070's multimedia
+            integration (MMq from Sq, Vq and delay) is not used, its coefficients having been found in one
+            unverified source only (docs/facts.md, "Quality models").
         video_kbps_up: video encoder bitrate citizen -> agent, kbit/s.
         frame_rate_fps_up: frames per second reaching the agent.
         loss_pct: packet loss citizen -> agent, % (line loss and queue overflow).
@@ -302,6 +429,8 @@ class InterviewQuality:
     one_way_delay_ms_down: float | None = None
     speech_mos_up: float | None = None
     speech_mos_down: float | None = None
+    usable: float | None = None
+    mos_ci95: float | None = None
 
 
 @runtime_checkable
@@ -509,7 +638,17 @@ class OpinionQualityModel:
             one_way_delay_ms_down=down.network_delay_ms,
             speech_mos_up=up.speech_mos,
             speech_mos_down=down.speech_mos,
+            usable=float(self._usable(up, down, profile)),
         )
+
+    @staticmethod
+    def _usable(up: _PathPoint, down: _PathPoint, profile: EncoderProfile,
+                criteria: UsableCriteria | None = None) -> bool:
+        """:class:`UsableCriteria` on the modelled operating point (no document; no pause modelled)."""
+        c = criteria or UsableCriteria()
+        return (min(up.speech_mos, down.speech_mos) >= c.min_speech_mos
+                and min(up.frame_rate_fps, down.frame_rate_fps) >= c.min_fps_share * profile.frame_rate_fps
+                and max(up.network_delay_ms, down.network_delay_ms) <= c.max_delay_p95_ms)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -517,83 +656,238 @@ class OpinionQualityModel:
 # --------------------------------------------------------------------------------------------------
 
 CALIBRATION_COLUMNS: tuple[str, ...] = (
-    "profile", "line", "up_kbps", "down_kbps", "loss_pct", "video_fps_up", "video_kbps_up",
-    "freezes_per_min_up", "delay_p95_ms_up", "psnr_db_up", "ssim_up", "speech_loss_pct", "mos_video_up",
-    "mos_speech", "mos",
+    "profile", "line", "loop_length_m", "up_kbps", "down_kbps", "loss_pct", "documents", "seed",
+    "video_fps_up", "video_fps_down", "video_kbps_up", "video_kbps_down", "pauses_up", "pauses_down",
+    "delay_p95_ms_up", "delay_p95_ms_down", "video_mos_up", "video_mos_down",
+    "audio_loss_pct_up", "audio_loss_pct_down", "audio_delay_ms_up", "audio_delay_ms_down", "pesq_up", "pesq_down",
+    "scan_s", "print_s",
 )
-"""Columns of a calibration CSV, in the order ``twin calibrate`` writes them."""
+"""Columns of a calibration CSV, in the order ``twin calibrate`` writes them (one row per emulated call)."""
 
-_OPTIONAL_COLUMNS = frozenset({"freezes_per_min_up", "delay_p95_ms_up", "psnr_db_up", "ssim_up"})
-_MOS_COLUMNS = frozenset({"mos_video_up", "mos_speech", "mos"})
-_PCT_COLUMNS = frozenset({"loss_pct", "speech_loss_pct"})
-_NUMERIC_COLUMNS = tuple(c for c in CALIBRATION_COLUMNS if c not in ("profile", "line"))
+_TEXT_COLUMNS = ("profile", "line")
+_NUMERIC_COLUMNS = tuple(c for c in CALIBRATION_COLUMNS if c not in _TEXT_COLUMNS)
+_OPTIONAL_COLUMNS = frozenset({"delay_p95_ms_up", "delay_p95_ms_down", "pesq_up", "pesq_down", "audio_delay_ms_up",
+                               "audio_delay_ms_down", "scan_s", "print_s"})
+"""May be empty or ``nan``: not measured (no frame or no speech arrived; no document in the call)."""
+_PCT_COLUMNS = frozenset({"loss_pct", "audio_loss_pct_up", "audio_loss_pct_down"})
+_MOS_COLUMNS = frozenset({"video_mos_up", "video_mos_down"})
+_PESQ_COLUMNS = frozenset({"pesq_up", "pesq_down"})
 
 
 @dataclass(frozen=True)
 class CalibrationRow:
-    """One measured operating point (see :class:`CalibrationTable` for the meaning of each column)."""
+    """One emulated call (see :class:`CalibrationTable` for the meaning of each column)."""
 
     profile: str
     line: str
+    loop_length_m: float
     up_kbps: float
     down_kbps: float
     loss_pct: float
+    documents: float
+    seed: float
     video_fps_up: float
+    video_fps_down: float
     video_kbps_up: float
-    freezes_per_min_up: float
+    video_kbps_down: float
+    pauses_up: float
+    pauses_down: float
     delay_p95_ms_up: float
-    psnr_db_up: float
-    ssim_up: float
-    speech_loss_pct: float
-    mos_video_up: float
-    mos_speech: float
+    delay_p95_ms_down: float
+    video_mos_up: float
+    video_mos_down: float
+    audio_loss_pct_up: float
+    audio_loss_pct_down: float
+    audio_delay_ms_up: float
+    audio_delay_ms_down: float
+    pesq_up: float
+    pesq_down: float
+    scan_s: float
+    print_s: float
+
+
+@dataclass(frozen=True)
+class CallScore:
+    """The scores of one emulated call (:func:`score_call`); per direction ``up`` = heard/seen by the
+    agent, ``down`` = heard/seen by the citizen."""
+
+    speech_mos_up: float
+    speech_mos_down: float
+    video_mos_up: float
+    video_mos_down: float
+    mos_up: float
+    mos_down: float
     mos: float
+    usable: bool
+
+
+def score_call(row: CalibrationRow, profile: EncoderProfile, criteria: UsableCriteria | None = None) -> CallScore:
+    """Scores of one measured call.
+
+    Speech per direction: :func:`speech_mos` of the measured PESQ and the mouth-to-ear delay
+    (:func:`mouth_to_ear_ms` of the measured mean network delay of the audio packets); 1 when no speech
+    was scored. Video per direction: the measured EvalVid mean MOS (``video_mos_*``). Each direction's
+    MOS is the worse of its speech and video, the call's the worse direction (CHOICE, class
+    :class:`InterviewQuality`). ``usable``: :meth:`UsableCriteria.call_usable`.
+    """
+    criteria = criteria or UsableCriteria()
+    speech = {}
+    for d in ("up", "down"):
+        pesq_v, delay = getattr(row, f"pesq_{d}"), getattr(row, f"audio_delay_ms_{d}")
+        if math.isnan(pesq_v) or math.isnan(delay):
+            speech[d] = 1.0
+        else:
+            speech[d] = speech_mos(pesq_v, mouth_to_ear_ms(delay, profile.audio_frame_ms))
+    mos_up, mos_down = min(speech["up"], row.video_mos_up), min(speech["down"], row.video_mos_down)
+    return CallScore(speech["up"], speech["down"], row.video_mos_up, row.video_mos_down, mos_up, mos_down,
+                     min(mos_up, mos_down), criteria.call_usable(row, speech["up"], speech["down"], profile))
+
+
+@dataclass(frozen=True)
+class MeasuredPoint:
+    """A calibration point (profile x line x loop length x loss), its calls summarised.
+
+    ``mean`` holds each measurement column and each :class:`CallScore` field averaged over the calls
+    without a document (``seeds`` of them), ``ci95`` the half-width of a 95 % t confidence interval of the
+    same (None with one call); ``worst`` the more pessimistic of the worst call's value of each (lowest
+    frame rate, PESQ and MOS; highest delay, loss and pauses) and the 95 % prediction bound for one more
+    call (``mean -+ t(n-1) sd sqrt(1 + 1/n)``): what the next call can be expected to stay within;
+    ``with_documents`` the same means over the calls with a scan
+    and a print in flight (empty when none was measured); ``usable_share`` the share of calls usable
+    (no-document calls, times the share of document calls with no pause and both documents through in
+    time, when measured).
+    """
+
+    profile: str
+    line: str
+    loop_length_m: float
+    loss_pct: float
+    up_kbps: float
+    down_kbps: float
+    seeds: int
+    mean: Mapping[str, float]
+    ci95: Mapping[str, float | None]
+    with_documents: Mapping[str, float]
+    usable_share: float
+    worst: Mapping[str, float]
+
+    def describe(self) -> str:
+        """One line: the operating point the scores rest on."""
+        m = self.mean
+        doc = ""
+        if self.with_documents:
+            w = self.with_documents
+            doc = (f"; with a scan in flight {w['video_fps_up']:.1f} fps up, p95 {w['delay_p95_ms_up']:.0f} ms, "
+                   f"scan {w['scan_s']:.0f} s")
+        return (f"{self.profile} on {self.line}@{self.loop_length_m:g} m ({self.up_kbps:g}/{self.down_kbps:g} kbit/s, "
+                f"{self.seeds} calls): video {m['video_kbps_up']:.0f} kbit/s {m['video_fps_up']:.1f} fps up / "
+                f"{m['video_fps_down']:.1f} down, p95 delay {m['delay_p95_ms_up']:.0f}/{m['delay_p95_ms_down']:.0f} ms, "
+                f"PESQ {m['pesq_up']:.2f}/{m['pesq_down']:.2f}, MOS {m['mos']:.2f}, usable {self.usable_share:.0%}{doc}")
+
+
+_SCORE_FIELDS = ("speech_mos_up", "speech_mos_down", "video_mos_up", "video_mos_down", "mos_up", "mos_down", "mos")
+
+
+def _t95(n: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
+def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: UsableCriteria) -> MeasuredPoint:
+    plain = [r for r in rows if r.documents == 0]
+    docs = [r for r in rows if r.documents != 0]
+    base = plain or docs
+    scores = [score_call(r, profile, criteria) for r in base]
+    columns: dict[str, list[float]] = {c: [getattr(r, c) for r in base] for c in _NUMERIC_COLUMNS}
+    for f in _SCORE_FIELDS:
+        columns[f] = [getattr(s, f) for s in scores]
+    mean: dict[str, float] = {}
+    ci: dict[str, float | None] = {}
+    for c, values in columns.items():
+        finite = [v for v in values if not math.isnan(v)]
+        mean[c] = sum(finite) / len(finite) if finite else math.nan
+        if len(finite) > 1:
+            sd = math.sqrt(sum((v - mean[c]) ** 2 for v in finite) / (len(finite) - 1))
+            ci[c] = _t95(len(finite)) * sd / math.sqrt(len(finite))
+        else:
+            ci[c] = None
+    worst: dict[str, float] = {}
+    for c, values in columns.items():
+        finite = [v for v in values if not math.isnan(v)]
+        if not finite:
+            worst[c] = math.nan
+            continue
+        higher_is_worse = c.startswith(("delay_", "audio_loss_", "audio_delay_", "pauses_", "scan_", "print_"))
+        observed = max(finite) if higher_is_worse else min(finite)
+        n = len(finite)
+        if n > 1:  # 95 % prediction bound for one more call: mean +- t(n-1) sd sqrt(1 + 1/n)
+            sd = math.sqrt(sum((v - mean[c]) ** 2 for v in finite) / (n - 1))
+            margin = _t95(n) * sd * math.sqrt(1 + 1 / n)
+            bound = mean[c] + margin if higher_is_worse else mean[c] - margin
+            observed = max(observed, bound) if higher_is_worse else min(observed, bound)
+        worst[c] = observed
+    share = sum(s.usable for s in scores) / len(scores)
+    with_docs: dict[str, float] = {}
+    if docs and plain:
+        for c in _NUMERIC_COLUMNS:
+            finite = [getattr(r, c) for r in docs if not math.isnan(getattr(r, c))]
+            with_docs[c] = sum(finite) / len(finite) if finite else math.nan
+        share *= sum(criteria.documents_through(r) for r in docs) / len(docs)
+    r0 = rows[0]
+    return MeasuredPoint(r0.profile, r0.line, r0.loop_length_m, r0.loss_pct, r0.up_kbps, r0.down_kbps, len(base),
+                         mean, ci, with_docs, share, worst)
 
 
 class CalibrationTable:
-    """Measured interview quality per encoder profile and emulated line (the emulator's
-    ``twin calibrate`` output); implements :class:`QualityModel`.
+    """Measured interview quality per encoder profile and emulated line (``twin calibrate``'s output);
+    implements :class:`QualityModel`.
 
     CSV format: a header row with (at least) these columns, one row per emulated call, comma-separated,
-    ``.`` decimal point:
+    ``.`` decimal point; ``_up`` is kiosk -> agent (what the agent sees and hears), ``_down`` the reverse:
 
-    ============== =========================================================================
-    profile        encoder profile name (:data:`twin.profiles.PROFILES`), e.g. ``gen1``
-    line           line label: the kiosk line's offer name (:data:`twin.line.OFFERS`) when the
-                   emulated uplink is that offer, else any label
-    up_kbps        uplink (kiosk -> network) sync rate emulated, kbit/s of ATM wire (> 0)
-    down_kbps      downlink sync rate emulated, kbit/s (> 0)
-    loss_pct       random loss configured on the emulated line, % (0-100)
-    video_fps_up   frames/s rendered at the agent
-    video_kbps_up  video bitrate received at the agent, kbit/s
-    freezes_per_min_up  W3C webrtc-stats freezes per minute at the agent
-    delay_p95_ms_up     95th percentile one-way frame delay kiosk -> agent, ms
-    psnr_db_up     mean PSNR at the agent, dB
-    ssim_up        mean SSIM at the agent (0-1)
-    speech_loss_pct  audio packet loss kiosk -> agent, %
-    mos_video_up   video MOS at the agent (1-5)
-    mos_speech     speech MOS (1-5)
-    mos            interview MOS (1-5)
-    ============== =========================================================================
+    ===================== ==================================================================================
+    profile               encoder profile name (:data:`twin.profiles.PROFILES`), e.g. ``gen1``
+    line                  the kiosk line's offer name (:data:`twin.line.OFFERS`)
+    loop_length_m         loop length emulated, m (> 0): with the offer it fixes the sync rates
+    up_kbps, down_kbps    sync rates emulated, kbit/s of ATM wire (> 0)
+    loss_pct              random loss configured on the emulated line, % (0-100)
+    documents             1 if a scan and a print were sent during the call, else 0
+    seed                  the call's seed
+    video_fps_*           good frames/s rendered at the receiver
+    video_kbps_*          video codec payload received, kbit/s
+    pauses_*              W3C pauses (a gap of 5 s or more) in the received video
+    delay_p95_ms_*        95th percentile one-way frame delay (capture to decode), ms
+    video_mos_*           mean over the displayed frames of EvalVid's PSNR -> MOS (:func:`psnr_to_mos`)
+    audio_loss_pct_*      audio packets lost on the emulated line, %
+    audio_delay_ms_*      mean network delay of the audio packets, ms
+    pesq_*                P.862.2 wideband PESQ MOS-LQO of the decoded speech against the recording
+    scan_s, print_s       time for the scan (uplink) / print (downlink) to complete, s: measured, or
+                          projected from the bytes delivered when the call ended first (nan: no document)
+    ===================== ==================================================================================
 
-    The four measurement columns ``freezes_per_min_up``, ``delay_p95_ms_up``, ``psnr_db_up``,
-    ``ssim_up`` may be empty or ``nan`` (not measured); every other numeric cell must be a finite
-    number >= 0 (MOS in [1, 5], percentages <= 100).
+    Columns ``delay_p95_ms_*``, ``audio_delay_ms_*``, ``pesq_*``, ``scan_s``, ``print_s`` may be empty or
+    ``nan`` (not measured); every other numeric cell must be a finite number >= 0 (``video_mos_*`` in
+    [1, 5], ``pesq_*`` in [1, 5], percentages <= 100). Missing columns, text or NaN where a number is
+    required raise :class:`twin.errors.TwinInputError` naming the file, row and column.
 
-    Lookup (:meth:`score`): among the rows of the profile, those whose ``loss_pct`` is nearest to the
-    kiosk line's ``loss_pct`` are kept; then (1) rows whose ``line`` equals the kiosk line's offer
-    name are averaged; else (2) the values are interpolated linearly in ``up_kbps`` against the kiosk
-    line's uplink sync rate (rows with equal ``up_kbps`` averaged first); outside the measured range
-    the nearest measured row is used (clamping: optimistic below the slowest measured uplink,
-    pessimistic above the fastest) and ``source`` says ``clamped``. The agent line is not used: it is
-    taken to be as good as the one emulated. ``video_mos_down`` is None (not measured).
+    Lookup (:meth:`score`, :meth:`point`): the rows of the profile, the kiosk line's offer and its
+    ``loss_pct`` exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
+    rates, pooled (the emulator's line is defined by its sync rates, loss and interleaving, so equal
+    rates are the same line, measured with more seeds); else (2) linear interpolation between the two
+    measured loop lengths around the kiosk line's. Anything else - a line, loss or profile not
+    measured, a loop outside the measured ones - is refused with an error naming the line (no clamping).
+    The agent line is not used: the emulator puts the agent behind a line that does not limit the call.
     """
 
-    def __init__(self, rows: list[CalibrationRow], path: str = "<calibration>") -> None:
+    def __init__(self, rows: list[CalibrationRow], path: str = "<calibration>",
+                 criteria: UsableCriteria | None = None) -> None:
         if not rows:
             raise TwinInputError("calibration table has no rows", path=path)
         self.rows = tuple(rows)
         self.path = path
+        self.criteria = criteria or UsableCriteria()
+        self._points: dict[tuple[str, str, float, float], MeasuredPoint] = {}
 
     @classmethod
     def from_records(cls, header: list[str], records: Iterable[tuple[int, Mapping[str, str | None]]],
@@ -614,7 +908,7 @@ class CalibrationTable:
     @staticmethod
     def _parse_row(raw: Mapping[str, str | None], line_num: int, path: str) -> CalibrationRow:
         values: dict[str, object] = {}
-        for col in ("profile", "line"):
+        for col in _TEXT_COLUMNS:
             text = (raw.get(col) or "").strip()
             if not text:
                 raise TwinInputError(f"row at line {line_num}, column {col}: empty value", path=path)
@@ -629,11 +923,11 @@ class CalibrationTable:
             except ValueError:
                 raise TwinInputError(f"row at line {line_num}, column {col}: not a number: {text!r}", path=path) from None
             ok = math.isfinite(v) and v >= 0
-            if col in _MOS_COLUMNS:
+            if col in _MOS_COLUMNS or col in _PESQ_COLUMNS:
                 ok = ok and 1.0 <= v <= 5.0
             if col in _PCT_COLUMNS:
                 ok = ok and v <= 100.0
-            if col in ("up_kbps", "down_kbps"):
+            if col in ("up_kbps", "down_kbps", "loop_length_m"):
                 ok = ok and v > 0
             if not ok:
                 raise TwinInputError(f"row at line {line_num}, column {col}: value out of range: {text!r}", path=path)
@@ -644,58 +938,117 @@ class CalibrationTable:
     def profiles(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.profile for r in self.rows))
 
-    def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
-        """Measured quality for ``profile`` on ``kiosk_line`` (lookup rule in the class docstring).
+    def lines(self, profile: str) -> tuple[str, ...]:
+        """Offer names measured for ``profile``."""
+        return tuple(dict.fromkeys(r.line for r in self.rows if r.profile == profile))
+
+    def points(self, profile: EncoderProfile) -> list[MeasuredPoint]:
+        """Every measured (line, loop, loss) of ``profile``, each on its own (sorted by line then loop)."""
+        keys = sorted({(r.line, r.loop_length_m, r.loss_pct) for r in self.rows if r.profile == profile.name})
+        return [self._point(profile, line, (loop,), loss) for line, loop, loss in keys]
+
+    def _point(self, profile: EncoderProfile, line: str, loops: tuple[float, ...], loss: float) -> MeasuredPoint:
+        """The calls of ``profile`` on ``line`` at loss ``loss`` and any of ``loops``, summarised."""
+        key = (profile.name, line, loops, loss)
+        point = self._points.get(key)
+        if point is None:
+            rows = [r for r in self.rows if (r.profile, r.line, r.loss_pct) == (profile.name, line, loss)
+                    and r.loop_length_m in loops]
+            point = self._points[key] = _summarise(rows, profile, self.criteria)
+        return point
+
+    def covers(self, kiosk_line: AdslLine, profile: EncoderProfile) -> bool:
+        """Whether :meth:`point` finds a measured point for this line and profile."""
+        try:
+            self.point(kiosk_line, profile)
+        except TwinInputError:
+            return False
+        return True
+
+    def point(self, kiosk_line: AdslLine, profile: EncoderProfile) -> tuple[MeasuredPoint, str]:
+        """The measured point for ``kiosk_line`` and ``profile`` and how it was found (lookup rule in the
+        class docstring); an interpolated point is a new :class:`MeasuredPoint`.
 
         Raises:
-            TwinInputError: no row for the profile (listing the profiles present).
+            TwinInputError: profile, offer, loss or loop length not measured (naming the line).
         """
-        rows = [r for r in self.rows if r.profile == profile.name]
+        offer = kiosk_line.offer.name
+        label = f"{offer} at {kiosk_line.loop_length_m:g} m, loss {kiosk_line.loss_pct:g} %"
+        if profile.name not in self.profiles:
+            raise TwinInputError(f"no calibration rows for profile {profile.name!r}; profiles present: "
+                                 f"{', '.join(self.profiles)}", path=self.path)
+        rows = [r for r in self.rows if r.profile == profile.name and r.line == offer]
         if not rows:
-            raise TwinInputError(
-                f"no calibration rows for profile {profile.name!r}; profiles present: {', '.join(self.profiles)}",
-                path=self.path,
-            )
-        best_loss = min(abs(r.loss_pct - kiosk_line.loss_pct) for r in rows)
-        rows = [r for r in rows if abs(r.loss_pct - kiosk_line.loss_pct) == best_loss]
-        exact = [r for r in rows if r.line == kiosk_line.offer.name]
-        if exact:
-            values = _mean_rows(exact)
-            how = f"line {kiosk_line.offer.name}"
-        else:
-            values, how = _interpolate(rows, kiosk_line.sync_rate_up_kbps)
+            raise TwinInputError(f"line {label}: offer {offer!r} not measured for profile {profile.name!r} (measured: "
+                                 f"{', '.join(self.lines(profile.name))}); run twin calibrate for it", path=self.path)
+        rows = [r for r in rows if r.loss_pct == kiosk_line.loss_pct]
+        if not rows:
+            raise TwinInputError(f"line {label}: loss {kiosk_line.loss_pct:g} % not measured for {profile.name} on "
+                                 f"{offer}; run twin calibrate --loss-pct for it", path=self.path)
+        loops = sorted({r.loop_length_m for r in rows})
+        loss = kiosk_line.loss_pct
+        up, down = kiosk_line.sync_rate_up_kbps, kiosk_line.sync_rate_down_kbps
+        same = tuple(m for m in loops if m == kiosk_line.loop_length_m or any(  # CSV keeps 6 digits
+            r.loop_length_m == m and math.isclose(r.up_kbps, up, rel_tol=1e-5)
+            and math.isclose(r.down_kbps, down, rel_tol=1e-5) for r in rows))
+        if same:  # the same emulated line measured at each of these loops: all their calls count
+            where = "+".join(f"{m:g}" for m in same)
+            return self._point(profile, offer, same, loss), f"line {offer}@{where} (sync rates {up:g}/{down:g})"
+        below = [m for m in loops if m < kiosk_line.loop_length_m]
+        above = [m for m in loops if m > kiosk_line.loop_length_m]
+        if not below or not above:
+            raise TwinInputError(f"line {label} ({up:g}/{down:g} kbit/s): outside the measured loop lengths "
+                                 f"{', '.join(f'{m:g}' for m in loops)} m of {offer} for {profile.name}; run "
+                                 f"twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}", path=self.path)
+        a, b = self._point(profile, offer, (below[-1],), loss), self._point(profile, offer, (above[0],), loss)
+        w = (kiosk_line.loop_length_m - a.loop_length_m) / (b.loop_length_m - a.loop_length_m)
+
+        def mix(x: Mapping[str, float], y: Mapping[str, float]) -> dict[str, float]:
+            return {k: (1 - w) * x[k] + w * y[k] for k in x if k in y}
+
+        point = MeasuredPoint(profile.name, offer, kiosk_line.loop_length_m, loss, up, down, min(a.seeds, b.seeds),
+                              mix(a.mean, b.mean), {k: None for k in a.mean},
+                              mix(a.with_documents, b.with_documents) if a.with_documents and b.with_documents else {},
+                              (1 - w) * a.usable_share + w * b.usable_share, mix(a.worst, b.worst))
+        return point, f"interpolated {offer}@{a.loop_length_m:g}-{b.loop_length_m:g}"
+
+    def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
+        """Measured quality for ``profile`` on ``kiosk_line`` (lookup rule in the class docstring): means over
+        the point's calls without a document.
+
+        Raises:
+            TwinInputError: no measured point for the line (naming it).
+        """
+        return self._quality(kiosk_line, profile, worst=False)
+
+    def worst_score(self, kiosk_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
+        """As :meth:`score`, with each value the worst over the point's calls (:attr:`MeasuredPoint.worst`):
+        what a planner can promise for any call, not on average."""
+        return self._quality(kiosk_line, profile, worst=True)
+
+    def _quality(self, kiosk_line: AdslLine, profile: EncoderProfile, worst: bool) -> InterviewQuality:
+        point, how = self.point(kiosk_line, profile)
+        m = point.worst if worst else point.mean
+        how = f"{how}, worst of" if worst else how
         return InterviewQuality(
-            video_mos_up=values["mos_video_up"],
-            video_mos_down=None,
-            speech_mos=values["mos_speech"],
-            mos=values["mos"],
-            video_kbps_up=values["video_kbps_up"],
-            frame_rate_fps_up=values["video_fps_up"],
-            loss_pct=values["speech_loss_pct"],
-            one_way_delay_ms=values["delay_p95_ms_up"],
-            source=f"calibration:{self.path} ({how})",
+            video_mos_up=m["video_mos_up"],
+            video_mos_down=m["video_mos_down"],
+            speech_mos=min(m["speech_mos_up"], m["speech_mos_down"]),
+            mos=m["mos"],
+            video_kbps_up=m["video_kbps_up"],
+            frame_rate_fps_up=m["video_fps_up"],
+            loss_pct=m["audio_loss_pct_up"],
+            one_way_delay_ms=m["delay_p95_ms_up"],
+            source=f"calibration:{self.path} ({how}, {point.seeds} calls)",
+            video_kbps_down=m["video_kbps_down"],
+            frame_rate_fps_down=m["video_fps_down"],
+            loss_pct_down=m["audio_loss_pct_down"],
+            one_way_delay_ms_down=m["delay_p95_ms_down"],
+            speech_mos_up=m["speech_mos_up"],
+            speech_mos_down=m["speech_mos_down"],
+            usable=point.usable_share,
+            mos_ci95=point.ci95.get("mos"),
         )
-
-
-def _mean_rows(rows: list[CalibrationRow]) -> dict[str, float]:
-    return {c: sum(getattr(r, c) for r in rows) / len(rows) for c in _NUMERIC_COLUMNS}
-
-
-def _interpolate(rows: list[CalibrationRow], up_kbps: float) -> tuple[dict[str, float], str]:
-    by_rate: dict[float, list[CalibrationRow]] = {}
-    for r in rows:
-        by_rate.setdefault(r.up_kbps, []).append(r)
-    rates = sorted(by_rate)
-    points = [_mean_rows(by_rate[x]) for x in rates]
-    if up_kbps <= rates[0]:
-        return points[0], f"clamped to up_kbps {rates[0]:g}" if up_kbps < rates[0] else f"up_kbps {rates[0]:g}"
-    if up_kbps >= rates[-1]:
-        return points[-1], f"clamped to up_kbps {rates[-1]:g}" if up_kbps > rates[-1] else f"up_kbps {rates[-1]:g}"
-    i = next(k for k in range(1, len(rates)) if rates[k] >= up_kbps)
-    x0, x1 = rates[i - 1], rates[i]
-    w = (up_kbps - x0) / (x1 - x0)
-    mixed = {c: (1 - w) * points[i - 1][c] + w * points[i][c] for c in _NUMERIC_COLUMNS}
-    return mixed, f"interpolated up_kbps {x0:g}-{x1:g}"
 
 
 def quality_for_scenario(loaded: LoadedScenario) -> QualityModel:

@@ -71,12 +71,14 @@ def kpi_names(service_ids: tuple[str, ...] | list[str]) -> list[str]:
     names += [f"offered_load_{sid}" for sid in service_ids]
     names += [f"unstable_{sid}" for sid in service_ids]
     names += ["kiosk_utilisation", "population_within_15km", "population_within_30km",
-              "travel_avoided_km", "mos_mean", "share_mos_below_3", "user_kiosks", "expert_kiosks"]
+              "travel_avoided_km", "mos_mean", "share_mos_below_3", "speech_mos_mean", "video_mos_mean",
+              "share_usable", "user_kiosks", "expert_kiosks"]
     return names
 
 
 #: KPIs of a calendar year (from the records of the interviews and needs arriving in that year).
-YEAR_KPIS = (*COUNT_KPIS, "wait_mean_min", "mos_mean", "share_mos_below_3", "days_simulated")
+YEAR_KPIS = (*COUNT_KPIS, "wait_mean_min", "mos_mean", "share_mos_below_3", "speech_mos_mean", "video_mos_mean",
+             "share_usable", "days_simulated")
 
 #: KPIs of a site in a phase (``sites.csv``): user kiosks count their citizens' needs; expert kiosks the
 #: interviews their agents answered. Summed over user kiosks (and the ``no kiosk`` row), the counts give

@@ -290,9 +290,14 @@ def _discard_empty_folder(folder: Path | None) -> None:
 
 @click.command("calibrate")
 @click.option("--lines", default=None,
-              help="Comma-separated OFFER or OFFER@LOOP_M (default: the usual kiosk offers at 2 km); "
+              help="Comma-separated OFFER or OFFER@LOOP_M (default: the full sweep: every offer at the shortest, "
+                   "middle and longest loop of its reach, documents at the middle one, a lossy case); "
                    "'auvergne' for the Auvergne kiosk offers at their typical loop lengths.")
 @click.option("--profiles", default="gen1,gen2", show_default=True, help="Comma-separated encoder profiles.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Calls per point (different seeds).")
+@click.option("--loss-pct", type=float, default=0.0, show_default=True, help="Random loss with --lines, %.")
+@click.option("--documents/--no-documents", default=False, show_default=True,
+              help="With --lines: send a 300 KB scan and a 100 KB print during each call.")
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Length of each call (s).")
 @click.option("--jobs", type=int, default=None,
               help="Calls run in parallel, one process each (default: the number of cores).")
@@ -301,33 +306,45 @@ def _discard_empty_folder(folder: Path | None) -> None:
               help="virtual: deterministic calls in virtual time; real: wall-clock calls through the UDP relay.")
 @out_option("Output folder, holding calibration.csv", default_help="results/calibration-<UTC time>")
 @force_option("calibration folder")
-def calibrate_command(lines, profiles, duration_s, jobs, seed, clock, out, force) -> None:
+def calibrate_command(lines, profiles, seeds, loss_pct, documents, duration_s, jobs, seed, clock, out, force) -> None:
     """Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."""
 
-    from emulators.calibrate import AUVERGNE_LINES, CALIBRATION_CSV, DEFAULT_LINES, check_calibration, run_calibration
+    from emulators.calibrate import AUVERGNE_LINES, CALIBRATION_CSV, check_calibration, run_calibration, sweep_specs
     from twin.run.outputs import prepare_output_folder, timestamped_path
 
     if lines == "auvergne":
         lines = ",".join(AUVERGNE_LINES)
     if jobs is None:
         jobs = (os.cpu_count() or 1) if clock == "virtual" else 2
-    line_names = [s.strip() for s in (lines.split(",") if lines is not None else DEFAULT_LINES) if s.strip()]
     profile_names = [s.strip() for s in profiles.split(",") if s.strip()]
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise TwinInputError(f"--seeds {seeds}: need at least 1 call per point")
+    if not 0 <= loss_pct <= 100:  # also rejects NaN
+        raise TwinInputError(f"--loss-pct {loss_pct}: must be in [0, 100]")
+    if lines is None:
+        tasks = sweep_specs(profile_names, seeds)
+    else:
+        line_names = [s.strip() for s in lines.split(",") if s.strip()]
+        check_calibration(line_names, profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
+        tasks = [(ln, p, loss_pct, documents, k) for p in profile_names for ln in line_names for k in range(seeds)]
     if not (duration_s > 0 and duration_s <= MAX_CALL_S):  # also rejects NaN
         raise TwinInputError(f"--duration-s {duration_s}: must be > 0 and <= {MAX_CALL_S:g} s")
-    check_calibration(line_names, profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
+    check_calibration(sorted({t[0] for t in tasks}), profile_names, jobs=jobs, duration_s=duration_s, clock=clock)
     folder = prepare_output_folder(out if out is not None else timestamped_path("calibration"), "calibrate",
                                    force=force)  # options are checked: the sweep starts now
     csv_path = folder / CALIBRATION_CSV
 
     def progress(row: dict, done: int, total: int) -> None:
+        doc = f", scan {row['scan_s']:.0f} s" if row["documents"] else ""
         click.echo(
-            f"[{done}/{total}] {row['profile']} on {row['line']}: {row['video_fps_up']:.1f} fps up, "
-            f"{row['video_kbps_up']:.0f} kbit/s, p95 {row['delay_p95_ms_up']:.0f} ms, MOS {row['mos']:.2f}"
+            f"[{done}/{total}] {row['profile']} on {row['line']}@{row['loop_length_m']:g} loss {row['loss_pct']:g}%: "
+            f"{row['video_fps_up']:.1f}/{row['video_fps_down']:.1f} fps, {row['video_kbps_up']:.0f} kbit/s up, "
+            f"p95 {row['delay_p95_ms_up']:.0f}/{row['delay_p95_ms_down']:.0f} ms, "
+            f"PESQ {row['pesq_up']:.2f}/{row['pesq_down']:.2f}{doc}"
         )
 
     summary: dict = {}
-    run_calibration(line_names, profile_names, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=csv_path,
+    run_calibration(tasks, duration_s=duration_s, jobs=jobs, seed=seed, out_csv=csv_path,
                     clock=clock, progress=progress, summary=summary)
     calls, processes = summary["calls"], min(jobs, summary["calls"])
     click.echo(f"{calls} call{'s' if calls != 1 else ''}, {summary['call_s']:.0f} call-seconds in "

@@ -143,16 +143,21 @@ def placement_command(scenario: Path, model: str, p: int | None, radius_km: floa
 
 @plan_group.command("lines")
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=3.0, show_default=True,
-              help="Minimum speech MOS (worse direction) the line must give the kiosk's profile.")
+@click.option("--target-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=3.1, show_default=True,
+              help="Minimum speech MOS (worse direction) the line must give the kiosk's profile (3.1: R 60, G.109).")
 @click.option("--min-fps-share", type=_Bounded(0.0, 1.0, low_closed=True), default=0.8, show_default=True,
               help="Minimum delivered frame rate, as a share of the profile's frame rate.")
 @click.option("--target-video-mos", type=_Bounded(1.0, 5.0, low_closed=True), default=None,
               help="Also require this video MOS (G.1070 or calibration); default: not required.")
+@click.option("--max-delay-ms", type=_Bounded(0.0, 60_000.0), default=400.0, show_default=True,
+              help="Largest p95 one-way delay, each direction, ms (ITU-T G.114: 400).")
+@click.option("--verify", is_flag=True, default=False,
+              help="Emulate each chosen line with the site's profile in virtual time (20 s, with and without "
+                   "documents) and report target met / not met.")
 @out_option("The scenario with resized lines to write (YAML)", file=True, required=True)
 @force_option("scenario file")
 def lines_command(scenario: Path, target_mos: float, min_fps_share: float, target_video_mos: float | None,
-                  out: Path, force: bool) -> None:
+                  max_delay_ms: float, verify: bool, out: Path, force: bool) -> None:
     """Give each user kiosk of SCENARIO the cheapest line offer meeting the quality target."""
     from rich.table import Table
 
@@ -160,27 +165,74 @@ def lines_command(scenario: Path, target_mos: float, min_fps_share: float, targe
     from planners.plans import lines_file
 
     t0 = time.perf_counter()
-    target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos)
+    target = LineTarget(speech_mos=target_mos, min_frame_rate_share=min_fps_share, video_mos=target_video_mos,
+                        max_delay_p95_ms=max_delay_ms)
     planned = lines_file(scenario, out, target, force=force)
     loaded, sizing = planned.source, planned.plan
     console = _console()
     table = Table(title=f"{loaded.spec.name}: line sizing ({sizing.quality_source} quality model, worst of "
                         f"{sizing.agent_lines} agent line(s))")
-    for col in ("site", "gen", "loop m", "current", "chosen", "EUR/month", "speech MOS", "fps up", "MOS"):
+    for col in ("site", "gen", "loop m", "current", "chosen", "EUR/month", "speech MOS", "fps up", "fps down",
+                "p95 up ms", "MOS", "usable"):
         table.add_column(col, justify="left" if col in ("site", "current", "chosen") else "right")
     for c in sizing.choices:
         q = c.quality
         table.add_row(c.site_id, str(c.generation), f"{c.loop_length_m:.0f}", c.current_offer, c.offer or "NONE",
                       f"{c.monthly_cost_eur:.0f}" if c.monthly_cost_eur is not None else "-",
                       f"{q.speech_mos:.2f}" if q else "-", f"{q.frame_rate_fps_up:.1f}" if q else "-",
-                      f"{q.mos:.2f}" if q else "-")
+                      f"{q.frame_rate_fps_down:.1f}" if q and q.frame_rate_fps_down is not None else "-",
+                      f"{q.one_way_delay_ms:.0f}" if q else "-", f"{q.mos:.2f}" if q else "-",
+                      f"{q.usable:.0%}" if q and q.usable is not None else "-")
     console.print(table)
+    console.print(f"target: {target.describe()}")
+    for point in dict.fromkeys(c.operating_point for c in sizing.choices if c.operating_point):
+        sites = [c.site_id for c in sizing.choices if c.operating_point == point]
+        console.print(f"measured operating point for {', '.join(sites)}: {point}")
     for c in sizing.impossible:
         console.print(f"no offer for {c.site_id}: {c.reason}")
     console.print(f"{sizing.changed} line(s) changed, {len(sizing.impossible)} site(s) without a sufficient "
                   f"offer; monthly line cost {sizing.current_monthly_cost_eur:,.0f} -> "
                   f"{sizing.monthly_cost_eur:,.0f} EUR")
+    if verify:
+        _verify_lines(console, sizing, target)
     console.print(f"total {time.perf_counter() - t0:.1f} s; wrote {out}; evaluate it with: twin run {out}")
+
+
+def _verify_lines(console, sizing, target) -> None:
+    """``--verify``: emulate each distinct chosen (offer, loop, generation) in virtual time and print
+    whether the target is met without documents, and the documents' times with a scan in flight."""
+    import tempfile
+
+    from emulators.calibrate import rows_to_csv, verify_line
+    from twin.datafiles import read_calibration_csv
+    from twin.line import AdslLine
+    from twin.profiles import profile_for_generation
+
+    # one emulation per (offer, sync rates, generation): the emulated line is its sync rates, loss and
+    # interleaving, so sites whose loops sync alike get the same call (the first site's loop is used)
+    chosen: dict[tuple, tuple[float, list[str]]] = {}
+    for c in sizing.choices:
+        if c.offer:
+            line = AdslLine(c.offer, c.loop_length_m)
+            key = (c.offer, line.sync_rate_up_kbps, line.sync_rate_down_kbps, c.generation)
+            chosen.setdefault(key, (c.loop_length_m, []))[1].append(c.site_id)
+    failed = 0
+    for (offer, _up, _down, gen), (loop_m, sites) in chosen.items():
+        profile = profile_for_generation(gen)
+        rows = verify_line(offer, loop_m, profile.name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "verify.csv"
+            path.write_text(rows_to_csv(rows))
+            table = read_calibration_csv(path)
+        line = AdslLine(offer, loop_m)
+        q = table.score(line, line, profile)
+        point, _ = table.point(line, profile)
+        short = target.shortfall(q, profile)
+        failed += short is not None
+        verdict = "target met" if short is None else f"target NOT met: {short}"
+        console.print(f"verify {profile.name} on {offer}@{loop_m:g} (for {len(sites)} site(s): {', '.join(sites)}): "
+                      f"{verdict}; emulated: {point.describe()}")
+    console.print(f"verified {len(chosen)} line(s): {len(chosen) - failed} met the target, {failed} did not")
 
 
 # --------------------------------------------------------------------------------------------------

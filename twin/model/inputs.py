@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twin.errors import TwinInputError
 from twin.line import AdslLine
 from twin.profiles import EncoderProfile, profile_for_generation
 from twin.quality import QualityModel
@@ -236,7 +237,8 @@ class ModelInputs:
     links: tuple[AdslLine, ...] = ()
     station_link: tuple[int, ...] = ()
     link_shared: tuple[bool, ...] = ()
-    mos_memo: dict[tuple[AdslLine, AdslLine, int], float] = field(default_factory=dict, compare=False, repr=False)
+    mos_memo: dict[tuple[AdslLine, AdslLine, int], tuple[float, float, float, float]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 def open_minutes(intervals: Sequence[WeeklyInterval], start: dt.date, end: dt.date) -> float:
@@ -555,7 +557,7 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
     patience = tuple(math.inf if s.booking == "appointment" else spec.demand.patience_min for s in services)
     site_departement, site_commune = _site_places(loaded)
     links, station_link, link_shared = _links(loaded)
-    return ModelInputs(
+    inputs = ModelInputs(
         scenario_name=spec.name,
         service_ids=service_ids,
         site_ids=site_ids,
@@ -582,6 +584,8 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         station_link=station_link,
         link_shared=link_shared,
     )
+    quality_sources(inputs)  # a kiosk line the quality model cannot score is refused before the first event
+    return inputs
 
 
 def _links(loaded: LoadedScenario) -> tuple[tuple[AdslLine, ...], tuple[int, ...], tuple[bool, ...]]:
@@ -606,5 +610,44 @@ def _links(loaded: LoadedScenario) -> tuple[tuple[AdslLine, ...], tuple[int, ...
     return tuple(links), tuple(station_link), tuple(c > 1 for c in calls)
 
 
-__all__ = ["ModelInputs", "PhaseConfig", "PhaseWindow", "Segment", "Station", "Stream", "UnmetKey", "WeeklyInterval",
-           "open_minutes", "prepare", "stable_key"]
+def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
+    """The score every installed user kiosk's interviews get in each phase and where it comes from:
+    one dict per (phase, site) with ``phase``, ``site_id``, ``generation``, ``offer``, ``loop_length_m``,
+    ``loss_pct``, ``mos``, ``speech_mos``, ``video_mos``, ``usable`` and ``source`` (the quality model's
+    :attr:`twin.quality.InterviewQuality.source`). The agent side is the first service's office line.
+
+    Raises:
+        TwinInputError: the quality model cannot score a kiosk's line (message prefixed with the site).
+    """
+    rows: list[dict[str, object]] = []
+    agent = inputs.office_lines[0]
+    for cfg in inputs.phases:
+        for site in cfg.installed_user:
+            gen = cfg.generation[site]
+            line = inputs.site_lines[site]
+            try:
+                q = inputs.quality_model.score(line, agent, inputs.profiles[gen])
+            except TwinInputError as exc:
+                raise TwinInputError(f"site {inputs.site_ids[site]!r} (generation {gen}): {exc}") from None
+            video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
+            rows.append({"phase": cfg.window.name, "site_id": inputs.site_ids[site], "generation": gen,
+                         "offer": line.offer.name, "loop_length_m": line.loop_length_m, "loss_pct": line.loss_pct,
+                         "mos": q.mos, "speech_mos": q.speech_mos, "video_mos": video,
+                         "usable": q.usable, "source": q.source})
+    return rows
+
+
+__all__ = [
+    "ModelInputs",
+    "PhaseConfig",
+    "PhaseWindow",
+    "Segment",
+    "Station",
+    "Stream",
+    "UnmetKey",
+    "WeeklyInterval",
+    "open_minutes",
+    "prepare",
+    "quality_sources",
+    "stable_key",
+]

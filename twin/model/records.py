@@ -8,7 +8,7 @@ import numpy as np
 
 #: Columns of :attr:`ReplicationRecords.served`, one row per interview served.
 SERVED_COLUMNS = ("phase", "year", "service", "site", "station_site", "commune", "arrival_min", "wait_min",
-                  "duration_min", "mos", "travel_avoided_km")
+                  "duration_min", "mos", "travel_avoided_km", "speech_mos", "video_mos", "usable")
 
 #: Integer columns of :attr:`ReplicationRecords.served` (the others are floats).
 INTEGER_COLUMNS = ("phase", "year", "service", "site", "station_site", "commune")
@@ -25,7 +25,9 @@ class ReplicationRecords:
         served: one row per interview served, as columns :data:`SERVED_COLUMNS`: phase index, calendar
             year of arrival, service index, user kiosk index, index of the expert kiosk that answered (-1
             for a standard videoconference room), commune index, arrival time (simulation minutes), wait
-            (min), interview duration (min), MOS, travel avoided (round trip to the nearest office, km).
+            (min), interview duration (min), MOS, travel avoided (round trip to the nearest office, km),
+            speech MOS and video MOS (the worse direction), usable (the share of such interviews usable,
+            0-1: :class:`twin.quality.UsableCriteria` on the measured calls; 0 or 1 for a model).
         unmet_counts: needs unmet per (phase index, year, site index or -1, service index, reason of
             :data:`twin.vocabulary.UNMET_REASONS`).
         kiosk_busy_min: booth-minutes used per phase and site, shape (n_phases, n_sites) (user kiosks).

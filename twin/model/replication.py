@@ -118,25 +118,37 @@ class Citizen(NamedTuple):
     phase: int
 
 
-class _SharedCall:
-    """An interview on links calls can share: its links, kiosk generation, start, the MOS it has at the
-    current concurrency (since ``since``) and the MOS-minutes accumulated before."""
+#: An interview's quality: (MOS, speech MOS, video MOS, usable share), as :meth:`Replication.mos_for`.
+Quality = tuple[float, float, float, float]
 
-    __slots__ = ("agent_link", "area", "gen", "kiosk_link", "mos", "since", "start")
+
+class _SharedCall:
+    """An interview on links calls can share: its links, kiosk generation, start, the quality it has at
+    the current concurrency (since ``since``) and the quality-minutes accumulated before (per part)."""
+
+    __slots__ = ("agent_link", "area", "gen", "kiosk_link", "quality", "since", "start")
 
     def __init__(self, kiosk_link: int, agent_link: int, gen: int, start: float) -> None:
         self.kiosk_link, self.agent_link, self.gen = kiosk_link, agent_link, gen
         self.start = self.since = start
-        self.area = 0.0
-        self.mos = 0.0
+        self.area = [0.0, 0.0, 0.0, 0.0]
+        self.quality: Quality = (0.0, 0.0, 0.0, 0.0)
+
+    def accumulate(self, now: float) -> None:
+        """Add the minutes since ``since`` at the current quality."""
+        dt_min = now - self.since
+        self.area = [a + dt_min * q for a, q in zip(self.area, self.quality)]
+        self.since = now
 
 
 @dataclass(frozen=True)
 class CarriedInterview:
-    """How an interview carried outside the model (a live emulated call) went: its measured MOS, or a
-    failure (``failed``), ``cause`` in words, and whether a line outage ended it (``line_down``)."""
+    """How an interview carried outside the model (a live emulated call) went: its measured MOS and its
+    quality (MOS, speech, video, usable), or a failure (``failed``), ``cause`` in words, and whether a line
+    outage ended it (``line_down``)."""
 
     mos: float | None
+    quality: Quality | None = None
     failed: bool = False
     line_down: bool = False
     cause: str = ""
@@ -205,7 +217,7 @@ class Replication:
         self.arrived: dict[tuple[int, int, int, int], int] = {}
         self.active: dict[int, Citizen] = {}  # with keep_records: citizens not yet served nor unmet
         self.cut_by_outage = np.zeros(n_phases)
-        self._mos: dict[tuple[int, ...], float] = {}  # MOS by (site, station, gen) or shared-link key
+        self._mos: dict[tuple[int, ...], Quality] = {}  # by (site, station, gen) or a shared-link key
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
@@ -247,9 +259,10 @@ class Replication:
                                                        citizen.arrival_min, reason)):
             self.unmet_events[column].append(value)
 
-    def mos_for(self, site: int, service: int, token: Token, gen: int) -> float:
-        """Interview MOS for a kiosk, the agent's station and the kiosk's generation (memoised per
-        replication by indices, and across replications by lines in ``inputs.mos_memo``)."""
+    def mos_for(self, site: int, service: int, token: Token, gen: int) -> tuple[float, float, float, float]:
+        """Interview (MOS, speech MOS, video MOS, usable share) for a kiosk, the agent's station and the
+        kiosk's generation (memoised per replication by indices, and across replications by lines in
+        ``inputs.mos_memo``)."""
         key = (site, token[2] if token[1] == "expert" else -1 - service, gen)
         mos = self._mos.get(key)
         if mos is None:
@@ -259,8 +272,8 @@ class Replication:
             line_key = (inputs.site_lines[site], agent_line, gen)
             mos = inputs.mos_memo.get(line_key)
             if mos is None:
-                mos = inputs.mos_memo[line_key] = inputs.quality_model.score(line_key[0], agent_line,
-                                                                             inputs.profiles[gen]).mos
+                mos = inputs.mos_memo[line_key] = _quality(inputs.quality_model.score(line_key[0], agent_line,
+                                                                                      inputs.profiles[gen]))
             self._mos[key] = mos
         return mos
 
@@ -319,9 +332,9 @@ class Replication:
         yield env.timeout(c.duration_min)
         agents.release(token)
         booths.release()
-        mos = None if shared is None else self._end_shared(shared)
+        quality = None if shared is None else self._end_shared(shared)
         if c.phase >= 0:
-            self._record_interview(c, t_booth, wait, token, mos)
+            self._record_interview(c, t_booth, wait, token, quality)
 
     # -- shared links --------------------------------------------------------------------------
 
@@ -338,29 +351,32 @@ class Replication:
         for link in (site, agent_link):
             self._recount(link, +1)
             self.on_link[link].append(call)
-        call.mos = self._shared_mos(call)
+        call.quality = self._shared_quality(call)
         return call
 
-    def _end_shared(self, call: _SharedCall) -> float:
-        """Take an interview off its links; its MOS, the time average over the concurrency it met."""
+    def _end_shared(self, call: _SharedCall) -> Quality:
+        """Take an interview off its links; its quality, the time average over the concurrency it met."""
         now = self.env.now
-        call.area += (now - call.since) * call.mos
+        call.accumulate(now)
         for link in (call.kiosk_link, call.agent_link):
             self.on_link[link].remove(call)
             self._recount(link, -1)
-        return call.area / (now - call.start) if now > call.start else call.mos
+        if now <= call.start:
+            return call.quality
+        a = call.area
+        span = now - call.start
+        return (a[0] / span, a[1] / span, a[2] / span, a[3] / span)
 
     def _recount(self, link: int, delta: int) -> None:
         """One call more or less on ``link``: the calls already on it change MOS from now."""
         now = self.env.now
         self.link_calls[link] += delta
         for call in self.on_link[link]:
-            call.area += (now - call.since) * call.mos
-            call.since = now
-            call.mos = self._shared_mos(call)
+            call.accumulate(now)
+            call.quality = self._shared_quality(call)
 
-    def _shared_mos(self, call: _SharedCall) -> float:
-        """MOS of a call with the links shared by the calls on them now (the shared-link rule)."""
+    def _shared_quality(self, call: _SharedCall) -> Quality:
+        """Quality of a call with the links shared by the calls on them now (the shared-link rule)."""
         inputs = self.inputs
         n_kiosk, n_agent = self.link_calls[call.kiosk_link], self.link_calls[call.agent_link]
         key = (call.kiosk_link, call.agent_link, call.gen, n_kiosk, n_agent)
@@ -371,8 +387,8 @@ class Replication:
             line_key = (kiosk_line, agent_line, call.gen)
             mos = inputs.mos_memo.get(line_key)
             if mos is None:
-                mos = inputs.mos_memo[line_key] = inputs.quality_model.score(kiosk_line, agent_line,
-                                                                             inputs.profiles[call.gen]).mos
+                mos = inputs.mos_memo[line_key] = _quality(inputs.quality_model.score(kiosk_line, agent_line,
+                                                                                      inputs.profiles[call.gen]))
             self._mos[key] = mos
         return mos
 
@@ -387,7 +403,7 @@ class Replication:
                 self.cut_by_outage[c.phase] += 1
             return self._unmet(c, "line_down", t_booth)
         if c.phase >= 0:
-            self._record_interview(c, t_booth, wait, token, outcome.mos)
+            self._record_interview(c, t_booth, wait, token, outcome.quality)
         return None
 
     def _unmet(self, c: Citizen, reason: str, t_booth: float | None = None) -> None:
@@ -399,7 +415,7 @@ class Replication:
             self.active.pop(id(c), None)
 
     def _record_interview(self, c: Citizen, t_booth: float, wait: float, token: Token,
-                          mos: float | None = None) -> None:
+                          quality: Quality | None = None) -> None:
         inputs, stream, commune, phase = self.inputs, c.stream, c.commune, c.phase
         service, site = stream.service, stream.site
         self.kiosk_busy[phase, site] += self.env.now - t_booth
@@ -410,8 +426,9 @@ class Replication:
         avoided = 2.0 * max(0.0, inputs.commune_to_office_km[commune, service]
                             - inputs.phases[stream.phase].nearest_km[commune])
         gen = inputs.phases[phase].generation[site]
+        mos, speech, video, usable = self.mos_for(site, service, token, gen) if quality is None else quality
         self.served.append(phase, c.year, service, site, station_site, commune, c.arrival_min, wait,
-                           c.duration_min, self.mos_for(site, service, token, gen) if mos is None else mos, avoided)
+                           c.duration_min, mos, avoided, speech, video, usable)
         if self.unmet_events is not None:
             self.active.pop(id(c), None)
 
@@ -502,6 +519,12 @@ class Replication:
     def _report(self, at_min: float, fraction: float):
         yield self.env.timeout(max(0.0, at_min - self.env.now))
         self.progress(fraction)  # type: ignore[misc]
+
+
+def _quality(q) -> Quality:
+    """(MOS, speech MOS, video MOS, usable share) of a :class:`twin.quality.InterviewQuality`."""
+    video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
+    return (q.mos, q.speech_mos, video, math.nan if q.usable is None else float(q.usable))
 
 
 def simulate(inputs: ModelInputs, seed: np.random.SeedSequence | int,

@@ -145,6 +145,10 @@ KPIS: dict[str, KpiMeta] = {m.name: m for m in (
     _meta("mos_mean", "mean interview quality (MOS 1-5)", "MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
     _meta("share_mos_below_3", "interviews of poor quality (MOS < 3)", "MOS<3", "%", LESS_IS_BETTER, 0.02,
           0.0, "share"),
+    _meta("speech_mos_mean", "mean speech quality (MOS 1-5)", "speech MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
+    _meta("video_mos_mean", "mean video quality (MOS 1-5)", "video MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
+    _meta("share_usable", "interviews usable (speech, video, delay, no pause)", "usable", "%", MORE_IS_BETTER,
+          0.02, 0.0, "share"),
     _meta("user_kiosks", "user kiosks", "kiosks", "kiosks", NEUTRAL, 1, 0.0, "count"),
     _meta("expert_kiosks", "expert kiosks", "expert kiosks", "kiosks", NEUTRAL, 1, 0.0, "count"),
     _meta(COST_KPI, "cost per interview served", "€/interview", "EUR", LESS_IS_BETTER, 1.0, 0.05, "eur"),
@@ -161,7 +165,7 @@ _FAMILIES = {
 }
 
 #: Headline KPIs of the terminal, the verdict table and the charts, in this order.
-HEADLINE = ("interviews_served", "unmet_total", COST_KPI, "wait_mean_min", "share_mos_below_3",
+HEADLINE = ("interviews_served", "unmet_total", COST_KPI, "wait_mean_min", "share_mos_below_3", "share_usable",
             "travel_avoided_km", "population_within_15km")
 
 

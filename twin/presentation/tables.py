@@ -13,7 +13,7 @@ from twin.presentation.kpimeta import kpi_meta
 
 #: Columns of the run summary (names, headers and formats from :mod:`twin.presentation.kpimeta`).
 HEADLINE_KPIS = ("interviews_served", "unmet_total", "wait_mean_min", "wait_p95_min", "kiosk_utilisation",
-                 "population_within_15km", "mos_mean", "share_mos_below_3")
+                 "population_within_15km", "mos_mean", "share_mos_below_3", "share_usable")
 
 
 def mean_ci_cell(summary: Mapping[str, Any], phase: str, kpi: str) -> str:

@@ -16,6 +16,8 @@ A run folder written by ``twin run`` holds:
 - ``sites.csv``: one row per site x phase (site, kind, commune, departement, generation, then each KPI of
   twin.vocabulary.SITE_KPIS as ``<kpi>_mean`` and ``<kpi>_ci95``);
 - ``hindcast.csv``: the scenario's observations beside the predictions (when it has observations);
+- ``quality.csv``: per phase and user kiosk, the interview scores its line and generation get and their
+  ``source`` (the calibration table's measured point, or the opinion model);
 - ``records/replication-NNNN.parquet``: one row per citizen need (``twin run --records``);
 - ``phases.json``: each phase's name and dates (for aligning phases across runs);
 - ``plots/``: PNG rollout plots.
@@ -49,6 +51,7 @@ SUMMARY = "summary.json"
 PHASES = "phases.json"
 SITES = "sites.csv"
 HINDCAST = "hindcast.csv"
+QUALITY = "quality.csv"
 RECORDS_DIR = "records"
 
 
@@ -196,6 +199,17 @@ class RunFolder:
     def write_sites(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write ``sites.csv``."""
         atomic_write_text(self.path / SITES, sites_csv(rows))
+
+    def write_quality(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``quality.csv`` (rows from :func:`twin.model.inputs.quality_sources`)."""
+        buf = io.StringIO()
+        columns = ("phase", "site_id", "generation", "offer", "loop_length_m", "loss_pct", "mos", "speech_mos",
+                   "video_mos", "usable", "source")
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([f"{row[c]:.4g}" if isinstance(row[c], float) else row[c] for c in columns])
+        atomic_write_text(self.path / QUALITY, buf.getvalue())
 
     def write_hindcast(self, rows: Sequence[HindcastRow]) -> None:
         """Write ``hindcast.csv``."""

@@ -43,7 +43,7 @@ from twin.kpis import (
     summarize_sites,
     summarize_years,
 )
-from twin.model.inputs import ModelInputs, prepare
+from twin.model.inputs import ModelInputs, prepare, quality_sources
 from twin.model.records import ReplicationRecords
 from twin.model.replication import simulate
 from twin.quality import quality_for_scenario
@@ -227,6 +227,7 @@ def _write_aggregates(run: RunFolder, loaded: LoadedScenario, inputs: ModelInput
     run.write_summary(phases, kpis, summary, by_year=by_year, by_departement=by_departement,
                       full_years=summarize_full_years([r.years for r in ordered]))
     run.write_sites(summarize_sites(inputs, [r.sites for r in ordered]))
+    run.write_quality(quality_sources(inputs))
     rows = hindcast(loaded.spec.observations, summary, by_year, by_departement)
     if rows:
         run.write_hindcast(rows)
