@@ -509,3 +509,15 @@ def test_verdict_and_headline_table_fit_the_first_screen(runs: dict[str, Path], 
     magenta = (pixels[:, :, 0] > 240) & (pixels[:, :, 1] < 20) & (pixels[:, :, 2] > 240)
     assert magenta.sum() > 1000, "the verdict and headline table do not fit in the first 1400x900 screen"
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 16  # not a blank page
+
+
+def test_the_calibration_table_in_a_report_shows_unmeasured_cells_as_dashes():
+    """The shipped table has nan where a call sent no document (scan_s, print_s): the report formats
+    them, it does not crash (a new user's twin report of the main job did)."""
+    from twin.presentation.report import calibration_rows
+
+    table = Path(__file__).resolve().parents[1] / "scenarios" / "data" / "auvergne-calibration.csv"
+    assert "nan" in table.read_text()
+    rows = calibration_rows({"calibration_file": str(table), "quality_model": "calibration"}, limit=500)
+    assert rows["found"] and rows["total"] > 100
+    assert any("–" in row for row in rows["rows"]) and not any("nan" in row for row in rows["rows"])

@@ -100,12 +100,29 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
         click.echo(line, err=True)
     if outcome.hindcast:
         printer.print(hindcast_table(outcome.hindcast))
+    _print_live(outcome.folder)
     if outcome.interrupted:
         click.echo(f"interrupted: kept {outcome.replications_done} finished replications in {outcome.folder} "
                    f"(twin run --resume {outcome.folder} continues it)", err=True)
     click.echo(str(outcome.folder))
     if outcome.interrupted:
         sys.exit(stop.interrupted().exit_status)
+
+
+def _print_live(folder: Path) -> None:
+    """One line on the live calls of a hybrid run (``live.json``), if it has any."""
+    import json
+
+    path = folder / "live.json"
+    if not path.is_file():
+        return
+    live = json.loads(path.read_text(encoding="utf-8"))
+    measured, predicted = live.get("mos_measured_mean"), live.get("mos_predicted_mean")
+    mos = (f"; MOS measured {measured:.2f} against {predicted:.2f} predicted for one call"
+           if measured is not None and predicted is not None else "")
+    click.echo(f"live calls (replication 1): {live.get('calls')} of at most {live.get('media_s'):g} s media, at most "
+               f"{live.get('max_calls_on_one_line')} at once on one line, {live.get('wall_s', 0):.0f} s of wall time"
+               f"{mos}: {folder / 'live_calls.csv'}", err=True)
 
 
 def _live_replication(live_sites: str | None, live_window: str | None, media_s: float, max_calls: int,

@@ -100,6 +100,8 @@ def calibration_rows(manifest: Mapping[str, Any], limit: int = 40) -> dict[str, 
             x = float(text)
         except ValueError:
             return text
+        if not math.isfinite(x):
+            return "–"  # not measured (e.g. no document in the call)
         return f"{x:,.0f}" if abs(x) >= 1000 or x == int(x) else f"{x:.3g}"
 
     return {"path": path_text, "header": rows[0], "rows": [[cell(v) for v in row] for row in rows[1:limit + 1]],
