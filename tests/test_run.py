@@ -150,3 +150,23 @@ def test_report_never_overwrites_other_files(tmp_path: Path) -> None:
     assert subprocess.run(again, capture_output=True, timeout=300).returncode == 0
     assert subprocess.run(again, capture_output=True, timeout=300).returncode == 2  # no overwrite without --force
     assert subprocess.run([*again, "--force"], capture_output=True, timeout=300).returncode == 0  # its own: replaced
+
+
+def test_a_reader_that_goes_away_ends_twin_quietly_with_141(tmp_path):
+    """`twin run ... | head -1`: the rich tables meet a closed pipe; twin stops with the quiet 141 (rich's
+    own handler exited with 1), no traceback. The pipe is closed before twin writes anything."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(ROOT / "scenarios" / "tiny.yaml"), "-r", "1",
+                               "-j", "1", "--no-plots", "--out", str(tmp_path / "run")], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "run" / "summary.json").is_file()  # the run itself was kept

@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     from twin.run.signals import exit_status, install_default_handlers
 
     install_default_handlers()
+    _quiet_broken_pipes()
     try:
         cli.main(args=argv, prog_name="twin", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here for output still buffered
@@ -134,6 +135,19 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
         sys.exit(2)
     sys.exit(0)
+
+
+def _quiet_broken_pipes() -> None:
+    """rich's consoles end the process with status 1 when the reader of standard output goes away
+    (``twin compare ... | head``); twin's rule is the quiet 141 of :func:`main`: make them raise
+    BrokenPipeError instead."""
+    from rich.console import Console
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+    Console.on_broken_pipe = on_broken_pipe
 
 
 def _say_interrupted(interrupt: KeyboardInterrupt) -> None:
