@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import math
 import statistics
 import time
@@ -416,8 +417,6 @@ def run_hybrid_replication(loaded: LoadedScenario, inputs: ModelInputs, seed: np
 
 def live_digest(rows: list[LiveCallRow]) -> str:
     """SHA-256 of the live calls without their wall times: the same seed gives the same digest."""
-    import hashlib
-
     return hashlib.sha256(live_calls_csv([dataclasses.replace(r, wall_s=0.0) for r in rows]).encode()).hexdigest()
 
 

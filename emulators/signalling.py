@@ -188,6 +188,7 @@ class SignallingServer:
         self._clock = clock
         self._inboxes: dict[str, asyncio.Queue[Offer]] = {}
         self._busy: dict[str, list[int]] = {}  # station -> its calls in progress
+        self._offers: dict[int, tuple[str, str]] = {}  # call in progress -> (kiosk id, service)
         self._ids = itertools.count(1)
         self.log: list[SignallingMessage] = []
 
@@ -225,6 +226,7 @@ class SignallingServer:
         call_id = next(self._ids)
         self._check(kiosk, service, station_id, call_id)
         self._busy.setdefault(station_id, []).append(call_id)
+        self._offers[call_id] = (kiosk.id, service)
         answer: asyncio.Future = asyncio.get_running_loop().create_future()
         self._log("offer", call_id, kiosk, station_id, service)
         await self._inboxes[station_id].put(Offer(call_id, kiosk, service, sdp, answer))
@@ -254,15 +256,14 @@ class SignallingServer:
 
     def hang_up(self, call_id: int) -> None:
         """End call ``call_id``: its station is free again (an unknown or ended call: nothing happens)."""
+        offer = self._offers.pop(call_id, None)
         for station_id, calls in list(self._busy.items()):
             if call_id in calls:
                 calls.remove(call_id)
                 if not calls:
                     del self._busy[station_id]
-                offer = next((m for m in self.log if m.call_id == call_id and m.kind == "offer"), None)
                 if offer is not None:
-                    self.log.append(SignallingMessage(self._clock(), "bye", call_id, offer.kiosk, station_id,
-                                                      offer.service))
+                    self.log.append(SignallingMessage(self._clock(), "bye", call_id, offer[0], station_id, offer[1]))
 
     def _log(self, kind: str, call_id: int, kiosk: KioskIdentity, station_id: str, service: str,
              reason: str = "") -> None:

@@ -36,15 +36,9 @@ def _regular_file(path: Path, what: str) -> None:
         raise TwinInputError(f"{what}: not a regular file (a folder, device or pipe)", path=str(path))
 
 
-def read_text_file(path: str | Path, what: str, max_bytes: int = MAX_DATA_FILE_BYTES) -> str:
-    """The text of a data file, checked before it is parsed: a regular file, at most ``max_bytes``
-    (refused from its size, before reading), no NUL byte (binary data), UTF-8 (a byte-order mark is
-    dropped).
-
-    Raises:
-        TwinInputError: naming the file, what it should be and what is wrong (the line of a bad byte).
-    """
-    p = Path(path)
+def _checked_bytes(p: Path, what: str, max_bytes: int, expected: str) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (refused from its size, before reading) with no
+    NUL byte (binary data; the message says it is not ``expected``). Raises TwinInputError naming the file."""
     _regular_file(p, what)
     try:
         size = p.stat().st_size
@@ -56,8 +50,20 @@ def read_text_file(path: str | Path, what: str, max_bytes: int = MAX_DATA_FILE_B
         raise TwinInputError(f"{what}: cannot read: {exc.strerror or exc}", path=str(p)) from None
     if b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
-        raise TwinInputError(f"{what}: binary data (a NUL byte on line {line}), not a CSV "
-                             "text file", path=str(p))
+        raise TwinInputError(f"{what}: binary data (a NUL byte on line {line}), not {expected}", path=str(p))
+    return raw
+
+
+def read_text_file(path: str | Path, what: str, max_bytes: int = MAX_DATA_FILE_BYTES) -> str:
+    """The text of a data file, checked before it is parsed: a regular file, at most ``max_bytes``
+    (refused from its size, before reading), no NUL byte (binary data), UTF-8 (a byte-order mark is
+    dropped).
+
+    Raises:
+        TwinInputError: naming the file, what it should be and what is wrong (the line of a bad byte).
+    """
+    p = Path(path)
+    raw = _checked_bytes(p, what, max_bytes, "a CSV text file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -158,18 +164,8 @@ def read_capacity_trace(path: str | Path) -> CapacityTrace:
         TwinInputError: missing, unreadable, oversized or binary file, a malformed line (naming its number).
     """
     p = Path(path)
-    _regular_file(p, "capacity trace")
-    try:
-        if p.stat().st_size > MAX_TRACE_FILE_BYTES:
-            raise TwinInputError(f"capacity trace of {p.stat().st_size:,} bytes is over {MAX_TRACE_FILE_BYTES:,}",
-                                 path=str(p))
-        data = p.read_bytes()
-    except OSError as exc:
-        raise TwinInputError(f"cannot read capacity trace: {exc.strerror or exc}", path=str(p)) from None
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise TwinInputError(f"capacity trace: binary data (a NUL byte on line {line}), not a mahimahi trace "
-                             "(one millisecond timestamp per line)", path=str(p))
+    data = _checked_bytes(p, "capacity trace", MAX_TRACE_FILE_BYTES,
+                          "a mahimahi trace (one millisecond timestamp per line)")
     return CapacityTrace.parse(data, name=str(p))
 
 
