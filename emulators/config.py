@@ -43,7 +43,7 @@ from twin.line import (
     attainable_sync_rate_kbps,
     get_offer,
 )
-from twin.profiles import EncoderProfile, get_profile
+from twin.profiles import EncoderProfile, get_profile, profile_for_line
 from twin.vocabulary import CLOCKS, LINE_FAMILIES, MAX_CALL_S
 
 DEFAULT_LINE = "adsl-512-128"
@@ -340,6 +340,8 @@ class CallConfig:
         line = build_line(line_name, loop_length_m, family)
         parsed = tuple(parse_outage(text) for text in outages)
         profile = build_profile(profile_name, codec, width, height, fps, max_video_kbps, audio_kbps)
+        if max_video_kbps is None:  # no cap given: the one measured for this uplink (docs/operating-points.md)
+            profile = profile_for_line(profile, line.sync_rate_up_kbps, points_of=profile_name)
         return cls(line=line, outages=parsed, profile=profile, **fields)
 
     @classmethod

@@ -164,3 +164,17 @@ def test_operating_point_rule_and_profile_for_line():
     gen1 = get_profile("gen1")
     assert profile_for_line(gen1, 128).video_max_kbps == 32 and profile_for_line(gen1, 256).video_max_kbps == 96
     assert profile_for_line(gen1, 64) == gen1 and profile_for_line(get_profile("gen2"), 800) == get_profile("gen2")
+
+
+def test_twin_emulate_sends_at_the_measured_operating_point():
+    """``twin emulate --profile gen1`` on a line uses the cap measured for its uplink (as twin calibrate
+    does), unless --max-video-kbps says otherwise; other overrides keep the measured cap."""
+    from emulators.config import CallConfig
+
+    def cap(**kw):
+        return CallConfig.from_options(profile_name="gen1", **kw).profile.video_max_kbps
+
+    assert cap(line_name="adsl-512-128") == 32 and cap(line_name="adsl-1024-256") == 96
+    assert CallConfig.from_options(line_name="adsl-1024-256", profile_name="gen1").profile.name == "gen1"
+    assert cap(line_name="adsl-1024-256", max_video_kbps=40) == 40
+    assert cap(line_name="adsl-1024-256", fps=10) == 96

@@ -233,12 +233,13 @@ scan in flight (docs/operating-points.md, ``python -m emulators.operating_points
 kbit/s uplink no cap does (audio and video alone overflow it: 9 fps, 7 s of queue), so none is set."""
 
 
-def profile_for_line(profile: EncoderProfile, up_kbps: float) -> EncoderProfile:
+def profile_for_line(profile: EncoderProfile, up_kbps: float, points_of: str | None = None) -> EncoderProfile:
     """``profile`` with the video cap measured for an uplink of ``up_kbps`` (:data:`VIDEO_OPERATING_POINTS_KBPS`):
     the point of the fastest measured uplink not faster than ``up_kbps`` (a faster line carries at least
     what a slower one does); below the slowest measured uplink, or for a profile not swept, ``profile``
-    unchanged. The floor and start bitrates follow the cap down."""
-    points = VIDEO_OPERATING_POINTS_KBPS.get(profile.name, {})
+    unchanged. The floor and start bitrates follow the cap down. ``points_of``: whose points to use
+    (default the profile's name; a profile changed by ``twin emulate`` options uses its base's)."""
+    points = VIDEO_OPERATING_POINTS_KBPS.get(points_of or profile.name, {})
     measured = [u for u in points if u <= up_kbps]
     if not measured:
         return profile

@@ -99,7 +99,8 @@ def _print_verdict(result: CallResult, out_dir: Path) -> None:
 @click.option("--width", type=int, default=None, help="Override the frame width (px).")
 @click.option("--height", type=int, default=None, help="Override the frame height (px).")
 @click.option("--fps", type=float, default=None, help="Override the frame rate.")
-@click.option("--max-video-kbps", type=float, default=None, help="Override the video bitrate cap (kbit/s).")
+@click.option("--max-video-kbps", type=float, default=None, help="Override the video bitrate cap (kbit/s); default: the cap measured for the line's uplink "
+                   "(docs/operating-points.md), else the profile's.")
 @click.option("--audio-kbps", type=float, default=None, help="Override the Opus bitrate (kbit/s).")
 @click.option("--duration-s", type=float, default=20.0, show_default=True, help="Call length (s).")
 @click.option("--scan-kb", type=float, default=300.0, show_default=True, help="Scanned document uploaded (KB).")
