@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import statistics
+import textwrap
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from planners.dates import add_years
 from planners.lines import LineSizing
 from planners.placement import PlacementProblem, PlacementResult
 from planners.rollout import installed_after, unique_id
-from planners.upgrades import UpgradePlan
+from planners.upgrades import UpgradePlan, UpgradeStep
 from twin.errors import TwinInputError
 from twin.region import road_distance_matrix_km
 from twin.run.atomic import atomic_write_text
@@ -548,7 +549,23 @@ def apply_upgrades(loaded: LoadedScenario, plan: UpgradePlan, name_suffix: str =
         if loaded.spec.simulation.end_date < end:
             data["simulation"]["end_date"] = end.isoformat()
     data["name"] = f"{loaded.spec.name}-{name_suffix}"
+    data["description"] = _upgrades_description(loaded, plan) + "\n\n" + str(data.get("description") or "").strip()
     return data
+
+
+def _upgrades_description(loaded: LoadedScenario, plan: UpgradePlan) -> str:
+    """What the plan changes, in words, ahead of the scenario's own description (reports show it)."""
+    by_phase: dict[str, list[UpgradeStep]] = {}
+    for step in plan.steps:
+        by_phase.setdefault(step.phase_name, []).append(step)
+    phases = "; ".join(f"{len(steps)} in {steps[0].start_date:%B %Y} ({name})" for name, steps in by_phase.items())
+    relined = sorted({s.gain.site_id for s in plan.steps if s.gain.line_after != s.gain.line_before})
+    text = (f"Upgrade plan for {loaded.spec.name}: {len(plan.steps)} generation-1 kiosks upgraded to generation 2, "
+            f"{phases}; {sum(s.cost_eur for s in plan.steps):,.0f} EUR of upgrades.")
+    if relined:
+        text += (f" {len(relined)} of them get the line their generation-2 profile needs from installation (a site "
+                 "has one line for the whole scenario), so their line cost and quality change from the start.")
+    return textwrap.fill(text, 100)
 
 
 def _set_offers(data: dict[str, Any], offers: dict[str, str]) -> None:

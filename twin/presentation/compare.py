@@ -830,6 +830,10 @@ def _phrase(c: Comparison, r: int, year: int, kpi: str) -> str:
     if d.method == "exact" and d.diff == 0:
         return f"{meta.label} unchanged at {meta.value(cell.reference.mean)}{suffix} (identical in every replication)"
     details = [f"{d.diff / cell.reference.mean:+.1%}"] if cell.reference.mean and meta.kind == "count" else []
+    if meta.kind == "share":  # a share reads better as its two values: "from 38.5% to 8.6% (−29.9 pt ...)"
+        return (f"{meta.label} from {meta.value(cell.reference.mean)} to {meta.value(cell.value.mean)} "
+                f"({meta.diff(d.diff)}" + ("" if d.method == "exact" or math.isnan(d.low) else
+                                           f"; 95% CI {meta.diff(d.low)} to {meta.diff(d.high)}") + f"): {cell.verdict}")
     if d.method == "exact":
         details.append("the same in every replication")
     elif not math.isnan(d.low):
@@ -866,22 +870,39 @@ def build_verdict(c: Comparison) -> Verdict:
         if served is None:
             continue
         more = served.difference.diff
-        who = (f"{c.runs[r].label} serves more citizens than {c.runs[0].label}" if served.verdict == "better" else
-               f"{c.runs[r].label} serves fewer citizens than {c.runs[0].label}" if served.verdict == "worse" else
-               f"{c.runs[r].label} and {c.runs[0].label} serve about as many citizens")
+        who = (f"{c.runs[r].label} serves more interviews than {c.runs[0].label}" if served.verdict == "better" else
+               f"{c.runs[r].label} serves fewer interviews than {c.runs[0].label}" if served.verdict == "worse" else
+               f"{c.runs[r].label} and {c.runs[0].label} serve about as many interviews")
         parts = [_phrase(c, r, year, "interviews_served")]
         cost_a, cost_b = c.interval(0, year, COST_KPI), c.interval(r, year, COST_KPI)
         if not math.isnan(cost_a.mean) and not math.isnan(cost_b.mean):
             cost = c.cell(r, year, COST_KPI)
             parts.append(f"cost per interview {kpi_meta(COST_KPI).value(cost_b.mean)} EUR against "
                          f"{kpi_meta(COST_KPI).value(cost_a.mean)} EUR" + (f" ({cost.verdict})" if cost else ""))
+        parts.append(_spending(c, r, year))
         parts += [p for p in (_phrase(c, r, year, "share_mos_below_3"), _phrase(c, r, year, "wait_mean_min")) if p]
         gains = _departement_gains(where[0], where[r])
         if gains and abs(more) > 0:
             parts.append("most of the change in " + ", ".join(f"{name} ({g:+,.0f} interviews a year)"
                                                               for name, g in gains[:2]))
-        sentences.append(f"In {year}, {who}: " + "; ".join(p for p in parts if p) + ".")
+        first, *rest = [p for p in parts if p]  # one short sentence each: the council reads them in turn
+        sentences.append(f"In {year}, {who}: {first}." + "".join(f" {p[0].upper()}{p[1:]}." for p in rest))
     return Verdict(year, sentences, where)
+
+
+def _spending(c: Comparison, r: int, year: int) -> str:
+    """What run ``r`` spends against the reference: kiosk purchases over the compared years and the yearly
+    cost (lines and amortised kiosks) in ``year``; "" without the scenarios' costs."""
+    years = c.compared_years(r)
+    costs = [[c.source(k, y).facts.year_costs.get(y) for y in years] for k in (0, r)]
+    if not years or any(x is None for run in costs for x in run):
+        return ""
+    spent = [sum(x.capex_spent_eur for x in run) for run in costs]
+    yearly = [c.source(k, year).facts.year_costs[year].total_eur for k in (0, r)]
+    span = f"{years[0]}-{years[-1]}" if len(years) > 1 else f"{years[0]}"
+    return (f"kiosk purchases over {span} {spent[1]:,.0f} EUR against {spent[0]:,.0f} EUR, and in {year} "
+            f"{yearly[1]:,.0f} EUR against {yearly[0]:,.0f} EUR of lines and amortised kiosks "
+            f"({yearly[1] - yearly[0]:+,.0f} EUR)")
 
 
 def _departement_gains(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> list[tuple[str, float]]:
