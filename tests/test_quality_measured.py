@@ -164,6 +164,7 @@ def test_operating_point_rule_and_profile_for_line():
     gen1 = get_profile("gen1")
     assert profile_for_line(gen1, 128).video_max_kbps == 32 and profile_for_line(gen1, 256).video_max_kbps == 96
     assert profile_for_line(gen1, 64) == gen1 and profile_for_line(get_profile("gen2"), 800) == get_profile("gen2")
+    assert profile_for_line(get_profile("gen2"), 256) == get_profile("gen2")  # swept, not capped
 
 
 def test_twin_emulate_sends_at_the_measured_operating_point():

@@ -226,11 +226,15 @@ VIDEO_OPERATING_POINTS_KBPS: dict[str, dict[float, float]] = {
 }
 """Video bitrate cap (kbit/s) a profile uses per uplink sync rate (kbit/s), measured: the highest cap of
 a sweep on the emulator at which the calls meet the interview target both without a document and with a
-scan in flight (docs/operating-points.md, ``python -m emulators.operating_points``). A profile absent here
-(gen2: its rate controller adapts between 96 and 768 kbit/s) keeps its own bounds. gen1: 32 kbit/s on a
-128 kbit/s uplink (48 loses frames with a scan in flight, 96 pushes the p95 delay to 461 ms without one),
-96 kbit/s on 256 (every cap of the grid, 16-96, meets the target; 96 is the top of the grid); on a 64
-kbit/s uplink no cap does (audio and video alone overflow it: 9 fps, 7 s of queue), so none is set."""
+scan in flight (docs/operating-points.md, ``python -m emulators.operating_points``); a profile absent here
+keeps its own bounds. gen1: 32 kbit/s on a 128 kbit/s uplink (48 loses frames with a scan in flight, 96
+pushes the p95 delay to 461 ms without one), 96 kbit/s on 256 (every cap of the grid, 16-96, meets the
+target; 96 is the top of the grid); on a 64 kbit/s uplink no cap does (audio and video alone overflow it:
+9 fps, 7 s of queue), so none is set. gen2 is not capped: on a 256 kbit/s uplink caps of 96-192 kbit/s
+keep the p95 delay at 102-182 ms without a document (256: 404 ms; its default 768: 2.4 s in that sweep,
+361-410 ms over the calibration's calls), but with its unpaced scan in flight caps up to 256 pause the
+video (384 and 768 do not), no cap meets the target in both conditions, and a cap costs more usable interviews than
+it saves (measured: 50 % instead of 70 % usable in 2009-2012); on 800 kbit/s every cap meets it."""
 
 
 def profile_for_line(profile: EncoderProfile, up_kbps: float, points_of: str | None = None) -> EncoderProfile:
@@ -244,5 +248,7 @@ def profile_for_line(profile: EncoderProfile, up_kbps: float, points_of: str | N
     if not measured:
         return profile
     cap = points[max(measured)]
+    if cap == profile.video_max_kbps:  # the profile's own bound is the measured point: nothing to change
+        return profile
     return replace(profile, video_max_kbps=cap, video_start_kbps=cap,
                    video_min_kbps=min(profile.video_min_kbps, cap))
