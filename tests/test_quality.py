@@ -17,8 +17,11 @@ from twin.profiles import get_profile
 from twin.quality import (
     CALIBRATION_COLUMNS,
     CONVERSATION_SPEECH_MOS,
+    CalibrationRow,
     G1070_H264_BASELINE_VGA_6_INCH,
     G1070_H264_VGA_9_2_INCH,
+    G1070_INTEGRATION_2_1_INCH,
+    G1070_INTEGRATION_4_2_INCH,
     G1070_MPEG4_QQVGA_2_1_INCH,
     G1070_MPEG4_QVGA_4_2_INCH,
     InterviewQuality,
@@ -26,11 +29,14 @@ from twin.quality import (
     QualityModel,
     emodel_delay_impairment,
     emodel_rating,
+    g1070_multimedia_quality,
     g1070_video_quality,
     mos_to_r,
     opus_impairment,
     psnr_to_mos,
+    mouth_to_ear_ms,
     r_to_mos,
+    score_call,
     speech_mos,
 )
 
@@ -132,8 +138,13 @@ def test_gen1_on_128k_uplink_cell_tax_arithmetic():
     q = OpinionQualityModel().score(kiosk, AGENT, facts_gen1)
     assert 33.8 - 0.2 <= q.video_kbps_up <= 33.84 + 1e-6
     assert q.frame_rate_fps_up == 15.0 and q.loss_pct == 0.0
-    assert q.mos == min(q.video_mos_up, q.speech_mos)
     assert math.isclose(q.video_mos_up, g1070_video_quality(q.video_kbps_up, 15, 0))
+    # the interview: G.1070's MMq per direction (listening speech of the E-model without delay, the
+    # direction's video, the mouth-to-ear delay for both media), the worse direction
+    listening = r_to_mos(emodel_rating(0.0, 0.0, *opus_impairment(facts_gen1.audio_kbps)))
+    per_direction = [g1070_multimedia_quality(listening, v, d + 60.0, d + 60.0)
+                     for v, d in ((q.video_mos_up, q.one_way_delay_ms), (q.video_mos_down, q.one_way_delay_ms_down))]
+    assert q.mos == pytest.approx(min(per_direction))
 
 
 def test_shipped_gen1_keeps_its_video_cap_on_128k():
@@ -195,6 +206,60 @@ def _row(**kw):
     return base
 
 
+# ---------------------------------------------------------------- G.1070 multimedia integration
+
+_grid = st.floats(1.0, 5.0)
+
+
+def test_g1070_multimedia_anchor_values():
+    """Values of the integration with the 4.2-inch set (hand computation of the four equations)."""
+    # MMSV = -0.3255*4 + 0.3309*4 + 0.1494*16 + 0.5457 = 2.9577; MMT = 3.915 - 3.235e-4*300 = 3.81795
+    mmsv, mmt = -0.3255 * 4 + 0.3309 * 4 + 0.1494 * 16 + 0.5457, 3.915 - 3.235e-4 * 300
+    expected = -0.4457 * mmsv - 0.6638 * mmt + 0.4042 * mmsv * mmt + 2.321
+    assert g1070_multimedia_quality(4, 4, 150, 150) == pytest.approx(expected) == pytest.approx(3.033, abs=1e-3)
+    assert g1070_multimedia_quality(4.5, 5, 0, 0) == pytest.approx(4.379, abs=1e-3)  # the ceiling of the model
+    assert g1070_multimedia_quality(1, 1, 0, 0) == 1.0
+    # seconds of delay: MMT at its floor of 1, the media hardly matter any more
+    assert 1.4 < g1070_multimedia_quality(4.5, 5, 6000, 7000) < 1.6
+
+
+@given(sq=st.floats(1.0, 4.5), vq=st.floats(1.0, 5.0), ts=st.floats(0, 3900), tv=st.floats(0, 3900),
+       step=st.floats(0.01, 1.0), far=st.floats(0, 30_000))
+def test_g1070_multimedia_is_monotone_where_a_score_must_be(sq, vq, ts, tv, step, far):
+    """What a multimedia score must do (the check of the grouping of the terms, the coefficients coming
+    from one public source): more delay never raises it (anywhere); below 8 s of delay in all, better
+    video never lowers it, nor better speech once the video is above 2.2; always in [1, 5]."""
+    for c in (G1070_INTEGRATION_4_2_INCH, G1070_INTEGRATION_2_1_INCH):
+        q = g1070_multimedia_quality(sq, vq, ts, tv, c)
+        assert 1.0 <= q <= 5.0
+        assert g1070_multimedia_quality(sq, vq, ts + 100 * step, tv, c) <= q + 1e-12
+        assert g1070_multimedia_quality(sq, vq, ts, tv + 100 * step, c) <= q + 1e-12
+        assert g1070_multimedia_quality(sq, vq, ts + far, tv + far, c) <= q + 1e-12
+        assert g1070_multimedia_quality(sq, min(5.0, vq + step), ts, tv, c) >= q - 1e-12
+        if vq >= 2.2:
+            assert g1070_multimedia_quality(min(4.5, sq + step), vq, ts, tv, c) >= q - 1e-12
+
+
+def test_g1070_multimedia_refuses_nonsense():
+    for args in ((0.5, 3, 0, 0), (3, 5.5, 0, 0), (3, 3, -1, 0), (3, 3, 0, float("nan"))):
+        with pytest.raises(ValueError):
+            g1070_multimedia_quality(*args)
+
+
+def test_measured_call_score_is_the_multimedia_integration():
+    """A measured call's MOS per direction is G.1070's MMq of PESQ (listening), the EvalVid video MOS,
+    the mouth-to-ear delay and the video's p95 delay; the call's is the worse direction."""
+    profile = get_profile("gen1")
+    row = CalibrationRow(**{k: (v if k in ("profile", "line") else float(v)) for k, v in _row().items()})
+    score = score_call(row, profile)
+    up = g1070_multimedia_quality(3.5, 4.0, mouth_to_ear_ms(50, profile.audio_frame_ms), 200)
+    down = g1070_multimedia_quality(3.5, 4.0, mouth_to_ear_ms(30, profile.audio_frame_ms), 100)
+    assert (score.mos_up, score.mos_down, score.mos) == pytest.approx((up, down, min(up, down)))
+    silent = CalibrationRow(**{k: (v if k in ("profile", "line") else float(v))
+                               for k, v in _row(pesq_up="nan", audio_delay_ms_up="nan").items()})
+    assert score_call(silent, profile).mos_up == g1070_multimedia_quality(1.0, 4.0, 0.0, 200)
+
+
 def test_speech_mos_is_pesq_less_the_delay_impairment():
     assert speech_mos(3.5, 100) == pytest.approx(3.5, abs=1e-6)  # Idd = 0 up to 100 ms
     assert speech_mos(3.5, 400) < speech_mos(3.5, 200) < 3.5
@@ -215,7 +280,10 @@ def test_calibration_exact_match_and_usable(tmp_path):
     assert q.video_mos_up == 4.0 and q.frame_rate_fps_up == 15 and q.one_way_delay_ms == 350
     assert q.usable == 0.5  # the second call breaks G.114's 400 ms
     assert "adsl-512-128@1000" in q.source and "2 calls" in q.source
-    assert q.mos == pytest.approx(min(q.speech_mos, 4.0))
+    # the mean over the two calls of each call's MMq (the up direction is the worse one in both)
+    ta_up = mouth_to_ear_ms(50, get_profile("gen1").audio_frame_ms)
+    calls = [g1070_multimedia_quality(3.5, 4.0, ta_up, d) for d in (200, 500)]
+    assert q.mos == pytest.approx(sum(calls) / 2)
 
 
 def test_calibration_same_sync_rates_interpolates_and_refuses(tmp_path):

@@ -11,8 +11,9 @@ Two implementations of :class:`QualityModel`:
 * :class:`CalibrationTable` - calls measured by the emulator (``twin calibrate``): per call the frame
   rate, delay, pauses and documents it measured, EvalVid's video MOS of the frames it displayed, and the
   PESQ score of the speech it decoded; scored here (:func:`score_call`): speech with
-  :func:`speech_mos` (PESQ less G.107's delay impairment Idd), video with the measured EvalVid MOS, an
-  *interview usable* verdict (:class:`UsableCriteria`). Looked up per profile and line; a line not
+  :func:`speech_mos` (PESQ less G.107's delay impairment Idd), video with the measured EvalVid MOS, the
+  interview with G.1070's multimedia integration of both and the delay (:func:`g1070_multimedia_quality`),
+  an *interview usable* verdict (:class:`UsableCriteria`). Looked up per profile and line; a line not
   measured is refused, never clamped.
 
 Provenance: no copy of the ITU texts was at hand. The G.1070 video formula and coefficient sets and
@@ -46,12 +47,15 @@ __all__ = [
     "G114_ONE_WAY_DELAY_MS",
     "G1070_H264_BASELINE_VGA_6_INCH",
     "G1070_H264_VGA_9_2_INCH",
+    "G1070_INTEGRATION_2_1_INCH",
+    "G1070_INTEGRATION_4_2_INCH",
     "G1070_MPEG4_QQVGA_2_1_INCH",
     "G1070_MPEG4_QVGA_4_2_INCH",
     "CalibrationRow",
     "CalibrationTable",
     "CallScore",
     "G1070Coefficients",
+    "G1070IntegrationCoefficients",
     "InterviewQuality",
     "MeasuredPoint",
     "OpinionQualityModel",
@@ -60,6 +64,7 @@ __all__ = [
     "emodel_delay_impairment",
     "emodel_effective_equipment_impairment",
     "emodel_rating",
+    "g1070_multimedia_quality",
     "g1070_video_quality",
     "mos_to_r",
     "mouth_to_ear_ms",
@@ -274,6 +279,90 @@ def opus_impairment(audio_kbps: float) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------------
+# ITU-T G.1070 multimedia integration (speech, video and delay -> one score)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class G1070IntegrationCoefficients:
+    """Coefficients m1..m14 of ITU-T G.1070's multimedia quality integration function (Annex C, one set
+    per video display size). See :func:`g1070_multimedia_quality` and docs/facts.md for their source."""
+
+    m1: float
+    m2: float
+    m3: float
+    m4: float
+    m5: float
+    m6: float
+    m7: float
+    m8: float
+    m9: float
+    m10: float
+    m11: float
+    m12: float
+    m13: float
+    m14: float
+
+
+G1070_INTEGRATION_4_2_INCH = G1070IntegrationCoefficients(
+    -4.457e-1, -6.638e-1, 4.042e-1, 2.321, -3.255e-1, 3.309e-1, 1.494e-1, 5.457e-1,
+    -3.235e-4, 3.915, -1.377e-3, 0.0, -1.095e-3, 0.0)
+"""G.1070 (06/2018) Annex C set for a 4.2-inch display, the largest of the two published sets (the
+kiosk's screen is larger: ASSUMPTION). Source: one public implementation quoting the Recommendation
+(docs/facts.md); checked here by the model's own properties (tests/test_quality.py)."""
+
+G1070_INTEGRATION_2_1_INCH = G1070IntegrationCoefficients(
+    -6.966e-1, -8.127e-1, 4.562e-1, 3.003, -1.638e-1, 3.626e-1, 1.291e-1, 5.456e-1,
+    -1.251e-4, 3.763, -1.065e-3, 1.465e-2, -1.002e-3, 0.0)
+"""G.1070 (06/2018) Annex C set for a 2.1-inch display (same source as the 4.2-inch set)."""
+
+
+def g1070_multimedia_quality(
+    speech_quality: float,
+    video_quality: float,
+    speech_delay_ms: float,
+    video_delay_ms: float,
+    coefficients: G1070IntegrationCoefficients = G1070_INTEGRATION_4_2_INCH,
+) -> float:
+    """ITU-T G.1070 multimedia quality MMq (MOS 1-5) of one direction of a videophone call::
+
+        MMSV = m5 Sq + m6 Vq + m7 Sq Vq + m8            (audiovisual quality, clipped to [1, 5])
+        AD   = m9 (TS + TV) + m10                        (absolute delay)
+        MMT  = max(AD + MS, 1)                           (delay factor)
+        MMq  = m1 MMSV + m2 MMT + m3 MMSV MMT + m4       (clipped to [1, 5])
+
+    Sq is the speech quality without delay (G.1070's speech function prices coding and loss; the
+    delay enters here only), Vq the video quality, TS and TV the one-way speech and video delays in
+    ms. The media-synchronisation term MS (lip sync) is taken as 0 (CHOICE): its sign differs between
+    readings of the Recommendation and the kiosks' audio-video offset is not measured separately; the
+    4.2-inch set's MS is 0 anyway when speech and video are in sync. Outside its fitted domain the
+    function would reward delay (``dMMq/dMMT = m2 + m3 MMSV < 0`` when MMSV < 1.64 with the 4.2-inch
+    set: speech and video both poor); there MMq is held at its no-delay value (CHOICE), so that delay
+    never raises the score.
+
+    Provenance: no copy of G.1070 was at hand; the form and the Annex C sets come from one public
+    implementation that quotes the 2018 edition (docs/facts.md). The grouping was checked against the
+    properties a multimedia score must have (tests/test_quality.py): with either set MMq never rises
+    with delay, and, while TS + TV < 8 s, rises with Vq, and with Sq wherever Vq >= 2.2 (below, the fit
+    lowers MMSV by at most 0.1 as Sq rises); it reaches 4.38 at Sq 4.5, Vq 5 without delay, 3.03 at
+    Sq = Vq = 4 with 150 ms each way, and about 1.5 with 6-7 s of delay each way (MMT at its floor).
+
+    Raises:
+        ValueError: a delay below 0 or a quality outside [1, 5].
+    """
+    sq, vq = float(speech_quality), float(video_quality)
+    ts, tv = float(speech_delay_ms), float(video_delay_ms)
+    if not (1.0 <= sq <= 5.0 and 1.0 <= vq <= 5.0 and ts >= 0 and tv >= 0):
+        raise ValueError(f"G.1070 MMq needs 1 <= Sq, Vq <= 5 and delays >= 0; got {sq}, {vq}, {ts}, {tv}")
+    c = coefficients
+    mmsv = min(5.0, max(1.0, c.m5 * sq + c.m6 * vq + c.m7 * sq * vq + c.m8))
+    mmt = max(c.m9 * (ts + tv) + c.m10, 1.0)
+    if c.m2 + c.m3 * mmsv < 0:  # media so poor that the fit would reward delay: held at no delay
+        mmt = max(c.m10, 1.0)
+    return min(5.0, max(1.0, c.m1 * mmsv + c.m2 * mmt + c.m3 * mmsv * mmt + c.m4))
+
+
+# --------------------------------------------------------------------------------------------------
 # Scores from measured media (the emulator's decoded audio and video)
 # --------------------------------------------------------------------------------------------------
 
@@ -399,11 +488,10 @@ class InterviewQuality:
         video_mos_up: video quality the agent sees (MOS 1-5).
         video_mos_down: video quality the citizen sees (MOS 1-5); None when not measured (calibration).
         speech_mos: speech quality, the worse of the two directions (MOS 1-5).
-        mos: the interview score, the worst of speech and video in either direction (calibration: mean
-            over the measured calls of each call's worst; opinion model: ``min(video_mos_up, speech_mos)``):
-            the interview fails if either side cannot hear or see the other. CHOICE: G.1070's multimedia
-            integration (MMq from Sq, Vq and delay) is not used, its coefficients having been found in one
-            unverified source only (docs/facts.md, "Quality models").
+        mos: the interview score: per direction ITU-T G.1070's multimedia quality MMq of its speech,
+            video and delay (:func:`g1070_multimedia_quality`), the interview's the worse direction
+            (calibration: mean over the measured calls; an interview is as good as what its worse-served
+            side sees and hears, CHOICE).
         video_kbps_up: video encoder bitrate citizen -> agent, kbit/s.
         frame_rate_fps_up: frames per second reaching the agent.
         loss_pct: packet loss citizen -> agent, % (line loss and queue overflow).
@@ -504,6 +592,14 @@ class _PathPoint:
     network_delay_ms: float
     video_mos: float
     speech_mos: float
+    listening_speech_mos: float
+    mouth_to_ear_ms: float
+
+    @property
+    def multimedia_mos(self) -> float:
+        """G.1070 MMq of this direction (speech and video delayed alike by the network and the ends)."""
+        return g1070_multimedia_quality(self.listening_speech_mos, self.video_mos, self.mouth_to_ear_ms,
+                                        self.mouth_to_ear_ms)
 
 
 class OpinionQualityModel:
@@ -533,7 +629,9 @@ class OpinionQualityModel:
     6. **Scores.** Video: :func:`g1070_video_quality` (``coefficients``, default the 9.2-inch H.264
        VGA set) at the encoder bitrate, delivered frame rate and loss. Speech: E-model with
        :func:`opus_impairment` (ASSUMPTION), random loss (BurstR = 1), no echo path.
-       ``mos = min(video_mos_up, speech_mos)``, speech_mos being the worse direction.
+       ``mos``: per direction G.1070's multimedia quality (:func:`g1070_multimedia_quality`) of the
+       listening speech quality (E-model without delay), the video quality and the mouth-to-ear delay
+       (speech and video alike); the interview's is the worse direction.
 
     Args:
         coefficients: G.1070 coefficient set.
@@ -614,8 +712,10 @@ class OpinionQualityModel:
         frame_rate = fps * frame_ok
         video_mos = g1070_video_quality(video_kbps, frame_rate, loss_pct, self.coefficients)
         ie, bpl = opus_impairment(profile.audio_kbps)
-        r = emodel_rating(delay_ms + self.endpoint_delay_ms, loss_pct, ie, bpl)
-        return _PathPoint(video_kbps, frame_rate, loss_pct, delay_ms, video_mos, r_to_mos(r))
+        ta_ms = delay_ms + self.endpoint_delay_ms
+        r = emodel_rating(ta_ms, loss_pct, ie, bpl)
+        listening = r_to_mos(emodel_rating(0.0, loss_pct, ie, bpl))
+        return _PathPoint(video_kbps, frame_rate, loss_pct, delay_ms, video_mos, r_to_mos(r), listening, ta_ms)
 
     def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
         """Score an interview; see the class docstring for the model."""
@@ -626,7 +726,7 @@ class OpinionQualityModel:
             video_mos_up=up.video_mos,
             video_mos_down=down.video_mos,
             speech_mos=speech,
-            mos=min(up.video_mos, speech),
+            mos=min(up.multimedia_mos, down.multimedia_mos),
             video_kbps_up=up.video_kbps,
             frame_rate_fps_up=up.frame_rate_fps,
             loss_pct=up.loss_pct,
@@ -727,18 +827,25 @@ def score_call(row: CalibrationRow, profile: EncoderProfile, criteria: UsableCri
     Speech per direction: :func:`speech_mos` of the measured PESQ and the mouth-to-ear delay
     (:func:`mouth_to_ear_ms` of the measured mean network delay of the audio packets); 1 when no speech
     was scored. Video per direction: the measured EvalVid mean MOS (``video_mos_*``). Each direction's
-    MOS is the worse of its speech and video, the call's the worse direction (CHOICE, class
-    :class:`InterviewQuality`). ``usable``: :meth:`UsableCriteria.call_usable`.
+    MOS is G.1070's multimedia quality (:func:`g1070_multimedia_quality`) of the PESQ score (listening
+    quality, capped at 4.5; 1 when no speech was scored), the EvalVid MOS, the mouth-to-ear delay and
+    the p95 capture-to-decode delay of the video (0 when not measured); the call's the worse direction
+    (class :class:`InterviewQuality`). ``usable``: :meth:`UsableCriteria.call_usable`.
     """
     criteria = criteria or UsableCriteria()
-    speech = {}
+    speech, multimedia = {}, {}
     for d in ("up", "down"):
         pesq_v, delay = getattr(row, f"pesq_{d}"), getattr(row, f"audio_delay_ms_{d}")
+        video = min(5.0, max(1.0, getattr(row, f"video_mos_{d}")))
+        video_delay_ms = getattr(row, f"delay_p95_ms_{d}")
         if math.isnan(pesq_v) or math.isnan(delay):
-            speech[d] = 1.0
+            speech[d], listening, ta_ms = 1.0, 1.0, 0.0
         else:
-            speech[d] = speech_mos(pesq_v, mouth_to_ear_ms(delay, profile.audio_frame_ms))
-    mos_up, mos_down = min(speech["up"], row.video_mos_up), min(speech["down"], row.video_mos_down)
+            ta_ms = mouth_to_ear_ms(delay, profile.audio_frame_ms)
+            speech[d], listening = speech_mos(pesq_v, ta_ms), min(float(pesq_v), 4.5)
+        multimedia[d] = g1070_multimedia_quality(listening, video, ta_ms,
+                                                 0.0 if math.isnan(video_delay_ms) else video_delay_ms)
+    mos_up, mos_down = multimedia["up"], multimedia["down"]
     return CallScore(speech["up"], speech["down"], row.video_mos_up, row.video_mos_down, mos_up, mos_down,
                      min(mos_up, mos_down), criteria.call_usable(row, speech["up"], speech["down"], profile))
 

@@ -91,7 +91,8 @@ def run_command(scenario: Path | None, replications: int | None, seed: int | Non
                                    scenario_first=None if no_live else _live_from_scenario)
     printer = Console(highlight=False, width=None if Console().is_terminal else 150)
     name = scenario.name if scenario is not None else outcome.folder.name
-    printer.print(run_summary_table(f"{name}: {outcome.replications_done} replications (mean ± 95% CI)",
+    printer.print(run_summary_table(f"{name}: {outcome.replications_done} replication{'' if outcome.replications_done == 1 else 's'} "
+                                    f"({'one run: no interval' if outcome.replications_done == 1 else 'mean ± 95% CI'})",
                                     outcome.phases, outcome.summary))
     if len(outcome.by_year) > 1:
         printer.print(years_table(outcome.by_year, outcome.full_years))

@@ -346,8 +346,8 @@ class ComparedRun:
     def status_text(self) -> str:
         """The run's status and replications, e.g. ``complete, 10 of 10 replications``."""
         m = self.data.manifest
-        return (f"{m.get('status', '?')}, {m.get('replications_done', '?')} of "
-                f"{m.get('replications_requested', '?')} replications")
+        requested = m.get('replications_requested', '?')
+        return f"{m.get('status', '?')}, {m.get('replications_done', '?')} of {_replications(requested)}"
 
     @property
     def end_date(self) -> dt.date:
@@ -421,6 +421,11 @@ def _run_labels(folders: Sequence[Path], names: Sequence[str]) -> list[str]:
 
 # --------------------------------------------------------------------------------------------------
 # Per-year values
+
+
+def _replications(n: Any) -> str:
+    """``"1 replication"``, ``"10 replications"``."""
+    return f"{n} replication" + ("" if n == 1 else "s")
 
 
 def _days_in_year(year: int) -> int:
@@ -789,7 +794,7 @@ def departements_in_year(run: ComparedRun, year: int) -> list[tuple[str, float]]
     mid = dt.date(year, 7, 1)
     phase = next((p for p in run.phases if p.start_date <= mid < p.end_date), run.phases[-1])
     cells = run.data.by_departement.get(phase.name, {})
-    factor = 365.0 / phase.days if phase.days else math.nan
+    factor = _days_in_year(year) / phase.days if phase.days else math.nan  # 366 in a leap year, as by_year
     names = run.facts.departement_names
     rows = [(names.get(code, code), float(kpis["interviews_served"]["mean"]) * factor)
             for code, kpis in cells.items() if kpis.get("interviews_served", {}).get("mean") is not None]
@@ -842,9 +847,10 @@ def build_verdict(c: Comparison) -> Verdict:
     if len(c.runs) == 1:
         run = c.runs[0]
         served = c.interval(0, year, "interviews_served")
-        text = (f"In {year} the network serves {kpi_meta('interviews_served').value(served.mean)} interviews "
-                f"(95% CI {kpi_meta('interviews_served').value(served.low)} to "
-                f"{kpi_meta('interviews_served').value(served.high)})")
+        text = f"In {year} the network serves {kpi_meta('interviews_served').value(served.mean)} interviews"
+        if not (math.isnan(served.low) or math.isnan(served.high)):
+            text += (f" (95% CI {kpi_meta('interviews_served').value(served.low)} to "
+                     f"{kpi_meta('interviews_served').value(served.high)})")
         cost = c.interval(0, year, COST_KPI)
         if not math.isnan(cost.mean):
             text += f" at {kpi_meta(COST_KPI).value(cost.mean)} EUR per interview"
@@ -852,7 +858,8 @@ def build_verdict(c: Comparison) -> Verdict:
         text += f"; {kpi_meta('share_mos_below_3').value(poor.mean)} of them of poor quality (MOS < 3)"
         if where[0]:
             text += f"; the most in {where[0][0][0]} ({where[0][0][1]:,.0f} a year)"
-        sentences.append(text + f" ({run.label}, {len(run.reps)} replications).")
+        sentences.append(text + f" ({run.label}, {_replications(len(run.reps))}"
+                         + ("; one replication gives no interval" if len(run.reps) == 1 else "") + ").")
         return Verdict(year, sentences, where)
     for r in range(1, len(c.runs)):
         served = c.cell(r, year, "interviews_served")

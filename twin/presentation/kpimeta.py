@@ -142,7 +142,7 @@ KPIS: dict[str, KpiMeta] = {m.name: m for m in (
           MORE_IS_BETTER, 5000, 0.01, "count"),
     _meta("travel_avoided_km", "travel avoided", "travel km", "km per year", MORE_IS_BETTER, 5000, 0.02, "count",
           rate=True),
-    _meta("mos_mean", "mean interview quality (MOS 1-5)", "MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
+    _meta("mos_mean", "mean interview quality (G.1070 multimedia MOS 1-5)", "MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),
     _meta("share_mos_below_3", "interviews of poor quality (MOS < 3)", "MOS<3", "%", LESS_IS_BETTER, 0.02,
           0.0, "share"),
     _meta("speech_mos_mean", "mean speech quality (MOS 1-5)", "speech MOS", "MOS", MORE_IS_BETTER, 0.1, 0.0, "mos"),

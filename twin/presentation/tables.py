@@ -85,7 +85,7 @@ def hindcast_table(rows: Sequence[Any]) -> Table:
             f" ±{r.ci95_half_width:,.0f}" if r.ci95_half_width else "")
         table.add_row(r.what, kpi_meta(r.kpi).label, relation.get(r.relation, "") + f"{r.observed:,.0f}", predicted,
                       "-" if r.ratio is None else f"{r.ratio:.2f}",
-                      "-" if r.in_ci is None else ("yes" if r.in_ci else "NO"), r.source[:60])
+                      "-" if r.in_ci is None else ("yes" if r.in_ci else "NO"), r.source)
     return table
 
 
