@@ -12,14 +12,16 @@ How it runs (:func:`run_hybrid_replication`):
    stations only) from the kiosk to the station the model gave the citizen. The model waits for the
    call to end exactly as for a modelled interview; the call's measured MOS is the interview's, a call
    that fails leaves the need unmet (``line_down``) with its cause; the outages the model drew for the
-   kiosk's line during the call are applied to the emulated line;
+   lines during the call are applied to the emulated lines. A call crosses every link the model's
+   interview crosses, in series (:class:`twin.line.LinkPath`): the kiosk's line, its exchange's backhaul
+   if it has one, the agent's line; each link is one queue for the window, shared by every live call
+   that crosses it (:class:`twin.line.ClockedHop`);
 3. after the window the model runs alone to the horizon.
 
 Scenarios name no document exchange yet, so the live calls send none (as the calibration calls the
 quality model reads). Limits of this version, said in ``live.json`` and the README: each call's media runs at most
 ``media_s`` seconds (the rest of a longer interview is modelled time, the MOS is the measured part's:
-a full day of 30-minute calls costs hours of CPU otherwise); each call has its own emulated access line
-(shared office lines and exchange backhauls are not emulated yet); every live kiosk of a window must
+a full day of 30-minute calls costs hours of CPU otherwise); every live kiosk of a window must
 have one generation (the encoder profile is process-wide in aiortc); at most ``max_calls`` calls per
 window (the rest are modelled and counted).
 """
@@ -161,6 +163,7 @@ class LiveCallRow:
     calls_on_kiosk_line: int  # the most live calls crossing the kiosk's line at once during this one
     calls_on_agent_line: int  # the same on the agent's line
     wall_s: float
+    calls_on_backhaul: int = 0  # the same on the kiosk's exchange backhaul (0: the kiosk has none)
 
 
 LIVE_CALL_COLUMNS = tuple(f.name for f in dataclasses.fields(LiveCallRow))
@@ -188,8 +191,8 @@ class LiveCarrier:
         self.modelled_over_cap = 0
         self._started = 0
         self.stopping = False  # the window was stopped: calls in progress end now
-        self._active: dict[int, list[int]] = {}  # live calls in progress -> most calls met on (kiosk, agent) link
-        self._links_of: dict[int, tuple[int, int]] = {}
+        self._active: dict[int, list[int]] = {}  # live calls in progress -> most calls met on each of its links
+        self._links_of: dict[int, tuple[int, ...]] = {}  # their links: the kiosk side's, then the agent's
 
     def carries(self, replication: Replication, citizen: Citizen, token: Token) -> bool:
         """A need of the window's measured period at a live kiosk (within the call cap)."""
@@ -243,22 +246,21 @@ class LiveCarrier:
             await asyncio.sleep(lead_s)  # until the sampling instant: modelled time
         start_min = interview_min + lead_s / SECONDS_PER_MODEL_MIN
         start_s = start_min * SECONDS_PER_MODEL_MIN
-        agent_link = inputs.station_link[token[2]] if token[1] == "expert" else len(inputs.site_ids) + service
-        outages = _outages_during(rep.link_up[site].intervals + rep.link_up[agent_link].intervals,
-                                  start_s, start_s + media_s)
+        links = (*inputs.kiosk_side(site), rep.agent_link(service, token))
+        outages = _outages_during([i for link in links for i in rep.link_up[link].intervals], start_s, start_s + media_s)
         profile = inputs.profiles[self.generation]
         config = CallConfig(line=inputs.site_lines[site], duration_s=media_s, seed=self.seed + index,
                             clock="virtual", profile=profile, compute_ssim=False, scan_kb=0.0, print_kb=0.0)
         offset = loop.time() - self.origin_s  # this call's clock on the window's clock
-        kiosk_up, kiosk_down = self.link_queues(rep, site)
-        office_up, office_down = self.link_queues(rep, agent_link)
-        paths = (LinkPath(ClockedHop(kiosk_up, offset), ClockedHop(office_down, offset)),
-                 LinkPath(ClockedHop(office_up, offset), ClockedHop(kiosk_down, offset)))
+        queues = [self.link_queues(rep, link) for link in links]  # (up, down) of each link
+        kiosk_side, (agent_up, agent_down) = queues[:-1], queues[-1]
+        paths = (LinkPath(*(ClockedHop(up, offset) for up, _ in kiosk_side), ClockedHop(agent_down, offset)),
+                 LinkPath(ClockedHop(agent_up, offset), *(ClockedHop(down, offset) for _, down in reversed(kiosk_side))))
         station = _station_id(inputs, service, token)
         route = SignalRoute(self.server, self.kiosks[site], inputs.service_ids[service], station)
         group = dataclasses.replace(self.group, origin_s=loop.time())
-        self._active[index] = [0, 0]
-        self._links_of[index] = (site, agent_link)
+        self._active[index] = [0] * len(links)
+        self._links_of[index] = links
         for other, peaks in self._active.items():  # the most live calls each call met at once on each link
             for j, link in enumerate(self._links_of[other]):
                 peaks[j] = max(peaks[j], sum(link in self._links_of[i] for i in self._active))
@@ -272,7 +274,7 @@ class LiveCarrier:
             result = await session_task
             self.stopping = True
         finally:
-            n_kiosk, n_agent = self._active.pop(index)
+            met = tuple(self._active.pop(index))
             del self._links_of[index]
         kiosk_line = inputs.site_lines[site]
         score = score_call(CalibrationRow(**calibration_row(result, profile, kiosk_line.offer.name,
@@ -290,8 +292,7 @@ class LiveCarrier:
             media_start=(origin + dt.timedelta(minutes=start_min)).isoformat(timespec="seconds"),
             interview_min=round(c.duration_min, 3), media_s=round(media_s, 3), cause=cause,
             mos_measured=mos, mos_predicted=rep.mos_for(site, service, token, gen)[0],
-            mos_predicted_shared=inputs.quality_model.score(inputs.links[site].shared_by(n_kiosk),
-                                                            inputs.links[agent_link].shared_by(n_agent), profile).mos,
+            mos_predicted_shared=rep.quality_on(links, gen, met)[0],
             speech_mos_up=score.speech_mos_up, speech_mos_down=score.speech_mos_down,
             video_mos_up=score.video_mos_up, video_mos_down=score.video_mos_down, usable=int(score.usable),
             fps_up=_none_nan(result.video.up.fps_mean), fps_down=_none_nan(result.video.down.fps_mean),
@@ -299,8 +300,8 @@ class LiveCarrier:
             p95_delay_ms_down=_none_nan(result.video.down.delay.p95_ms),
             audio_loss_pct_up=_none_nan(result.network.up.audio_drop_pct),
             audio_loss_pct_down=_none_nan(result.network.down.audio_drop_pct),
-            outage_s=sum(e - s for s, e in outages), calls_on_kiosk_line=n_kiosk, calls_on_agent_line=n_agent,
-            wall_s=round(time.perf_counter() - wall0, 3)))
+            outage_s=sum(e - s for s, e in outages), calls_on_kiosk_line=met[0], calls_on_agent_line=met[-1],
+            wall_s=round(time.perf_counter() - wall0, 3), calls_on_backhaul=met[1] if len(met) > 2 else 0))
         if self.stopping:
             raise asyncio.CancelledError
         if not failed and interview_s > lead_s + media_s:
@@ -501,7 +502,8 @@ def live_summary(live: LiveReplication, carrier: LiveCarrier, wall_s: float) -> 
         "causes": causes, "signalling": kinds, "digest": live_digest(rows),
         "mos_measured_mean": statistics.fmean(r.mos_measured for r in done) if done else None,
         "mos_predicted_mean": statistics.fmean(r.mos_predicted for r in done) if done else None,
-        "max_calls_on_one_line": max((max(r.calls_on_kiosk_line, r.calls_on_agent_line) for r in rows), default=0),
+        "max_calls_on_one_line": max((max(r.calls_on_kiosk_line, r.calls_on_agent_line, r.calls_on_backhaul)
+                                      for r in rows), default=0),
         "live_media_min": media_min, "wall_s": wall_s,
         "wall_s_per_live_call_min": wall_s / media_min if media_min else None,
         "limits": ("each interview is sampled by one live call of at most media_s seconds (at its start, or with "

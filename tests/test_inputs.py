@@ -187,10 +187,15 @@ def test_bounds_are_documented_in_the_schema_and_in_docs():
     assert service["standard_vc_rooms"]["maximum"] == spec.MAX_VC_ROOMS
     assert "1,000" in service["standard_vc_rooms"]["description"]
     assert schema["properties"]["sites"]["maxItems"] == spec.MAX_SITES
+    assert schema["properties"]["exchanges"]["maxItems"] == spec.MAX_EXCHANGES
+    backhaul = schema["$defs"]["BackhaulSpec"]["properties"]
+    assert backhaul["rate_up_kbps"]["maximum"] == spec.MAX_BACKHAUL_RATE_KBPS
+    assert "kbit/s" in backhaul["rate_up_kbps"]["description"]
     table = (ROOT / "docs" / "inputs.md").read_text()
     for name in ("MAX_SERVICES", "MAX_SITES", "MAX_PHASES", "MAX_AGENTS", "MAX_VC_ROOMS", "MAX_KIOSKS_PER_SITE",
-                 "MAX_KIOSK_NEEDS_PER_YEAR", "MAX_LINE_OUTAGES", "MAX_TEXT_CHARS"):
-        assert f"{getattr(spec, name):,}" in table, name
+                 "MAX_KIOSK_NEEDS_PER_YEAR", "MAX_LINE_OUTAGES", "MAX_TEXT_CHARS", "MAX_EXCHANGES",
+                 "MAX_BACKHAUL_RATE_KBPS", "MAX_BACKHAUL_DELAY_MS", "MAX_BACKHAUL_BUFFER_BYTES"):
+        assert f"{getattr(spec, name):,.0f}" in table, name
 
 
 # --------------------------------------------------------------------------------------------------

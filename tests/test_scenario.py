@@ -93,7 +93,31 @@ BAD_CASES = {
     "unknown departement code": (lambda d: d["services"][0].update(departements=["3"]),
                                  ["services[0].departements[0]", "'3'", "departement code"]),
     "empty opening hours": (lambda d: d["sites"][0].update(opening_hours=[]), ["sites[0].opening_hours"]),
+    "exchange named without exchanges": (lambda d: d["sites"][0].update(exchange="vorey-nra"),
+                                         ["sites[0].exchange", "'vorey-nra'", "unknown exchange", "exchanges section"]),
+    "unknown exchange": (lambda d: (_exchange(d), d["sites"][1].update(exchange="retournac-nra")),
+                         ["sites[1].exchange", "'retournac-nra'", "unknown exchange", "vorey-nra"]),
+    "exchange on an expert kiosk": (lambda d: (_exchange(d), d["sites"][3].update(exchange="vorey-nra")),
+                                    ["sites[3].exchange", "'vorey-nra'", "only user kiosks"]),
+    "backhaul without its rate": (lambda d: (_exchange(d), d["exchanges"][0]["backhaul"].pop("rate_up_kbps")),
+                                  ["exchanges[0].backhaul.rate_up_kbps", "required"]),
+    "backhaul rate of zero": (lambda d: (_exchange(d), d["exchanges"][0]["backhaul"].update(rate_down_kbps=0)),
+                              ["exchanges[0].backhaul.rate_down_kbps", "= 0", "greater than or equal to 1"]),
+    "backhaul rate beyond 10 Gbit/s": (lambda d: (_exchange(d), d["exchanges"][0]["backhaul"].update(rate_up_kbps=2e7)),
+                                      ["exchanges[0].backhaul.rate_up_kbps", "20000000"]),
+    "duplicate exchange id": (lambda d: (_exchange(d), d["exchanges"].append(dict(d["exchanges"][0]))),
+                              ["exchanges[1].id", "'vorey-nra'", "duplicate"]),
+    "exchange with the calibration table": (
+        lambda d: (_exchange(d), d.update(quality={"model": "calibration",
+                                                   "calibration_file": "data/auvergne-calibration.csv"})),
+        ["sites[0].exchange", "calibration table", "quality.model: opinion"]),
 }
+
+
+def _exchange(data: dict) -> None:
+    """One exchange, Vorey's, with the kiosk at Vorey behind it."""
+    data["exchanges"] = [{"id": "vorey-nra", "backhaul": {"rate_up_kbps": 256, "rate_down_kbps": 1024}}]
+    data["sites"][0]["exchange"] = "vorey-nra"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))

@@ -15,7 +15,9 @@ Layers, bottom up:
 * **Commercial offers** - :class:`LineOffer`, :data:`OFFERS`, :func:`get_offer`: the rate caps sold in
   France 2004-2008.
 * **A provisioned line** - :class:`AdslLine`: offer + loop length + encapsulation + interleaving +
-  buffers + loss + outages; sync rate = min(offer cap, attainable).
+  buffers + loss + outages; sync rate = min(offer cap, attainable). :class:`Backhaul`: an exchange's link
+  to the network, shared by the lines behind it. Both are a :class:`Link`, whose ``shared_by`` is the
+  twin's shared-link rule.
 * **One direction as a packet queue** - :class:`LinkQueue`: a FIFO in explicit time with the controls of
   tc-netem and mahimahi: queue limits in bytes, packets or ms, drop-tail or :class:`CoDel` (RFC 8289),
   :class:`BernoulliLoss` / :class:`GilbertElliottLoss` (netem's ``gemodel``), :class:`Jitter` with a
@@ -38,7 +40,7 @@ import numbers
 from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -60,6 +62,7 @@ __all__ = [
     "UP_KNEE_DB",
     "UP_MAX_KBPS",
     "AdslLine",
+    "Backhaul",
     "BernoulliLoss",
     "CapacityTrace",
     "ClockedHop",
@@ -70,6 +73,7 @@ __all__ = [
     "Jitter",
     "LineFamily",
     "LineOffer",
+    "Link",
     "LinkPath",
     "LinkQueue",
     "LinkStats",
@@ -468,8 +472,101 @@ DEFAULT_MTTR_H = 8.0
 residential lines often took days; 8 h is a middle value)."""
 
 
+class Link:
+    """What every line a call crosses offers, per direction, as the shared-link rule divides it: the base
+    of :class:`AdslLine` (a site's access line) and :class:`Backhaul` (an exchange's link to the network).
+
+    A subclass is a frozen dataclass with the fields ``encapsulation``, ``up_buffer_bytes``,
+    ``down_buffer_bytes``, ``loss_pct``, ``mtbf_h``, ``mttr_h`` and ``share``, the properties
+    ``sync_rate_up_kbps`` and ``sync_rate_down_kbps`` (already divided by ``share``) and
+    :meth:`fixed_delay_ms`. The quality model, the relay's queues (:meth:`LinkQueue.from_line`) and the
+    SimPy model's outages ask a line only what this class names.
+    """
+
+    share: int
+    encapsulation: Encapsulation
+    up_buffer_bytes: int
+    down_buffer_bytes: int
+    loss_pct: float
+    mtbf_h: float
+    mttr_h: float
+
+    @property
+    def sync_rate_up_kbps(self) -> float:
+        """Upstream rate, kbit/s of ATM wire, divided by ``share``."""
+        raise NotImplementedError
+
+    @property
+    def sync_rate_down_kbps(self) -> float:
+        """Downstream rate, kbit/s of ATM wire, divided by ``share``."""
+        raise NotImplementedError
+
+    def fixed_delay_ms(self, direction: Direction | str) -> float:
+        """Size-independent one-way delay in ``direction``, ms."""
+        raise NotImplementedError
+
+    def _check_numbers(self, names: tuple[str, ...]) -> None:
+        """``share`` an integer >= 1, every field of ``names`` a finite number >= 0, loss at most 100 %,
+        buffers and MTBF above 0 (LineError naming the field and the value)."""
+        if isinstance(self.share, bool) or not isinstance(self.share, int) or self.share < 1:
+            raise LineError(f"line field share must be an integer >= 1, got {self.share!r}")
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise LineError(f"line field {name} must be a finite number >= 0, got {value!r}")
+        if self.loss_pct > 100:
+            raise LineError(f"line field loss_pct must be <= 100, got {self.loss_pct!r}")
+        for name in ("up_buffer_bytes", "down_buffer_bytes", "mtbf_h"):
+            if getattr(self, name) == 0:
+                raise LineError(f"line field {name} must be > 0, got 0")
+
+    def shared_by(self, calls: int) -> Self:
+        """The line as each of ``calls`` concurrent calls sees it: the twin's shared-link rule.
+
+        A FIFO line (an access line, a shared office line, an exchange's backhaul) carrying ``n`` similar calls is taken as ``n`` dedicated lines of ``1/n`` of its rate
+        and ``1/n`` of its buffer each: every call gets an equal share of the capacity (the processor-
+        sharing approximation of a FIFO with statistically identical flows) and the queueing delay of a
+        full buffer stays the shared line's. Checked against emulated concurrent calls on one shared
+        line (tests/test_shared_links.py, README "Shared lines").
+        """
+        if calls == self.share:
+            return self
+        return replace(self, share=calls)
+
+    def sync_rate_kbps(self, direction: Direction | str) -> float:
+        """Sync rate (a backhaul: its rate) in ``direction``, kbit/s of ATM wire."""
+        return self.sync_rate_up_kbps if Direction(direction) is Direction.UP else self.sync_rate_down_kbps
+
+    def buffer_bytes(self, direction: Direction | str) -> int:
+        """Buffer in front of the line in ``direction`` (an access line: modem upstream / network
+        downstream), divided by ``share``."""
+        whole = self.up_buffer_bytes if Direction(direction) is Direction.UP else self.down_buffer_bytes
+        return max(1, int(whole) // self.share)
+
+    def ip_capacity_kbps(self, direction: Direction | str, ip_bytes: int) -> float:
+        """IP throughput (kbit/s) in ``direction`` for a stream of ``ip_bytes`` packets."""
+        return ip_capacity_kbps(self.sync_rate_kbps(direction), ip_bytes, self.encapsulation)
+
+    def serialization_time_s(self, direction: Direction | str, ip_bytes: int) -> float:
+        """Seconds to serialize one ``ip_bytes`` packet in ``direction``."""
+        return serialization_time_s(ip_bytes, self.sync_rate_kbps(direction), self.encapsulation)
+
+    def one_way_delay_ms(self, direction: Direction | str, ip_bytes: int, queue_bytes: float = 0) -> float:
+        """One-way delay (ms) of a packet of ``ip_bytes`` arriving behind ``queue_bytes`` of ATM wire
+        bytes already queued: queue drain + own serialization + :meth:`fixed_delay_ms`."""
+        if queue_bytes < 0:
+            raise ValueError(f"queue_bytes must be >= 0, got {queue_bytes!r}")
+        rate_bps = self.sync_rate_kbps(direction) * 1000.0
+        queue_ms = queue_bytes * 8.0 / rate_bps * 1000.0
+        return queue_ms + self.serialization_time_s(direction, ip_bytes) * 1000.0 + self.fixed_delay_ms(direction)
+
+    def with_(self, **changes: object) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class AdslLine:
+class AdslLine(Link):
     """An ADSL access line as provisioned at a site; owns sync rate, cell tax, delays, buffers, loss
     and outage statistics.
 
@@ -509,25 +606,13 @@ class AdslLine:
     share: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.share, bool) or not isinstance(self.share, int) or self.share < 1:
-            raise LineError(f"line field share must be an integer >= 1, got {self.share!r}")
         if isinstance(self.offer, str):
             object.__setattr__(self, "offer", get_offer(self.offer))
         if not isinstance(self.offer, LineOffer):
             raise LineError(f"offer must be a LineOffer, got {self.offer!r}")
         object.__setattr__(self, "encapsulation", _encapsulation(self.encapsulation))
-        for name in (
-            "loop_length_m", "interleaving_delay_ms", "propagation_delay_ms", "up_buffer_bytes",
-            "down_buffer_bytes", "loss_pct", "mtbf_h", "mttr_h",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-                raise LineError(f"line field {name} must be a finite number >= 0, got {value!r}")
-        if self.loss_pct > 100:
-            raise LineError(f"line field loss_pct must be <= 100, got {self.loss_pct!r}")
-        for name in ("up_buffer_bytes", "down_buffer_bytes", "mtbf_h"):
-            if getattr(self, name) == 0:
-                raise LineError(f"line field {name} must be > 0, got 0")
+        self._check_numbers(("loop_length_m", "interleaving_delay_ms", "propagation_delay_ms", "up_buffer_bytes",
+                             "down_buffer_bytes", "loss_pct", "mtbf_h", "mttr_h"))
         attainable_sync_rate_kbps(self.loop_length_m, self.offer.family)  # raises when out of reach
 
     @property
@@ -545,29 +630,6 @@ class AdslLine:
         """Upstream sync rate: min(offer cap, attainable), kbit/s of ATM wire (divided by ``share``)."""
         return min(self.offer.up_kbps, self.attainable_kbps[1]) / self.share
 
-    def shared_by(self, calls: int) -> AdslLine:
-        """The line as each of ``calls`` concurrent calls sees it: the twin's shared-link rule.
-
-        A FIFO line carrying ``n`` similar calls is taken as ``n`` dedicated lines of ``1/n`` of its rate
-        and ``1/n`` of its buffer each: every call gets an equal share of the capacity (the processor-
-        sharing approximation of a FIFO with statistically identical flows) and the queueing delay of a
-        full buffer stays the shared line's. Checked against emulated concurrent calls on one shared
-        line (tests/test_shared_links.py, README "Shared lines").
-        """
-        if calls == self.share:
-            return self
-        return replace(self, share=calls)
-
-    def sync_rate_kbps(self, direction: Direction | str) -> float:
-        """Sync rate in ``direction``, kbit/s."""
-        return self.sync_rate_up_kbps if Direction(direction) is Direction.UP else self.sync_rate_down_kbps
-
-    def buffer_bytes(self, direction: Direction | str) -> int:
-        """Buffer in front of the bottleneck in ``direction`` (modem upstream / network downstream),
-        divided by ``share``."""
-        whole = self.up_buffer_bytes if Direction(direction) is Direction.UP else self.down_buffer_bytes
-        return max(1, int(whole) // self.share)
-
     def fixed_delay_ms(self, direction: Direction | str) -> float:
         """Size-independent one-way delay in ``direction``: interleaving (or fast-path framing) +
         propagation, ms. Both directions are symmetric in this model."""
@@ -575,26 +637,80 @@ class AdslLine:
         framing = self.interleaving_delay_ms if self.interleaved else FAST_PATH_DELAY_MS
         return framing + self.propagation_delay_ms
 
-    def ip_capacity_kbps(self, direction: Direction | str, ip_bytes: int) -> float:
-        """IP throughput (kbit/s) in ``direction`` for a stream of ``ip_bytes`` packets."""
-        return ip_capacity_kbps(self.sync_rate_kbps(direction), ip_bytes, self.encapsulation)
 
-    def serialization_time_s(self, direction: Direction | str, ip_bytes: int) -> float:
-        """Seconds to serialize one ``ip_bytes`` packet in ``direction``."""
-        return serialization_time_s(ip_bytes, self.sync_rate_kbps(direction), self.encapsulation)
+DEFAULT_BACKHAUL_BUFFER_BYTES = 64_000
+"""Buffer in front of an exchange's backhaul, each direction, bytes of ATM wire. ASSUMPTION (no
+measurement at hand; the same order as :data:`DEFAULT_DOWN_BUFFER_BYTES`: 256 ms at 2 Mbit/s)."""
 
-    def one_way_delay_ms(self, direction: Direction | str, ip_bytes: int, queue_bytes: float = 0) -> float:
-        """One-way delay (ms) of a packet of ``ip_bytes`` arriving behind ``queue_bytes`` of ATM wire
-        bytes already queued: queue drain + own serialization + :meth:`fixed_delay_ms`."""
-        if queue_bytes < 0:
-            raise ValueError(f"queue_bytes must be >= 0, got {queue_bytes!r}")
-        rate_bps = self.sync_rate_kbps(direction) * 1000.0
-        queue_ms = queue_bytes * 8.0 / rate_bps * 1000.0
-        return queue_ms + self.serialization_time_s(direction, ip_bytes) * 1000.0 + self.fixed_delay_ms(direction)
+DEFAULT_BACKHAUL_MTBF_H = 8766.0
+"""Mean time between backhaul outages, hours (one a year). ASSUMPTION (a trunk is better kept than a
+subscriber's copper pair, :data:`DEFAULT_MTBF_H`)."""
 
-    def with_(self, **changes: object) -> AdslLine:
-        """A copy with ``changes`` applied (validated again)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+DEFAULT_BACKHAUL_MTTR_H = 4.0
+"""Mean time to restore a backhaul, hours. ASSUMPTION (the 4 h guarantee of business lines)."""
+
+
+@dataclass(frozen=True)
+class Backhaul(Link):
+    """An exchange's backhaul: the link from the exchange's DSLAM to the network (the BAS), crossed by
+    every call of the access lines behind that exchange after their own line (upstream: the kiosk's
+    uplink, then this link's upstream; downstream: this link's downstream, then the kiosk's downlink).
+
+    It carries the subscribers' ATM cells as they are (the DSLAMs of 2005-2008 in France had ATM
+    uplinks), so a packet costs the same cells as on the access line; its rate counts ATM wire, as a
+    sync rate does. Its propagation is already in each access line's ``propagation_delay_ms``
+    (:data:`DEFAULT_PROPAGATION_DELAY_MS`: exchange to BAS and core), so ``delay_ms`` is only what the
+    backhaul adds beyond that (default 0).
+
+    Attributes:
+        rate_up_kbps, rate_down_kbps: the backhaul's rate towards the network and towards the exchange,
+            kbit/s of ATM wire (> 0).
+        delay_ms: one-way delay the backhaul adds, ms, both directions (>= 0).
+        up_buffer_bytes, down_buffer_bytes: buffer in front of each direction, bytes of ATM wire
+            (:data:`DEFAULT_BACKHAUL_BUFFER_BYTES`).
+        encapsulation: the encapsulation of the cells it carries (the access lines', default PPPoE LLC).
+        loss_pct: random packet loss, % (independent per packet), default 0.
+        mtbf_h, mttr_h: mean time between outages and to restore, hours
+            (:data:`DEFAULT_BACKHAUL_MTBF_H`, :data:`DEFAULT_BACKHAUL_MTTR_H`, ASSUMPTIONS).
+        share: calls sharing it at once, as one call sees it (:meth:`Link.shared_by`).
+
+    Raises:
+        LineError (at construction): as :class:`AdslLine`, and a rate that is not a finite number > 0.
+    """
+
+    rate_up_kbps: float
+    rate_down_kbps: float
+    delay_ms: float = 0.0
+    up_buffer_bytes: int = DEFAULT_BACKHAUL_BUFFER_BYTES
+    down_buffer_bytes: int = DEFAULT_BACKHAUL_BUFFER_BYTES
+    encapsulation: Encapsulation = Encapsulation.PPPOE_LLC
+    loss_pct: float = 0.0
+    mtbf_h: float = DEFAULT_BACKHAUL_MTBF_H
+    mttr_h: float = DEFAULT_BACKHAUL_MTTR_H
+    share: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encapsulation", _encapsulation(self.encapsulation))
+        self._check_numbers(("rate_up_kbps", "rate_down_kbps", "delay_ms", "up_buffer_bytes", "down_buffer_bytes",
+                             "loss_pct", "mtbf_h", "mttr_h"))
+        for name in ("rate_up_kbps", "rate_down_kbps"):
+            if getattr(self, name) == 0:
+                raise LineError(f"line field {name} must be > 0, got 0")
+
+    @property
+    def sync_rate_up_kbps(self) -> float:
+        """Upstream rate, kbit/s of ATM wire (divided by ``share``)."""
+        return self.rate_up_kbps / self.share
+
+    @property
+    def sync_rate_down_kbps(self) -> float:
+        """Downstream rate, kbit/s of ATM wire (divided by ``share``)."""
+        return self.rate_down_kbps / self.share
+
+    def fixed_delay_ms(self, direction: Direction | str) -> float:
+        """``delay_ms`` in either direction."""
+        Direction(direction)
+        return float(self.delay_ms)
 
 
 # --------------------------------------------------------------------------------------------------

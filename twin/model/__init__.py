@@ -26,9 +26,13 @@ What is modelled (see README "Model" for the assumptions in prose):
   needs the kiosk's line and the station's line up at its start (else reason ``line_down``); outages
   during a call are not modelled. Interview durations follow the service's distribution.
 - **Lines.** Each site line and each service office line fails and is repaired with exponential up
-  times (MTBF) and down times (MTTR) (``twin.line.OutageSchedule``).
+  times (MTBF) and down times (MTTR) (``twin.line.OutageSchedule``); so does each exchange's backhaul,
+  which every call of the user kiosks behind it (``sites[].exchange``) crosses after the kiosk's line.
 - **Quality.** Each interview is scored by the scenario's quality model from the two lines and the
-  encoder profile of the kiosk's generation (``twin.quality``).
+  encoder profile of the kiosk's generation (``twin.quality``). A kiosk behind an exchange gets the
+  worst hop of its line and the backhaul, each scored against the agent's line. On links calls share
+  (booths of a site, stations at an office, kiosks behind an exchange) each call sees 1/n of the link
+  (``twin.line.Link.shared_by``) and an interview's score is the time average over the n it meets.
 - **Phases.** At each phase start, sites are added, upgraded and removed, agents changed, and demand
   re-routed. Records are labelled with the phase of their arrival; a warm-up before the first phase is
   simulated and discarded.

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.errors import TwinInputError
-from twin.line import AdslLine
+from twin.line import AdslLine, Link
 from twin.profiles import EncoderProfile, profile_for_generation
-from twin.quality import QualityModel
+from twin.quality import InterviewQuality, QualityModel
 from twin.region import road_distance_matrix_km
 from twin.scenario.spec import (
     CommuneIndex,
@@ -26,6 +26,7 @@ from twin.scenario.spec import (
     LoadedScenario,
     PhaseSpec,
     Scenario,
+    build_backhaul,
     build_line,
     intersect_weekly,
     weekly_intervals_min,
@@ -177,6 +178,27 @@ class PhaseConfig:
         return out
 
 
+#: An interview's quality: (MOS, speech MOS, video MOS, usable share).
+Quality = tuple[float, float, float, float]
+
+
+def quality_parts(q: InterviewQuality) -> Quality:
+    """(MOS, speech MOS, video MOS, usable share) of a :class:`twin.quality.InterviewQuality`."""
+    video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
+    return (q.mos, q.speech_mos, video, math.nan if q.usable is None else float(q.usable))
+
+
+def worst_hop(parts: Sequence[Quality]) -> Quality:
+    """The quality of a call whose kiosk side crosses several hops in series (the kiosk's line, then its
+    exchange's backhaul), each scored as if it were the kiosk's line: each part the worst over the hops
+    (a part not measured, nan, is left out). One hop: its quality unchanged. ASSUMPTION: the bottleneck
+    hop sets the call's quality; the few ms the other hops add are left out (docs/facts.md)."""
+    if len(parts) == 1:
+        return parts[0]
+    worst = [min((v for v in values if not math.isnan(v)), default=math.nan) for values in zip(*parts)]
+    return (worst[0], worst[1], worst[2], worst[3])
+
+
 @dataclass(frozen=True)
 class ModelInputs:
     """A scenario compiled for simulation (no randomness; shared by all replications).
@@ -192,11 +214,16 @@ class ModelInputs:
         site_lines, office_lines: the lines of the sites and of the services' offices.
         links: every line calls cross, as one list: the sites' lines (index = site), then the services'
             office lines (index ``n_sites + service``: the standard VC rooms' line), then the offices'
-            own lines (``offices[].line``, shared by the expert kiosks at that office).
+            own lines (``offices[].line``, shared by the expert kiosks at that office), then the
+            exchanges' backhauls (the last ``len(backhaul_keys)``, :class:`twin.line.Backhaul`).
         station_link: per site, the link its calls cross on its side: a user kiosk its own line, an
             expert kiosk its own line or its office's shared line.
-        link_shared: per link, whether calls can cross it at once (several booths, stations or rooms):
-            only there does the shared-link rule (:meth:`twin.line.AdslLine.shared_by`) apply.
+        link_shared: per link, whether calls can cross it at once (several booths, stations, rooms or
+            kiosks behind one exchange): only there does the shared-link rule
+            (:meth:`twin.line.Link.shared_by`) apply.
+        site_backhaul: per site, the link of its exchange's backhaul, which its calls cross after its
+            own line (``sites[].exchange``), or -1.
+        backhaul_keys: stable keys of the exchanges whose backhauls end ``links`` (their outage streams).
         kiosk_count: booths (user kiosks) or stations (expert kiosks) per site.
         commune_to_office_km: road distance to each service's nearest office, shape (n_communes, n_services).
         quality_model: scores each interview.
@@ -208,7 +235,7 @@ class ModelInputs:
         commune_departement: departement code of each commune.
         site_departement, site_commune: departement code and commune name of each site (its place's
             commune, or the nearest commune to its coordinates).
-        mos_memo: MOS keyed by (kiosk line, agent line, generation): scoring is deterministic, so the
+        mos_memo: quality keyed by (kiosk line or backhaul, agent line, generation): scoring is deterministic, so the
             memo is shared by all replications run from these inputs.
     """
 
@@ -237,8 +264,30 @@ class ModelInputs:
     links: tuple[AdslLine, ...] = ()
     station_link: tuple[int, ...] = ()
     link_shared: tuple[bool, ...] = ()
-    mos_memo: dict[tuple[AdslLine, AdslLine, int], tuple[float, float, float, float]] = field(
-        default_factory=dict, compare=False, repr=False)
+    site_backhaul: tuple[int, ...] = ()
+    backhaul_keys: tuple[int, ...] = ()
+    mos_memo: dict[tuple[Link, AdslLine, int], Quality] = field(default_factory=dict, compare=False, repr=False)
+
+    def kiosk_side(self, site: int) -> tuple[int, ...]:
+        """The links a user kiosk's calls cross on its side, in order: its line, then its exchange's
+        backhaul if it has one."""
+        backhaul = self.site_backhaul[site] if self.site_backhaul else -1
+        return (site,) if backhaul < 0 else (site, backhaul)
+
+    def path_quality(self, kiosk_side: Sequence[Link], agent_line: AdslLine, gen: int) -> Quality:
+        """Quality of an interview whose kiosk side crosses ``kiosk_side`` (each hop as one call sees it,
+        :meth:`twin.line.Link.shared_by`) and whose agent sits behind ``agent_line``: each hop scored by
+        the quality model against the agent's line, then the worst hop (:func:`worst_hop`). Scores are
+        memoised in :attr:`mos_memo`."""
+        parts = []
+        for hop in kiosk_side:
+            key = (hop, agent_line, gen)
+            part = self.mos_memo.get(key)
+            if part is None:
+                part = self.mos_memo[key] = quality_parts(self.quality_model.score(hop, agent_line,  # type: ignore[arg-type]
+                                                                                   self.profiles[gen]))
+            parts.append(part)
+        return worst_hop(parts)
 
 
 def open_minutes(intervals: Sequence[WeeklyInterval], start: dt.date, end: dt.date) -> float:
@@ -556,7 +605,7 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         phase_configs.append(_phase_config(spec, region, p, rollout, multipliers))
     patience = tuple(math.inf if s.booking == "appointment" else spec.demand.patience_min for s in services)
     site_departement, site_commune = _site_places(loaded)
-    links, station_link, link_shared = _links(loaded)
+    links, station_link, link_shared, site_backhaul, backhaul_keys = _links(loaded)
     inputs = ModelInputs(
         scenario_name=spec.name,
         service_ids=service_ids,
@@ -583,17 +632,20 @@ def prepare(loaded: LoadedScenario, quality_model: QualityModel) -> ModelInputs:
         links=links,
         station_link=station_link,
         link_shared=link_shared,
+        site_backhaul=site_backhaul,
+        backhaul_keys=backhaul_keys,
     )
     quality_sources(inputs)  # a kiosk line the quality model cannot score is refused before the first event
     return inputs
 
 
-def _links(loaded: LoadedScenario) -> tuple[tuple[AdslLine, ...], tuple[int, ...], tuple[bool, ...]]:
-    """The scenario's links, each site's station link, and which links calls can share (see
-    :class:`ModelInputs`)."""
+def _links(loaded: LoadedScenario) -> tuple[tuple[Link, ...], tuple[int, ...], tuple[bool, ...], tuple[int, ...],
+                                             tuple[int, ...]]:
+    """The scenario's links, each site's station link, which links calls can share, each site's backhaul
+    link (-1: none) and the backhauls' exchange keys (see :class:`ModelInputs`)."""
     spec = loaded.spec
     sites, services = spec.sites, spec.services
-    links = [build_line(s.line) for s in sites] + [build_line(s.office_line) for s in services]
+    links: list[Link] = [build_line(s.line) for s in sites] + [build_line(s.office_line) for s in services]
     calls = [s.kiosk_count for s in sites] + [s.standard_vc_rooms for s in services]
     office_link: dict[tuple[int, int], int] = {}
     station_link = list(range(len(sites)))
@@ -607,17 +659,33 @@ def _links(loaded: LoadedScenario) -> tuple[tuple[AdslLine, ...], tuple[int, ...
             calls.append(0)
         station_link[k] = office_link[place]
         calls[station_link[k]] += site.kiosk_count
-    return tuple(links), tuple(station_link), tuple(c > 1 for c in calls)
+    named = {s.exchange for s in sites if s.exchange is not None}
+    backhaul_link: dict[str, int] = {}
+    for exchange in spec.exchanges:  # in the scenario's order, those a site names
+        if exchange.id in named:
+            backhaul_link[exchange.id] = len(links)
+            links.append(build_backhaul(exchange.backhaul))
+            calls.append(0)
+    site_backhaul = [-1] * len(sites)
+    for k, site in enumerate(sites):
+        if site.exchange is not None:
+            site_backhaul[k] = backhaul_link[site.exchange]
+            calls[site_backhaul[k]] += site.kiosk_count
+    return (tuple(links), tuple(station_link), tuple(c > 1 for c in calls), tuple(site_backhaul),
+            tuple(stable_key(e) for e in backhaul_link))
 
 
 def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
     """The score every installed user kiosk's interviews get in each phase and where it comes from:
     one dict per (phase, site) with ``phase``, ``site_id``, ``generation``, ``offer``, ``loop_length_m``,
     ``loss_pct``, ``mos``, ``speech_mos``, ``video_mos``, ``usable`` and ``source`` (the quality model's
-    :attr:`twin.quality.InterviewQuality.source`). The agent side is the first service's office line.
+    :attr:`twin.quality.InterviewQuality.source`). The agent side is the first service's office line; a
+    kiosk behind an exchange gets the worst hop of its line and the backhaul, one call on each
+    (:meth:`ModelInputs.path_quality`).
 
     Raises:
-        TwinInputError: the quality model cannot score a kiosk's line (message prefixed with the site).
+        TwinInputError: the quality model cannot score a kiosk's line or its backhaul (message prefixed
+            with the site).
     """
     rows: list[dict[str, object]] = []
     agent = inputs.office_lines[0]
@@ -625,15 +693,21 @@ def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
         for site in cfg.installed_user:
             gen = cfg.generation[site]
             line = inputs.site_lines[site]
+            hops = inputs.kiosk_side(site)
             try:
                 q = inputs.quality_model.score(line, agent, inputs.profiles[gen])
-            except TwinInputError as exc:
+                video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
+                mos, speech, usable, source = q.mos, q.speech_mos, q.usable, q.source
+                if len(hops) > 1:  # the worst hop of the kiosk's line and its exchange's backhaul, one call
+                    mos, speech, video, worst_usable = inputs.path_quality([inputs.links[k] for k in hops], agent, gen)
+                    usable = None if usable is None else worst_usable
+                    source = f"{source}; the worst hop with its exchange's backhaul"
+            except (TwinInputError, AttributeError) as exc:  # AttributeError: a model that scores ADSL lines only
                 raise TwinInputError(f"site {inputs.site_ids[site]!r} (generation {gen}): {exc}") from None
-            video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
             rows.append({"phase": cfg.window.name, "site_id": inputs.site_ids[site], "generation": gen,
                          "offer": line.offer.name, "loop_length_m": line.loop_length_m, "loss_pct": line.loss_pct,
-                         "mos": q.mos, "speech_mos": q.speech_mos, "video_mos": video,
-                         "usable": q.usable, "source": q.source})
+                         "mos": mos, "speech_mos": speech, "video_mos": video,
+                         "usable": usable, "source": source})
     return rows
 
 
@@ -641,6 +715,7 @@ __all__ = [
     "ModelInputs",
     "PhaseConfig",
     "PhaseWindow",
+    "Quality",
     "Segment",
     "Station",
     "Stream",
@@ -648,6 +723,8 @@ __all__ = [
     "WeeklyInterval",
     "open_minutes",
     "prepare",
+    "quality_parts",
     "quality_sources",
     "stable_key",
+    "worst_hop",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 import simpy
 
 from twin.line import OutageSchedule
-from twin.model.inputs import DAYS_PER_YEAR, ModelInputs, PhaseConfig, Segment, Stream
+from twin.model.inputs import DAYS_PER_YEAR, ModelInputs, PhaseConfig, Quality, Segment, Stream
 from twin.model.records import UNMET_EVENT_COLUMNS, ReplicationRecords, ServedColumns
 from twin.model.resources import AgentPool, BoothPool, Token
 from twin.scenario.spec import DurationSpec
@@ -33,6 +33,7 @@ from twin.vocabulary import MIN_PER_DAY, UNMET_REASONS
 
 #: Purposes of the random streams (the first element of a stream's key).
 OUTAGES_SITE, OUTAGES_OFFICE, ARRIVALS, UNMET_COUNTS, UNMET_DETAIL, OUTAGES_SHARED_OFFICE = 1, 2, 3, 4, 5, 6
+OUTAGES_BACKHAUL = 7
 
 #: Key standing for "no kiosk" (needs too far from any kiosk), above every 32-bit entity key.
 NO_SITE_KEY = 2**32
@@ -118,18 +119,15 @@ class Citizen(NamedTuple):
     phase: int
 
 
-#: An interview's quality: (MOS, speech MOS, video MOS, usable share), as :meth:`Replication.mos_for`.
-Quality = tuple[float, float, float, float]
-
-
 class _SharedCall:
-    """An interview on links calls can share: its links, kiosk generation, start, the quality it has at
-    the current concurrency (since ``since``) and the quality-minutes accumulated before (per part)."""
+    """An interview on links calls can share: its links (the kiosk side's, then the agent's), kiosk
+    generation, start, the quality it has at the current concurrency (since ``since``) and the
+    quality-minutes accumulated before (per part)."""
 
-    __slots__ = ("agent_link", "area", "gen", "kiosk_link", "quality", "since", "start")
+    __slots__ = ("area", "gen", "links", "quality", "since", "start")
 
-    def __init__(self, kiosk_link: int, agent_link: int, gen: int, start: float) -> None:
-        self.kiosk_link, self.agent_link, self.gen = kiosk_link, agent_link, gen
+    def __init__(self, links: tuple[int, ...], gen: int, start: float) -> None:
+        self.links, self.gen = links, gen
         self.start = self.since = start
         self.area = [0.0, 0.0, 0.0, 0.0]
         self.quality: Quality = (0.0, 0.0, 0.0, 0.0)
@@ -196,12 +194,15 @@ class Replication:
         self.office_up = [OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
                                                    self.streams.rng(OUTAGES_OFFICE, inputs.service_keys[k]))
                           for k, line in enumerate(inputs.office_lines)]
-        n_links = len(inputs.links)
-        base = n_sites + n_services
+        n_links, n_backhauls = len(inputs.links), len(inputs.backhaul_keys)
+        base, first_backhaul = n_sites + n_services, n_links - n_backhauls
         self.link_up = self.site_up + self.office_up + [  # offices' own lines, shared by their expert kiosks
             OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s,
                                      self.streams.rng(OUTAGES_SHARED_OFFICE, k - base))
-            for k, line in enumerate(inputs.links[base:], start=base)]
+            for k, line in enumerate(inputs.links[base:first_backhaul], start=base)] + [  # exchanges' backhauls
+            OutageSchedule.from_mtbf(line.mtbf_h, line.mttr_h, horizon_s, self.streams.rng(OUTAGES_BACKHAUL, key))
+            for key, line in zip(inputs.backhaul_keys, inputs.links[first_backhaul:])]
+        self.backhaul_up = [None if k < 0 else self.link_up[k] for k in inputs.site_backhaul] or [None] * n_sites
         self.link_calls = [0] * n_links  # calls crossing each link now
         self.on_link: list[list[_SharedCall]] = [[] for _ in range(n_links)]
         self.served = ServedColumns()
@@ -217,7 +218,7 @@ class Replication:
         self.arrived: dict[tuple[int, int, int, int], int] = {}
         self.active: dict[int, Citizen] = {}  # with keep_records: citizens not yet served nor unmet
         self.cut_by_outage = np.zeros(n_phases)
-        self._mos: dict[tuple[int, ...], Quality] = {}  # by (site, station, gen) or a shared-link key
+        self._mos: dict[tuple, Quality] = {}  # by (site, station, gen) or (links, gen, calls on each)
 
     def run(self) -> ReplicationRecords:
         """Simulate to the horizon and return the records."""
@@ -261,7 +262,8 @@ class Replication:
 
     def mos_for(self, site: int, service: int, token: Token, gen: int) -> tuple[float, float, float, float]:
         """Interview (MOS, speech MOS, video MOS, usable share) for a kiosk, the agent's station and the
-        kiosk's generation (memoised per replication by indices, and across replications by lines in
+        kiosk's generation, one call on each link (a kiosk behind an exchange: the worst hop of its line
+        and the backhaul; memoised per replication by indices, and across replications by lines in
         ``inputs.mos_memo``)."""
         key = (site, token[2] if token[1] == "expert" else -1 - service, gen)
         mos = self._mos.get(key)
@@ -269,12 +271,8 @@ class Replication:
             inputs = self.inputs
             agent_line = (inputs.links[inputs.station_link[token[2]]] if token[1] == "expert"
                           else inputs.office_lines[service])
-            line_key = (inputs.site_lines[site], agent_line, gen)
-            mos = inputs.mos_memo.get(line_key)
-            if mos is None:
-                mos = inputs.mos_memo[line_key] = _quality(inputs.quality_model.score(line_key[0], agent_line,
-                                                                                      inputs.profiles[gen]))
-            self._mos[key] = mos
+            mos = self._mos[key] = inputs.path_quality([inputs.links[k] for k in inputs.kiosk_side(site)],
+                                                       agent_line, gen)
         return mos
 
     # -- processes ---------------------------------------------------------------------------
@@ -295,7 +293,9 @@ class Replication:
         if waiting is not None and (yield waiting) is None:
             return self._unmet(c, "gave_up")
         t_booth = env.now
-        if not self.site_up[site].is_up(t_booth * 60.0):
+        backhaul_up = self.backhaul_up[site]
+        if not self.site_up[site].is_up(t_booth * 60.0) or (backhaul_up is not None
+                                                            and not backhaul_up.is_up(t_booth * 60.0)):
             booths.release()
             return self._unmet(c, "line_down")
         agents = self.agents[service]
@@ -318,6 +318,8 @@ class Replication:
             yield from self._carried(c, t_booth, wait, token)
             return
         cut_s = min(self.site_up[site].next_down_s(now_s), line.next_down_s(now_s))
+        if backhaul_up is not None:
+            cut_s = min(cut_s, backhaul_up.next_down_s(now_s))
         if cut_s < now_s + c.duration_min * 60.0:
             shared = self._start_shared(c, token)
             yield env.timeout(cut_s / 60.0 - env.now)
@@ -338,17 +340,23 @@ class Replication:
 
     # -- shared links --------------------------------------------------------------------------
 
+    def agent_link(self, service: int, token: Token) -> int:
+        """The link the agent's station sits behind: an expert kiosk's station link, else the service's
+        office line (its standard VC rooms)."""
+        return self.inputs.station_link[token[2]] if token[1] == "expert" else len(self.inputs.site_ids) + service
+
     def _start_shared(self, c: Citizen, token: Token) -> _SharedCall | None:
-        """Count an interview on its two links when either can carry several calls at once; None
-        otherwise (its MOS is then the one-call MOS, :meth:`mos_for`)."""
+        """Count an interview on its links (the kiosk's line, its exchange's backhaul if any, the agent's
+        line) when one of them can carry several calls at once or is a backhaul; None otherwise (its MOS
+        is then the one-call MOS, :meth:`mos_for`)."""
         inputs = self.inputs
         site, service = c.stream.site, c.stream.service
-        agent_link = inputs.station_link[token[2]] if token[1] == "expert" else len(inputs.site_ids) + service
-        if not (inputs.link_shared[site] or inputs.link_shared[agent_link]):
+        links = (*inputs.kiosk_side(site), self.agent_link(service, token))
+        if len(links) == 2 and not (inputs.link_shared[links[0]] or inputs.link_shared[links[1]]):
             return None
         gen = inputs.phases[c.phase].generation[site] if c.phase >= 0 else 1
-        call = _SharedCall(site, agent_link, gen, self.env.now)
-        for link in (site, agent_link):
+        call = _SharedCall(links, gen, self.env.now)
+        for link in links:
             self._recount(link, +1)
             self.on_link[link].append(call)
         call.quality = self._shared_quality(call)
@@ -358,7 +366,7 @@ class Replication:
         """Take an interview off its links; its quality, the time average over the concurrency it met."""
         now = self.env.now
         call.accumulate(now)
-        for link in (call.kiosk_link, call.agent_link):
+        for link in call.links:
             self.on_link[link].remove(call)
             self._recount(link, -1)
         if now <= call.start:
@@ -377,19 +385,19 @@ class Replication:
 
     def _shared_quality(self, call: _SharedCall) -> Quality:
         """Quality of a call with the links shared by the calls on them now (the shared-link rule)."""
-        inputs = self.inputs
-        n_kiosk, n_agent = self.link_calls[call.kiosk_link], self.link_calls[call.agent_link]
-        key = (call.kiosk_link, call.agent_link, call.gen, n_kiosk, n_agent)
+        return self.quality_on(call.links, call.gen, tuple(self.link_calls[link] for link in call.links))
+
+    def quality_on(self, links: tuple[int, ...], gen: int, calls: tuple[int, ...]) -> Quality:
+        """Quality of an interview crossing ``links`` (the kiosk side's, then the agent's, as
+        :attr:`twin.model.inputs.ModelInputs.links` indices) with ``calls[i]`` calls on link ``i`` at once
+        (the shared-link rule, :meth:`twin.line.Link.shared_by`, on each; the worst kiosk-side hop,
+        :meth:`twin.model.inputs.ModelInputs.path_quality`)."""
+        key = (links, gen, calls)
         mos = self._mos.get(key)
         if mos is None:
-            kiosk_line = inputs.links[call.kiosk_link].shared_by(max(1, n_kiosk))
-            agent_line = inputs.links[call.agent_link].shared_by(max(1, n_agent))
-            line_key = (kiosk_line, agent_line, call.gen)
-            mos = inputs.mos_memo.get(line_key)
-            if mos is None:
-                mos = inputs.mos_memo[line_key] = _quality(inputs.quality_model.score(kiosk_line, agent_line,
-                                                                                      inputs.profiles[call.gen]))
-            self._mos[key] = mos
+            inputs = self.inputs
+            shared = [inputs.links[link].shared_by(max(1, n)) for link, n in zip(links, calls)]
+            mos = self._mos[key] = inputs.path_quality(shared[:-1], shared[-1], gen)  # type: ignore[arg-type]
         return mos
 
     def _carried(self, c: Citizen, t_booth: float, wait: float, token: Token):
@@ -519,12 +527,6 @@ class Replication:
     def _report(self, at_min: float, fraction: float):
         yield self.env.timeout(max(0.0, at_min - self.env.now))
         self.progress(fraction)  # type: ignore[misc]
-
-
-def _quality(q) -> Quality:
-    """(MOS, speech MOS, video MOS, usable share) of a :class:`twin.quality.InterviewQuality`."""
-    video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
-    return (q.mos, q.speech_mos, video, math.nan if q.usable is None else float(q.usable))
 
 
 def simulate(inputs: ModelInputs, seed: np.random.SeedSequence | int,

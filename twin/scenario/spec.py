@@ -31,7 +31,14 @@ from pydantic import (
 )
 
 from twin.errors import LineError
-from twin.line import AdslLine, get_offer
+from twin.line import (
+    DEFAULT_BACKHAUL_BUFFER_BYTES,
+    DEFAULT_BACKHAUL_MTBF_H,
+    DEFAULT_BACKHAUL_MTTR_H,
+    AdslLine,
+    Backhaul,
+    get_offer,
+)
 from twin.quality import CalibrationTable
 from twin.vocabulary import (
     DEFAULT_CIRCUITY_FACTOR,
@@ -59,6 +66,10 @@ MAX_OFFICES, MAX_DEPARTEMENTS, MAX_TIME_WINDOWS = 500, 200, 50
 MAX_AGENTS, MAX_VC_ROOMS, MAX_KIOSKS_PER_SITE = 10_000, 1_000, 1_000
 #: Longest text (names, descriptions, sources), characters.
 MAX_TEXT_CHARS = 100_000
+#: Most exchanges (each with its backhaul) in a scenario; largest backhaul rate, kbit/s (10 Gbit/s).
+MAX_EXCHANGES, MAX_BACKHAUL_RATE_KBPS = 10_000, 10_000_000.0
+#: Longest delay a backhaul adds, ms; largest buffer in front of it, bytes.
+MAX_BACKHAUL_DELAY_MS, MAX_BACKHAUL_BUFFER_BYTES = 10_000.0, 100_000_000
 #: Largest root seed (an unsigned 63-bit integer: stored as such in every output).
 MAX_SEED = 2**63 - 1
 #: Largest demand multiplier a driver may give in a year, largest cost, EUR, longest distance, km.
@@ -186,6 +197,43 @@ class LineSpec(_Strict):
     """Mean time to repair a failed line, hours (at most a year)."""
 
 
+class BackhaulSpec(_Strict):
+    """An exchange's backhaul (:class:`twin.line.Backhaul`): the link from the exchange to the network that
+    every call of the user kiosks behind the exchange crosses after the kiosk's own line, at once (the
+    shared-link rule, :meth:`twin.line.Link.shared_by`)."""
+
+    rate_up_kbps: float = Field(ge=1.0, le=MAX_BACKHAUL_RATE_KBPS)
+    """Rate towards the network (the kiosks' uplink), kbit/s of ATM wire (1 to 10,000,000), e.g. 2048 for
+    one E1."""
+    rate_down_kbps: float = Field(ge=1.0, le=MAX_BACKHAUL_RATE_KBPS)
+    """Rate towards the exchange (the kiosks' downlink), kbit/s of ATM wire (1 to 10,000,000)."""
+    delay_ms: float = Field(default=0.0, ge=0.0, le=MAX_BACKHAUL_DELAY_MS)
+    """One-way delay the backhaul adds, ms (at most 10,000): its propagation is already in each line's
+    own delay, so 0 by default."""
+    buffer_bytes: int = Field(default=DEFAULT_BACKHAUL_BUFFER_BYTES, ge=1, le=MAX_BACKHAUL_BUFFER_BYTES)
+    """Buffer in front of the backhaul, each direction, bytes of ATM wire (at most 100,000,000; default
+    64,000, an ASSUMPTION)."""
+    loss_pct: float = Field(default=0.0, ge=0.0, le=100.0)
+    """Random packet loss on the backhaul, percent."""
+    mtbf_h: float = Field(default=DEFAULT_BACKHAUL_MTBF_H, gt=0.0)
+    """Mean time between backhaul failures, hours (default a year, an ASSUMPTION); a failure cuts every
+    call behind the exchange."""
+    mttr_h: float = Field(default=DEFAULT_BACKHAUL_MTTR_H, ge=0.0, le=8760.0)
+    """Mean time to repair the backhaul, hours (at most a year; default 4, an ASSUMPTION)."""
+
+
+class ExchangeSpec(_Strict):
+    """A telephone exchange (central office) whose backhaul the user kiosks behind it share
+    (``sites[].exchange``)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Identifier used by ``sites[].exchange``."""
+    name: str = ""
+    """Human-readable name (e.g. the exchange's town)."""
+    backhaul: BackhaulSpec
+    """The exchange's backhaul."""
+
+
 class DurationSpec(_Strict):
     """Interview duration distribution, minutes."""
 
@@ -285,6 +333,10 @@ class SiteSpec(_Strict):
     """Weekly opening hours of a user kiosk (town hall); default: demand.default_opening_hours."""
     line: LineSpec = LineSpec()
     """The site's ADSL line."""
+    exchange: str | None = None
+    """User kiosks: the id of the exchange (``exchanges[].id``) whose backhaul the kiosk's calls cross after
+    its line, shared with the other kiosks behind it. Default: none (the line reaches the network
+    directly)."""
     capex_eur: float | None = Field(default=None, ge=0, le=MAX_EUR)
     """Purchase and installation cost, EUR; default from costs (by kind)."""
 
@@ -486,7 +538,10 @@ class Scenario(_Strict):
     services: list[ServiceSpec] = Field(min_length=1, max_length=MAX_SERVICES)
     """The public services (at most 100)."""
     sites: list[SiteSpec] = Field(default_factory=list, max_length=MAX_SITES)
-    """The kiosk sites, installed or not (at most 2,000)."""
+    """The kiosk sites, installed or not (at most 10,000)."""
+    exchanges: list[ExchangeSpec] = Field(default_factory=list, max_length=MAX_EXCHANGES)
+    """Exchanges whose backhaul the user kiosks behind them share (``sites[].exchange``; at most 10,000).
+    Optional: a kiosk that names none reaches the network over its line alone."""
     phases: list[PhaseSpec] = Field(min_length=1, max_length=MAX_PHASES)
     """The rollout phases, in date order (at most 200)."""
     quality: QualitySpec = QualitySpec()
@@ -575,7 +630,29 @@ class Scenario(_Strict):
         self._check_outages(horizon_days * 24.0)
         self._check_observations(service_ids)
         self._check_live(site_by_id)
+        self._check_exchanges()
         return self
+
+    def _check_exchanges(self) -> None:
+        """Exchange ids are unique; a site names a known exchange, and only a user kiosk does; a kiosk
+        behind an exchange is scored by a model that can score the backhaul (the opinion model)."""
+        _check_unique([e.id for e in self.exchanges], "exchanges", "id")
+        known = {e.id for e in self.exchanges}
+        for i, site in enumerate(self.sites):
+            if site.exchange is None:
+                continue
+            loc = ("sites", i, "exchange")
+            if site.exchange not in known:
+                listed = ", ".join(sorted(known)) if known else "none: add an exchanges section"
+                raise CrossReferenceError(loc, site.exchange, f"unknown exchange {site.exchange!r} (exchanges: {listed})")
+            if site.kind != "user":
+                raise CrossReferenceError(loc, site.exchange, "only user kiosks sit behind an exchange's backhaul; an "
+                                          "expert kiosk's shared line is its office's (services[].offices[].line)")
+            if self.quality.model == "calibration":
+                raise CrossReferenceError(loc, site.exchange,
+                                          "the calibration table measures calls over a kiosk's line alone and cannot "
+                                          "score a backhaul: use quality.model: opinion with exchanges, or remove "
+                                          "the exchange")
 
     def _check_live(self, site_by_id: dict[str, SiteSpec]) -> None:
         """The live window's sites exist and are user kiosks."""
@@ -610,6 +687,7 @@ class Scenario(_Strict):
         """Every line's outages over the horizon, expected, within :data:`MAX_LINE_OUTAGES`."""
         lines = [(("sites", i, "line"), s.line) for i, s in enumerate(self.sites)]
         lines += [(("services", i, "office_line"), s.office_line) for i, s in enumerate(self.services)]
+        lines += [(("exchanges", i, "backhaul"), e.backhaul) for i, e in enumerate(self.exchanges)]
         expected = sum(horizon_h / (line.mtbf_h + line.mttr_h) for _, line in lines)
         if expected > MAX_LINE_OUTAGES:
             loc, worst = min(lines, key=lambda item: item[1].mtbf_h)
@@ -901,6 +979,13 @@ def build_line(spec: LineSpec) -> AdslLine:
     return line
 
 
+def build_backhaul(spec: BackhaulSpec) -> Backhaul:
+    """The :class:`twin.line.Backhaul` for a scenario's ``exchanges[].backhaul``."""
+    return Backhaul(rate_up_kbps=spec.rate_up_kbps, rate_down_kbps=spec.rate_down_kbps, delay_ms=spec.delay_ms,
+                    up_buffer_bytes=spec.buffer_bytes, down_buffer_bytes=spec.buffer_bytes, loss_pct=spec.loss_pct,
+                    mtbf_h=spec.mtbf_h, mttr_h=spec.mttr_h)
+
+
 def scenario_json_schema() -> dict[str, Any]:
     """The JSON Schema of scenario files (for editors' completion and validation)."""
     schema = Scenario.model_json_schema()
@@ -911,6 +996,8 @@ def scenario_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "GEN1_SERVICE_LIMIT",
+    "BackhaulSpec",
+    "ExchangeSpec",
     "DemandDriver",
     "LiveSpec",
     "Observation",
@@ -934,6 +1021,7 @@ __all__ = [
     "SimulationSpec",
     "SiteSpec",
     "TimeWindow",
+    "build_backhaul",
     "build_line",
     "intersect_weekly",
     "resolve_scenario",
