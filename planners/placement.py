@@ -8,10 +8,11 @@ and ``bound``/``gap`` say how far from optimal the answer may be.
 
 Models and sources:
 
-* p-median (Hakimi 1964; MILP of ReVelle & Swain 1970): :func:`solve_pmedian`; exact by the radius
-  formulation of García, Labbé & Marín (2011) with row generation and reduced-cost fixing; heuristic greedy +
-  Teitz & Bart (1968) vertex substitution with a Lagrangian relaxation lower bound (Beasley 1985, 1993),
-  closed by an exact MILP (scipy.optimize.milp / HiGHS) when needed.
+* p-median (Hakimi 1964; MILP of ReVelle & Swain 1970): :func:`solve_pmedian`; exact by a Lagrangian
+  relaxation with reduction tests and a Lagrangian branch-and-bound (Beasley 1993) or, where that bound
+  stays flat, the radius formulation of García, Labbé & Marín (2011) on HiGHS over the sites left;
+  heuristic greedy + Teitz & Bart (1968) vertex substitution with a Lagrangian relaxation lower bound
+  (Beasley 1985, 1993), closed by an exact MILP (scipy.optimize.milp / HiGHS) when needed.
 * maximal covering location problem, MCLP (Church & ReVelle 1974): :func:`solve_mclp`.
 * location set covering problem, LSCP (Toregas, Swain, ReVelle & Bergman 1971): :func:`solve_lscp`.
 * vertex p-center (Hakimi 1964, 1965): :func:`solve_pcenter`, by bisection over the distinct distances with
@@ -66,8 +67,8 @@ __all__ = [
 #: for which the exact MILP is attempted. 200 x 200 (pmed1-10) needs at most 40 000.
 MILP_MAX_ASSIGNMENT_VARS = 250_000
 
-#: p-median "auto": largest n_demand x n_candidates solved exactly by the radius formulation with row
-#: generation (:func:`_pmedian_radius`); 900 x 900 (the largest OR-Library instances) is 810 000.
+#: p-median "auto": largest n_demand x n_candidates solved by the exact method (:func:`_pmedian_exact`:
+#: Lagrangian, branch-and-bound, radius MILP); 900 x 900 (the largest OR-Library instances) is 810 000.
 RADIUS_MAX_ENTRIES = 1_000_000
 
 #: p-median "auto": the Lagrangian branch-and-bound runs to the end (within :data:`BNB_TIME_SHARE` of the
@@ -77,7 +78,7 @@ RADIUS_MAX_ENTRIES = 1_000_000
 #: takes minutes, but its bound stays flat from p = 20 (a fractional, degenerate LP) where HiGHS's cuts
 #: close the gap.
 BNB_MAX_FREE = 12
-BNB_PROBE_NODES = 100
+BNB_PROBE_NODES = 25
 BNB_TIME_SHARE = 0.8
 
 #: The placement models by name, as the command line spells them.
@@ -1036,11 +1037,13 @@ def solve_pmedian(
         Lagrangian relaxation of the assignment constraints optimised by subgradient (Beasley 1985,
         1993) giving a certified lower bound and a gap.
         ``"milp"``: the MILP above with scipy.optimize.milp (HiGHS) on the full candidate set.
-        ``"auto"`` (default): up to :data:`RADIUS_MAX_ENTRIES` cost entries (n x m), exact by the radius
-        formulation (García, Labbé & Marín 2011) from the greedy solution: row generation on its LP
-        relaxation, the LP solution rounded and improved by vertex substitution, reduced-cost fixing,
-        then the truncated MILP on HiGHS with the levels its solution needs (:func:`_pmedian_radius`).
-        Larger instances: heuristic + Lagrangian; if the gap is not closed, the MILP restricted by the
+        ``"auto"`` (default): up to :data:`RADIUS_MAX_ENTRIES` cost entries (n x m), exact
+        (:func:`_pmedian_exact`): greedy + vertex substitution; a Lagrangian relaxation with Beasley's
+        (1993) reduction tests, which proves large p outright; else a branch-and-bound on the Lagrangian
+        over the sites left when few are left to choose (small p); else the radius formulation (García,
+        Labbé & Marín 2011) on those sites: row generation on its LP relaxation, LP rounding, reduced-cost
+        fixing, then the truncated MILP on HiGHS with the levels its solution needs
+        (:func:`_pmedian_radius`). Larger instances: heuristic + Lagrangian; if the gap is not closed, the MILP restricted by the
         Lagrangian reduction tests (sites proven closed/open) closes it, time and size permitting
         (at most :data:`MILP_MAX_ASSIGNMENT_VARS` assignment variables). Otherwise the heuristic answer
         is returned with its honest gap.
