@@ -525,40 +525,12 @@ class _Node:
     lam: np.ndarray  # (n,)
 
 
-class _SortedCosts:
-    """The rows of a cost matrix Dk (n x k) sorted once, so that a Lagrangian relaxation touches only the
-    entries D_ij < lambda_i (a few per row when p is small) instead of all n k."""
-
-    def __init__(self, Dk: np.ndarray) -> None:
-        n, k = Dk.shape
-        self.Dk = Dk
-        order = np.argsort(Dk, axis=1, kind="stable")
-        vals = np.take_along_axis(Dk, order, axis=1)
-        lo = float(vals[:, 0].min())
-        self.cap = vals[:, -1] + 1.0  # a lambda_i beyond its row's largest entry takes the whole row
-        span = float(vals[:, -1].max()) - lo + 2.0
-        self.offset = np.arange(n) * span - lo  # row i's keys lie in [i span, (i + 1) span - 2]
-        self.keys = (vals + self.offset[:, None]).ravel()
-        self.cols = order.ravel()
-        self.vals = vals.ravel()
-        self.row_start = np.arange(n) * k
-        self.rows = np.arange(n)
-
-    def below(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The entries with D_ij < lam_i (lam_i >= the smallest entry of row i): their rows, columns, costs."""
-        q = np.minimum(lam, self.cap) + self.offset
-        cnt = np.clip(np.searchsorted(self.keys, q, side="left") - self.row_start, 0, self.Dk.shape[1])
-        ends = np.cumsum(cnt)
-        pos = np.arange(int(ends[-1])) + np.repeat(self.row_start - (ends - cnt), cnt)
-        return np.repeat(self.rows, cnt), self.cols[pos], self.vals[pos]
-
-
-def _relaxed(sc: _SortedCosts, lam: np.ndarray, allowed: np.ndarray, forced: np.ndarray, p: int):
-    """The Lagrangian relaxation at ``lam`` over the ``allowed`` columns of ``sc.Dk`` (``forced`` ones forced
-    open): (L, rho (k,), free columns by increasing rho, number of free sites S takes, forced columns,
-    (rows, columns) of the entries below lambda), or None when no p sites fit."""
-    rows, cols, vals = sc.below(lam)
-    rho = np.bincount(cols, weights=vals - lam[rows], minlength=allowed.size)
+def _relaxed(Dk: np.ndarray, lam: np.ndarray, allowed: np.ndarray, forced: np.ndarray, p: int, buf: np.ndarray):
+    """The Lagrangian relaxation at ``lam`` over the ``allowed`` columns of ``Dk`` (``forced`` ones forced
+    open; ``buf`` scratch of Dk's shape): (L, rho (k,), free columns by increasing rho, number of free sites
+    S takes, forced columns), or None when no p sites fit."""
+    np.subtract(Dk, lam[:, None], out=buf)
+    rho = np.minimum(buf, 0.0, out=buf).sum(axis=0)
     forced_idx = np.flatnonzero(forced)
     free_idx = np.flatnonzero(allowed & ~forced)
     n_need = p - forced_idx.size
@@ -566,21 +538,20 @@ def _relaxed(sc: _SortedCosts, lam: np.ndarray, allowed: np.ndarray, forced: np.
         return None
     order = free_idx[np.argsort(rho[free_idx], kind="stable")]
     L = float(lam.sum() + rho[forced_idx].sum() + rho[order[:n_need]].sum())
-    return L, rho, order, n_need, forced_idx, (rows, cols)
+    return L, rho, order, n_need, forced_idx
 
 
-def _lagrangian_node(sc: _SortedCosts, p: int, node: _Node, inc: list, integral: bool, max_iter: int = 60,
-                     patience: int = 5, f: float = 0.5, f_min: float = 0.02):
+def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool, buf: np.ndarray,
+                     max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
     """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
 
-    ``inc`` is the incumbent ``[sites as columns of sc.Dk or None, cost]``, improved in place by the relaxed
+    ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in place by the relaxed
     solutions. Returns None when the node is pruned (its bound reaches the incumbent, the tests leave no
     solution or only the relaxed one, or the relaxed solution is feasible, hence optimal in the node),
     else (bound, multipliers, column to branch on) with ``node.forced`` / ``node.excluded`` extended by
     the tests (valid in the node's subtree).
     """
-    Dk = sc.Dk
-    n, k = Dk.shape
+    k = Dk.shape[1]
     forced, excluded = node.forced, node.excluded
     allowed = ~excluded
     row_min = Dk[:, allowed].min(axis=1)
@@ -589,10 +560,10 @@ def _lagrangian_node(sc: _SortedCosts, p: int, node: _Node, inc: list, integral:
     seen = np.zeros(k)  # how often each site is in the relaxed solution: a proxy for its LP y_j
     for _ in range(max_iter):
         lam = np.maximum(lam, row_min)
-        rel = _relaxed(sc, lam, allowed, forced, p)
+        rel = _relaxed(Dk, lam, allowed, forced, p, buf)
         if rel is None:
             return None
-        L, rho, order, n_need, forced_idx, (rows, cols) = rel
+        L, rho, order, n_need, forced_idx = rel
         S = np.concatenate([forced_idx, order[:n_need]])
         seen[S] += 1.0
         cost_S = float(Dk[:, S].min(axis=1).sum())
@@ -621,18 +592,16 @@ def _lagrangian_node(sc: _SortedCosts, p: int, node: _Node, inc: list, integral:
                 if f < f_min:
                     break
                 continue
-        in_S = np.zeros(k)
-        in_S[S] = 1.0
-        g = 1.0 - np.bincount(rows, weights=in_S[cols], minlength=n)  # 1 - open sites assigned to i
+        g = 1.0 - (Dk[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
         norm = float(g @ g)
         if norm == 0.0:
             return None
         lam = lam + (f * (inc[1] - L) / norm) * g
     lam = best_lam if best_L > -math.inf else np.maximum(lam, row_min)
-    rel = _relaxed(sc, lam, allowed, forced, p)
+    rel = _relaxed(Dk, lam, allowed, forced, p, buf)
     if rel is None:
         return None
-    L, rho, order, n_need, forced_idx, _ = rel
+    L, rho, order, n_need, forced_idx = rel
     S = np.concatenate([forced_idx, order[:n_need]])
     if n_need == 0 or n_need == order.size:  # the tests left one solution: S
         cost_S = float(Dk[:, S].min(axis=1).sum())
@@ -668,7 +637,7 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
     site of the relaxed solution with the smallest rho: open in one child, closed in the other. Stops at ``deadline``
     (perf_counter) or after ``max_nodes`` nodes."""
     inc: list = [None, float(best_cost)]
-    sc = _SortedCosts(Dk)
+    buf = np.empty_like(Dk)
     heap = [(bound, 0, _Node(bound, forced.copy(), np.zeros(Dk.shape[1], dtype=bool), lam))]
     count, nodes = 1, 0
     while heap:
@@ -679,7 +648,7 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
             break
         _, _, node = heapq.heappop(heap)
         nodes += 1
-        res = _lagrangian_node(sc, p, node, inc, integral)
+        res = _lagrangian_node(Dk, p, node, inc, integral, buf)
         if res is None:
             continue
         L, lam_node, j = res
