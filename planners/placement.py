@@ -424,7 +424,6 @@ def _lagrangian(
     integral: bool,
     deadline: float,
     max_iter: int = 3000,
-    search_every: int = 10,
     patience: int = 30,
     f_min: float = 1e-3,
 ) -> _Lagrangian:
@@ -433,7 +432,7 @@ def _lagrangian(
     Relaxing sum_j x_ij = 1 with multipliers lambda_i gives
     L(lambda) = sum_i lambda_i + min_{|S| = p, S >= forced} sum_{j in S} rho_j,
     rho_j = sum_i min(0, D_ij - lambda_i), a lower bound for every lambda. Each relaxed solution S is also
-    evaluated as a primal solution, improved by vertex substitution every ``search_every`` iterations
+    evaluated as a primal solution, improved by vertex substitution at each step-size halving
     (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site into (out of) S raises L; if the
     raised bound cannot beat the incumbent the site is closed (open) in every better solution. Closed
     sites leave the relaxation (its columns are dropped) and open ones are forced into S, so later bounds,
