@@ -9,14 +9,19 @@ DATA_DIR defaults to tests/data/or-library (pmedN.txt and pmedopt.txt, Beasley 1
 adds instances made by :func:`planners.orlib.generate_orlib_like` (Beasley's density, seed 1), e.g. the
 sizes of pmed36-40 (n = 900). For each instance, on the same distance matrix and in the same process:
 
-* ours: :func:`planners.placement.solve_pmedian` (method "auto": the radius formulation with row
-  generation, LP rounding and reduced-cost fixing, HiGHS);
+* ours: :func:`planners.placement.solve_pmedian` (method "auto": greedy + vertex substitution, a Lagrangian
+  bound with Beasley's reduction tests, then a Lagrangian branch-and-bound when few sites are left to choose,
+  or the radius formulation on HiGHS over the sites the tests left);
 * plain HiGHS: the textbook model (ReVelle & Swain 1970: x_ij <= y_j, one assignment variable per pair)
   given to scipy.optimize.milp (HiGHS) as it is;
 * spopt: ``PMedian.from_cost_matrix`` (the same textbook model) solved by ``pulp.PULP_CBC_CMD``.
 
 The other two get ``--other-time-limit-s`` each; a time-out prints its incumbent with ``(limit)``. The
-table gives objectives, our bound and gap, and wall-clock times. Needs the ``bench`` extra (spopt, pulp)
+table gives objectives, proven lower bounds and relative gaps (ours and plain HiGHS), wall-clock times and
+how ours closed the gap. Example, the sizes of pmed36-40 (n = 900) over the p range::
+
+    .venv/bin/python benchmarks/bench_pmedian.py --instances '' \
+        --generated 900:5,900:10,900:20,900:50,900:90,900:150,900:300 --other-time-limit-s 60 Needs the ``bench`` extra (spopt, pulp)
 for the spopt column.
 """
 
@@ -38,6 +43,13 @@ from planners.orlib import OrlibInstance, generate_orlib_like, read_orlib_optima
 from planners.placement import PlacementProblem, solve_pmedian
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "or-library"
+
+#: How our solver closed the gap, by its result's ``method``.
+_CLOSED_BY = {
+    "lagrangian": "root bound",
+    "lagrangian-branch-and-bound": "Lagr. B&B",
+    "lagrangian+radius-rowgen+milp-highs": "radius HiGHS",
+}
 
 
 def _parse_range(text: str) -> list[int]:
@@ -65,9 +77,10 @@ def _spopt_solve(cost: np.ndarray, p: int, time_limit_s: float) -> tuple[float, 
     return (float(value) if value is not None else float("nan")), elapsed, status
 
 
-def plain_highs(cost: np.ndarray, p: int, time_limit_s: float) -> tuple[float, float, bool]:
+def plain_highs(cost: np.ndarray, p: int, time_limit_s: float) -> tuple[float, float, float, bool]:
     """The textbook p-median MILP (ReVelle & Swain 1970) on HiGHS as it is: variables x_ij (row-major,
-    n x m) then y_j; sum_j x_ij = 1, x_ij - y_j <= 0, sum_j y_j = p. Returns (objective, wall s, optimal)."""
+    n x m) then y_j; sum_j x_ij = 1, x_ij - y_j <= 0, sum_j y_j = p. Returns (objective, dual bound, wall s,
+    optimal); nan where HiGHS has none."""
     n, m = cost.shape
     t0 = time.perf_counter()
     assign = hstack([kron(sparse_identity(n), np.ones((1, m))), csr_matrix((n, m))])
@@ -81,7 +94,13 @@ def plain_highs(cost: np.ndarray, p: int, time_limit_s: float) -> tuple[float, f
     res = milp(np.concatenate([cost.ravel(), np.zeros(m)]), constraints=constraints, integrality=integrality,
                bounds=Bounds(0, 1), options={"time_limit": time_limit_s})
     elapsed = time.perf_counter() - t0
-    return (float(res.fun) if res.x is not None else float("nan")), elapsed, res.status == 0
+    bound = getattr(res, "mip_dual_bound", None)
+    return ((float(res.fun) if res.x is not None else float("nan")),
+            (float(bound) if bound is not None else float("nan")), elapsed, res.status == 0)
+
+
+def _gap(objective: float, bound: float) -> float:
+    return abs(objective - bound) / max(abs(objective), 1e-12)
 
 
 def _instances(data: Path, numbers: list[int], generated: str) -> list[tuple[OrlibInstance, int | None]]:
@@ -117,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             have_spopt = False
 
     header = (
-        f"{'instance':14} {'n':>4} {'p':>3} {'optimum':>7} | {'ours obj':>8} {'bound':>8} {'gap':>7} {'time_s':>7} |"
-        f" {'HiGHS obj':>9} {'time_s':>7} | {'spopt obj':>9} {'time_s':>7}"
+        f"{'instance':14} {'n':>4} {'p':>3} {'optimum':>7} | {'ours obj':>8} {'bound':>8} {'gap':>7} {'time_s':>7}"
+        f" {'closed by':>13}"
+        + ("" if args.no_plain else f" | {'HiGHS obj':>9} {'bound':>8} {'gap':>7} {'time_s':>7}")
+        + (f" | {'spopt obj':>9} {'time_s':>7}" if have_spopt else "")
     )
     print(header)
     print("-" * len(header))
@@ -132,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         flag = "" if opt is None or res.objective == opt else " !"
         line = (
             f"{inst.name:14} {inst.n_vertices:>4} {inst.p:>3} {opt if opt is not None else '-':>7} | "
-            f"{res.objective:>8.0f} {res.bound:>8.0f} {res.gap:>7.1e} {res.solve_time_s:>7.2f}{flag} |"
+            f"{res.objective:>8.0f} {res.bound:>8.0f} {res.gap:>7.1e} {res.solve_time_s:>7.2f}{flag}"
+            f" {_CLOSED_BY.get(res.method, res.method):>13}"
         )
         if not args.no_plain:
-            obj, t, optimal = plain_highs(inst.distances, inst.p, args.other_time_limit_s)
+            obj, bound, t, optimal = plain_highs(inst.distances, inst.p, args.other_time_limit_s)
             totals["plain"] += t
-            line += f" {obj:>9.0f} {t:>7.2f}" + ("" if optimal else " (limit)")
+            line += f" | {obj:>9.0f} {bound:>8.0f} {_gap(obj, bound):>7.1e} {t:>7.2f}" + ("" if optimal else " (limit)")
         if have_spopt:
             obj_s, t_s, status = _spopt_solve(inst.distances, inst.p, args.other_time_limit_s)
             totals["spopt"] += t_s

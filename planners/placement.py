@@ -8,10 +8,11 @@ and ``bound``/``gap`` say how far from optimal the answer may be.
 
 Models and sources:
 
-* p-median (Hakimi 1964; MILP of ReVelle & Swain 1970): :func:`solve_pmedian`; exact by the radius
-  formulation of García, Labbé & Marín (2011) with row generation and reduced-cost fixing; heuristic greedy +
-  Teitz & Bart (1968) vertex substitution with a Lagrangian relaxation lower bound (Beasley 1985, 1993),
-  closed by an exact MILP (scipy.optimize.milp / HiGHS) when needed.
+* p-median (Hakimi 1964; MILP of ReVelle & Swain 1970): :func:`solve_pmedian`; exact by a Lagrangian
+  relaxation with reduction tests and a Lagrangian branch-and-bound (Beasley 1993) or, where that bound
+  stays flat, the radius formulation of García, Labbé & Marín (2011) on HiGHS over the sites left;
+  heuristic greedy + Teitz & Bart (1968) vertex substitution with a Lagrangian relaxation lower bound
+  (Beasley 1985, 1993), closed by an exact MILP (scipy.optimize.milp / HiGHS) when needed.
 * maximal covering location problem, MCLP (Church & ReVelle 1974): :func:`solve_mclp`.
 * location set covering problem, LSCP (Toregas, Swain, ReVelle & Bergman 1971): :func:`solve_lscp`.
 * vertex p-center (Hakimi 1964, 1965): :func:`solve_pcenter`, by bisection over the distinct distances with
@@ -37,6 +38,7 @@ References:
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Sequence
@@ -65,9 +67,19 @@ __all__ = [
 #: for which the exact MILP is attempted. 200 x 200 (pmed1-10) needs at most 40 000.
 MILP_MAX_ASSIGNMENT_VARS = 250_000
 
-#: p-median "auto": largest n_demand x n_candidates solved exactly by the radius formulation with row
-#: generation (:func:`_pmedian_radius`); 900 x 900 (the largest OR-Library instances) is 810 000.
+#: p-median "auto": largest n_demand x n_candidates solved by the exact method (:func:`_pmedian_exact`:
+#: Lagrangian, branch-and-bound, radius MILP); 900 x 900 (the largest OR-Library instances) is 810 000.
 RADIUS_MAX_ENTRIES = 1_000_000
+
+#: p-median "auto": the Lagrangian branch-and-bound runs to the end (within :data:`BNB_TIME_SHARE` of the
+#: time left) when at most this many sites are left to choose after the root (p minus the sites proven
+#: open), and for :data:`BNB_PROBE_NODES` nodes otherwise before the radius MILP (HiGHS) takes over. Measured
+#: on generated OR-Library-like instances: the branch-and-bound proves p = 5-10 in seconds where HiGHS
+#: takes minutes, but its bound stays flat from p = 20 (a fractional, degenerate LP) where HiGHS's cuts
+#: close the gap.
+BNB_MAX_FREE = 12
+BNB_PROBE_NODES = 25
+BNB_TIME_SHARE = 0.8
 
 #: The placement models by name, as the command line spells them.
 MODELS = ("p-median", "mclp", "lscp", "p-center")
@@ -328,12 +340,11 @@ def _nearest_two(D: np.ndarray, sites: np.ndarray) -> tuple[np.ndarray, np.ndarr
     sub = D[:, sites]
     if sites.size == 1:
         return sub[:, 0].copy(), np.full(D.shape[0], sites[0]), np.full(D.shape[0], np.inf)
-    part = np.argpartition(sub, 1, axis=1)[:, :2]
     rows = np.arange(D.shape[0])
-    a, b = sub[rows, part[:, 0]], sub[rows, part[:, 1]]
-    first = np.where(a <= b, part[:, 0], part[:, 1])
-    d1, d2 = np.minimum(a, b), np.maximum(a, b)
-    return d1, sites[first], d2
+    first = np.argmin(sub, axis=1)
+    d1 = sub[rows, first]
+    sub[rows, first] = np.inf  # sub is a copy (fancy indexing)
+    return d1, sites[first], sub.min(axis=1)
 
 
 def _greedy(D: np.ndarray, p: int, fixed: np.ndarray) -> np.ndarray:
@@ -364,7 +375,8 @@ def _vertex_substitution(D: np.ndarray, sites: np.ndarray, fixed_mask: np.ndarra
 
         delta(i, r) = sum_j [min(D_ji, d1_j) - d1_j] + sum_{j: c1_j = r} [min(D_ji, d2_j) - min(D_ji, d1_j)]
 
-    (Whitaker 1983; Resende & Werneck 2004), evaluated for all (i, r) pairs with one matrix product.
+    (Whitaker 1983; Resende & Werneck 2004), evaluated for all (i, r) pairs with one sparse-times-dense
+    product (the clients of each open site summed), O(n m) per swap.
     """
     n, m = D.shape
     sites = np.array(sorted(sites), dtype=np.int64)
@@ -377,8 +389,9 @@ def _vertex_substitution(D: np.ndarray, sites: np.ndarray, fixed_mask: np.ndarra
         gain = (m1 - d1[:, None]).sum(axis=0)  # (m,) <= 0
         B = np.minimum(D, d2[:, None]) - m1  # (n, m) >= 0
         pos = np.searchsorted(sites, c1)
-        onehot = np.zeros((p, n))
-        onehot[pos, np.arange(n)] = 1.0
+        # sum of B over each open site's clients: a sparse one-hot (p x n, n entries) times B, O(n m)
+        onehot = csr_matrix((np.ones(n), np.argsort(pos, kind="stable"), np.r_[0, np.cumsum(np.bincount(pos, minlength=p))]),
+                            shape=(p, n))
         delta = gain[None, :] + onehot @ B  # (p, m)
         delta[:, sites] = np.inf  # cannot insert an open site
         delta[fixed_mask[sites], :] = np.inf  # cannot remove a fixed site
@@ -392,12 +405,14 @@ def _vertex_substitution(D: np.ndarray, sites: np.ndarray, fixed_mask: np.ndarra
 
 @dataclass
 class _Lagrangian:
-    bound: float
+    bound: float  # lower bound on every solution better than the incumbent (min(bound, best_cost) is global)
     best_sites: np.ndarray
     best_cost: float
     closed: np.ndarray  # bool (m,): proven closed in every solution better than the incumbent
-    opened: np.ndarray  # bool (m,): proven open in every solution better than the incumbent
+    opened: np.ndarray  # bool (m,): proven open in every solution better than the incumbent (fixed included)
     iterations: int
+    proven: bool  # no solution better than the incumbent exists
+    lam: np.ndarray  # (n,) the multipliers of the best bound
 
 
 def _lagrangian(
@@ -409,68 +424,245 @@ def _lagrangian(
     integral: bool,
     deadline: float,
     max_iter: int = 3000,
-    search_every: int = 10,
     patience: int = 30,
     f_min: float = 1e-3,
 ) -> _Lagrangian:
     """Lagrangian relaxation of the assignment constraints with subgradient optimisation (Beasley 1993).
 
     Relaxing sum_j x_ij = 1 with multipliers lambda_i gives
-    L(lambda) = sum_i lambda_i + min_{|S| = p, S >= fixed} sum_{j in S} rho_j,
+    L(lambda) = sum_i lambda_i + min_{|S| = p, S >= forced} sum_{j in S} rho_j,
     rho_j = sum_i min(0, D_ij - lambda_i), a lower bound for every lambda. Each relaxed solution S is also
-    evaluated as a primal solution (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site
-    into (out of) S raises L; if the raised bound cannot beat the incumbent the site is fixed closed (open).
-    The step size factor ``f`` starts at 2 and halves after ``patience`` iterations without a better bound.
+    evaluated as a primal solution, improved by vertex substitution at each step-size halving
+    (Lagrangian heuristic). Reduction tests (Beasley 1993): forcing a site into (out of) S raises L; if the
+    raised bound cannot beat the incumbent the site is closed (open) in every better solution. Closed
+    sites leave the relaxation (its columns are dropped) and open ones are forced into S, so later bounds,
+    tests and iterations are those of the reduced problem: valid for every solution better than the
+    incumbent, which is all an exact method needs (Beasley 1993). The step size factor ``f`` starts at 2
+    and halves, back at the best multipliers, after ``patience`` iterations without a better bound.
     """
     m = D.shape[1]
-    fixed_idx = np.flatnonzero(fixed_mask)
-    free_idx = np.flatnonzero(~fixed_mask)
-    n_free = p - fixed_idx.size
-    better = _improvement_threshold(ub, integral)
-    lam = D[:, ub_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
-    best_bound = -math.inf
-    best_sites, best_cost = ub_sites.copy(), ub
     closed = np.zeros(m, dtype=bool)
-    opened = np.zeros(m, dtype=bool)
-    f = 2.0
-    since = 0
-    it = 0
+    opened = fixed_mask.copy()
+    best_sites, best_cost = np.sort(np.asarray(ub_sites, dtype=np.int64)), float(ub)
+    better = _improvement_threshold(best_cost, integral)
+    cols = np.arange(m)  # the columns of Dk: sites not closed when Dk was last built
+    Dk, row_min = D, D.min(axis=1)
+    lam = D[:, best_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
+    best_lam = lam.copy()
+    best_bound = -math.inf
+    buf = np.empty_like(Dk)
+    f, since, it, proven, search = 2.0, 0, 0, False, False
     searched: set[tuple[int, ...]] = set()
     for it in range(1, max_iter + 1):
-        R = D - lam[:, None]
-        neg = R < 0
-        rho = np.where(neg, R, 0.0).sum(axis=0)  # (m,)
-        # the relaxation opens the fixed sites and the n_free free sites of smallest rho
-        order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-        chosen_free = order[:n_free]
-        S = np.concatenate([fixed_idx, chosen_free])
-        L = float(lam.sum() + rho[S].sum())
-        primal, cost_S = _lagrangian_heuristic(D, S, fixed_mask, searched, it % search_every == 0)
+        live = ~closed[cols]
+        if live.sum() < 0.8 * cols.size:  # rebuild the reduced matrix once a fifth of its columns closed
+            cols = cols[live]
+            Dk, live = np.ascontiguousarray(D[:, cols]), np.ones(cols.size, dtype=bool)
+            buf, row_min = np.empty_like(Dk), Dk.min(axis=1)
+        lam = np.maximum(lam, row_min)  # lambda_i below every D_ij only lowers L
+        np.subtract(Dk, lam[:, None], out=buf)
+        np.minimum(buf, 0.0, out=buf)
+        rho = buf.sum(axis=0)  # (k,)
+        forced = np.flatnonzero(opened[cols])
+        free = np.flatnonzero(live & ~opened[cols])
+        n_need = p - forced.size
+        order = free[np.argsort(rho[free], kind="stable")]
+        S_pos = np.concatenate([forced, order[:n_need]])
+        L = float(lam.sum() + rho[S_pos].sum())
+        S = cols[S_pos]
+        cost_S = float(Dk[:, S_pos].min(axis=1).sum())
+        key = tuple(sorted(S.tolist()))
+        if search and key not in searched:  # local search among the sites not closed
+            searched.add(key)
+            S_ls, cost_ls = _vertex_substitution(Dk[:, live], np.searchsorted(cols[live], S), fixed_mask[cols[live]])
+            if cost_ls < cost_S:
+                S, cost_S = cols[live][S_ls], cost_ls
         if cost_S < best_cost:
-            best_cost, best_sites = cost_S, np.sort(primal)
-            ub = cost_S
-            better = _improvement_threshold(ub, integral)
+            best_sites, best_cost = np.sort(S), cost_S
+            better = _improvement_threshold(best_cost, integral)
         if L > best_bound + 1e-9 * max(1.0, abs(L)):
-            best_bound = L
-            since = 0
+            best_bound, best_lam, since = L, lam.copy(), 0
         else:
             since += 1
-        _reduction_tests(L, rho, order, n_free, better, closed, opened)
-        if _bound_proves(best_bound, ub, integral) or time.perf_counter() > deadline:
+        if 0 < n_need < free.size:  # reduction tests: swap the last in / first out with every other site
+            chosen = order[:n_need]
+            last_in, first_out = rho[order[n_need - 1]], rho[order[n_need]]
+            out = order[n_need:]
+            closed[cols[out[L - last_in + rho[out] >= better]]] = True
+            opened[cols[chosen[L - rho[chosen] + first_out >= better]]] = True
+        # no better solution is left once the tests conflict or leave one choice (S itself, evaluated)
+        proven = (
+            bool((closed & opened).any()) or int(opened.sum()) > p or int((~closed).sum()) < p
+            or n_need <= 0 or n_need >= free.size or _bound_proves(best_bound, best_cost, integral)
+        )
+        if proven or time.perf_counter() > deadline:
             break
+        search = False
         if since >= patience:
-            f /= 2.0
-            since = 0
+            f, since, lam, search = f / 2.0, 0, best_lam.copy(), True
             if f < f_min:
                 break
-        g = 1.0 - neg[:, S].sum(axis=1)  # subgradient: 1 - number of open sites assigned to i
+            continue
+        g = 1.0 - (Dk[:, S_pos] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
         norm = float(g @ g)
-        if norm == 0.0:  # relaxed solution is feasible: L is optimal for the relaxation and primal
-            best_bound = max(best_bound, L)
+        if norm == 0.0:  # the relaxed solution is feasible and costs L: no better solution exists
+            proven = True
             break
-        t = f * (ub - L) / norm
-        lam = lam + t * g
-    return _Lagrangian(best_bound, best_sites, best_cost, closed, opened, it)
+        lam = lam + (f * (best_cost - L) / norm) * g
+    bound = best_cost if proven else best_bound
+    return _Lagrangian(bound, best_sites, best_cost, closed, opened, it, proven, best_lam)
+
+
+@dataclass
+class _Node:
+    """A node of the Lagrangian branch-and-bound: sites forced open / closed (columns of the reduced matrix)
+    and the multipliers to start from, its parent's, with its parent's bound (a bound of the node too)."""
+
+    bound: float
+    forced: np.ndarray  # bool (k,)
+    excluded: np.ndarray  # bool (k,)
+    lam: np.ndarray  # (n,)
+
+
+def _relaxed(Dk: np.ndarray, lam: np.ndarray, allowed: np.ndarray, forced: np.ndarray, p: int, buf: np.ndarray):
+    """The Lagrangian relaxation at ``lam`` over the ``allowed`` columns of ``Dk`` (``forced`` ones forced
+    open; ``buf`` scratch of Dk's shape): (L, rho (k,), free columns by increasing rho, number of free sites
+    S takes, forced columns), or None when no p sites fit."""
+    np.subtract(Dk, lam[:, None], out=buf)
+    rho = np.minimum(buf, 0.0, out=buf).sum(axis=0)
+    forced_idx = np.flatnonzero(forced)
+    free_idx = np.flatnonzero(allowed & ~forced)
+    n_need = p - forced_idx.size
+    if n_need < 0 or n_need > free_idx.size:
+        return None
+    order = free_idx[np.argsort(rho[free_idx], kind="stable")]
+    L = float(lam.sum() + rho[forced_idx].sum() + rho[order[:n_need]].sum())
+    return L, rho, order, n_need, forced_idx
+
+
+def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool, buf: np.ndarray,
+                     max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
+    """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
+
+    ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in place by the relaxed
+    solutions. Returns None when the node is pruned (its bound reaches the incumbent, the tests leave no
+    solution or only the relaxed one, or the relaxed solution is feasible, hence optimal in the node),
+    else (bound, multipliers, column to branch on) with ``node.forced`` / ``node.excluded`` extended by
+    the tests (valid in the node's subtree).
+    """
+    k = Dk.shape[1]
+    forced, excluded = node.forced, node.excluded
+    allowed = ~excluded
+    row_min = Dk[:, allowed].min(axis=1)
+    lam = node.lam
+    best_L, best_lam, since = -math.inf, lam, 0
+    seen = np.zeros(k)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    for _ in range(max_iter):
+        lam = np.maximum(lam, row_min)
+        rel = _relaxed(Dk, lam, allowed, forced, p, buf)
+        if rel is None:
+            return None
+        L, rho, order, n_need, forced_idx = rel
+        S = np.concatenate([forced_idx, order[:n_need]])
+        seen[S] += 1.0
+        cost_S = float(Dk[:, S].min(axis=1).sum())
+        if cost_S < inc[1]:
+            inc[0], inc[1] = np.sort(S), cost_S
+        if n_need == 0 or n_need == order.size or _bound_proves(L, inc[1], integral):
+            return None
+        better = _improvement_threshold(inc[1], integral)
+        out = order[n_need:]
+        shut = out[L - rho[order[n_need - 1]] + rho[out] >= better]
+        fix = order[:n_need][L - rho[order[:n_need]] + rho[order[n_need]] >= better]
+        if shut.size or fix.size:  # the node's problem shrinks; its relaxation changes
+            excluded[shut] = True
+            forced[fix] = True
+            allowed = ~excluded
+            if shut.size:
+                row_min = Dk[:, allowed].min(axis=1)
+            best_L, since = -math.inf, 0
+            continue
+        if L > best_L:
+            best_L, best_lam, since = L, lam, 0
+        else:
+            since += 1
+            if since >= patience:
+                f, since, lam = f / 2.0, 0, best_lam
+                if f < f_min:
+                    break
+                continue
+        g = 1.0 - (Dk[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        norm = float(g @ g)
+        if norm == 0.0:
+            return None
+        lam = lam + (f * (inc[1] - L) / norm) * g
+    lam = best_lam if best_L > -math.inf else np.maximum(lam, row_min)
+    rel = _relaxed(Dk, lam, allowed, forced, p, buf)
+    if rel is None:
+        return None
+    L, rho, order, n_need, forced_idx = rel
+    S = np.concatenate([forced_idx, order[:n_need]])
+    if n_need == 0 or n_need == order.size:  # the tests left one solution: S
+        cost_S = float(Dk[:, S].min(axis=1).sum())
+        if cost_S < inc[1]:
+            inc[0], inc[1] = np.sort(S), cost_S
+        return None
+    # branch on the free site most often in and out of the relaxed solutions (the most fractional), else
+    # on the free site of S with the smallest rho
+    y = seen / max(seen.max(), 1.0)
+    y[forced | excluded] = -1.0
+    frac = np.flatnonzero((y > 0) & (y < 1))
+    if frac.size:
+        return L, lam, int(frac[np.argmin(np.abs(y[frac] - 0.5))])
+    free_S = order[:n_need]
+    return L, lam, int(free_S[np.argmin(rho[free_S])])
+
+
+@dataclass
+class _BranchAndBound:
+    best_sites: np.ndarray | None  # columns of the reduced matrix; None if the incumbent was not improved
+    best_cost: float
+    bound: float  # lower bound on every solution of the reduced problem better than the incumbent
+    nodes: int
+    complete: bool  # every node pruned: no better solution exists
+
+
+def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray, bound: float, best_cost: float,
+                    integral: bool, deadline: float, max_nodes: int | None = None) -> _BranchAndBound:
+    """Branch-and-bound on the Lagrangian relaxation (Beasley 1993) over the columns of ``Dk`` (the sites
+    the root's reduction tests left, ``forced`` those proven open), best bound first. Each node runs
+    :func:`_lagrangian_node` from its parent's multipliers and branches on the free site most often in and
+    out of the node's relaxed solutions (the most fractional, a proxy for the LP's y_j), else on the free
+    site of the relaxed solution with the smallest rho: open in one child, closed in the other. Stops at ``deadline``
+    (perf_counter) or after ``max_nodes`` nodes."""
+    inc: list = [None, float(best_cost)]
+    buf = np.empty_like(Dk)
+    heap = [(bound, 0, _Node(bound, forced.copy(), np.zeros(Dk.shape[1], dtype=bool), lam))]
+    count, nodes = 1, 0
+    while heap:
+        if _bound_proves(heap[0][0], inc[1], integral):
+            heap.clear()
+            break
+        if time.perf_counter() > deadline or (max_nodes is not None and nodes >= max_nodes):
+            break
+        _, _, node = heapq.heappop(heap)
+        nodes += 1
+        res = _lagrangian_node(Dk, p, node, inc, integral, buf)
+        if res is None:
+            continue
+        L, lam_node, j = res
+        L = max(L, node.bound)
+        if _bound_proves(L, inc[1], integral):
+            continue
+        site_open = _Node(L, node.forced.copy(), node.excluded.copy(), lam_node)
+        site_open.forced[j] = True
+        site_closed = _Node(L, node.forced, node.excluded, lam_node)
+        site_closed.excluded[j] = True
+        for child in (site_open, site_closed):
+            heapq.heappush(heap, (L, count, child))
+            count += 1
+    low = min(heap[0][0], inc[1]) if heap else inc[1]
+    return _BranchAndBound(inc[0], inc[1], low, nodes, not heap)
 
 
 def _improvement_threshold(ub: float, integral: bool) -> float:
@@ -481,41 +673,6 @@ def _improvement_threshold(ub: float, integral: bool) -> float:
 def _bound_proves(bound: float, ub: float, integral: bool) -> bool:
     """True when the lower bound (rounded up on integral data) reaches the incumbent's cost ``ub``."""
     return (math.ceil(bound - 1e-6 * max(1.0, abs(bound))) if integral else bound) >= ub * (1 - 1e-12)
-
-
-def _lagrangian_heuristic(
-    D: np.ndarray, S: np.ndarray, fixed_mask: np.ndarray, searched: set[tuple[int, ...]], local_search: bool
-) -> tuple[np.ndarray, float]:
-    """The relaxed solution ``S`` as a primal solution, improved by vertex substitution when
-    ``local_search`` and ``S`` was not searched before (``searched`` records it): (sites, weighted cost)."""
-    primal, cost_S = S, float(D[:, S].min(axis=1).sum())
-    key = tuple(sorted(S.tolist()))
-    if local_search and key not in searched:
-        searched.add(key)
-        S_ls, cost_ls = _vertex_substitution(D, S, fixed_mask)
-        if cost_ls < cost_S:
-            primal, cost_S = S_ls, cost_ls
-    return primal, cost_S
-
-
-def _reduction_tests(
-    L: float, rho: np.ndarray, order: np.ndarray, n_free: int, better: float, closed: np.ndarray,
-    opened: np.ndarray,
-) -> None:
-    """Beasley's (1993) reduction tests on one relaxed solution, marking sites in ``closed``/``opened``.
-
-    ``order`` lists the free sites by increasing rho; the relaxation opens the first ``n_free``. Swapping
-    a closed site in for the last one opened raises L by rho_j - rho_last; swapping an open site out for
-    the first one closed raises it by rho_first - rho_j. A site whose forced bound reaches ``better`` is
-    closed (open) in every solution better than the incumbent.
-    """
-    if 0 < n_free < order.size:
-        chosen_free = order[:n_free]
-        last_in = rho[order[n_free - 1]]
-        first_out = rho[order[n_free]]
-        out = order[n_free:]
-        closed[out[L - last_in + rho[out] >= better]] = True
-        opened[chosen_free[L - rho[chosen_free] + first_out >= better]] = True
 
 
 def _pmedian_milp(
@@ -848,11 +1005,13 @@ def solve_pmedian(
         Lagrangian relaxation of the assignment constraints optimised by subgradient (Beasley 1985,
         1993) giving a certified lower bound and a gap.
         ``"milp"``: the MILP above with scipy.optimize.milp (HiGHS) on the full candidate set.
-        ``"auto"`` (default): up to :data:`RADIUS_MAX_ENTRIES` cost entries (n x m), exact by the radius
-        formulation (García, Labbé & Marín 2011) from the greedy solution: row generation on its LP
-        relaxation, the LP solution rounded and improved by vertex substitution, reduced-cost fixing,
-        then the truncated MILP on HiGHS with the levels its solution needs (:func:`_pmedian_radius`).
-        Larger instances: heuristic + Lagrangian; if the gap is not closed, the MILP restricted by the
+        ``"auto"`` (default): up to :data:`RADIUS_MAX_ENTRIES` cost entries (n x m), exact
+        (:func:`_pmedian_exact`): greedy + vertex substitution; a Lagrangian relaxation with Beasley's
+        (1993) reduction tests, which proves large p outright; else a branch-and-bound on the Lagrangian
+        over the sites left when few are left to choose (small p); else the radius formulation (García,
+        Labbé & Marín 2011) on those sites: row generation on its LP relaxation, LP rounding, reduced-cost
+        fixing, then the truncated MILP on HiGHS with the levels its solution needs
+        (:func:`_pmedian_radius`). Larger instances: heuristic + Lagrangian; if the gap is not closed, the MILP restricted by the
         Lagrangian reduction tests (sites proven closed/open) closes it, time and size permitting
         (at most :data:`MILP_MAX_ASSIGNMENT_VARS` assignment variables). Otherwise the heuristic answer
         is returned with its honest gap.
@@ -908,17 +1067,75 @@ def solve_pmedian(
 
 def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D: np.ndarray, deadline: float,
                    mip_rel_gap: float, t0: float) -> PlacementResult:
-    """``method="auto"`` within :data:`RADIUS_MAX_ENTRIES`: the radius method from the greedy solution (the
-    LP relaxation's rounding then gives it a better incumbent); ``t0`` is the solve's start."""
-    out = _pmedian_radius(problem, p, fixed_mask, _greedy(D, p, np.flatnonzero(fixed_mask)), deadline, mip_rel_gap)
-    obj = problem.pmedian_cost(out.sites)
-    bound, gap, optimal = _finish_min(problem.integral, obj, out.bound, max(mip_rel_gap, 1e-9))
-    status = out.status + ("" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}")
-    sites = tuple(int(s) for s in sorted(out.sites))
+    """``method="auto"`` within :data:`RADIUS_MAX_ENTRIES`; ``t0`` is the solve's start.
+
+    1. Greedy + vertex substitution: the incumbent.
+    2. Lagrangian relaxation at the root (:func:`_lagrangian`): subgradient bound, Lagrangian heuristic and
+       Beasley's reduction tests, which open or close every site when the bound meets the incumbent (large
+       p: the incumbent is then proven optimal) and close most sites when p is small.
+    3. Branch-and-bound on the Lagrangian (:func:`_lagrangian_bnb`) over the sites left, for at most
+       :data:`BNB_TIME_SHARE` of the time left, and only :data:`BNB_PROBE_NODES` nodes when more than
+       :data:`BNB_MAX_FREE` sites are left to choose (it proves small p fast; from p = 20 a fractional,
+       degenerate LP leaves its bounds flat).
+    4. If still open, the radius method (:func:`_pmedian_radius`) on the sites the root left (and the
+       incumbent's), with the sites proven open and in the incumbent forced in: a sub-problem that holds
+       the incumbent and every better solution, so its bound is a bound of the whole problem.
+    """
+    fixed = np.flatnonzero(fixed_mask)
+    sites, ub = _vertex_substitution(D, _greedy(D, p, fixed), fixed_mask)
+    lr = _lagrangian(D, p, fixed_mask, sites, ub, problem.integral, deadline)
+    best_sites = lr.best_sites
+    obj = problem.pmedian_cost(best_sites)
+    status = f"Lagrangian bound after {lr.iterations} subgradient iterations"
+    bound, method = (obj if lr.proven else min(lr.bound, obj)), "lagrangian"
+    if lr.proven:
+        status += "; bound and reduction tests prove the incumbent optimal"
+    else:
+        cols = np.flatnonzero(~lr.closed)
+        now = time.perf_counter()
+        small_p = p - int(lr.opened.sum()) <= BNB_MAX_FREE
+        bb = _lagrangian_bnb(np.ascontiguousarray(D[:, cols]), p, lr.opened[cols], lr.lam, lr.bound, obj,
+                             problem.integral, now + BNB_TIME_SHARE * max(deadline - now, 0.0),
+                             max_nodes=None if small_p else BNB_PROBE_NODES)
+        if bb.best_sites is not None:
+            best_sites = cols[bb.best_sites]
+            obj = problem.pmedian_cost(best_sites)
+        method = "lagrangian-branch-and-bound"
+        status += (f"; reduction tests keep {cols.size} of {problem.n_candidates} sites; branch-and-bound: "
+                   f"{bb.nodes} nodes")
+        bound = obj if bb.complete else max(bound, min(bb.bound, obj))
+        if not bb.complete:
+            status += " (stopped)"
+            out = _radius_on_residual(problem, p, lr, best_sites, deadline, mip_rel_gap)
+            status += "; " + out.status
+            if out.objective < obj:
+                best_sites, obj = out.sites, problem.pmedian_cost(out.sites)
+            bound, method = max(bound, out.bound), "lagrangian+radius-rowgen+milp-highs"
+    bound, gap, optimal = _finish_min(problem.integral, obj, bound, max(mip_rel_gap, 1e-9))
+    status += "" if optimal else f"; NOT proven optimal: relative gap {gap:.3g}"
+    sites_t = tuple(int(s) for s in sorted(best_sites))
     return PlacementResult(
-        "p-median", sites, problem.assignment(sites), obj, bound, gap, optimal, "radius-rowgen+milp-highs",
+        "p-median", sites_t, problem.assignment(sites_t), obj, bound, gap, optimal, method,
         time.perf_counter() - t0, status,
     )
+
+
+def _radius_on_residual(problem: PlacementProblem, p: int, lr: _Lagrangian, best_sites: np.ndarray, deadline: float,
+                        mip_rel_gap: float) -> _RadiusOutcome:
+    """The radius method on the sites the Lagrangian reduction tests left plus the incumbent ``best_sites``,
+    with the sites proven open that the incumbent holds forced in. The sub-problem holds the incumbent and
+    every better solution, so its bound (``bound`` of the outcome, at most the incumbent's cost) is a bound
+    of the whole problem. The outcome's ``sites`` are candidate indices of ``problem``."""
+    in_best = np.zeros(problem.n_candidates, dtype=bool)
+    in_best[best_sites] = True
+    cols = np.flatnonzero(~lr.closed | in_best)
+    forced = np.flatnonzero((lr.opened & in_best)[cols])
+    sub = PlacementProblem.from_cost_matrix(problem.cost[:, cols], problem.weights, fixed_sites=forced.tolist())
+    out = _pmedian_radius(sub, p, np.isin(np.arange(cols.size), forced), np.searchsorted(cols, best_sites),
+                          deadline, mip_rel_gap)
+    out.sites = cols[out.sites]
+    out.status = f"radius method on {cols.size} sites: " + out.status
+    return out
 
 
 def _pmedian_by_milp(

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from planners import placement
 from planners.orlib import generate_orlib_like, read_orlib_optima, read_orlib_pmedian
 from planners.placement import PlacementProblem, solve_pmedian
 from twin.errors import TwinInputError
@@ -133,16 +134,57 @@ def test_generated_instance_deterministic_connected_metric():
         generate_orlib_like(60, 61)
 
 
+@pytest.fixture(params=["branch-and-bound", "radius"])
+def exact_path(request, monkeypatch):
+    """Force the step of the exact method that follows the root Lagrangian: the Lagrangian branch-and-bound
+    to the end, or the radius MILP (HiGHS) straight away."""
+    if request.param == "branch-and-bound":
+        monkeypatch.setattr(placement, "BNB_MAX_FREE", 10**9)
+        monkeypatch.setattr(placement, "BNB_TIME_SHARE", 1.0)
+    else:
+        monkeypatch.setattr(placement, "BNB_MAX_FREE", -1)
+        monkeypatch.setattr(placement, "BNB_PROBE_NODES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("n, p", [(80, 5), (80, 20), (120, 40)])
-def test_radius_method_matches_full_milp_on_generated(n, p):
-    """The row-generation radius solver ("auto") and the full MILP agree on generated instances, also
-    with weights and fixed sites."""
+def test_exact_method_matches_full_milp_on_generated(n, p, exact_path):
+    """Both ways of closing the root gap ("auto": Lagrangian branch-and-bound, radius MILP) agree with the
+    full MILP on generated instances, also with weights and fixed sites."""
     inst = generate_orlib_like(n, p, seed=n + p)
     weights = np.random.default_rng(p).integers(1, 10, n)
     for problem in (PlacementProblem.from_cost_matrix(inst.distances),
                     PlacementProblem.from_cost_matrix(inst.distances, weights, fixed_sites=(0, 7))):
         fast = solve_pmedian(problem, p)
         full = solve_pmedian(problem, p, method="milp")
-        assert fast.method == "radius-rowgen+milp-highs"
         assert fast.optimal and full.optimal and fast.objective == full.objective
-        assert fast.bound == fast.objective and {0, 7} & set(problem.fixed_sites) <= set(fast.sites)
+        assert fast.bound == fast.objective and fast.gap == 0
+        assert set(problem.fixed_sites) <= set(fast.sites) and len(fast.sites) == p
+        assert problem.pmedian_cost(fast.sites) == fast.objective
+
+
+@pytest.mark.parametrize("n, p", [(400, 5), (400, 133), (900, 5), (900, 150)])
+def test_exact_on_orlib_sized_generated(n, p):
+    """OR-Library-sized instances (pmed16-40 sizes) are solved to proven optimality (bound = objective); the
+    heuristic's Lagrangian bound, computed apart, stays below the optimum and its local optimum above."""
+    inst = generate_orlib_like(n, p, seed=1)
+    problem = PlacementProblem.from_cost_matrix(inst.distances)
+    res = solve_pmedian(problem, p, time_limit_s=300)
+    assert res.optimal and res.gap == 0 and res.bound == res.objective
+    assert len(res.sites) == p and problem.pmedian_cost(res.sites) == res.objective
+    heuristic = solve_pmedian(problem, p, method="heuristic", n_starts=1)
+    assert heuristic.bound <= res.objective <= heuristic.objective
+
+
+def test_branch_and_bound_stopped_reports_gap_honestly(monkeypatch):
+    """A time limit inside the branch-and-bound (or before it) leaves a valid bound and an honest gap."""
+    monkeypatch.setattr(placement, "BNB_MAX_FREE", 10**9)
+    inst = generate_orlib_like(400, 10, seed=1)
+    problem = PlacementProblem.from_cost_matrix(inst.distances)
+    exact = solve_pmedian(problem, 10)
+    assert exact.optimal
+    cut = solve_pmedian(problem, 10, time_limit_s=0.05)
+    assert cut.bound <= exact.objective <= cut.objective
+    assert cut.optimal == (cut.gap == 0)
+    if not cut.optimal:
+        assert "NOT proven optimal" in cut.status
