@@ -175,3 +175,36 @@ def test_a_signal_before_the_command_handles_signals_keeps_the_policy(twin_cli, 
     monkeypatch.setattr(runner, "run_scenario", stopped)
     code, stdout, stderr = twin_cli("run", TINY)
     assert (code, stderr, stdout) == (status, line + "\n", "")
+
+
+# The command holds at its exit until the test has signalled it: ``hold`` is registered before ``twin``'s
+# entry point runs, so it runs after everything the command registered (atexit is last in, first out),
+# when the command's outcome is decided and the interpreter is about to tear down.
+_HOLD_AT_EXIT = """
+import atexit, pathlib, sys, time
+marker, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def hold():
+    marker.touch()
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+atexit.register(hold)
+sys.argv = ["twin", "schema"]
+from twin.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_after_the_command_ended_changes_nothing(tmp_path: Path, sig) -> None:
+    """A finished command keeps its exit status: the stop signals are ignored once it has ended. (Found by
+    benchmarks/stress_signals.py: Python resets its handlers to the default action while it tears down,
+    0.6 s after an emulated call, and a SIGHUP then killed a call already written, exit -1.)"""
+    marker, go = tmp_path / "exiting", tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_AT_EXIT, str(marker), str(go)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: marker.exists() or proc.poll() is not None, "the command reaches its exit")
+    proc.send_signal(sig)
+    go.touch()
+    _, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stderr) == (0, "")

@@ -103,7 +103,22 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``twin`` script: runs the CLI, turning bad input into exit status 2."""
+    """Entry point of the ``twin`` script: runs the CLI, turning bad input into exit status 2.
+
+    Without ``argv`` (the ``twin`` script, ``python -m twin.cli``: the process is the command) the
+    stop signals are ignored once the command has ended, so that the interpreter's teardown cannot
+    turn its exit status into a death by signal (:func:`twin.run.signals.ignore_stop_signals`); with
+    ``argv`` (a caller's process, tests) the caller's handlers are left alone."""
+    from twin.run.signals import ignore_stop_signals
+
+    try:
+        _main(argv)
+    finally:
+        if argv is None:
+            ignore_stop_signals()
+
+
+def _main(argv: list[str] | None) -> None:
     from twin.run.signals import exit_status, install_default_handlers
 
     install_default_handlers()
