@@ -48,7 +48,8 @@ TWIN = [sys.executable, "-m", "twin.cli"]
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ORPHAN_WAIT_S = 5.0
 POLL_S = 0.05
-MARKER = ".twin-output.json"
+LATE = 0.05
+"""Signals of emulated calls go up to 5 % past the command's typical end, so that some land on its exit."""
 EMULATE_PHASES = {"folder": "setting up", "call": "setting up", "media": "media",
                   "call-finished": "after the call", "written": "after the call"}
 
@@ -271,18 +272,20 @@ def main(argv: list[str] | None = None) -> int:
         for clock, calls in (("real", args.calls_real), ("virtual", args.calls_virtual)):
             if not (calls or args.emulate_kills):
                 continue
-            typical = typical_s(emulate_args(clock, 20, 0, tmp / f"timing-{clock}"), tmp / f"timing-{clock}.log")
-            print(f"a 20 s {clock}-clock call's command takes {typical:.1f} s; signals in [0, {typical:.1f}] s",
-                  flush=True)
+            t10, t20 = (typical_s(emulate_args(clock, d, 0, tmp / f"timing-{clock}-{d}"), tmp / f"timing-{clock}-{d}.log")
+                        for d in (10, 20))
+            print(f"a {clock}-clock call's command takes {t10:.1f} s (10 s call) to {t20:.1f} s (20 s); signals at "
+                  f"uniform moments up to {1 + LATE:g} times that (interpolated for the call's length)", flush=True)
             for i in range(calls):
                 sig = rng.choice(SIGNALS)
-                duration, delay = rng.uniform(10.0, 20.0), rng.uniform(0.0, typical)
-                phase, problems = emulate_signal_once(clock, round(duration, 1), i, tmp / f"{clock}{i}", delay, sig)
+                duration = round(rng.uniform(10.0, 20.0), 1)
+                delay = rng.uniform(0.0, (1 + LATE) * (t10 + (t20 - t10) * (duration - 10) / 10))
+                phase, problems = emulate_signal_once(clock, duration, i, tmp / f"{clock}{i}", delay, sig)
                 outcomes[clock, phase, "ok" if not problems else "failed"] += 1
                 report(f"{clock:7s} call {i:2d} ({duration:4.1f} s): {sig.name:7s} at {delay:5.1f} s, {phase}",
                        problems)
             for i in range(args.emulate_kills):
-                delay = rng.uniform(1.0, typical)
+                delay = rng.uniform(1.0, t20)
                 args_kill = emulate_args(clock, 20, i, tmp / f"{clock}-kill{i}")
                 report(f"{clock:7s} kill {i}: SIGKILL at {delay:5.1f} s",
                        kill_once(args_kill, tmp / f"{clock}-kill{i}.log", delay))
