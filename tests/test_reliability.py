@@ -177,6 +177,46 @@ def test_a_signal_before_the_command_handles_signals_keeps_the_policy(twin_cli, 
     assert (code, stderr, stdout) == (status, line + "\n", "")
 
 
+def _signal_at(sig: int):
+    """A stand-in that raises what the entry point's handler raises when ``sig`` arrives."""
+    from twin.run.signals import Interrupted
+
+    def arrives(*args, **kwargs):
+        raise Interrupted(sig) if sig != signal.SIGINT else KeyboardInterrupt
+
+    return arrives
+
+
+@pytest.mark.parametrize("sig, status, line", [(signal.SIGTERM, 143, "interrupted by SIGTERM"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_the_entry_point_starts_keeps_the_policy(twin_cli, monkeypatch, sig, status, line):
+    """Found by benchmarks/stress_signals.py: a SIGTERM 0.15 s after ``twin emulate`` started, while the
+    entry point imported rich, printed a traceback (that import was outside the handled block)."""
+    import twin.cli
+
+    monkeypatch.setattr(twin.cli, "_quiet_broken_pipes", _signal_at(sig))
+    assert twin_cli("run", TINY) == (status, "", line + "\n")
+
+
+def test_a_signal_while_click_parses_keeps_the_policy(twin_cli, monkeypatch):
+    """A signal while click parses the command line: 129 and one line, not click's blank line and
+    "aborted" with 130."""
+    import click
+
+    monkeypatch.setattr(click.Group, "parse_args", _signal_at(signal.SIGHUP))
+    assert twin_cli("run", TINY) == (129, "", "interrupted by SIGHUP\n")
+
+
+def test_a_signal_in_clicks_own_steps_keeps_the_status(twin_cli, monkeypatch):
+    """Anywhere else in click (its context's teardown here), click turns the signal into Abort: the
+    status and the line still name the signal."""
+    import click
+
+    monkeypatch.setattr(click.Context, "_close_with_exception_info", _signal_at(signal.SIGTERM))
+    code, _, stderr = twin_cli("schema")
+    assert code == 143 and stderr.strip() == "interrupted by SIGTERM"
+
+
 # The command holds at its exit until the test has signalled it: ``hold`` is registered before ``twin``'s
 # entry point runs, so it runs after everything the command registered (atexit is last in, first out),
 # when the command's outcome is decided and the interpreter is about to tear down.

@@ -51,6 +51,14 @@ class _LazyGroup(click.Group):
     """A click group whose commands are imported only when invoked; ``--help`` lists them from
     :data:`_LAZY_COMMANDS` without importing them."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: object) -> click.Context:
+        """Parse the command line; a signal meanwhile leaves as :class:`_Stopped` (see :meth:`invoke`)."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc) from None
+
     def invoke(self, ctx: click.Context) -> object:
         """Invoke the command; a signal that stops it (while it imports or starts, before it handles
         signals itself) leaves as :class:`_Stopped`, so :func:`main` applies the signal policy."""
@@ -121,9 +129,9 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     from twin.run.signals import exit_status, install_default_handlers
 
-    install_default_handlers()
-    _quiet_broken_pipes()
     try:
+        install_default_handlers()
+        _quiet_broken_pipes()  # imports rich: 0.1 s in which a signal must be handled like any other
         cli.main(args=argv, prog_name="twin", standalone_mode=False)
         sys.stdout.flush()  # a full disk shows here for output still buffered
     except TwinInputError as exc:
@@ -132,7 +140,10 @@ def _main(argv: list[str] | None) -> None:
     except _Stopped as stopped:  # SIGINT, SIGTERM or SIGHUP before the command handled signals itself
         _say_interrupted(stopped.interrupt)
         sys.exit(exit_status(stopped.interrupt))
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # a signal in click's own steps around the command
+            _say_interrupted(exc.__cause__)
+            sys.exit(exit_status(exc.__cause__))
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
