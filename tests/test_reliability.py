@@ -192,9 +192,9 @@ def _signal_at(sig: int):
 def test_a_signal_while_the_entry_point_starts_keeps_the_policy(twin_cli, monkeypatch, sig, status, line):
     """Found by benchmarks/stress_signals.py: a SIGTERM 0.15 s after ``twin emulate`` started, while the
     entry point imported rich, printed a traceback (that import was outside the handled block)."""
-    import twin.cli
+    import twin.cli.app
 
-    monkeypatch.setattr(twin.cli, "_quiet_broken_pipes", _signal_at(sig))
+    monkeypatch.setattr(twin.cli.app, "_quiet_broken_pipes", _signal_at(sig))
     assert twin_cli("run", TINY) == (status, "", line + "\n")
 
 
@@ -215,6 +215,32 @@ def test_a_signal_in_clicks_own_steps_keeps_the_status(twin_cli, monkeypatch):
     monkeypatch.setattr(click.Context, "_close_with_exception_info", _signal_at(signal.SIGTERM))
     code, _, stderr = twin_cli("schema")
     assert code == 143 and stderr.strip() == "interrupted by SIGTERM"
+
+
+# The signal arrives, for real, when the command imports click (the first heavy import of the CLI).
+_SIGNAL_AT_CLICK = """
+import builtins, os, sys
+real_import, sig = builtins.__import__, int(sys.argv[1])
+def importing(name, *args, **kwargs):
+    if name == "click" and "click" not in sys.modules:
+        os.kill(os.getpid(), sig)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = ["twin", "schema"]
+from twin.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, status, line", [(signal.SIGTERM, 143, "interrupted by SIGTERM"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_the_cli_imports_keeps_the_policy(sig, status, line) -> None:
+    """Found by benchmarks/stress_signals.py: importing ``twin.cli`` imported click before the entry point
+    handled signals, and a Ctrl-C in those 0.05-0.15 s printed a KeyboardInterrupt traceback (SIGTERM
+    and SIGHUP killed the process). The entry point now handles them before importing anything heavy."""
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_AT_CLICK, str(int(sig))], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (status, line + "\n", "")
 
 
 # The command holds at its exit until the test has signalled it: ``hold`` is registered before ``twin``'s

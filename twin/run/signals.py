@@ -39,6 +39,13 @@ def exit_status(exc: BaseException) -> int:
     return exc.exit_status if isinstance(exc, Interrupted) else 128 + signal.SIGINT
 
 
+def interruption_line(exc: BaseException) -> str:
+    """The one line a command prints when a signal stops it: ``interrupted by SIGTERM`` (``interrupted``
+    for a plain Ctrl-C)."""
+    name = str(exc)
+    return f"interrupted by {name}" if name.startswith("SIG") else "interrupted"
+
+
 class StopRequest:
     """A stop asked for by a signal: the first signal's number, or None."""
 
@@ -122,4 +129,4 @@ def ignore_stop_signals() -> None:
 
 
 __all__ = ["STOP_SIGNALS", "Interrupted", "StopRequest", "exit_status", "ignore_stop_signals",
-           "ignoring_terminal_signals", "install_default_handlers", "stop_on_signals"]
+           "ignoring_terminal_signals", "install_default_handlers", "interruption_line", "stop_on_signals"]
