@@ -141,7 +141,25 @@ def status_problems(watched: Watched, sig: int) -> list[str]:
     stderr = watched.stderr
     if "Traceback" in stderr:
         problems.append("traceback: " + stderr[stderr.index("Traceback"):][-300:].replace("\n", " | "))
+    if problems and before_twin(watched, sig):
+        problems.append(BEFORE_TWIN)
     return problems
+
+
+BEFORE_TWIN = "(the signal came before any of twin's code ran: the interpreter's own start)"
+
+
+def before_twin(watched: Watched, sig: int) -> bool:
+    """Stopped by ``sig`` while the interpreter started (site's imports, runpy finding twin): nothing on
+    stdout, and killed by the default action or a KeyboardInterrupt traceback without a frame of twin's
+    own files."""
+    stderr = watched.stderr
+    if (watched.stderr_path.parent / "stdout").stat().st_size:
+        return False  # it had printed: twin ran
+    frames = [line for line in stderr.splitlines() if line.lstrip().startswith("File ")]
+    if watched.proc.returncode == -sig and not stderr:
+        return True
+    return "KeyboardInterrupt" in stderr and not any(f"{ROOT}/twin/" in line for line in frames)
 
 
 def kill_once(args: list[str], log_dir: Path, delay_s: float) -> list[str]:
@@ -250,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     outcomes: Counter = Counter()
 
+    before = 0
+
     def report(label: str, problems: list[str]) -> None:
-        nonlocal failures
+        nonlocal failures, before
         failures += bool(problems)
+        before += BEFORE_TWIN in problems
         print(f"{label}: {'ok' if not problems else '; '.join(problems)}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -291,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                        kill_once(args_kill, tmp / f"{clock}-kill{i}.log", delay))
     for (clock, phase, verdict), count in sorted(outcomes.items()):
         print(f"  {clock:7s} {phase:17s} {verdict:6s} {count}")
-    print(f"{failures} failure(s)")
+    print(f"{failures} failure(s), {before} of them before twin's code ran")
     return 1 if failures else 0
 
 
