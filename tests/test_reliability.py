@@ -175,3 +175,102 @@ def test_a_signal_before_the_command_handles_signals_keeps_the_policy(twin_cli, 
     monkeypatch.setattr(runner, "run_scenario", stopped)
     code, stdout, stderr = twin_cli("run", TINY)
     assert (code, stderr, stdout) == (status, line + "\n", "")
+
+
+def _signal_at(sig: int):
+    """A stand-in that raises what the entry point's handler raises when ``sig`` arrives."""
+    from twin.run.signals import Interrupted
+
+    def arrives(*args, **kwargs):
+        raise Interrupted(sig) if sig != signal.SIGINT else KeyboardInterrupt
+
+    return arrives
+
+
+@pytest.mark.parametrize("sig, status, line", [(signal.SIGTERM, 143, "interrupted by SIGTERM"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_the_entry_point_starts_keeps_the_policy(twin_cli, monkeypatch, sig, status, line):
+    """Found by benchmarks/stress_signals.py: a SIGTERM 0.15 s after ``twin emulate`` started, while the
+    entry point imported rich, printed a traceback (that import was outside the handled block)."""
+    import twin.cli.app
+
+    monkeypatch.setattr(twin.cli.app, "_quiet_broken_pipes", _signal_at(sig))
+    assert twin_cli("run", TINY) == (status, "", line + "\n")
+
+
+def test_a_signal_while_click_parses_keeps_the_policy(twin_cli, monkeypatch):
+    """A signal while click parses the command line: 129 and one line, not click's blank line and
+    "aborted" with 130."""
+    import click
+
+    monkeypatch.setattr(click.Group, "parse_args", _signal_at(signal.SIGHUP))
+    assert twin_cli("run", TINY) == (129, "", "interrupted by SIGHUP\n")
+
+
+def test_a_signal_in_clicks_own_steps_keeps_the_status(twin_cli, monkeypatch):
+    """Anywhere else in click (its context's teardown here), click turns the signal into Abort: the
+    status and the line still name the signal."""
+    import click
+
+    monkeypatch.setattr(click.Context, "_close_with_exception_info", _signal_at(signal.SIGTERM))
+    code, _, stderr = twin_cli("schema")
+    assert code == 143 and stderr.strip() == "interrupted by SIGTERM"
+
+
+# The signal arrives, for real, when the command imports click (the first heavy import of the CLI).
+_SIGNAL_AT_CLICK = """
+import builtins, os, sys
+real_import, sig = builtins.__import__, int(sys.argv[1])
+def importing(name, *args, **kwargs):
+    if name == "click" and "click" not in sys.modules:
+        os.kill(os.getpid(), sig)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = ["twin", "schema"]
+from twin.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, status, line", [(signal.SIGTERM, 143, "interrupted by SIGTERM"),
+                                               (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_the_cli_imports_keeps_the_policy(sig, status, line) -> None:
+    """Found by benchmarks/stress_signals.py: importing ``twin.cli`` imported click before the entry point
+    handled signals, and a Ctrl-C in those 0.05-0.15 s printed a KeyboardInterrupt traceback (SIGTERM
+    and SIGHUP killed the process). The entry point now handles them before importing anything heavy."""
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_AT_CLICK, str(int(sig))], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (status, line + "\n", "")
+
+
+# The command holds at its exit until the test has signalled it: ``hold`` is registered before ``twin``'s
+# entry point runs, so it runs after everything the command registered (atexit is last in, first out),
+# when the command's outcome is decided and the interpreter is about to tear down.
+_HOLD_AT_EXIT = """
+import atexit, pathlib, sys, time
+marker, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def hold():
+    marker.touch()
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+atexit.register(hold)
+sys.argv = ["twin", "schema"]
+from twin.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_after_the_command_ended_changes_nothing(tmp_path: Path, sig) -> None:
+    """A finished command keeps its exit status: the stop signals are ignored once it has ended. (Found by
+    benchmarks/stress_signals.py: Python resets its handlers to the default action while it tears down,
+    0.6 s after an emulated call, and a SIGHUP then killed a call already written, exit -1.)"""
+    marker, go = tmp_path / "exiting", tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_AT_EXIT, str(marker), str(go)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: marker.exists() or proc.poll() is not None, "the command reaches its exit")
+    proc.send_signal(sig)
+    go.touch()
+    _, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stderr) == (0, "")

@@ -1,167 +1,49 @@
-"""The ``twin`` command line: thin click commands that parse, call one library function, print.
+"""The ``twin`` command line. This module is its entry point, :func:`main`, and nothing else: it
+installs the signal policy before anything heavy is imported. The commands, click's group and the
+error policy are in :mod:`twin.cli.app` (one module per family of commands beside it).
 
-One module per family of commands (:mod:`twin.cli.run`, :mod:`twin.cli.emulate`, :mod:`twin.cli.plan`,
-:mod:`twin.cli.present`), options shared through :mod:`twin.cli.options`, one policy for outputs
-(:mod:`twin.run.outputs`). Bad input (:class:`twin.errors.TwinInputError`) is reported as one paragraph on
-stderr with exit status 2 and no traceback. Sub-commands are imported lazily so that ``twin run`` does
-not pay for importing aiortc.
+Why a bare entry point: importing click, rich and the commands' table takes 0.05-0.15 s (more on a
+loaded host); a signal then got the default action (a Ctrl-C printed a KeyboardInterrupt traceback,
+SIGTERM and SIGHUP killed the process) instead of the policy's 128 + signal and one line. What remains
+unhandled is the interpreter's own start, before any of twin's code runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-
-import click
-
-from twin.errors import TwinInputError
-
-# name -> ("module:attribute" of a click command, imported on first use; its one-line help for the
-# command list, so that ``twin --help`` imports none of them; a test keeps the two in step).
-_LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("twin.cli.run:run_command",
-            "Simulate SCENARIO's rollout with replications and write a run folder."),
-    "schema": ("twin.cli.run:schema_command", "Print the JSON Schema of scenario files."),
-    "emulate": ("twin.cli.emulate:emulate_command",
-                "Run one real WebRTC call (aiortc) across an emulated ADSL line and report what each side got."),
-    "calibrate": ("twin.cli.emulate:calibrate_command",
-                  "Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."),
-    "sweep": ("twin.cli.sweep:sweep_command",
-              "Run SWEEP (a base scenario and a grid of overrides): every point a run folder, one table of all."),
-    "plan": ("twin.cli.plan:plan_group",
-             ("Planners: propose kiosk placements, line offers and upgrade orders, each written as a scenario "
-              "that `twin run` evaluates.")),
-    "compare": ("twin.cli.present:compare_command",
-                "Compare RUN folders by calendar year (the first is the reference): verdict, charts, report.html."),
-    "report": ("twin.cli.present:report_command",
-               "Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."),
-}
-
-
-class _Stopped(Exception):
-    """A signal's KeyboardInterrupt, carried past click (which would turn it into ``Abort``: "aborted",
-    exit status 130 whatever the signal, after a blank line)."""
-
-    def __init__(self, interrupt: KeyboardInterrupt) -> None:
-        super().__init__(str(interrupt))
-        self.interrupt = interrupt
-
-
-class _LazyGroup(click.Group):
-    """A click group whose commands are imported only when invoked; ``--help`` lists them from
-    :data:`_LAZY_COMMANDS` without importing them."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        """Invoke the command; a signal that stops it (while it imports or starts, before it handles
-        signals itself) leaves as :class:`_Stopped`, so :func:`main` applies the signal policy."""
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt as exc:
-            raise _Stopped(exc) from None
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in _LAZY_COMMANDS if self._available(name))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self._load(cmd_name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, _LAZY_COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-    @staticmethod
-    def _available(name: str) -> bool:
-        import importlib.util
-
-        module_name = _LAZY_COMMANDS[name][0].split(":")[0]
-        try:
-            return importlib.util.find_spec(module_name) is not None
-        except ModuleNotFoundError:  # its package is missing
-            return False
-
-    @staticmethod
-    def _load(name: str) -> click.Command | None:
-        entry = _LAZY_COMMANDS.get(name)
-        if entry is None:
-            return None
-        module_name, attr = entry[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # that feature is not installed in this checkout yet
-                return None
-            raise
-        return getattr(module, attr, None)
-
-
-@click.group(cls=_LazyGroup)
-@click.version_option(package_name="twin")
-def cli() -> None:
-    """twin: digital twin of a public-service videoconference kiosk network on ADSL."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``twin`` script: runs the CLI, turning bad input into exit status 2."""
-    from twin.run.signals import exit_status, install_default_handlers
+    """Entry point of the ``twin`` script and of ``python -m twin.cli``: install the signal policy, then
+    run the CLI (:func:`twin.cli.app.run_cli`: bad input exits 2, a signal 128 + the signal).
 
-    install_default_handlers()
-    _quiet_broken_pipes()
-    try:
-        cli.main(args=argv, prog_name="twin", standalone_mode=False)
-        sys.stdout.flush()  # a full disk shows here for output still buffered
-    except TwinInputError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except _Stopped as stopped:  # SIGINT, SIGTERM or SIGHUP before the command handled signals itself
-        _say_interrupted(stopped.interrupt)
-        sys.exit(exit_status(stopped.interrupt))
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP outside a command's own handling
-        _say_interrupted(exc)
-        sys.exit(exit_status(exc))
-    except BrokenPipeError:  # the reader went away (`twin schema | head`): stop quietly
-        _silence_stdout()
-        sys.exit(141)
-    except OSError as exc:  # a full disk, a read-only or missing folder: say which file, no traceback
-        _silence_stdout()
-        where = exc.filename if exc.filename is not None else "standard output"
-        click.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
-        sys.exit(2)
-    sys.exit(0)
-
-
-def _quiet_broken_pipes() -> None:
-    """rich's consoles end the process with status 1 when the reader of standard output goes away
-    (``twin compare ... | head``); twin's rule is the quiet 141 of :func:`main`: make them raise
-    BrokenPipeError instead."""
-    from rich.console import Console
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError
-
-    Console.on_broken_pipe = on_broken_pipe
-
-
-def _say_interrupted(interrupt: KeyboardInterrupt) -> None:
-    """One line on stderr: ``interrupted by SIGTERM`` (``interrupted`` for a plain Ctrl-C)."""
-    name = str(interrupt)
-    click.echo(f"interrupted by {name}" if name.startswith("SIG") else "interrupted", err=True)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
-    import os
+    Without ``argv`` (the ``twin`` script, ``python -m twin.cli``: the process is the command) the
+    stop signals are ignored once the command has ended, so that the interpreter's teardown cannot
+    turn its exit status into a death by signal (:func:`twin.run.signals.ignore_stop_signals`); with
+    ``argv`` (a caller's process, tests) the caller's handlers are left alone."""
+    from twin.run.signals import exit_status, ignore_stop_signals, install_default_handlers, interruption_line
 
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+        install_default_handlers()
+        try:
+            from twin.cli.app import run_cli
+        except KeyboardInterrupt as exc:  # a signal while click, rich and the commands' table are imported
+            sys.stderr.write(interruption_line(exc) + "\n")
+            sys.exit(exit_status(exc))
+        run_cli(argv)
+    finally:
+        if argv is None:
+            ignore_stop_signals()
+
+
+def __getattr__(name: str) -> object:
+    """The application's names (``twin.cli.cli``, ...) from :mod:`twin.cli.app`, imported on first use."""
+    if name.startswith("__") or name == "app":  # not a name of the application; "app" while it imports
+        raise AttributeError(f"module 'twin.cli' has no attribute {name!r}")
+    import importlib
+
+    app = importlib.import_module("twin.cli.app")
+    try:
+        return getattr(app, name)
+    except AttributeError:
+        raise AttributeError(f"module 'twin.cli' has no attribute {name!r}") from None

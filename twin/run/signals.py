@@ -39,6 +39,13 @@ def exit_status(exc: BaseException) -> int:
     return exc.exit_status if isinstance(exc, Interrupted) else 128 + signal.SIGINT
 
 
+def interruption_line(exc: BaseException) -> str:
+    """The one line a command prints when a signal stops it: ``interrupted by SIGTERM`` (``interrupted``
+    for a plain Ctrl-C)."""
+    name = str(exc)
+    return f"interrupted by {name}" if name.startswith("SIG") else "interrupted"
+
+
 class StopRequest:
     """A stop asked for by a signal: the first signal's number, or None."""
 
@@ -107,5 +114,19 @@ def install_default_handlers() -> None:
             signal.signal(sig, handler)
 
 
-__all__ = ["STOP_SIGNALS", "Interrupted", "StopRequest", "exit_status", "ignoring_terminal_signals",
-           "install_default_handlers", "stop_on_signals"]
+def ignore_stop_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP ignored for the rest of the process: for the entry point, once the
+    command's outcome is decided (its folder written, its exit status chosen).
+
+    Why: while the interpreter tears down (about 0.6 s after an emulated call, freeing aiortc's, PyAV's
+    and numpy's objects) Python has already put its handlers back to the default action, so a signal
+    then killed a command that had finished and written everything (exit -1, -2 or -15 instead of its
+    own status). An ignored signal stays ignored through the teardown; child processes are not started
+    any more. Main thread only (elsewhere nothing is changed)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+__all__ = ["STOP_SIGNALS", "Interrupted", "StopRequest", "exit_status", "ignore_stop_signals",
+           "ignoring_terminal_signals", "install_default_handlers", "interruption_line", "stop_on_signals"]
