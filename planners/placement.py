@@ -415,6 +415,7 @@ class _Lagrangian:
     lam: np.ndarray  # (n,) the multipliers of the best bound
 
 
+# long: one subgradient iteration (relaxed bound, primal check, reduction tests, step) on shared loop state
 def _lagrangian(
     D: np.ndarray,
     p: int,
@@ -981,6 +982,7 @@ def _radius_milp(A, c, rhs, y_lb, p, deadline, mip_rel_gap) -> _MilpOutcome:
     return _run_milp(c, constraints, integrality, bounds, deadline - time.perf_counter(), mip_rel_gap)
 
 
+# long: the method dispatch (heuristic, Lagrangian, branch-and-bound, radius MILP) with its documented arguments
 def solve_pmedian(
     problem: PlacementProblem,
     p: int,
