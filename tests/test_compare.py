@@ -322,6 +322,9 @@ def test_bad_input_exits_2_with_a_clear_message(runs: dict[str, Path], tmp_path:
     assert _cli(["compare", str(runs["tiny"]), str(broken), "--out", str(tmp_path / "o2")]) == 2
     assert "missing summary.json" in capsys.readouterr().err
     assert _cli(["report", str(broken)]) == 2
+    capsys.readouterr()
+    assert _cli(["report", str(tmp_path / "mistyped")]) == 2  # a typo: said so, and no folder made for it
+    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "mistyped").exists()
     old = _copy(runs["tiny"], tmp_path / "old")
     (old / "replications_by_year.csv").unlink()
     assert _cli(["compare", str(runs["tiny"]), str(old), "--out", str(tmp_path / "o3")]) == 2
