@@ -338,3 +338,15 @@ def test_calibration_errors(tmp_path):
     _write_csv(empty, [])
     with pytest.raises(TwinInputError, match="no rows"):
         read_calibration_csv(empty)
+
+
+def test_pessimistic_bound_stays_on_the_scale(tmp_path):
+    """The worst-case bound of a point (worst call or 95 % prediction bound) is no lower than 1 for a
+    score and no lower than 0 for a frame rate, however spread the calls (twin plan lines printed 0.90)."""
+    path = tmp_path / "cal.csv"
+    _write_csv(path, [_row(pesq_up=4.2, video_fps_up=15), _row(seed=1, pesq_up=1.05, video_fps_up=1),
+                      _row(seed=2, pesq_up=4.1, video_fps_up=15)])
+    point = read_calibration_csv(path).points(get_profile("gen1"))[0]
+    assert point.worst["pesq_up"] == 1.0 and point.worst["speech_mos_up"] >= 1.0 and point.worst["mos"] >= 1.0
+    assert point.worst["video_fps_up"] == 0.0  # the bound fell below zero; a frame rate does not
+    assert point.mean["pesq_up"] == pytest.approx((4.2 + 1.05 + 4.1) / 3)  # means are untouched

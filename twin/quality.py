@@ -933,7 +933,8 @@ def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: Us
             margin = _t95(n) * sd * math.sqrt(1 + 1 / n)
             bound = mean[c] + margin if higher_is_worse else mean[c] - margin
             observed = max(observed, bound) if higher_is_worse else min(observed, bound)
-        worst[c] = observed
+        # the bound stays on its scale: a score no lower than 1 (MOS, PESQ), a rate or a size no lower than 0
+        worst[c] = max(observed, 1.0 if ("mos" in c or c.startswith("pesq")) else 0.0)
     share = sum(s.usable for s in scores) / len(scores)
     with_docs: dict[str, float] = {}
     if docs and plain:
