@@ -324,7 +324,7 @@ def test_bad_input_exits_2_with_a_clear_message(runs: dict[str, Path], tmp_path:
     assert _cli(["report", str(broken)]) == 2
     capsys.readouterr()
     assert _cli(["report", str(tmp_path / "mistyped")]) == 2  # a typo: said so, and no folder made for it
-    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "mistyped").exists()
+    assert "run folder not found" in capsys.readouterr().err and not (tmp_path / "mistyped").exists()
     old = _copy(runs["tiny"], tmp_path / "old")
     (old / "replications_by_year.csv").unlink()
     assert _cli(["compare", str(runs["tiny"]), str(old), "--out", str(tmp_path / "o3")]) == 2

@@ -114,11 +114,8 @@ def compare_command(runs: tuple[Path, ...], out: Path | None, force: bool, amort
 @_AMORTISATION
 def report_command(run_dir: Path, out: Path | None, force: bool, amortisation_years: float) -> None:
     """Write a self-contained HTML report (one file, images embedded) of the run in RUN_DIR."""
-    from twin.errors import TwinInputError
     from twin.presentation.report import write_run_report
 
-    if not Path(run_dir).is_dir():  # before anything writes the report beside it (and so makes the folder)
-        raise TwinInputError("no such folder (a run folder is what twin run prints last)", path=str(run_dir))
     with _progress("report") as step:
         path = write_run_report(run_dir, out, amortisation_years=amortisation_years, force=force, on_step=step)
     click.echo(str(path))

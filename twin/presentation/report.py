@@ -298,6 +298,8 @@ def write_run_report(run_dir: str | Path, out_file: str | Path | None = None,
         TwinInputError: missing or incomplete run folder; the report file exists (unless ``force`` and
             it is a twin report) or does not end in .html.
     """
+    if not Path(run_dir).is_dir():  # before the report's folder is made: a mistyped RUN_DIR is not created
+        raise TwinInputError("run folder not found", path=str(run_dir))
     target = Path(out_file) if out_file is not None else Path(run_dir) / "report.html"
     check_output_file(target, marker=REPORT_MARKER.encode(), force=force, suffixes=(".html", ".htm"))
     kwargs = {} if amortisation_years is None else {"amortisation_years": amortisation_years}

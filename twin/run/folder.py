@@ -335,8 +335,6 @@ def load_replications(folder: str | Path, site_ids: Sequence[str], n_rep: int, p
 
 
 def _read_json(path: Path) -> Any:
-    if not path.parent.is_dir():
-        raise TwinInputError("no such folder (a run folder is what twin run prints last)", path=str(path.parent))
     if not path.is_file():
         raise TwinInputError(f"missing {path.name}: not a complete twin run folder (was the run interrupted?)",
                              path=str(path.parent))
