@@ -40,11 +40,12 @@ The pieces, each owning one effect:
     clock inside C, so :class:`_VirtualDtlsConnection` shows aiortc a timeout on the virtual clock and,
     when it expires, waits out OpenSSL's real timer before letting it retransmit (a lost or late
     handshake flight costs up to its real timeout, 1 s, 2 s..., of wall time, and nothing else).
-    KNOWN LIMIT: OpenSSL also retransmits by itself when a handshake read finds its real timer expired,
-    so a flight that waits more than about 1 s of real time before the loop delivers it (a loaded host,
-    several calls in one loop) changes the call (measured: 521 events instead of 534 when the first six
-    DTLS datagrams of a 4 s call are each held 1.3 s); fixing it needs ``DTLS_set_timer_cb``, which
-    pyOpenSSL does not expose;
+    OpenSSL also retransmits by itself when a handshake read finds its real timer expired (a flight
+    answered after more than a real second: a loaded host, several calls in one loop); a host without
+    load never does, so such a retransmission is forestalled before the read and dropped, and its
+    doubling of the timer taken off the next virtual timeout (measured: a 4 s call whose first six DTLS
+    datagrams are each held 1.3 s of real time had 338 events instead of 345 before, the same call
+    since; ``tests/test_virtual_time.py``);
   - randomness: SSRCs, RTP sequence numbers and timestamps, SCTP tags, ICE ufrag/pwd/foundations/
     tie-breaker, STUN transaction ids, RTCP and consent intervals, VP8 picture ids, UUIDs - all drawn
     from streams seeded by the call's seed (``random.Random`` objects, never the global state);
@@ -108,6 +109,9 @@ DEADLOCK_GRACE_S = 0.5
 DTLS_MAX_TIMEOUT_S = 60.0
 """Longest DTLS retransmission timeout, s: RFC 6347 section 4.2.4.1 (OpenSSL's ``dtls1_double_timeout``
 caps it there too)."""
+DTLS_TIMER_MARGIN_S = 0.05
+"""A DTLS handshake read that finds OpenSSL's real retransmission timer this close to expiring, s, lets it
+expire and drops the retransmission first (:class:`_VirtualDtlsConnection`): a read takes far less."""
 
 
 class VirtualTimeDeadlock(RuntimeError):
@@ -605,50 +609,119 @@ DTLS_CIPHER = b"ECDHE-RSA-AES128-GCM-SHA256"
 DTLS1_2_VERSION = 0xFEFD  # OpenSSL's DTLS1_2_VERSION (not exported by pyOpenSSL)
 
 
-def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
-    class _VirtualDtlsConnection(ssl_module.Connection):
-        """OpenSSL's DTLS retransmission timer seen on the virtual clock.
+class _VirtualDtlsMixin:
+    """OpenSSL's DTLS retransmission timer seen on the virtual clock (mixed into pyOpenSSL's ``Connection``
+    by :func:`_make_dtls_connection_class`, which sets ``_v_ssl``, the ``OpenSSL.SSL`` module, and
+    ``_v_now_s``, the virtual clock).
 
-        OpenSSL (re)starts its timer, on the real clock, whenever it writes a handshake flight, new or
-        retransmitted. aiortc takes every datagram OpenSSL writes out of the BIO (``bio_read``) and then
-        asks ``DTLSv1_get_timeout``; so when ``bio_read`` has returned data since the last question and
-        the timer runs, the timer was restarted, and a virtual deadline is set at the timer's nominal
-        duration from now (1 s, 2 s, 4 s... up to 60 s: OpenSSL's remaining time, read within
-        milliseconds of the restart, rounded up to a power of two). Restarts are thus recognised from the
-        protocol's events alone, never from how much real time passed between them. aiortc waits on the
-        virtual clock until the deadline; when it then calls ``DTLSv1_handle_timeout``, the real timer
-        is waited out (``time.sleep``) so that OpenSSL retransmits, deterministically at the virtual
-        deadline.
-        """
+    OpenSSL (re)starts its timer, on the real clock, whenever it writes a handshake flight, new or
+    retransmitted. aiortc takes every datagram OpenSSL writes out of the BIO (``bio_read``) and then
+    asks ``DTLSv1_get_timeout``; so when ``bio_read`` has returned data since the last question and
+    the timer runs, the timer was restarted, and a virtual deadline is set at the timer's nominal
+    duration from now (1 s, 2 s, 4 s... up to 60 s: OpenSSL's remaining time, read within
+    milliseconds of the restart, rounded up to a power of two). Restarts are thus recognised from the
+    protocol's events alone, never from how much real time passed between them. aiortc waits on the
+    virtual clock until the deadline; when it then calls ``DTLSv1_handle_timeout``, the real timer
+    is waited out (``time.sleep``) so that OpenSSL retransmits, deterministically at the virtual
+    deadline.
 
-        _v_deadline_s: float | None = None
-        _v_restarted: bool = True
+    OpenSSL also retransmits by itself when a handshake read (``do_handshake``, ``recv``) finds its
+    real timer expired: on a loaded host a flight answered after more than a real second. A host
+    with no load never does so (its reads follow the writes within milliseconds), so before each
+    read a timer that has expired, or is within :data:`DTLS_TIMER_MARGIN_S` of it, is made to fire
+    here and what it retransmits is dropped (output pending before it is kept, in order). That
+    retransmission doubled OpenSSL's timer; the doublings are counted and taken off the nominal
+    duration of the next restart, until OpenSSL's timer is seen stopped or fresh (1 s or less).
+    """
 
-        def bio_read(self, bufsiz):
+    _v_ssl: Any
+    _v_now_s: Callable[[], float]
+    _v_deadline_s: float | None = None
+    _v_restarted: bool = True
+    _v_extra_doublings: int = 0
+    _v_stash: bytes = b""
+    dropped_retransmissions: int = 0
+
+    def bio_read(self, bufsiz):
+        if self._v_stash:
+            data, self._v_stash = self._v_stash[:bufsiz], self._v_stash[bufsiz:]
+            if len(data) < bufsiz and not self._v_stash:
+                data += self._bio_drain(bufsiz - len(data))
+        else:
             data = super().bio_read(bufsiz)
-            if data:
-                self._v_restarted = True
-            return data
+        if data:
+            self._v_restarted = True
+        return data
 
-        def DTLSv1_get_timeout(self):
-            real = super().DTLSv1_get_timeout()
-            if real is None:
-                self._v_deadline_s = None
-                return None
-            if self._v_deadline_s is None or self._v_restarted:
-                exponent = math.ceil(math.log2(max(real, 1e-3)) - 1e-9)
-                nominal = min(DTLS_MAX_TIMEOUT_S, 2.0 ** max(0, exponent))
-                self._v_deadline_s = now_s() + nominal
-                self._v_restarted = False
-            return max(0.0, self._v_deadline_s - now_s())
+    def _bio_drain(self, bufsiz: int = 1 << 16) -> bytes:
+        """Everything OpenSSL has written to the BIO (up to ``bufsiz`` bytes), b"" if nothing."""
+        out = b""
+        while len(out) < bufsiz:
+            try:
+                out += self._v_ssl.Connection.bio_read(self, bufsiz - len(out))
+            except self._v_ssl.WantReadError:
+                break
+        return out
 
-        def DTLSv1_handle_timeout(self):
-            real = super().DTLSv1_get_timeout()
-            if real is not None and real > 0:
-                _time.sleep(real + 0.002)
-            return super().DTLSv1_handle_timeout()
+    def _forestall_expiry(self) -> None:
+        real = super().DTLSv1_get_timeout()
+        if real is None:
+            self._v_extra_doublings = 0
+            return
+        if real > DTLS_TIMER_MARGIN_S:
+            return
+        _time.sleep(real + 0.002)  # past it for sure: a read never races the expiry
+        self._v_stash += self._bio_drain()
+        super().DTLSv1_handle_timeout()
+        self._bio_drain()  # the retransmission a host without load would not make
+        self.dropped_retransmissions += 1
+        self._v_extra_doublings += 1
 
-    return _VirtualDtlsConnection
+    def _after_read(self, before: bytes) -> None:
+        real = super().DTLSv1_get_timeout()
+        if real is None or (self._v_stash != before and real <= 1.0):
+            self._v_extra_doublings = 0  # stopped, or restarted afresh for a new flight
+
+    def _read(self, method, *args):
+        self._forestall_expiry()
+        self._v_stash += self._bio_drain()
+        before = self._v_stash
+        try:
+            return method(*args)
+        finally:
+            self._v_stash += self._bio_drain()
+            self._after_read(before)
+
+    def do_handshake(self):
+        return self._read(super().do_handshake)
+
+    def recv(self, bufsiz, flags=None):
+        return self._read(super().recv, bufsiz, flags)
+
+    def DTLSv1_get_timeout(self):
+        real = super().DTLSv1_get_timeout()
+        if real is None:
+            self._v_deadline_s = None
+            self._v_extra_doublings = 0
+            return None
+        if self._v_deadline_s is None or self._v_restarted:
+            exponent = math.ceil(math.log2(max(real, 1e-3)) - 1e-9) - self._v_extra_doublings
+            nominal = min(DTLS_MAX_TIMEOUT_S, 2.0 ** max(0, exponent))
+            self._v_deadline_s = self._v_now_s() + nominal
+            self._v_restarted = False
+        return max(0.0, self._v_deadline_s - self._v_now_s())
+
+    def DTLSv1_handle_timeout(self):
+        real = super().DTLSv1_get_timeout()
+        if real is not None and real > 0:
+            _time.sleep(real + 0.002)
+        return super().DTLSv1_handle_timeout()
+
+
+def _make_dtls_connection_class(ssl_module, now_s: Callable[[], float]):
+    """pyOpenSSL's ``Connection`` with :class:`_VirtualDtlsMixin` on the virtual clock ``now_s``."""
+    return type("_VirtualDtlsConnection", (_VirtualDtlsMixin, ssl_module.Connection),
+                {"_v_ssl": ssl_module, "_v_now_s": staticmethod(now_s)})
 
 
 def audio_level_dbov(frame) -> int:
