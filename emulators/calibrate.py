@@ -11,7 +11,11 @@ call completes, so an interrupted sweep keeps the finished rows.
 
 A line is named ``OFFER`` (at :data:`emulators.config.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
 its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the row's ``line`` column is
-the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by).
+the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by). A
+``/SHARE`` suffix (``adsl-2048-256@1500/4``) emulates the line as one of SHARE concurrent calls sees it
+under the twin's shared-link rule (:meth:`twin.line.Link.shared_by`: rates and buffers divided; the
+kiosk's encoder still set for the whole line): the rows the table needs to score a line shared by
+booths (column ``share``).
 
 Columns (:data:`twin.quality.CALIBRATION_COLUMNS`, meaning documented in
 :class:`twin.quality.CalibrationTable`), per direction (``_up`` kiosk -> agent, ``_down`` agent -> kiosk):
@@ -61,15 +65,40 @@ scenarios/data/README.md)."""
 
 
 def parse_line_spec(spec: str) -> tuple[str, float | None]:
-    """``"OFFER"`` or ``"OFFER@LOOP_M"`` -> ``(offer name, loop length in m or None)``."""
-    name, sep, loop = spec.strip().partition("@")
+    """``"OFFER"`` or ``"OFFER@LOOP_M"`` -> ``(offer name, loop length in m or None)`` (a ``/SHARE``
+    suffix, :func:`parse_shared_line_spec`, is refused here)."""
+    name, loop_m, share = parse_shared_line_spec(spec)
+    if share != 1:
+        raise TwinInputError(f"line {spec!r}: a share (/N) is only for twin calibrate")
+    return name, loop_m
+
+
+#: Most concurrent calls a calibrated shared line is measured for (``OFFER@LOOP_M/SHARE``).
+MAX_CALIBRATION_SHARE = 64
+
+
+def parse_shared_line_spec(spec: str) -> tuple[str, float | None, int]:
+    """``"OFFER[@LOOP_M][/SHARE]"`` -> ``(offer name, loop length in m or None, share)``: ``/SHARE``
+    measures the line as one of SHARE concurrent calls sees it (the twin's shared-link rule,
+    :meth:`twin.line.Link.shared_by`), default 1."""
+    head, slash, share_text = spec.strip().partition("/")
+    share = 1
+    if slash:
+        try:
+            share = int(share_text)
+        except ValueError:
+            share = 0
+        if not 1 <= share <= MAX_CALIBRATION_SHARE:
+            raise TwinInputError(f"line {spec!r}: expected OFFER@LOOP_M/SHARE with SHARE an integer in "
+                                 f"1..{MAX_CALIBRATION_SHARE}, got {share_text!r}")
+    name, sep, loop = head.partition("@")
     if not sep:
-        return name, None
+        return name, None, share
     try:
         loop_m = float(loop)
     except ValueError:
         raise TwinInputError(f"line {spec!r}: expected OFFER@LOOP_M with LOOP_M in metres") from None
-    return name, loop_m
+    return name, loop_m, share
 
 
 #: Name of the calibration table in a ``twin calibrate`` output folder.
@@ -92,13 +121,16 @@ def _document_s(doc) -> float:
     return math.nan
 
 
-def calibration_row(result, profile, line_label: str, loop_length_m: float, seed: int, documents: bool) -> dict:
-    """Reduce one :class:`emulators.call.CallResult` to a calibration row (column meanings above)."""
+def calibration_row(result, profile, line_label: str, loop_length_m: float, seed: int, documents: bool,
+                    share: int = 1) -> dict:
+    """Reduce one :class:`emulators.call.CallResult` to a calibration row (column meanings above); ``share``:
+    the line was emulated as one of that many concurrent calls sees it."""
     net = result.network
     config = result.config
     row = {"profile": profile.name, "line": line_label, "loop_length_m": float(loop_length_m),
            "up_kbps": config.sync_rate_up_kbps, "down_kbps": config.sync_rate_down_kbps,
-           "loss_pct": config.effective_loss_pct(), "documents": int(documents), "seed": int(seed)}
+           "loss_pct": config.effective_loss_pct(), "documents": int(documents), "seed": int(seed),
+           "share": int(share)}
     for d in ("up", "down"):
         video, audio = result.video[d], result.audio[d]
         row[f"video_fps_{d}"] = float(video.fps_mean)
@@ -131,8 +163,8 @@ def rows_to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CALIBRATION_COLUMNS)
-    for row in sorted(rows, key=lambda r: (r["profile"], r["line"], r["loop_length_m"], r["loss_pct"], r["documents"],
-                                           r["seed"])):
+    for row in sorted(rows, key=lambda r: (r["profile"], r["line"], r["loop_length_m"], r.get("share", 1), r["loss_pct"],
+                                           r["documents"], r["seed"])):
         writer.writerow([_format(row[c]) for c in CALIBRATION_COLUMNS])
     return buf.getvalue()
 
@@ -194,15 +226,16 @@ def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, l
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile, profile_for_line
 
-    line_name, loop_m = parse_line_spec(line_spec)
+    line_name, loop_m, share = parse_shared_line_spec(line_spec)
     loop_m = DEFAULT_LOOP_LENGTH_M if loop_m is None else loop_m
     profile = get_profile(profile_name)
-    line = AdslLine(get_offer(line_name), loop_m)
-    config = CallConfig(line=line, profile=profile_for_line(profile, line.sync_rate_up_kbps), duration_s=duration_s, seed=seed,
+    whole = AdslLine(get_offer(line_name), loop_m)  # the kiosk's encoder is set for its line, shared or not
+    line = whole.shared_by(share)
+    config = CallConfig(line=line, profile=profile_for_line(profile, whole.sync_rate_up_kbps), duration_s=duration_s, seed=seed,
                         scan_kb=DOCUMENT_SCAN_KB if documents else 0.0,
                         print_kb=DOCUMENT_PRINT_KB if documents else 0.0, loss_pct=loss_pct or None, clock=clock)
     result = run_emulated_call(config)
-    return calibration_row(result, profile, line_name, loop_m, seed, documents)
+    return calibration_row(result, profile, line_name, loop_m, seed, documents, share)
 
 
 def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: int, duration_s: float,
@@ -219,7 +252,7 @@ def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: 
     if not line_names or not profile_names:
         raise TwinInputError("calibration needs at least one line and one profile")
     for spec in line_names:
-        name, loop_m = parse_line_spec(spec)
+        name, loop_m, _ = parse_shared_line_spec(spec)
         offer = get_offer(name)
         if loop_m is not None:
             try:

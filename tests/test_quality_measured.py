@@ -179,3 +179,26 @@ def test_twin_emulate_sends_at_the_measured_operating_point():
     assert CallConfig.from_options(line_name="adsl-1024-256", profile_name="gen1").profile.name == "gen1"
     assert cap(line_name="adsl-1024-256", max_video_kbps=40) == 40
     assert cap(line_name="adsl-1024-256", fps=10) == 96
+
+
+def test_calibrate_measures_a_line_as_one_of_n_calls_sees_it(tmp_path):
+    """``OFFER@LOOP_M/N``: the line emulated under the shared-link rule (rates divided by N), its row marked
+    share N, and the table scores the shared line from it; a bad share exits 2 naming it."""
+    out = tmp_path / "cal"
+    proc = _twin("calibrate", "--lines", "adsl-2048-256@1500/2", "--profiles", "gen1", "--seeds", "1",
+                 "--duration-s", "3", "--jobs", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    table = read_calibration_csv(out / "calibration.csv")
+    (row,) = table.rows
+    whole = AdslLine("adsl-2048-256", 1500)
+    assert row.share == 2
+    assert row.up_kbps == pytest.approx(whole.sync_rate_up_kbps / 2, rel=1e-5)
+    assert row.down_kbps == pytest.approx(whole.sync_rate_down_kbps / 2, rel=1e-5)
+    _, how = table.point(whole.shared_by(2), get_profile("gen1"))
+    assert "one of 2 calls" in how
+    with pytest.raises(TwinInputError, match=r"alone: not measured .*shares measured on adsl-2048-256: 2"):
+        table.point(whole, get_profile("gen1"))
+    for bad in ("adsl-2048-256@1500/0", "adsl-2048-256/x"):
+        proc = _twin("calibrate", "--lines", bad, "--profiles", "gen1", "--out", str(tmp_path / "bad"))
+        assert proc.returncode == 2 and f"line {bad!r}: expected OFFER@LOOP_M/SHARE" in proc.stderr
+        assert "Traceback" not in proc.stderr

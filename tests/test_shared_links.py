@@ -4,6 +4,8 @@ concurrent calls crossing one shared office line (the relay's multi-hop paths, `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from twin.errors import TwinInputError
 from twin.line import AdslLine, Backhaul, ClockedHop, LineError, Link, LinkPath, LinkQueue, get_offer
 from twin.model.inputs import prepare, worst_hop
 from twin.model.replication import Replication, simulate
-from twin.quality import OpinionQualityModel
+from twin.quality import CALIBRATION_COLUMNS, CalibrationRow, CalibrationTable, OpinionQualityModel
 
 
 def test_a_shared_line_as_one_call_sees_it():
@@ -75,6 +77,31 @@ def test_an_expert_kiosk_at_a_shared_office_cannot_set_its_own_line(small_scenar
         small_scenario(lambda d: _two_experts_at_one_office(d, own_line=True))
 
 
+class _Citizen:
+    """The fields ``Replication._start_shared`` reads of a citizen (from the kiosk at site 0)."""
+
+    def __init__(self):
+        self.stream = type("S", (), {"site": 0, "service": 0})()
+        self.phase = 0
+
+
+def _overlapping_interviews(rep: Replication) -> dict[str, np.ndarray]:
+    """Two interviews from site 0 on the stations at sites 1 and 2: ``a`` from 0 to 30 min, ``b`` from 10 to
+    50 min; each one's (MOS, speech, video, usable) at its end."""
+    results = {}
+
+    def interview(name: str, start: float, length: float, station: int):
+        yield rep.env.timeout(start)
+        call = rep._start_shared(_Citizen(), (station, "expert", station, None))
+        yield rep.env.timeout(length)
+        results[name] = np.array(rep._end_shared(call))
+
+    rep.env.process(interview("a", 0.0, 30.0, 1))
+    rep.env.process(interview("b", 10.0, 40.0, 2))
+    rep.env.run()
+    return results
+
+
 def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scenario):
     """Two interviews on the shared office line, overlapping for part of their time: each one's MOS is
     the time average of the one-call and the two-call MOS, weighted by the minutes at each level."""
@@ -82,7 +109,6 @@ def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scen
     quality = OpinionQualityModel()
     inputs = prepare(loaded, quality)
     rep = Replication(inputs, 1)
-    env = rep.env
     office = inputs.station_link[1]
     kiosk = inputs.links[0]
     profile = inputs.profiles[1]
@@ -91,27 +117,55 @@ def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scen
         q = quality.score(kiosk.shared_by(n), inputs.links[office].shared_by(n), profile)
         return np.array([q.mos, q.speech_mos, min(q.video_mos_up, q.video_mos_down), q.usable])
 
-    class _C:  # the fields _start_shared reads of a citizen
-        def __init__(self):
-            self.stream = type("S", (), {"site": 0, "service": 0})()
-            self.phase = 0
-
-    results = {}
-
-    def interview(name: str, start: float, length: float, station: int):
-        yield env.timeout(start)
-        call = rep._start_shared(_C(), (station, "expert", station, None))
-        yield env.timeout(length)
-        results[name] = np.array(rep._end_shared(call))  # (MOS, speech, video, usable)
-
-    env.process(interview("a", 0.0, 30.0, 1))
-    env.process(interview("b", 10.0, 40.0, 2))
-    env.run()
+    results = _overlapping_interviews(rep)
     # a: 10 min alone, 20 min with b; b: 20 min with a, 20 min alone
     assert scores(2)[1] < scores(1)[1]  # sharing the line lowers the speech score at least
     assert results["a"] == pytest.approx((10 * scores(1) + 20 * scores(2)) / 30)
     assert results["b"] == pytest.approx((20 * scores(2) + 20 * scores(1)) / 40)
     assert rep.link_calls[office] == 0 and not rep.on_link[office]
+
+
+def _measured_alone_and_shared(shares: tuple[int, ...]) -> CalibrationTable:
+    """A calibration table of Vorey's line (adsl-512-128 at 3,200 m) measured as one of each of ``shares``
+    concurrent calls, each share its own frame rate and delay (worse with more calls)."""
+    base = dict.fromkeys(CALIBRATION_COLUMNS, 0.0)
+    base.update(profile="gen1", line="adsl-512-128", loop_length_m=3200.0, video_mos_up=4.0, video_mos_down=4.0,
+                audio_delay_ms_up=50.0, audio_delay_ms_down=30.0, pesq_up=3.5, pesq_down=3.5, scan_s=math.nan,
+                print_s=math.nan, delay_p95_ms_down=100.0)
+    rows = [CalibrationRow(**{**base, "share": float(n), "up_kbps": 128.0 / n, "down_kbps": 512.0 / n,
+                              "video_fps_up": 15.0 / n, "video_fps_down": 15.0, "delay_p95_ms_up": 200.0 * n,
+                              "pesq_up": 3.5 - 0.5 * (n - 1)})
+            for n in shares]
+    return CalibrationTable(rows, path="shared.csv")
+
+
+def test_a_calibrated_model_scores_booths_sharing_a_line_from_rows_at_their_share(small_scenario):
+    """Two booths at Vorey on its one line, scored by a calibration table: two interviews overlapping for
+    part of their time each get the time average of the line measured alone and as one of two calls
+    (never the line alone throughout); a table without the two-call rows is refused before the first
+    event, naming the site, the share and the command that measures it."""
+
+    def two_booths(data: dict) -> None:
+        _two_experts_at_one_office(data)
+        data["sites"][0]["kiosk_count"] = 2
+
+    loaded = small_scenario(two_booths)
+    with pytest.raises(TwinInputError, match=r"site 'vorey'.*as one of 2 concurrent calls.*"
+                                             r"twin calibrate --lines adsl-512-128@3200/2"):
+        prepare(loaded, _measured_alone_and_shared((1,)))
+    table = _measured_alone_and_shared((1, 2))
+    inputs = prepare(loaded, table)
+    rep = Replication(inputs, 1)
+    kiosk, profile = inputs.links[0], inputs.profiles[1]
+
+    def scores(n: int) -> np.ndarray:
+        q = table.score(kiosk.shared_by(n), inputs.links[inputs.station_link[1]], profile)
+        return np.array([q.mos, q.speech_mos, min(q.video_mos_up, q.video_mos_down), q.usable])
+
+    results = _overlapping_interviews(rep)
+    assert scores(2)[0] < scores(1)[0] and scores(2)[1] < scores(1)[1]
+    assert results["a"] == pytest.approx((10 * scores(1) + 20 * scores(2)) / 30)
+    assert results["b"] == pytest.approx((20 * scores(2) + 20 * scores(1)) / 40)
 
 
 # -- an exchange's backhaul in the scenario and the model -------------------------------------------

@@ -760,9 +760,11 @@ CALIBRATION_COLUMNS: tuple[str, ...] = (
     "video_fps_up", "video_fps_down", "video_kbps_up", "video_kbps_down", "pauses_up", "pauses_down",
     "delay_p95_ms_up", "delay_p95_ms_down", "video_mos_up", "video_mos_down",
     "audio_loss_pct_up", "audio_loss_pct_down", "audio_delay_ms_up", "audio_delay_ms_down", "pesq_up", "pesq_down",
-    "scan_s", "print_s",
+    "scan_s", "print_s", "share",
 )
 """Columns of a calibration CSV, in the order ``twin calibrate`` writes them (one row per emulated call)."""
+_DEFAULTED_COLUMNS = {"share": 1.0}
+"""Columns a table written before they existed lacks, with the value every row then has."""
 
 _TEXT_COLUMNS = ("profile", "line")
 _NUMERIC_COLUMNS = tuple(c for c in CALIBRATION_COLUMNS if c not in _TEXT_COLUMNS)
@@ -804,6 +806,7 @@ class CalibrationRow:
     pesq_down: float
     scan_s: float
     print_s: float
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -877,6 +880,7 @@ class MeasuredPoint:
     with_documents: Mapping[str, float]
     usable_share: float
     worst: Mapping[str, float]
+    share: int = 1
 
     def describe(self) -> str:
         """One line: the operating point the scores rest on."""
@@ -886,7 +890,8 @@ class MeasuredPoint:
             w = self.with_documents
             doc = (f"; with a scan in flight {w['video_fps_up']:.1f} fps up, p95 {w['delay_p95_ms_up']:.0f} ms, "
                    f"scan {w['scan_s']:.0f} s")
-        return (f"{self.profile} on {self.line}@{self.loop_length_m:g} m ({self.up_kbps:g}/{self.down_kbps:g} kbit/s, "
+        shared = f", one of {self.share} calls sharing it" if self.share > 1 else ""
+        return (f"{self.profile} on {self.line}@{self.loop_length_m:g} m{shared} ({self.up_kbps:g}/{self.down_kbps:g} kbit/s, "
                 f"{self.seeds} calls): video {m['video_kbps_up']:.0f} kbit/s {m['video_fps_up']:.1f} fps up / "
                 f"{m['video_fps_down']:.1f} down, p95 delay {m['delay_p95_ms_up']:.0f}/{m['delay_p95_ms_down']:.0f} ms, "
                 f"PESQ {m['pesq_up']:.2f}/{m['pesq_down']:.2f}, MOS {m['mos']:.2f}, usable {self.usable_share:.0%}{doc}")
@@ -944,7 +949,7 @@ def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: Us
         share *= sum(criteria.documents_through(r) for r in docs) / len(docs)
     r0 = rows[0]
     return MeasuredPoint(r0.profile, r0.line, r0.loop_length_m, r0.loss_pct, r0.up_kbps, r0.down_kbps, len(base),
-                         mean, ci, with_docs, share, worst)
+                         mean, ci, with_docs, share, worst, int(r0.share))
 
 
 class CalibrationTable:
@@ -972,6 +977,9 @@ class CalibrationTable:
     pesq_*                P.862.2 wideband PESQ MOS-LQO of the decoded speech against the recording
     scan_s, print_s       time for the scan (uplink) / print (downlink) to complete, s: measured, or
                           projected from the bytes delivered when the call ended first (nan: no document)
+    share                 the line as one of ``share`` concurrent calls sees it (the shared-link rule,
+                          :meth:`twin.line.Link.shared_by`: rates and buffers divided; the sync rates
+                          columns are the divided ones); 1 when the column is absent (older tables)
     ===================== ==================================================================================
 
     Columns ``delay_p95_ms_*``, ``audio_delay_ms_*``, ``pesq_*``, ``scan_s``, ``print_s`` may be empty or
@@ -979,8 +987,9 @@ class CalibrationTable:
     [1, 5], ``pesq_*`` in [1, 5], percentages <= 100). Missing columns, text or NaN where a number is
     required raise :class:`twin.errors.TwinInputError` naming the file, row and column.
 
-    Lookup (:meth:`score`, :meth:`point`): the rows of the profile, the kiosk line's offer and its
-    ``loss_pct`` exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
+    Lookup (:meth:`score`, :meth:`point`): the rows of the profile, the kiosk line's offer, its
+    ``loss_pct`` and its ``share`` (a line shared by n concurrent calls, as the model scores it, needs
+    rows measured at share n: ``twin calibrate --lines OFFER@LOOP_M/N``) exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
     rates, pooled (the emulator's line is defined by its sync rates, loss and interleaving, so equal
     rates are the same line, measured with more seeds); else (2) linear interpolation between the two
     measured loop lengths around the kiosk line's. Anything else - a line, loss or profile not
@@ -995,7 +1004,7 @@ class CalibrationTable:
         self.rows = tuple(rows)
         self.path = path
         self.criteria = criteria or UsableCriteria()
-        self._points: dict[tuple[str, str, float, float], MeasuredPoint] = {}
+        self._points: dict[tuple[str, str, tuple[float, ...], float, int], MeasuredPoint] = {}
 
     @classmethod
     def from_records(cls, header: list[str], records: Iterable[tuple[int, Mapping[str, str | None]]],
@@ -1007,7 +1016,7 @@ class CalibrationTable:
             TwinInputError: missing columns, or a bad value (naming the file, the row's line number, the
             column and the value).
         """
-        missing = [c for c in CALIBRATION_COLUMNS if c not in header]
+        missing = [c for c in CALIBRATION_COLUMNS if c not in header and c not in _DEFAULTED_COLUMNS]
         if missing:
             raise TwinInputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(CALIBRATION_COLUMNS)}",
                                  path=path)
@@ -1022,6 +1031,9 @@ class CalibrationTable:
                 raise TwinInputError(f"row at line {line_num}, column {col}: empty value", path=path)
             values[col] = text
         for col in _NUMERIC_COLUMNS:
+            if col in _DEFAULTED_COLUMNS and raw.get(col) is None:
+                values[col] = _DEFAULTED_COLUMNS[col]
+                continue
             text = (raw.get(col) or "").strip()
             if col in _OPTIONAL_COLUMNS and text.lower() in ("", "nan"):
                 values[col] = math.nan
@@ -1037,6 +1049,8 @@ class CalibrationTable:
                 ok = ok and v <= 100.0
             if col in ("up_kbps", "down_kbps", "loop_length_m"):
                 ok = ok and v > 0
+            if col == "share":
+                ok = ok and v >= 1 and v == int(v)
             if not ok:
                 raise TwinInputError(f"row at line {line_num}, column {col}: value out of range: {text!r}", path=path)
             values[col] = v
@@ -1050,17 +1064,21 @@ class CalibrationTable:
         """Offer names measured for ``profile``."""
         return tuple(dict.fromkeys(r.line for r in self.rows if r.profile == profile))
 
-    def points(self, profile: EncoderProfile) -> list[MeasuredPoint]:
-        """Every measured (line, loop, loss) of ``profile``, each on its own (sorted by line then loop)."""
-        keys = sorted({(r.line, r.loop_length_m, r.loss_pct) for r in self.rows if r.profile == profile.name})
-        return [self._point(profile, line, (loop,), loss) for line, loop, loss in keys]
+    def points(self, profile: EncoderProfile, share: int = 1) -> list[MeasuredPoint]:
+        """Every measured (line, loop, loss) of ``profile`` as one of ``share`` concurrent calls sees it
+        (default: alone), each on its own (sorted by line then loop)."""
+        keys = sorted({(r.line, r.loop_length_m, r.loss_pct) for r in self.rows
+                       if r.profile == profile.name and r.share == share})
+        return [self._point(profile, line, (loop,), loss, share) for line, loop, loss in keys]
 
-    def _point(self, profile: EncoderProfile, line: str, loops: tuple[float, ...], loss: float) -> MeasuredPoint:
-        """The calls of ``profile`` on ``line`` at loss ``loss`` and any of ``loops``, summarised."""
-        key = (profile.name, line, loops, loss)
+    def _point(self, profile: EncoderProfile, line: str, loops: tuple[float, ...], loss: float,
+               share: int = 1) -> MeasuredPoint:
+        """The calls of ``profile`` on ``line`` at loss ``loss``, share ``share`` and any of ``loops``,
+        summarised."""
+        key = (profile.name, line, loops, loss, share)
         point = self._points.get(key)
         if point is None:
-            rows = [r for r in self.rows if (r.profile, r.line, r.loss_pct) == (profile.name, line, loss)
+            rows = [r for r in self.rows if (r.profile, r.line, r.loss_pct, r.share) == (profile.name, line, loss, share)
                     and r.loop_length_m in loops]
             point = self._points[key] = _summarise(rows, profile, self.criteria)
         return point
@@ -1093,6 +1111,15 @@ class CalibrationTable:
         if not rows:
             raise TwinInputError(f"line {label}: loss {kiosk_line.loss_pct:g} % not measured for {profile.name} on "
                                  f"{offer}; run twin calibrate --loss-pct for it", path=self.path)
+        share = kiosk_line.share
+        shares = sorted({int(r.share) for r in rows})
+        rows = [r for r in rows if r.share == share]
+        if not rows:
+            how = "alone" if share == 1 else f"as one of {share} concurrent calls (the shared-link rule)"
+            raise TwinInputError(
+                f"line {label} {how}: not measured for {profile.name} (shares measured on {offer}: "
+                f"{', '.join(map(str, shares))}); run twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}"
+                f"{f'/{share}' if share > 1 else ''}", path=self.path)
         loops = sorted({r.loop_length_m for r in rows})
         loss = kiosk_line.loss_pct
         up, down = kiosk_line.sync_rate_up_kbps, kiosk_line.sync_rate_down_kbps
@@ -1101,14 +1128,17 @@ class CalibrationTable:
             and math.isclose(r.down_kbps, down, rel_tol=1e-5) for r in rows))
         if same:  # the same emulated line measured at each of these loops: all their calls count
             where = "+".join(f"{m:g}" for m in same)
-            return self._point(profile, offer, same, loss), f"line {offer}@{where} (sync rates {up:g}/{down:g})"
+            shared = f", one of {share} calls" if share > 1 else ""
+            return (self._point(profile, offer, same, loss, share),
+                    f"line {offer}@{where}{shared} (sync rates {up:g}/{down:g})")
         below = [m for m in loops if m < kiosk_line.loop_length_m]
         above = [m for m in loops if m > kiosk_line.loop_length_m]
         if not below or not above:
             raise TwinInputError(f"line {label} ({up:g}/{down:g} kbit/s): outside the measured loop lengths "
                                  f"{', '.join(f'{m:g}' for m in loops)} m of {offer} for {profile.name}; run "
-                                 f"twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}", path=self.path)
-        a, b = self._point(profile, offer, (below[-1],), loss), self._point(profile, offer, (above[0],), loss)
+                                 f"twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}"
+                                 f"{f'/{share}' if share > 1 else ''}", path=self.path)
+        a, b = self._point(profile, offer, (below[-1],), loss, share), self._point(profile, offer, (above[0],), loss, share)
         w = (kiosk_line.loop_length_m - a.loop_length_m) / (b.loop_length_m - a.loop_length_m)
 
         def mix(x: Mapping[str, float], y: Mapping[str, float]) -> dict[str, float]:
@@ -1117,7 +1147,7 @@ class CalibrationTable:
         point = MeasuredPoint(profile.name, offer, kiosk_line.loop_length_m, loss, up, down, min(a.seeds, b.seeds),
                               mix(a.mean, b.mean), {k: None for k in a.mean},
                               mix(a.with_documents, b.with_documents) if a.with_documents and b.with_documents else {},
-                              (1 - w) * a.usable_share + w * b.usable_share, mix(a.worst, b.worst))
+                              (1 - w) * a.usable_share + w * b.usable_share, mix(a.worst, b.worst), share)
         return point, f"interpolated {offer}@{a.loop_length_m:g}-{b.loop_length_m:g}"
 
     def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:

@@ -291,9 +291,10 @@ def _discard_empty_folder(folder: Path | None) -> None:
 
 @click.command("calibrate")
 @click.option("--lines", default=None,
-              help="Comma-separated OFFER or OFFER@LOOP_M (default: the full sweep: every offer at the shortest, "
-                   "middle and longest loop of its reach, documents at the middle one, a lossy case); "
-                   "'auvergne' for the Auvergne kiosk offers at their typical loop lengths.")
+              help="Comma-separated OFFER or OFFER@LOOP_M, with /N for the line as one of N concurrent calls "
+                   "sees it (the shared-link rule; e.g. adsl-2048-256@1500/4) (default: the full sweep: every "
+                   "offer at the shortest, middle and longest loop of its reach, documents at the middle one, a "
+                   "lossy case); 'auvergne' for the Auvergne kiosk offers at their typical loop lengths.")
 @click.option("--profiles", default="gen1,gen2", show_default=True, help="Comma-separated encoder profiles.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Calls per point (different seeds).")
 @click.option("--loss-pct", type=float, default=0.0, show_default=True, help="Random loss with --lines, %.")

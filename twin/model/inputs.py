@@ -684,8 +684,8 @@ def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
     (:meth:`ModelInputs.path_quality`).
 
     Raises:
-        TwinInputError: the quality model cannot score a kiosk's line or its backhaul (message prefixed
-            with the site).
+        TwinInputError: the quality model cannot score a kiosk's line (alone, and as each of its booths'
+            concurrent calls sees it) or its backhaul (message prefixed with the site).
     """
     rows: list[dict[str, object]] = []
     agent = inputs.office_lines[0]
@@ -698,6 +698,9 @@ def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
                 q = inputs.quality_model.score(line, agent, inputs.profiles[gen])
                 video = min(v for v in (q.video_mos_up, q.video_mos_down) if v is not None)
                 mos, speech, usable, source = q.mos, q.speech_mos, q.usable, q.source
+                booths = inputs.kiosk_count[site] if inputs.link_shared and inputs.link_shared[site] else 1
+                for n in range(2, booths + 1):  # the line as each of n booths' concurrent calls sees it
+                    inputs.quality_model.score(line.shared_by(n), agent, inputs.profiles[gen])
                 if len(hops) > 1:  # the worst hop of the kiosk's line and its exchange's backhaul, one call
                     mos, speech, video, worst_usable = inputs.path_quality([inputs.links[k] for k in hops], agent, gen)
                     usable = None if usable is None else worst_usable
