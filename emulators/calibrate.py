@@ -12,10 +12,11 @@ call completes, so an interrupted sweep keeps the finished rows.
 A line is named ``OFFER`` (at :data:`emulators.config.DEFAULT_LOOP_LENGTH_M`, where every offer syncs at
 its caps) or ``OFFER@LOOP_M`` (that offer on a loop of ``LOOP_M`` metres); the row's ``line`` column is
 the offer name either way (what :class:`twin.quality.CalibrationTable` matches kiosk lines by). A
-``/SHARE`` suffix (``adsl-2048-256@1500/4``) emulates the line as one of SHARE concurrent calls sees it
-under the twin's shared-link rule (:meth:`twin.line.Link.shared_by`: rates and buffers divided; the
-kiosk's encoder still set for the whole line): the rows the table needs to score a line shared by
-booths (column ``share``).
+``/SHARE`` suffix (``adsl-2048-256@1500/4``) runs SHARE concurrent calls through that one line (the
+booths of a town hall: ``twin emulate --calls SHARE --shared-line``, one loop, the same two LinkQueues)
+and writes one row per call with column ``share`` = SHARE: what the table needs to score a line shared
+by booths, measured where the model's shared-link rule (:meth:`twin.line.Link.shared_by`) only
+approximates it.
 
 Columns (:data:`twin.quality.CALIBRATION_COLUMNS`, meaning documented in
 :class:`twin.quality.CalibrationTable`), per direction (``_up`` kiosk -> agent, ``_down`` agent -> kiosk):
@@ -79,8 +80,7 @@ MAX_CALIBRATION_SHARE = 64
 
 def parse_shared_line_spec(spec: str) -> tuple[str, float | None, int]:
     """``"OFFER[@LOOP_M][/SHARE]"`` -> ``(offer name, loop length in m or None, share)``: ``/SHARE``
-    measures the line as one of SHARE concurrent calls sees it (the twin's shared-link rule,
-    :meth:`twin.line.Link.shared_by`), default 1."""
+    measures SHARE concurrent calls through the line (default 1)."""
     head, slash, share_text = spec.strip().partition("/")
     share = 1
     if slash:
@@ -219,23 +219,26 @@ def sweep_specs(profiles: list[str], seeds: int, offers: list[str] | None = None
 
 
 def _one_call(line_spec: str, profile_name: str, duration_s: float, seed: int, loss_pct: float, documents: bool,
-              clock: str = "virtual") -> dict:
-    """Worker: one call, returns its row (runs in a child process)."""
+              clock: str = "virtual") -> list[dict]:
+    """Worker: the call of a task (``OFFER@LOOP_M/SHARE``: SHARE concurrent calls through the one line,
+    seeds ``seed``...), returns its rows (runs in a child process)."""
     from emulators.call import run_emulated_call
     from emulators.config import DEFAULT_LOOP_LENGTH_M, CallConfig
+    from emulators.group import call_configs, run_calls
     from twin.line import AdslLine, get_offer
     from twin.profiles import get_profile, profile_for_line
 
     line_name, loop_m, share = parse_shared_line_spec(line_spec)
     loop_m = DEFAULT_LOOP_LENGTH_M if loop_m is None else loop_m
     profile = get_profile(profile_name)
-    whole = AdslLine(get_offer(line_name), loop_m)  # the kiosk's encoder is set for its line, shared or not
-    line = whole.shared_by(share)
-    config = CallConfig(line=line, profile=profile_for_line(profile, whole.sync_rate_up_kbps), duration_s=duration_s, seed=seed,
+    line = AdslLine(get_offer(line_name), loop_m)
+    config = CallConfig(line=line, profile=profile_for_line(profile, line.sync_rate_up_kbps), duration_s=duration_s, seed=seed,
                         scan_kb=DOCUMENT_SCAN_KB if documents else 0.0,
                         print_kb=DOCUMENT_PRINT_KB if documents else 0.0, loss_pct=loss_pct or None, clock=clock)
-    result = run_emulated_call(config)
-    return calibration_row(result, profile, line_name, loop_m, seed, documents, share)
+    if share == 1:
+        return [calibration_row(run_emulated_call(config), profile, line_name, loop_m, seed, documents)]
+    results = run_calls(call_configs(config, share), shared_line=True)
+    return [calibration_row(r, profile, line_name, loop_m, r.config.seed, documents, share) for r in results]
 
 
 def check_calibration(line_names: list[str], profile_names: list[str], *, jobs: int, duration_s: float,
@@ -304,12 +307,13 @@ def run_calibration(
             pool.submit(_one_call, line, prof, float(duration_s), seed + i, loss, docs, clock): (line, prof)
             for i, (line, prof, loss, docs, _k) in enumerate(tasks)
         }
+        n_rows = sum(parse_shared_line_spec(t[0])[2] for t in tasks)
         for fut in cf.as_completed(futures):
-            row = fut.result()
-            rows.append(row)
+            for row in fut.result():
+                rows.append(row)
+                if progress is not None:
+                    progress(row, len(rows), n_rows)
             atomic_write_text(out, rows_to_csv(rows))
-            if progress is not None:
-                progress(row, len(rows), len(tasks))
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

@@ -308,20 +308,20 @@ def test_calibration_same_sync_rates_interpolates_and_refuses(tmp_path):
 
 
 def test_calibration_shared_line_is_scored_from_rows_measured_at_its_share(tmp_path):
-    """A line shared by n concurrent calls (the shared-link rule) is scored from the rows measured at
-    share n, never from the line measured alone; a share not measured is refused with the command that
+    """A line carrying n concurrent calls is scored from the rows of n calls measured together through it
+    (share n), never from the line measured alone; a share not measured is refused with the command that
     measures it; a table written before the share column is read as measured alone."""
     path = tmp_path / "cal.csv"
     offer = {"line": "adsl-2048-256", "loop_length_m": 1500}
     _write_csv(path, [_row(**offer, up_kbps=256, down_kbps=2048),
-                      _row(**offer, up_kbps=128, down_kbps=1024, share=2, video_fps_up=9, delay_p95_ms_up=600)])
+                      _row(**offer, up_kbps=256, down_kbps=2048, share=2, video_fps_up=9, delay_p95_ms_up=600)])
     table = read_calibration_csv(path)
     gen1, line = get_profile("gen1"), AdslLine("adsl-2048-256", 1500)
     alone, shared = table.score(line, AGENT, gen1), table.score(line.shared_by(2), AGENT, gen1)
     assert (alone.frame_rate_fps_up, alone.one_way_delay_ms) == (15, 200)
     assert (shared.frame_rate_fps_up, shared.one_way_delay_ms) == (9, 600) and "one of 2 calls" in shared.source
     assert [p.share for p in table.points(gen1)] == [1] and [p.share for p in table.points(gen1, share=2)] == [2]
-    with pytest.raises(TwinInputError, match=r"as one of 3 concurrent calls .*shares measured on adsl-2048-256: 1, 2"
+    with pytest.raises(TwinInputError, match=r"as one of 3 concurrent calls: not measured .*shares measured on adsl-2048-256: 1, 2"
                                              r".*twin calibrate --lines adsl-2048-256@1500/3"):
         table.score(line.shared_by(3), AGENT, gen1)
     old = tmp_path / "old.csv"

@@ -181,23 +181,27 @@ def test_twin_emulate_sends_at_the_measured_operating_point():
     assert cap(line_name="adsl-1024-256", fps=10) == 96
 
 
-def test_calibrate_measures_a_line_as_one_of_n_calls_sees_it(tmp_path):
-    """``OFFER@LOOP_M/N``: the line emulated under the shared-link rule (rates divided by N), its row marked
-    share N, and the table scores the shared line from it; a bad share exits 2 naming it."""
+def test_calibrate_measures_n_concurrent_calls_through_one_line(tmp_path):
+    """``OFFER@LOOP_M/N``: N calls at once through the one line, one row each (share N, the line's own
+    rates, seeds apart), worse than the line carries one call; the table scores the line as N calls share
+    it from them; a bad share exits 2 naming it."""
     out = tmp_path / "cal"
-    proc = _twin("calibrate", "--lines", "adsl-2048-256@1500/2", "--profiles", "gen1", "--seeds", "1",
-                 "--duration-s", "3", "--jobs", "1", "--out", str(out))
+    proc = _twin("calibrate", "--lines", "adsl-512-128@3000,adsl-512-128@3000/2", "--profiles", "gen1",
+                 "--seeds", "1", "--duration-s", "4", "--jobs", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     table = read_calibration_csv(out / "calibration.csv")
-    (row,) = table.rows
-    whole = AdslLine("adsl-2048-256", 1500)
-    assert row.share == 2
-    assert row.up_kbps == pytest.approx(whole.sync_rate_up_kbps / 2, rel=1e-5)
-    assert row.down_kbps == pytest.approx(whole.sync_rate_down_kbps / 2, rel=1e-5)
+    alone = [r for r in table.rows if r.share == 1]
+    shared = [r for r in table.rows if r.share == 2]
+    whole = AdslLine("adsl-512-128", 3000)
+    assert len(alone) == 1 and len(shared) == 2 and len({r.seed for r in shared}) == 2
+    assert all(r.up_kbps == pytest.approx(whole.sync_rate_up_kbps, rel=1e-5) for r in table.rows)
+    # two generation-1 calls do not fit a 128 kbit/s uplink that carries one: the kiosks' video suffers
+    assert max(r.delay_p95_ms_up for r in shared) > alone[0].delay_p95_ms_up
     _, how = table.point(whole.shared_by(2), get_profile("gen1"))
     assert "one of 2 calls" in how
-    with pytest.raises(TwinInputError, match=r"alone: not measured .*shares measured on adsl-2048-256: 2"):
-        table.point(whole, get_profile("gen1"))
+    with pytest.raises(TwinInputError, match=r"as one of 3 concurrent calls: not measured .*shares measured on "
+                                             r"adsl-512-128: 1, 2"):
+        table.point(whole.shared_by(3), get_profile("gen1"))
     for bad in ("adsl-2048-256@1500/0", "adsl-2048-256/x"):
         proc = _twin("calibrate", "--lines", bad, "--profiles", "gen1", "--out", str(tmp_path / "bad"))
         assert proc.returncode == 2 and f"line {bad!r}: expected OFFER@LOOP_M/SHARE" in proc.stderr

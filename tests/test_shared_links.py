@@ -126,13 +126,13 @@ def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scen
 
 
 def _measured_alone_and_shared(shares: tuple[int, ...]) -> CalibrationTable:
-    """A calibration table of Vorey's line (adsl-512-128 at 3,200 m) measured as one of each of ``shares``
-    concurrent calls, each share its own frame rate and delay (worse with more calls)."""
+    """A calibration table of Vorey's line (adsl-512-128 at 3,200 m) measured with each of ``shares``
+    concurrent calls through it, each share its own frame rate and delay (worse with more calls)."""
     base = dict.fromkeys(CALIBRATION_COLUMNS, 0.0)
     base.update(profile="gen1", line="adsl-512-128", loop_length_m=3200.0, video_mos_up=4.0, video_mos_down=4.0,
                 audio_delay_ms_up=50.0, audio_delay_ms_down=30.0, pesq_up=3.5, pesq_down=3.5, scan_s=math.nan,
                 print_s=math.nan, delay_p95_ms_down=100.0)
-    rows = [CalibrationRow(**{**base, "share": float(n), "up_kbps": 128.0 / n, "down_kbps": 512.0 / n,
+    rows = [CalibrationRow(**{**base, "share": float(n), "up_kbps": 128.0, "down_kbps": 512.0,
                               "video_fps_up": 15.0 / n, "video_fps_down": 15.0, "delay_p95_ms_up": 200.0 * n,
                               "pesq_up": 3.5 - 0.5 * (n - 1)})
             for n in shares]

@@ -977,9 +977,9 @@ class CalibrationTable:
     pesq_*                P.862.2 wideband PESQ MOS-LQO of the decoded speech against the recording
     scan_s, print_s       time for the scan (uplink) / print (downlink) to complete, s: measured, or
                           projected from the bytes delivered when the call ended first (nan: no document)
-    share                 the line as one of ``share`` concurrent calls sees it (the shared-link rule,
-                          :meth:`twin.line.Link.shared_by`: rates and buffers divided; the sync rates
-                          columns are the divided ones); 1 when the column is absent (older tables)
+    share                 the call was one of ``share`` concurrent calls through the line (booths of one
+                          site, ``twin calibrate --lines OFFER@LOOP_M/SHARE``); the sync-rate columns are
+                          the line's; 1 when the column is absent (older tables)
     ===================== ==================================================================================
 
     Columns ``delay_p95_ms_*``, ``audio_delay_ms_*``, ``pesq_*``, ``scan_s``, ``print_s`` may be empty or
@@ -988,8 +988,9 @@ class CalibrationTable:
     required raise :class:`twin.errors.TwinInputError` naming the file, row and column.
 
     Lookup (:meth:`score`, :meth:`point`): the rows of the profile, the kiosk line's offer, its
-    ``loss_pct`` and its ``share`` (a line shared by n concurrent calls, as the model scores it, needs
-    rows measured at share n: ``twin calibrate --lines OFFER@LOOP_M/N``) exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
+    ``loss_pct`` and its ``share`` (the model scores a line carrying n concurrent calls as
+    ``line.shared_by(n)``; its rows are those of n calls measured together through the line, ``twin
+    calibrate --lines OFFER@LOOP_M/N``, not of the shared-link rule's 1/n line) exactly; then (1) the calls of every measured loop emulated at the kiosk line's sync
     rates, pooled (the emulator's line is defined by its sync rates, loss and interleaving, so equal
     rates are the same line, measured with more seeds); else (2) linear interpolation between the two
     measured loop lengths around the kiosk line's. Anything else - a line, loss or profile not
@@ -1115,14 +1116,15 @@ class CalibrationTable:
         shares = sorted({int(r.share) for r in rows})
         rows = [r for r in rows if r.share == share]
         if not rows:
-            how = "alone" if share == 1 else f"as one of {share} concurrent calls (the shared-link rule)"
+            how = "alone" if share == 1 else f"as one of {share} concurrent calls"
             raise TwinInputError(
                 f"line {label} {how}: not measured for {profile.name} (shares measured on {offer}: "
                 f"{', '.join(map(str, shares))}); run twin calibrate --lines {offer}@{kiosk_line.loop_length_m:g}"
                 f"{f'/{share}' if share > 1 else ''}", path=self.path)
         loops = sorted({r.loop_length_m for r in rows})
         loss = kiosk_line.loss_pct
-        up, down = kiosk_line.sync_rate_up_kbps, kiosk_line.sync_rate_down_kbps
+        whole = kiosk_line.shared_by(1)  # rows carry the line's own rates, whatever their share
+        up, down = whole.sync_rate_up_kbps, whole.sync_rate_down_kbps
         same = tuple(m for m in loops if m == kiosk_line.loop_length_m or any(  # CSV keeps 6 digits
             r.loop_length_m == m and math.isclose(r.up_kbps, up, rel_tol=1e-5)
             and math.isclose(r.down_kbps, down, rel_tol=1e-5) for r in rows))
