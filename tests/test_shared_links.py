@@ -16,7 +16,7 @@ from emulators.group import call_configs, run_group
 from twin.errors import TwinInputError
 from twin.line import AdslLine, Backhaul, ClockedHop, LineError, Link, LinkPath, LinkQueue, get_offer
 from twin.model.inputs import prepare, worst_hop
-from twin.model.replication import Replication, simulate
+from twin.model.replication import CarriedInterview, Replication, simulate
 from twin.quality import CALIBRATION_COLUMNS, CalibrationRow, CalibrationTable, OpinionQualityModel
 
 
@@ -166,6 +166,45 @@ def test_a_calibrated_model_scores_booths_sharing_a_line_from_rows_at_their_shar
     assert scores(2)[0] < scores(1)[0] and scores(2)[1] < scores(1)[1]
     assert results["a"] == pytest.approx((10 * scores(1) + 20 * scores(2)) / 30)
     assert results["b"] == pytest.approx((20 * scores(2) + 20 * scores(1)) / 40)
+
+
+class _CarryEveryOther:
+    """An interview carrier (the hybrid twin's role) taking every other interview for its drawn duration,
+    with a fixed measured quality."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def carries(self, replication, citizen, token) -> bool:
+        self.asked += 1
+        return self.asked % 2 == 1
+
+    def interview(self, replication, citizen, token):
+        return replication.env.timeout(citizen.duration_min, CarriedInterview(4.99, (4.99, 4.99, 4.99, 0.5)))
+
+
+def test_carried_interviews_count_on_the_links_they_share_with_modelled_ones(small_scenario):
+    """Interviews carried outside the model (live calls) still count on their links, so the modelled
+    interviews sharing Vorey's line and the office's with them score exactly as in the model alone."""
+
+    def busy_shared_lines(data: dict) -> None:
+        _two_experts_at_one_office(data)
+        data["sites"][0]["kiosk_count"] = 2
+        data["demand"]["kiosk_uptake"] = 1.0
+        data["services"][0]["slots"] = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"}]
+
+    inputs = prepare(small_scenario(busy_shared_lines), OpinionQualityModel())
+    seed = np.random.SeedSequence(3).spawn(1)[0]
+    pure = simulate(inputs, seed).served
+    rep = Replication(inputs, seed)
+    rep.carrier = _CarryEveryOther()
+    served = rep.run().served
+    assert rep.carrier.asked > 20 and np.array_equal(served["arrival_min"], pure["arrival_min"])
+    modelled = served["mos"] != 4.99
+    assert 5 < modelled.sum() < modelled.size
+    assert len(np.unique(pure["speech_mos"])) > 1  # interviews met on the shared lines: the rule changed some
+    for column in ("mos", "speech_mos", "video_mos", "usable"):
+        assert np.array_equal(served[column][modelled], pure[column][modelled]), column
 
 
 # -- an exchange's backhaul in the scenario and the model -------------------------------------------

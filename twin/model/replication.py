@@ -402,8 +402,12 @@ class Replication:
 
     def _carried(self, c: Citizen, t_booth: float, wait: float, token: Token):
         """An interview carried by :attr:`carrier`: its measured MOS, or unmet as ``line_down`` if it
-        failed (counted as cut by an outage when an outage ended it)."""
+        failed (counted as cut by an outage when an outage ended it). While it runs it counts on its links
+        as a modelled one does, so the modelled interviews sharing them score as in the model alone."""
+        shared = self._start_shared(c, token)
         outcome: CarriedInterview = yield self.carrier.interview(self, c, token)  # type: ignore[union-attr]
+        if shared is not None:
+            self._end_shared(shared)
         self.agents[c.stream.service].release(token)
         self.kiosks[c.stream.site].release()
         if outcome.failed:
