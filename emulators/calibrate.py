@@ -47,6 +47,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import io
+import itertools
 import math
 import multiprocessing
 import time
@@ -284,8 +285,9 @@ def run_calibration(
     summary: dict | None = None,
 ) -> list[dict]:
     """Run every task ``(OFFER[@LOOP_M], profile, loss %, documents, seed index)`` (:func:`sweep_specs`
-    builds the full sweep), ``jobs`` at a time; write ``out_csv`` after each call. Call ``i`` of the
-    list gets seed ``seed + i``: same tasks and seed, same CSV. Returns the rows. If ``summary`` is given
+    builds the full sweep), ``jobs`` at a time; write ``out_csv`` after each call. Task ``i`` gets seed
+    ``seed`` + the calls of the tasks before it (``seed + i`` when every task is one call; a task
+    ``OFFER@LOOP_M/N`` takes N seeds): same tasks and seed, same CSV, no seed twice. Returns the rows. If ``summary`` is given
     it receives ``calls``, ``call_s`` (call-seconds simulated), ``wall_s`` (of the whole sweep) and
     ``speedup`` = call_s / wall_s.
 
@@ -303,11 +305,13 @@ def run_calibration(
     wall0 = time.perf_counter()
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
     try:
+        shares = [parse_shared_line_spec(t[0])[2] for t in tasks]
+        first_seed = [seed + n for n in itertools.accumulate([0, *shares[:-1]])]  # a group of N calls takes N seeds
         futures = {
-            pool.submit(_one_call, line, prof, float(duration_s), seed + i, loss, docs, clock): (line, prof)
+            pool.submit(_one_call, line, prof, float(duration_s), first_seed[i], loss, docs, clock): (line, prof)
             for i, (line, prof, loss, docs, _k) in enumerate(tasks)
         }
-        n_rows = sum(parse_shared_line_spec(t[0])[2] for t in tasks)
+        n_rows = sum(shares)
         for fut in cf.as_completed(futures):
             for row in fut.result():
                 rows.append(row)

@@ -112,6 +112,24 @@ def test_a_killed_run_resumed_equals_an_uninterrupted_one(tmp_path: Path) -> Non
     assert again.returncode == 0 and (out / "summary.json").read_bytes() == (whole.folder / "summary.json").read_bytes()
 
 
+def test_a_resumed_run_names_its_data_files_as_the_run_did(tmp_path: Path, monkeypatch) -> None:
+    """Resumed from where it was started, a run given a relative scenario path reads it by that path, so
+    the sources in quality.csv (the calibration table's path) are written as they were; from elsewhere,
+    by its absolute path."""
+    from twin.run.runner import _resume_scenario
+    from twin.scenario.loading import load_scenario
+
+    monkeypatch.chdir(ROOT)
+    relative = "scenarios/auvergne-2008.yaml"
+    manifest = {"scenario_file": relative, "scenario_file_absolute": str(AUVERGNE),
+                "scenario_sha256": load_scenario(relative).sha256}
+    loaded, _ = _resume_scenario(tmp_path, manifest)
+    assert loaded.calibration.path == "scenarios/data/auvergne-calibration.csv"
+    monkeypatch.chdir(tmp_path)
+    loaded, _ = _resume_scenario(tmp_path, manifest)
+    assert loaded.calibration.path == str(ROOT / "scenarios" / "data" / "auvergne-calibration.csv")
+
+
 def test_resume_refuses_a_changed_scenario_and_a_live_run(tmp_path: Path) -> None:
     scenario = tmp_path / "tiny.yaml"
     text = TINY.read_text().replace("data/auvergne-communes.csv", str(TINY.parent / "data" / "auvergne-communes.csv"))

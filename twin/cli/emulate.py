@@ -291,12 +291,14 @@ def _discard_empty_folder(folder: Path | None) -> None:
 
 @click.command("calibrate")
 @click.option("--lines", default=None,
-              help="Comma-separated OFFER or OFFER@LOOP_M, with /N for the line as one of N concurrent calls "
-                   "sees it (the shared-link rule; e.g. adsl-2048-256@1500/4) (default: the full sweep: every "
-                   "offer at the shortest, middle and longest loop of its reach, documents at the middle one, a "
-                   "lossy case); 'auvergne' for the Auvergne kiosk offers at their typical loop lengths.")
+              help="Comma-separated OFFER or OFFER@LOOP_M; a /N suffix (e.g. adsl-2048-256@1500/4) runs N calls "
+                   "at once through the one line and writes a row per call, column share = N (default: the full "
+                   "sweep: every offer at the shortest, middle and longest loop of its reach, documents at the "
+                   "middle one, a lossy case); 'auvergne' for the Auvergne kiosk offers at their typical loop "
+                   "lengths.")
 @click.option("--profiles", default="gen1,gen2", show_default=True, help="Comma-separated encoder profiles.")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Calls per point (different seeds).")
+@click.option("--seeds", type=int, default=3, show_default=True,
+              help="Calls per point (different seeds; with /N, groups of N calls per point).")
 @click.option("--loss-pct", type=float, default=0.0, show_default=True, help="Random loss with --lines, %.")
 @click.option("--documents/--no-documents", default=False, show_default=True,
               help="With --lines: send a 300 KB scan and a 100 KB print during each call.")
@@ -338,8 +340,9 @@ def calibrate_command(lines, profiles, seeds, loss_pct, documents, duration_s, j
 
     def progress(row: dict, done: int, total: int) -> None:
         doc = f", scan {row['scan_s']:.0f} s" if row["documents"] else ""
+        share = f"/{row['share']}" if row.get("share", 1) > 1 else ""
         click.echo(
-            f"[{done}/{total}] {row['profile']} on {row['line']}@{row['loop_length_m']:g} loss {row['loss_pct']:g}%: "
+            f"[{done}/{total}] {row['profile']} on {row['line']}@{row['loop_length_m']:g}{share} loss {row['loss_pct']:g}%: "
             f"{row['video_fps_up']:.1f}/{row['video_fps_down']:.1f} fps, {row['video_kbps_up']:.0f} kbit/s up, "
             f"p95 {row['delay_p95_ms_up']:.0f}/{row['delay_p95_ms_down']:.0f} ms, "
             f"PESQ {row['pesq_up']:.2f}/{row['pesq_down']:.2f}{doc}"

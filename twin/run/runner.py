@@ -487,8 +487,13 @@ def resume_run(folder: str | Path, jobs: int = 1, on_replication: Callable[[int,
 
 
 def _resume_scenario(path: Path, manifest: Mapping[str, Any]) -> tuple[LoadedScenario, ModelInputs]:
-    """The scenario a run was made of, checked unchanged (SHA-256), extended as it was."""
-    name = manifest.get("scenario_file_absolute") or manifest.get("scenario_file")
+    """The scenario a run was made of, checked unchanged (SHA-256), extended as it was. Named as the run
+    named it when that name still leads to the same file from here (the data files it names, e.g. the
+    calibration table in ``quality.csv``'s sources, are then written as they were), else by its absolute
+    path."""
+    given, absolute = manifest.get("scenario_file"), manifest.get("scenario_file_absolute")
+    same = given and absolute and Path(given).is_file() and Path(given).resolve() == Path(absolute).resolve()
+    name = given if same else (absolute or given)
     if not name or not Path(name).is_file():
         raise TwinInputError(f"the run's scenario file {name!r} is gone: it cannot be resumed", path=str(path))
     loaded, inputs = compile_scenario(name, manifest.get("until_year"))
