@@ -1,8 +1,8 @@
 """Calibration sweep: real emulated calls over lines x profiles, reduced to the CSV the twin reads.
 
 Each (line, profile) pair is one call (:func:`emulators.call.run_emulated_call`) in its own process
-(``ProcessPoolExecutor``, spawn start method, one call per process: aiortc's encoder bounds are
-process-wide, and one Python process tops out near one core). Calls run in virtual time by default
+(spawned, one task per process: aiortc's encoder bounds are process-wide, and one Python process tops
+out near one core; a signal terminates the running ones and keeps the finished rows). Calls run in virtual time by default
 (:mod:`emulators.virtual_time`): deterministic for a given base seed, unaffected by how many run in
 parallel, and faster than real time; the sweep reports its speed-up (call-seconds simulated per wall
 second). ``clock="real"`` runs them on the wall clock through the UDP relay (then ``jobs`` must stay
@@ -44,15 +44,19 @@ flight on each offer at its middle loop; random loss on one line.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import contextlib
 import csv
 import io
 import itertools
 import math
 import multiprocessing
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from multiprocessing import connection as mp_connection
 from pathlib import Path
+from typing import Any
 
 from twin.errors import TwinInputError
 from twin.vocabulary import CLOCKS
@@ -301,34 +305,106 @@ def run_calibration(
                       duration_s=duration_s, clock=clock)
     rows: list[dict] = []
     out = Path(out_csv)
-    ctx = multiprocessing.get_context("spawn")
     wall0 = time.perf_counter()
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1)
-    try:
-        shares = [parse_shared_line_spec(t[0])[2] for t in tasks]
-        first_seed = [seed + n for n in itertools.accumulate([0, *shares[:-1]])]  # a group of N calls takes N seeds
-        futures = {
-            pool.submit(_one_call, line, prof, float(duration_s), first_seed[i], loss, docs, clock): (line, prof)
-            for i, (line, prof, loss, docs, _k) in enumerate(tasks)
-        }
-        n_rows = sum(shares)
-        for fut in cf.as_completed(futures):
-            for row in fut.result():
-                rows.append(row)
-                if progress is not None:
-                    progress(row, len(rows), n_rows)
-            atomic_write_text(out, rows_to_csv(rows))
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    shares = [parse_shared_line_spec(t[0])[2] for t in tasks]
+    first_seed = [seed + n for n in itertools.accumulate([0, *shares[:-1]])]  # a group of N calls takes N seeds
+    n_rows = sum(shares)
+
+    def finished(task_rows: list[dict]) -> None:
+        for row in task_rows:
+            rows.append(row)
+            if progress is not None:
+                progress(row, len(rows), n_rows)
+        atomic_write_text(out, rows_to_csv(rows))
+
+    _run_in_processes([(line, prof, float(duration_s), first_seed[i], loss, docs, clock)
+                       for i, (line, prof, loss, docs, _k) in enumerate(tasks)], jobs, finished)
     if summary is not None:
         wall_s = time.perf_counter() - wall0
         call_s = float(duration_s) * len(rows)
         summary.update({"calls": len(rows), "call_s": call_s, "wall_s": wall_s, "jobs": jobs, "clock": clock,
                         "speedup": call_s / wall_s if wall_s > 0 else None})
     return rows
+
+
+_PARENT_SIGNALS = {signal.SIGINT, signal.SIGHUP}
+"""Signals a calibration child leaves to its parent (which terminates it)."""
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGHUP, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """While a child is spawned: SIGINT, SIGHUP and SIGTERM blocked in this thread (the mask survives
+    exec: the child is born with them blocked and unblocks them once it has set its own policy) and,
+    should another thread of this process take one, only recorded; raised again once the child is
+    started. A signal inside ``Process.start`` left a half-launched child printing a traceback."""
+    main = threading.current_thread() is threading.main_thread()
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                for sig in _HELD_SIGNALS} if main else {}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what waited fires now, into `caught`
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
+
+
+def _calibration_child(conn, args: tuple) -> None:
+    """One task (:func:`_one_call`) in its own process: dies with its parent, leaves signals to it (the
+    parent terminates the children it no longer wants), sends its rows or its error back."""
+    from emulators.coding_worker import die_with_parent
+
+    die_with_parent()
+    for sig in _PARENT_SIGNALS:  # a terminal's Ctrl-C reaches the whole group: the parent acts
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)  # blocked since birth (_signals_held)
+    try:
+        conn.send(("ok", _one_call(*args)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _run_in_processes(task_args: list[tuple], jobs: int, finished: Callable[[list[dict]], None]) -> None:
+    """Each task's :func:`_one_call` in a fresh spawned process (aiortc's encoder bounds are process-wide),
+    ``jobs`` at a time; ``finished(rows)`` as each ends. On a signal or a failed task the processes still
+    running are terminated (their calls are lost, finished rows are kept) and the exception propagates.
+    Plain processes and pipes: a ``ProcessPoolExecutor`` with ``max_tasks_per_child`` stopped by a signal
+    waited forever, or its manager thread and the resource tracker printed tracebacks (CPython 3.11)."""
+    ctx = multiprocessing.get_context("spawn")
+    pending = list(enumerate(task_args))
+    running: dict[int, tuple[Any, Any]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                index, args = pending.pop(0)
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_calibration_child, args=(child, args), name=f"twin-calibrate-{index}")
+                with _signals_held():
+                    proc.start()
+                child.close()
+                running[index] = (proc, parent)
+            ready = mp_connection.wait([conn for _, conn in running.values()])
+            for index in [i for i, (_, conn) in running.items() if conn in ready]:
+                proc, conn = running.pop(index)
+                try:
+                    status, payload = conn.recv()
+                except EOFError:
+                    status, payload = "error", f"the process of call {index} died (exit code {proc.exitcode})"
+                proc.join()
+                if status != "ok":
+                    raise RuntimeError(payload)
+                finished(payload)
+    finally:
+        for proc, _ in running.values():
+            proc.terminate()
+        for proc, _ in running.values():
+            proc.join(timeout=10.0)
 
 
 def verify_line(offer: str, loop_length_m: float, profile_name: str, *, duration_s: float = 20.0, seed: int = 0,

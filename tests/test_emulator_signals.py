@@ -110,3 +110,31 @@ def test_coding_workers_set_a_parent_death_signal(tmp_path):
     p.start()
     assert queue.get(timeout=30) == signal.SIGKILL
     p.join()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_a_calibration_keeps_the_finished_rows_and_ends_it(tmp_path, sig):
+    """``twin calibrate`` signalled once its first rows are written (the whole process group, as a
+    terminal's Ctrl-C does): it ends (it used to print "interrupted" and wait forever on its process
+    pool), with 128 + the signal, no traceback from any process, the finished rows kept, no process left."""
+    out = tmp_path / "cal"
+    cmd = [sys.executable, "-m", "twin.cli", "calibrate", "--lines", "adsl-2048-256@1500/2", "--profiles", "gen1",
+           "--seeds", "4", "--duration-s", "3", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    csv_path = out / "calibration.csv"
+    deadline = time.monotonic() + WAIT_S
+    while not (csv_path.exists() and csv_path.stat().st_size):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err
+    rows = csv_path.read_text().splitlines()
+    assert len(rows) >= 3 and rows[0].startswith("profile,line")  # a header and a finished group of two calls
+    def session() -> list[str]:
+        return subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True, check=False).stdout.split()
+
+    while session():  # children and their coding workers die with their parents, an instant later
+        assert time.monotonic() < deadline + WAIT_S, [Path(f"/proc/{p}/cmdline").read_text() for p in session()]
+        time.sleep(0.1)
