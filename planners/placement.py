@@ -541,34 +541,34 @@ def _relaxed(Dk: np.ndarray, lam: np.ndarray, allowed: np.ndarray, forced: np.nd
     return L, rho, order, n_need, forced_idx
 
 
-def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool, buf: np.ndarray,
+def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool,
                      max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
     """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
 
+    Works on the node's own matrix: the columns of ``Dk`` not excluded, rebuilt whenever the tests
+    exclude more (deep nodes keep a fraction of the columns, so their iterations are that much cheaper).
     ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in place by the relaxed
     solutions. Returns None when the node is pruned (its bound reaches the incumbent, the tests leave no
     solution or only the relaxed one, or the relaxed solution is feasible, hence optimal in the node),
-    else (bound, multipliers, column to branch on) with ``node.forced`` / ``node.excluded`` extended by
-    the tests (valid in the node's subtree).
+    else (bound, multipliers, column of Dk to branch on) with ``node.forced`` / ``node.excluded`` extended
+    by the tests (valid in the node's subtree).
     """
-    k = Dk.shape[1]
-    forced, excluded = node.forced, node.excluded
-    allowed = ~excluded
-    row_min = Dk[:, allowed].min(axis=1)
-    lam = node.lam
+    cols = np.flatnonzero(~node.excluded)  # the node's sites, as columns of Dk
+    M, forced, allowed = np.take(Dk, cols, axis=1), node.forced[cols], np.ones(cols.size, dtype=bool)
+    buf, row_min, lam = np.empty_like(M), M.min(axis=1), node.lam
     best_L, best_lam, since = -math.inf, lam, 0
-    seen = np.zeros(k)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    seen = np.zeros(cols.size)  # how often each site is in the relaxed solution: a proxy for its LP y_j
     for _ in range(max_iter):
         lam = np.maximum(lam, row_min)
-        rel = _relaxed(Dk, lam, allowed, forced, p, buf)
+        rel = _relaxed(M, lam, allowed, forced, p, buf)
         if rel is None:
             return None
         L, rho, order, n_need, forced_idx = rel
         S = np.concatenate([forced_idx, order[:n_need]])
         seen[S] += 1.0
-        cost_S = float(Dk[:, S].min(axis=1).sum())
+        cost_S = float(M[:, S].min(axis=1).sum())
         if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(S), cost_S
+            inc[0], inc[1] = np.sort(cols[S]), cost_S
         if n_need == 0 or n_need == order.size or _bound_proves(L, inc[1], integral):
             return None
         better = _improvement_threshold(inc[1], integral)
@@ -576,11 +576,14 @@ def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: b
         shut = out[L - rho[order[n_need - 1]] + rho[out] >= better]
         fix = order[:n_need][L - rho[order[:n_need]] + rho[order[n_need]] >= better]
         if shut.size or fix.size:  # the node's problem shrinks; its relaxation changes
-            excluded[shut] = True
+            node.excluded[cols[shut]] = True
+            node.forced[cols[fix]] = True
             forced[fix] = True
-            allowed = ~excluded
-            if shut.size:
-                row_min = Dk[:, allowed].min(axis=1)
+            if shut.size:  # rebuild the node's matrix without the excluded columns
+                keep = np.ones(cols.size, dtype=bool)
+                keep[shut] = False
+                cols, M, forced, seen = cols[keep], M[:, keep], forced[keep], seen[keep]
+                allowed, buf, row_min = np.ones(cols.size, dtype=bool), np.empty_like(M), M.min(axis=1)
             best_L, since = -math.inf, 0
             continue
         if L > best_L:
@@ -592,31 +595,31 @@ def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: b
                 if f < f_min:
                     break
                 continue
-        g = 1.0 - (Dk[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        g = 1.0 - (M[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
         norm = float(g @ g)
         if norm == 0.0:
             return None
         lam = lam + (f * (inc[1] - L) / norm) * g
     lam = best_lam if best_L > -math.inf else np.maximum(lam, row_min)
-    rel = _relaxed(Dk, lam, allowed, forced, p, buf)
+    rel = _relaxed(M, lam, allowed, forced, p, buf)
     if rel is None:
         return None
     L, rho, order, n_need, forced_idx = rel
     S = np.concatenate([forced_idx, order[:n_need]])
     if n_need == 0 or n_need == order.size:  # the tests left one solution: S
-        cost_S = float(Dk[:, S].min(axis=1).sum())
+        cost_S = float(M[:, S].min(axis=1).sum())
         if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(S), cost_S
+            inc[0], inc[1] = np.sort(cols[S]), cost_S
         return None
     # branch on the free site most often in and out of the relaxed solutions (the most fractional), else
     # on the free site of S with the smallest rho
     y = seen / max(seen.max(), 1.0)
-    y[forced | excluded] = -1.0
+    y[forced] = -1.0
     frac = np.flatnonzero((y > 0) & (y < 1))
     if frac.size:
-        return L, lam, int(frac[np.argmin(np.abs(y[frac] - 0.5))])
+        return L, lam, int(cols[frac[np.argmin(np.abs(y[frac] - 0.5))]])
     free_S = order[:n_need]
-    return L, lam, int(free_S[np.argmin(rho[free_S])])
+    return L, lam, int(cols[free_S[np.argmin(rho[free_S])]])
 
 
 @dataclass
@@ -637,7 +640,6 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
     site of the relaxed solution with the smallest rho: open in one child, closed in the other. Stops at ``deadline``
     (perf_counter) or after ``max_nodes`` nodes."""
     inc: list = [None, float(best_cost)]
-    buf = np.empty_like(Dk)
     heap = [(bound, 0, _Node(bound, forced.copy(), np.zeros(Dk.shape[1], dtype=bool), lam))]
     count, nodes = 1, 0
     while heap:
@@ -648,7 +650,7 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
             break
         _, _, node = heapq.heappop(heap)
         nodes += 1
-        res = _lagrangian_node(Dk, p, node, inc, integral, buf)
+        res = _lagrangian_node(Dk, p, node, inc, integral)
         if res is None:
             continue
         L, lam_node, j = res
