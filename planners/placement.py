@@ -41,6 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -303,9 +304,34 @@ class _MilpOutcome:
     infeasible: bool = False
 
 
-def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float) -> _MilpOutcome:
+#: HiGHS options for the radius MILP (HiGHS 1.12, as vendored by scipy; passed verbatim by
+#: scipy.optimize.milp). The caller already holds a near-optimal incumbent (vertex substitution, Lagrangian
+#: heuristic, LP rounding) that milp cannot take, so HiGHS's primal heuristics (sub-MIPs above all) only
+#: re-find it: on generated n = 900 instances they took 60-70 % of the time; and its reliability strong
+#: branching then took most of the rest (the bound of this model moves little per branch), so pseudo-costs
+#: are trusted from the start. Measured on generated n = 900, p = 20 and 50: 15-18 s -> 4-5 s in HiGHS
+#: (35-51 nodes instead of 7-16, each much cheaper).
+RADIUS_MILP_HIGHS_OPTIONS = {
+    "mip_heuristic_effort": 0.0,
+    "mip_heuristic_run_rins": False,
+    "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_root_reduced_cost": False,
+    "mip_heuristic_run_feasibility_jump": False,
+    "mip_heuristic_run_shifting": False,
+    "mip_heuristic_run_zi_round": False,
+    "mip_pscost_minreliable": 0,
+}
+
+
+def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float,
+              highs_options: dict | None = None) -> _MilpOutcome:
+    """scipy.optimize.milp (HiGHS) with a time limit, a relative gap and ``highs_options`` passed to HiGHS
+    verbatim (scipy warns that it does; the warning is silenced here)."""
     options = {"time_limit": max(float(time_limit_s), 0.1), "mip_rel_gap": mip_rel_gap, "presolve": True}
-    res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unrecognized options detected", category=RuntimeWarning)
+        res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds,
+                   options=options | (highs_options or {}))
     if res.x is None:
         if res.status == 2:  # proven infeasible
             return _MilpOutcome(None, math.inf, math.inf, True, f"HiGHS: infeasible ({res.message})", True)
@@ -981,7 +1007,8 @@ def _radius_milp(A, c, rhs, y_lb, p, deadline, mip_rel_gap) -> _MilpOutcome:
         constraints.insert(0, LinearConstraint(A, rhs, np.inf))
     bounds = Bounds(np.concatenate([y_lb, np.zeros(n_z)]), np.concatenate([np.ones(m), np.full(n_z, np.inf)]))
     integrality = np.concatenate([np.ones(m), np.zeros(n_z)])
-    return _run_milp(c, constraints, integrality, bounds, deadline - time.perf_counter(), mip_rel_gap)
+    return _run_milp(c, constraints, integrality, bounds, deadline - time.perf_counter(), mip_rel_gap,
+                     RADIUS_MILP_HIGHS_OPTIONS)
 
 
 # long: the method dispatch (heuristic, Lagrangian, branch-and-bound, radius MILP) with its documented arguments
