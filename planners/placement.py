@@ -551,65 +551,111 @@ class _Node:
     lam: np.ndarray  # (n,)
 
 
-def _relaxed(Dk: np.ndarray, lam: np.ndarray, allowed: np.ndarray, forced: np.ndarray, p: int, buf: np.ndarray):
-    """The Lagrangian relaxation at ``lam`` over the ``allowed`` columns of ``Dk`` (``forced`` ones forced
-    open; ``buf`` scratch of Dk's shape): (L, rho (k,), free columns by increasing rho, number of free sites
-    S takes, forced columns), or None when no p sites fit."""
-    np.subtract(Dk, lam[:, None], out=buf)
+@dataclass
+class _NodeProblem:
+    """A node's problem in reduced form (columns of the branch-and-bound's matrix ``Dk``).
+
+    The sites forced open act as one always-open site at cost ``cap_i = min_{j forced} D_ij``: the node
+    chooses ``n_need`` of its free sites (neither forced nor excluded) with costs ``min(D_ij, cap_i)``.
+    Rows that no free site serves below ``cap_i`` cost ``cap_i`` in every solution of the node: they leave
+    the matrix (their sum is ``const``). The Lagrangian of this form equals the node's with the forced
+    sites as columns once lambda_i <= cap_i, which never lowers it (beyond cap_i, raising lambda_i adds to
+    sum lambda what it takes from the forced site's rho), so lambda is kept in [row_min_i, cap_i].
+    """
+
+    forced: np.ndarray  # columns of Dk forced open
+    cols: np.ndarray  # free columns of Dk
+    rows: np.ndarray  # rows kept
+    M: np.ndarray  # (rows, cols) min(D, cap)
+    cap: np.ndarray  # (rows,) cost of the forced sites (inf if none)
+    row_min: np.ndarray  # (rows,) cheapest free cost
+    const: float  # cost of the rows left out
+    n_need: int  # free sites to choose
+
+    @classmethod
+    def build(cls, Dk: np.ndarray, p: int, forced: np.ndarray, excluded: np.ndarray) -> _NodeProblem:
+        """From the masks (k,) of the columns forced open and excluded."""
+        fc, cols = np.flatnonzero(forced), np.flatnonzero(~forced & ~excluded)
+        cap = Dk[:, fc].min(axis=1) if fc.size else np.full(Dk.shape[0], np.inf)
+        sub = np.take(Dk, cols, axis=1)
+        keep = (sub.min(axis=1) < cap) if cols.size else np.zeros(Dk.shape[0], dtype=bool)
+        rows = np.flatnonzero(keep)
+        M = np.minimum(sub[rows], cap[rows, None])
+        row_min = M.min(axis=1) if cols.size else np.zeros(0)
+        return cls(fc, cols, rows, M, cap[rows], row_min, float(cap[~keep].sum()), p - fc.size)
+
+    def cost(self, S: np.ndarray) -> float:
+        """Cost of the forced sites plus the free ones at positions ``S`` of ``cols``."""
+        return self.const + float(self.M[:, S].min(axis=1).sum() if S.size else self.cap.sum())
+
+    def sites(self, S: np.ndarray) -> np.ndarray:
+        return np.sort(np.concatenate([self.forced, self.cols[S]]))
+
+    def settled(self, inc: list) -> bool:
+        """True when the node holds no solution, or a single one (then offered to the incumbent ``inc``)."""
+        if self.n_need < 0 or self.n_need > self.cols.size:
+            return True
+        if 0 < self.n_need < self.cols.size:
+            return False
+        S = np.arange(self.n_need)
+        if self.cost(S) < inc[1]:
+            inc[0], inc[1] = self.sites(S), self.cost(S)
+        return True
+
+
+def _relaxed(npb: _NodeProblem, lam: np.ndarray, buf: np.ndarray):
+    """The Lagrangian relaxation of the node at multipliers ``lam`` (rows kept; ``buf`` scratch of M's
+    shape): (L, rho (cols,), free positions by increasing rho)."""
+    np.subtract(npb.M, lam[:, None], out=buf)
     rho = np.minimum(buf, 0.0, out=buf).sum(axis=0)
-    forced_idx = np.flatnonzero(forced)
-    free_idx = np.flatnonzero(allowed & ~forced)
-    n_need = p - forced_idx.size
-    if n_need < 0 or n_need > free_idx.size:
-        return None
-    order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-    L = float(lam.sum() + rho[forced_idx].sum() + rho[order[:n_need]].sum())
-    return L, rho, order, n_need, forced_idx
+    order = np.argsort(rho, kind="stable")
+    return npb.const + float(lam.sum() + rho[order[: npb.n_need]].sum()), rho, order
 
 
+# long: the node's subgradient loop (relaxed bound, primal check, reduction tests, step) on shared state
 def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool,
                      max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
     """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
 
-    Works on the node's own matrix: the columns of ``Dk`` not excluded, rebuilt whenever the tests
-    exclude more (deep nodes keep a fraction of the columns, so their iterations are that much cheaper).
-    ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in place by the relaxed
-    solutions. Returns None when the node is pruned (its bound reaches the incumbent, the tests leave no
-    solution or only the relaxed one, or the relaxed solution is feasible, hence optimal in the node),
-    else (bound, multipliers, column of Dk to branch on) with ``node.forced`` / ``node.excluded`` extended
-    by the tests (valid in the node's subtree).
+    Works on the node's reduced problem (:class:`_NodeProblem`: free columns only, rows the forced sites
+    do not settle), rebuilt whenever the tests force or exclude more sites, so deep nodes iterate on a
+    fraction of ``Dk``. ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in
+    place by the relaxed solutions. Returns None when the node is pruned (its bound reaches the incumbent,
+    the tests leave no solution or only one, or the relaxed solution is feasible, hence optimal in the
+    node), else (bound, multipliers, column of Dk to branch on) with ``node.forced`` / ``node.excluded``
+    extended by the tests (valid in the node's subtree).
     """
-    cols = np.flatnonzero(~node.excluded)  # the node's sites, as columns of Dk
-    M, forced, allowed = np.take(Dk, cols, axis=1), node.forced[cols], np.ones(cols.size, dtype=bool)
-    buf, row_min, lam = np.empty_like(M), M.min(axis=1), node.lam
+    npb = _NodeProblem.build(Dk, p, node.forced, node.excluded)
+    lam_all = node.lam.copy()
+    lam = lam_all[npb.rows]
     best_L, best_lam, since = -math.inf, lam, 0
-    seen = np.zeros(cols.size)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    seen = np.zeros(npb.cols.size)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    buf = np.empty_like(npb.M)
     for _ in range(max_iter):
-        lam = np.maximum(lam, row_min)
-        rel = _relaxed(M, lam, allowed, forced, p, buf)
-        if rel is None:
+        if npb.settled(inc):
             return None
-        L, rho, order, n_need, forced_idx = rel
-        S = np.concatenate([forced_idx, order[:n_need]])
+        lam = np.minimum(np.maximum(lam, npb.row_min), npb.cap)
+        L, rho, order = _relaxed(npb, lam, buf)
+        n_need = npb.n_need
+        S = order[:n_need]
         seen[S] += 1.0
-        cost_S = float(M[:, S].min(axis=1).sum())
+        cost_S = npb.cost(S)
         if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(cols[S]), cost_S
-        if n_need == 0 or n_need == order.size or _bound_proves(L, inc[1], integral):
+            inc[0], inc[1] = npb.sites(S), cost_S
+        if _bound_proves(L, inc[1], integral):
             return None
         better = _improvement_threshold(inc[1], integral)
         out = order[n_need:]
         shut = out[L - rho[order[n_need - 1]] + rho[out] >= better]
-        fix = order[:n_need][L - rho[order[:n_need]] + rho[order[n_need]] >= better]
-        if shut.size or fix.size:  # the node's problem shrinks; its relaxation changes
-            node.excluded[cols[shut]] = True
-            node.forced[cols[fix]] = True
-            forced[fix] = True
-            if shut.size:  # rebuild the node's matrix without the excluded columns
-                keep = np.ones(cols.size, dtype=bool)
-                keep[shut] = False
-                cols, M, forced, seen = cols[keep], M[:, keep], forced[keep], seen[keep]
-                allowed, buf, row_min = np.ones(cols.size, dtype=bool), np.empty_like(M), M.min(axis=1)
+        fix = S[L - rho[S] + rho[order[n_need]] >= better]
+        if shut.size or fix.size:  # the node's problem shrinks: rebuild it, multipliers carried over
+            node.excluded[npb.cols[shut]] = True
+            node.forced[npb.cols[fix]] = True
+            lam_all[npb.rows] = lam
+            seen_all = np.zeros(Dk.shape[1])
+            seen_all[npb.cols] = seen
+            npb = _NodeProblem.build(Dk, p, node.forced, node.excluded)
+            lam, seen, buf = lam_all[npb.rows], seen_all[npb.cols], np.empty_like(npb.M)
             best_L, since = -math.inf, 0
             continue
         if L > best_L:
@@ -621,31 +667,25 @@ def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: b
                 if f < f_min:
                     break
                 continue
-        g = 1.0 - (M[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        g = 1.0 - (npb.M[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        g[(g > 0) & (lam >= npb.cap)] = 0.0  # lambda_i cannot rise above cap_i
         norm = float(g @ g)
-        if norm == 0.0:
+        if norm == 0.0:  # the relaxed solution is feasible (and costs L): optimal in the node
             return None
         lam = lam + (f * (inc[1] - L) / norm) * g
-    lam = best_lam if best_L > -math.inf else np.maximum(lam, row_min)
-    rel = _relaxed(M, lam, allowed, forced, p, buf)
-    if rel is None:
+    if npb.settled(inc):  # the last tests left at most one solution
         return None
-    L, rho, order, n_need, forced_idx = rel
-    S = np.concatenate([forced_idx, order[:n_need]])
-    if n_need == 0 or n_need == order.size:  # the tests left one solution: S
-        cost_S = float(M[:, S].min(axis=1).sum())
-        if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(cols[S]), cost_S
-        return None
+    lam = best_lam if best_L > -math.inf else np.minimum(np.maximum(lam, npb.row_min), npb.cap)
+    L, rho, order = _relaxed(npb, lam, buf)
+    lam_all[npb.rows] = lam
     # branch on the free site most often in and out of the relaxed solutions (the most fractional), else
     # on the free site of S with the smallest rho
     y = seen / max(seen.max(), 1.0)
-    y[forced] = -1.0
     frac = np.flatnonzero((y > 0) & (y < 1))
     if frac.size:
-        return L, lam, int(cols[frac[np.argmin(np.abs(y[frac] - 0.5))]])
-    free_S = order[:n_need]
-    return L, lam, int(cols[free_S[np.argmin(rho[free_S])]])
+        return L, lam_all, int(npb.cols[frac[np.argmin(np.abs(y[frac] - 0.5))]])
+    free_S = order[: npb.n_need]
+    return L, lam_all, int(npb.cols[free_S[np.argmin(rho[free_S])]])
 
 
 @dataclass
