@@ -637,7 +637,7 @@ def _relaxed(npb: _NodeProblem, lam: np.ndarray, buf: np.ndarray):
 
 # long: the node's subgradient loop (relaxed bound, primal check, reduction tests, step) on shared state
 def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool,
-                     max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
+                     max_iter: int = 100, patience: int = 8, f: float = 1.0, f_min: float = 0.01):
     """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
 
     Works on the node's reduced problem (:class:`_NodeProblem`: free columns only, rows the forced sites
