@@ -607,6 +607,22 @@ class _NodeProblem:
         row_min = M.min(axis=1) if cols.size else np.zeros(0)
         return cls(fc, cols, rows, M, cap[rows], row_min, float(cap[~keep].sum()), p - fc.size)
 
+    def shrink(self, shut: np.ndarray, fix: np.ndarray) -> tuple[_NodeProblem, np.ndarray, np.ndarray]:
+        """The problem with the free positions ``shut`` excluded and ``fix`` forced open, cut from this one
+        (rows left out stay out: no free site serves them below their cap, which forcing cannot lower):
+        (problem, rows kept, positions kept) as masks over this problem's rows and positions."""
+        keep = np.ones(self.cols.size, dtype=bool)
+        keep[shut] = False
+        keep[fix] = False
+        cap = np.minimum(self.cap, self.M[:, fix].min(axis=1)) if fix.size else self.cap
+        M = self.M[:, keep]
+        free_min = M.min(axis=1) if M.shape[1] else np.full(cap.size, np.inf)
+        stay = free_min < cap
+        M = np.minimum(M[stay], cap[stay, None]) if fix.size else M[stay]
+        out = _NodeProblem(np.concatenate([self.forced, self.cols[fix]]), self.cols[keep], self.rows[stay], M,
+                           cap[stay], free_min[stay], self.const + float(cap[~stay].sum()), self.n_need - fix.size)
+        return out, stay, keep
+
     def cost(self, S: np.ndarray) -> float:
         """Cost of the forced sites plus the free ones at positions ``S`` of ``cols``."""
         return self.const + float(self.M[:, S].min(axis=1).sum() if S.size else self.cap.sum())
@@ -675,11 +691,8 @@ def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: b
         if shut.size or fix.size:  # the node's problem shrinks: rebuild it, multipliers carried over
             node.excluded[npb.cols[shut]] = True
             node.forced[npb.cols[fix]] = True
-            lam_all[npb.rows] = lam
-            seen_all = np.zeros(Dk.shape[1])
-            seen_all[npb.cols] = seen
-            npb = _NodeProblem.build(Dk, p, node.forced, node.excluded)
-            lam, seen, buf = lam_all[npb.rows], seen_all[npb.cols], np.empty_like(npb.M)
+            npb, stay, keep = npb.shrink(shut, fix)
+            lam, seen, buf = lam[stay], seen[keep], np.empty_like(npb.M)
             best_L, since = -math.inf, 0
             continue
         if L > best_L:
