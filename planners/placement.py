@@ -326,12 +326,16 @@ RADIUS_MILP_HIGHS_OPTIONS = {
 def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float,
               highs_options: dict | None = None) -> _MilpOutcome:
     """scipy.optimize.milp (HiGHS) with a time limit, a relative gap and ``highs_options`` passed to HiGHS
-    verbatim (scipy warns that it does; the warning is silenced here)."""
+    verbatim (scipy warns that it does; the warning is silenced here). A HiGHS that lacks one of them
+    (scipy's own HiGHS rejects unknown names) solves without them."""
     options = {"time_limit": max(float(time_limit_s), 0.1), "mip_rel_gap": mip_rel_gap, "presolve": True}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unrecognized options detected", category=RuntimeWarning)
-        res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds,
-                   options=options | (highs_options or {}))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unrecognized options detected")
+            res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds,
+                       options=options | (highs_options or {}))
+    except AttributeError:  # an option this HiGHS does not know
+        res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
     if res.x is None:
         if res.status == 2:  # proven infeasible
             return _MilpOutcome(None, math.inf, math.inf, True, f"HiGHS: infeasible ({res.message})", True)
