@@ -74,12 +74,12 @@ RADIUS_MAX_ENTRIES = 1_000_000
 
 #: p-median "auto": the Lagrangian branch-and-bound runs to the end (within :data:`BNB_TIME_SHARE` of the
 #: time left) when at most this many sites are left to choose after the root (p minus the sites proven
-#: open), and for :data:`BNB_PROBE_NODES` nodes otherwise before the radius MILP (HiGHS) takes over. Measured
-#: on generated OR-Library-like instances: the branch-and-bound proves p = 5-10 in seconds where HiGHS
-#: takes minutes, but its bound stays flat from p = 20 (a fractional, degenerate LP) where HiGHS's cuts
-#: close the gap.
+#: open); otherwise the radius MILP (HiGHS) takes over. Measured on generated OR-Library-like instances
+#: (n = 900): the branch-and-bound proves p = 5-10 in seconds where HiGHS takes minutes; at p = 20 it is
+#: faster on one seed (7 s vs 9 s) and twice slower on another (82 s vs 40 s), and from p = 50 its bound
+#: stays flat (a fractional, degenerate LP) where HiGHS's cuts close the gap. A 25-node probe of the
+#: branch-and-bound before HiGHS never finished on pmed1-10 nor on generated p = 20-50, and cost up to 0.8 s.
 BNB_MAX_FREE = 12
-BNB_PROBE_NODES = 25
 BNB_TIME_SHARE = 0.8
 
 #: The placement models by name, as the command line spells them.
@@ -1187,9 +1187,8 @@ def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D:
        Beasley's reduction tests, which open or close every site when the bound meets the incumbent (large
        p: the incumbent is then proven optimal) and close most sites when p is small.
     3. Branch-and-bound on the Lagrangian (:func:`_lagrangian_bnb`) over the sites left, for at most
-       :data:`BNB_TIME_SHARE` of the time left, and only :data:`BNB_PROBE_NODES` nodes when more than
-       :data:`BNB_MAX_FREE` sites are left to choose (it proves small p fast; from p = 20 a fractional,
-       degenerate LP leaves its bounds flat).
+       :data:`BNB_TIME_SHARE` of the time left, when at most :data:`BNB_MAX_FREE` sites are left to
+       choose (it proves small p fast; from p = 20 a fractional, degenerate LP leaves its bounds flat).
     4. If still open, the radius method (:func:`_pmedian_radius`) on the sites the root left (and the
        incumbent's), with the sites proven open and in the incumbent forced in: a sub-problem that holds
        the incumbent and every better solution, so its bound is a bound of the whole problem.
@@ -1205,20 +1204,19 @@ def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D:
         status += "; bound and reduction tests prove the incumbent optimal"
     else:
         cols = np.flatnonzero(~lr.closed)
-        now = time.perf_counter()
-        small_p = p - int(lr.opened.sum()) <= BNB_MAX_FREE
-        bb = _lagrangian_bnb(np.ascontiguousarray(D[:, cols]), p, lr.opened[cols], lr.lam, lr.bound, obj,
-                             problem.integral, now + BNB_TIME_SHARE * max(deadline - now, 0.0),
-                             max_nodes=None if small_p else BNB_PROBE_NODES)
-        if bb.best_sites is not None:
-            best_sites = cols[bb.best_sites]
-            obj = problem.pmedian_cost(best_sites)
-        method = "lagrangian-branch-and-bound"
-        status += (f"; reduction tests keep {cols.size} of {problem.n_candidates} sites; branch-and-bound: "
-                   f"{bb.nodes} nodes")
-        bound = obj if bb.complete else max(bound, min(bb.bound, obj))
-        if not bb.complete:
-            status += " (stopped)"
+        status += f"; reduction tests keep {cols.size} of {problem.n_candidates} sites"
+        complete = False
+        if p - int(lr.opened.sum()) <= BNB_MAX_FREE:
+            now = time.perf_counter()
+            bb = _lagrangian_bnb(np.ascontiguousarray(D[:, cols]), p, lr.opened[cols], lr.lam, lr.bound, obj,
+                                 problem.integral, now + BNB_TIME_SHARE * max(deadline - now, 0.0))
+            if bb.best_sites is not None:
+                best_sites = cols[bb.best_sites]
+                obj = problem.pmedian_cost(best_sites)
+            method, complete = "lagrangian-branch-and-bound", bb.complete
+            status += f"; branch-and-bound: {bb.nodes} nodes" + ("" if complete else " (stopped)")
+            bound = obj if complete else max(bound, min(bb.bound, obj))
+        if not complete:
             out = _radius_on_residual(problem, p, lr, best_sites, deadline, mip_rel_gap)
             status += "; " + out.status
             if out.objective < obj:
