@@ -41,6 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -73,12 +74,12 @@ RADIUS_MAX_ENTRIES = 1_000_000
 
 #: p-median "auto": the Lagrangian branch-and-bound runs to the end (within :data:`BNB_TIME_SHARE` of the
 #: time left) when at most this many sites are left to choose after the root (p minus the sites proven
-#: open), and for :data:`BNB_PROBE_NODES` nodes otherwise before the radius MILP (HiGHS) takes over. Measured
-#: on generated OR-Library-like instances: the branch-and-bound proves p = 5-10 in seconds where HiGHS
-#: takes minutes, but its bound stays flat from p = 20 (a fractional, degenerate LP) where HiGHS's cuts
-#: close the gap.
+#: open); otherwise the radius MILP (HiGHS) takes over. Measured on generated OR-Library-like instances
+#: (n = 900): the branch-and-bound proves p = 5-10 in seconds where HiGHS takes minutes; at p = 20 it is
+#: faster on one seed (7 s vs 9 s) and twice slower on another (82 s vs 40 s), and from p = 50 its bound
+#: stays flat (a fractional, degenerate LP) where HiGHS's cuts close the gap. A 25-node probe of the
+#: branch-and-bound before HiGHS never finished on pmed1-10 nor on generated p = 20-50, and cost up to 0.8 s.
 BNB_MAX_FREE = 12
-BNB_PROBE_NODES = 25
 BNB_TIME_SHARE = 0.8
 
 #: The placement models by name, as the command line spells them.
@@ -303,9 +304,38 @@ class _MilpOutcome:
     infeasible: bool = False
 
 
-def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float) -> _MilpOutcome:
+#: HiGHS options for the radius MILP (HiGHS 1.12, as vendored by scipy; passed verbatim by
+#: scipy.optimize.milp). The caller already holds a near-optimal incumbent (vertex substitution, Lagrangian
+#: heuristic, LP rounding) that milp cannot take, so HiGHS's primal heuristics (sub-MIPs above all) only
+#: re-find it: on generated n = 900 instances they took 60-70 % of the time; and its reliability strong
+#: branching then took most of the rest (the bound of this model moves little per branch), so pseudo-costs
+#: are trusted from the start. Measured on generated n = 900, p = 20 and 50: 15-18 s -> 4-5 s in HiGHS
+#: (35-51 nodes instead of 7-16, each much cheaper).
+RADIUS_MILP_HIGHS_OPTIONS = {
+    "mip_heuristic_effort": 0.0,
+    "mip_heuristic_run_rins": False,
+    "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_root_reduced_cost": False,
+    "mip_heuristic_run_feasibility_jump": False,
+    "mip_heuristic_run_shifting": False,
+    "mip_heuristic_run_zi_round": False,
+    "mip_pscost_minreliable": 0,
+}
+
+
+def _run_milp(c, constraints, integrality, bounds, time_limit_s: float, mip_rel_gap: float,
+              highs_options: dict | None = None) -> _MilpOutcome:
+    """scipy.optimize.milp (HiGHS) with a time limit, a relative gap and ``highs_options`` passed to HiGHS
+    verbatim (scipy warns that it does; the warning is silenced here). A HiGHS that lacks one of them
+    (scipy's own HiGHS rejects unknown names) solves without them."""
     options = {"time_limit": max(float(time_limit_s), 0.1), "mip_rel_gap": mip_rel_gap, "presolve": True}
-    res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unrecognized options detected")
+            res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds,
+                       options=options | (highs_options or {}))
+    except AttributeError:  # an option this HiGHS does not know
+        res = milp(c=c, constraints=constraints, integrality=integrality, bounds=bounds, options=options)
     if res.x is None:
         if res.status == 2:  # proven infeasible
             return _MilpOutcome(None, math.inf, math.inf, True, f"HiGHS: infeasible ({res.message})", True)
@@ -403,6 +433,30 @@ def _vertex_substitution(D: np.ndarray, sites: np.ndarray, fixed_mask: np.ndarra
         sites = np.sort(np.concatenate([np.delete(sites, r_pos), [i]]))
 
 
+class _SortedRows:
+    """The rows of a weighted cost matrix D (n x m), sorted once, so that the Lagrangian's
+    rho_j = sum_i min(0, D_ij - lambda_i) sums only the entries below lambda_i: the sites nearer than a
+    point's multiplier, about m / p per row near the optimum, instead of all n x m."""
+
+    def __init__(self, D: np.ndarray) -> None:
+        self.idx = np.argsort(D, axis=1, kind="stable")
+        self.val = np.take_along_axis(D, self.idx, axis=1)
+        self.width = min(D.shape[1], 8)  # leading columns read; every entry below lambda lies within them
+
+    def rho(self, lam: np.ndarray) -> np.ndarray:
+        """(m,) rho at the multipliers ``lam`` (n,)."""
+        m = self.val.shape[1]
+        while True:
+            v = self.val[:, : self.width]
+            below = v < lam[:, None]
+            if self.width == m or not below[:, -1].any():
+                break
+            self.width = min(m, 2 * self.width)
+        if self.width > 8 and not below[:, self.width // 4].any():  # far fewer needed: read less next time
+            self.width //= 2
+        return np.bincount(self.idx[:, : v.shape[1]][below], weights=(v - lam[:, None])[below], minlength=m)
+
+
 @dataclass
 class _Lagrangian:
     bound: float  # lower bound on every solution better than the incumbent (min(bound, best_cost) is global)
@@ -439,7 +493,8 @@ def _lagrangian(
     sites leave the relaxation (its columns are dropped) and open ones are forced into S, so later bounds,
     tests and iterations are those of the reduced problem: valid for every solution better than the
     incumbent, which is all an exact method needs (Beasley 1993). The step size factor ``f`` starts at 2
-    and halves, back at the best multipliers, after ``patience`` iterations without a better bound.
+    and halves, back at the best multipliers, after ``patience`` iterations without a better bound. Each
+    rho is summed over the entries below lambda only, the rows sorted once (:class:`_SortedRows`).
     """
     m = D.shape[1]
     closed = np.zeros(m, dtype=bool)
@@ -448,10 +503,10 @@ def _lagrangian(
     better = _improvement_threshold(best_cost, integral)
     cols = np.arange(m)  # the columns of Dk: sites not closed when Dk was last built
     Dk, row_min = D, D.min(axis=1)
+    rows = _SortedRows(D)  # the rows of Dk sorted
     lam = D[:, best_sites].min(axis=1) + 1e-3  # start from the incumbent's assignment costs
     best_lam = lam.copy()
     best_bound = -math.inf
-    buf = np.empty_like(Dk)
     f, since, it, proven, search = 2.0, 0, 0, False, False
     searched: set[tuple[int, ...]] = set()
     for it in range(1, max_iter + 1):
@@ -459,11 +514,9 @@ def _lagrangian(
         if live.sum() < 0.8 * cols.size:  # rebuild the reduced matrix once a fifth of its columns closed
             cols = cols[live]
             Dk, live = np.ascontiguousarray(D[:, cols]), np.ones(cols.size, dtype=bool)
-            buf, row_min = np.empty_like(Dk), Dk.min(axis=1)
+            rows, row_min = _SortedRows(Dk), Dk.min(axis=1)
         lam = np.maximum(lam, row_min)  # lambda_i below every D_ij only lowers L
-        np.subtract(Dk, lam[:, None], out=buf)
-        np.minimum(buf, 0.0, out=buf)
-        rho = buf.sum(axis=0)  # (k,)
+        rho = rows.rho(lam)  # (k,)
         forced = np.flatnonzero(opened[cols])
         free = np.flatnonzero(live & ~opened[cols])
         n_need = p - forced.size
@@ -525,62 +578,125 @@ class _Node:
     lam: np.ndarray  # (n,)
 
 
-def _relaxed(Dk: np.ndarray, lam: np.ndarray, allowed: np.ndarray, forced: np.ndarray, p: int, buf: np.ndarray):
-    """The Lagrangian relaxation at ``lam`` over the ``allowed`` columns of ``Dk`` (``forced`` ones forced
-    open; ``buf`` scratch of Dk's shape): (L, rho (k,), free columns by increasing rho, number of free sites
-    S takes, forced columns), or None when no p sites fit."""
-    np.subtract(Dk, lam[:, None], out=buf)
+@dataclass
+class _NodeProblem:
+    """A node's problem in reduced form (columns of the branch-and-bound's matrix ``Dk``).
+
+    The sites forced open act as one always-open site at cost ``cap_i = min_{j forced} D_ij``: the node
+    chooses ``n_need`` of its free sites (neither forced nor excluded) with costs ``min(D_ij, cap_i)``.
+    Rows that no free site serves below ``cap_i`` cost ``cap_i`` in every solution of the node: they leave
+    the matrix (their sum is ``const``). The Lagrangian of this form equals the node's with the forced
+    sites as columns once lambda_i <= cap_i, which never lowers it (beyond cap_i, raising lambda_i adds to
+    sum lambda what it takes from the forced site's rho), so lambda is kept in [row_min_i, cap_i].
+    """
+
+    forced: np.ndarray  # columns of Dk forced open
+    cols: np.ndarray  # free columns of Dk
+    rows: np.ndarray  # rows kept
+    M: np.ndarray  # (rows, cols) min(D, cap)
+    cap: np.ndarray  # (rows,) cost of the forced sites (inf if none)
+    row_min: np.ndarray  # (rows,) cheapest free cost
+    const: float  # cost of the rows left out
+    n_need: int  # free sites to choose
+
+    @classmethod
+    def build(cls, Dk: np.ndarray, p: int, forced: np.ndarray, excluded: np.ndarray) -> _NodeProblem:
+        """From the masks (k,) of the columns forced open and excluded."""
+        fc, cols = np.flatnonzero(forced), np.flatnonzero(~forced & ~excluded)
+        cap = Dk[:, fc].min(axis=1) if fc.size else np.full(Dk.shape[0], np.inf)
+        sub = np.take(Dk, cols, axis=1)
+        keep = (sub.min(axis=1) < cap) if cols.size else np.zeros(Dk.shape[0], dtype=bool)
+        rows = np.flatnonzero(keep)
+        M = np.minimum(sub[rows], cap[rows, None])
+        row_min = M.min(axis=1) if cols.size else np.zeros(0)
+        return cls(fc, cols, rows, M, cap[rows], row_min, float(cap[~keep].sum()), p - fc.size)
+
+    def shrink(self, shut: np.ndarray, fix: np.ndarray) -> tuple[_NodeProblem, np.ndarray, np.ndarray]:
+        """The problem with the free positions ``shut`` excluded and ``fix`` forced open, cut from this one
+        (rows left out stay out: no free site serves them below their cap, which forcing cannot lower):
+        (problem, rows kept, positions kept) as masks over this problem's rows and positions."""
+        keep = np.ones(self.cols.size, dtype=bool)
+        keep[shut] = False
+        keep[fix] = False
+        cap = np.minimum(self.cap, self.M[:, fix].min(axis=1)) if fix.size else self.cap
+        M = self.M[:, keep]
+        free_min = M.min(axis=1) if M.shape[1] else np.full(cap.size, np.inf)
+        stay = free_min < cap
+        M = np.minimum(M[stay], cap[stay, None]) if fix.size else M[stay]
+        out = _NodeProblem(np.concatenate([self.forced, self.cols[fix]]), self.cols[keep], self.rows[stay], M,
+                           cap[stay], free_min[stay], self.const + float(cap[~stay].sum()), self.n_need - fix.size)
+        return out, stay, keep
+
+    def cost(self, S: np.ndarray) -> float:
+        """Cost of the forced sites plus the free ones at positions ``S`` of ``cols``."""
+        return self.const + float(self.M[:, S].min(axis=1).sum() if S.size else self.cap.sum())
+
+    def sites(self, S: np.ndarray) -> np.ndarray:
+        return np.sort(np.concatenate([self.forced, self.cols[S]]))
+
+    def settled(self, inc: list) -> bool:
+        """True when the node holds no solution, or a single one (then offered to the incumbent ``inc``)."""
+        if self.n_need < 0 or self.n_need > self.cols.size:
+            return True
+        if 0 < self.n_need < self.cols.size:
+            return False
+        S = np.arange(self.n_need)
+        if self.cost(S) < inc[1]:
+            inc[0], inc[1] = self.sites(S), self.cost(S)
+        return True
+
+
+def _relaxed(npb: _NodeProblem, lam: np.ndarray, buf: np.ndarray):
+    """The Lagrangian relaxation of the node at multipliers ``lam`` (rows kept; ``buf`` scratch of M's
+    shape): (L, rho (cols,), free positions by increasing rho)."""
+    np.subtract(npb.M, lam[:, None], out=buf)
     rho = np.minimum(buf, 0.0, out=buf).sum(axis=0)
-    forced_idx = np.flatnonzero(forced)
-    free_idx = np.flatnonzero(allowed & ~forced)
-    n_need = p - forced_idx.size
-    if n_need < 0 or n_need > free_idx.size:
-        return None
-    order = free_idx[np.argsort(rho[free_idx], kind="stable")]
-    L = float(lam.sum() + rho[forced_idx].sum() + rho[order[:n_need]].sum())
-    return L, rho, order, n_need, forced_idx
+    order = np.argsort(rho, kind="stable")
+    return npb.const + float(lam.sum() + rho[order[: npb.n_need]].sum()), rho, order
 
 
-def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool, buf: np.ndarray,
-                     max_iter: int = 60, patience: int = 5, f: float = 0.5, f_min: float = 0.02):
+# long: the node's subgradient loop (relaxed bound, primal check, reduction tests, step) on shared state
+def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: bool,
+                     max_iter: int = 100, patience: int = 8, f: float = 1.0, f_min: float = 0.01):
     """Subgradient optimisation at one node of the branch-and-bound, with the node's reduction tests.
 
-    ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in place by the relaxed
-    solutions. Returns None when the node is pruned (its bound reaches the incumbent, the tests leave no
-    solution or only the relaxed one, or the relaxed solution is feasible, hence optimal in the node),
-    else (bound, multipliers, column to branch on) with ``node.forced`` / ``node.excluded`` extended by
-    the tests (valid in the node's subtree).
+    Works on the node's reduced problem (:class:`_NodeProblem`: free columns only, rows the forced sites
+    do not settle), rebuilt whenever the tests force or exclude more sites, so deep nodes iterate on a
+    fraction of ``Dk``. ``inc`` is the incumbent ``[sites as columns of Dk or None, cost]``, improved in
+    place by the relaxed solutions. Returns None when the node is pruned (its bound reaches the incumbent,
+    the tests leave no solution or only one, or the relaxed solution is feasible, hence optimal in the
+    node), else (bound, multipliers, column of Dk to branch on) with ``node.forced`` / ``node.excluded``
+    extended by the tests (valid in the node's subtree).
     """
-    k = Dk.shape[1]
-    forced, excluded = node.forced, node.excluded
-    allowed = ~excluded
-    row_min = Dk[:, allowed].min(axis=1)
-    lam = node.lam
+    npb = _NodeProblem.build(Dk, p, node.forced, node.excluded)
+    lam_all = node.lam.copy()
+    lam = lam_all[npb.rows]
     best_L, best_lam, since = -math.inf, lam, 0
-    seen = np.zeros(k)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    seen = np.zeros(npb.cols.size)  # how often each site is in the relaxed solution: a proxy for its LP y_j
+    buf = np.empty_like(npb.M)
     for _ in range(max_iter):
-        lam = np.maximum(lam, row_min)
-        rel = _relaxed(Dk, lam, allowed, forced, p, buf)
-        if rel is None:
+        if npb.settled(inc):
             return None
-        L, rho, order, n_need, forced_idx = rel
-        S = np.concatenate([forced_idx, order[:n_need]])
+        lam = np.minimum(np.maximum(lam, npb.row_min), npb.cap)
+        L, rho, order = _relaxed(npb, lam, buf)
+        n_need = npb.n_need
+        S = order[:n_need]
         seen[S] += 1.0
-        cost_S = float(Dk[:, S].min(axis=1).sum())
+        MS = npb.M[:, S]
+        cost_S = npb.const + float(MS.min(axis=1).sum())
         if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(S), cost_S
-        if n_need == 0 or n_need == order.size or _bound_proves(L, inc[1], integral):
+            inc[0], inc[1] = npb.sites(S), cost_S
+        if _bound_proves(L, inc[1], integral):
             return None
         better = _improvement_threshold(inc[1], integral)
         out = order[n_need:]
         shut = out[L - rho[order[n_need - 1]] + rho[out] >= better]
-        fix = order[:n_need][L - rho[order[:n_need]] + rho[order[n_need]] >= better]
-        if shut.size or fix.size:  # the node's problem shrinks; its relaxation changes
-            excluded[shut] = True
-            forced[fix] = True
-            allowed = ~excluded
-            if shut.size:
-                row_min = Dk[:, allowed].min(axis=1)
+        fix = S[L - rho[S] + rho[order[n_need]] >= better]
+        if shut.size or fix.size:  # the node's problem shrinks: rebuild it, multipliers carried over
+            node.excluded[npb.cols[shut]] = True
+            node.forced[npb.cols[fix]] = True
+            npb, stay, keep = npb.shrink(shut, fix)
+            lam, seen, buf = lam[stay], seen[keep], np.empty_like(npb.M)
             best_L, since = -math.inf, 0
             continue
         if L > best_L:
@@ -592,31 +708,25 @@ def _lagrangian_node(Dk: np.ndarray, p: int, node: _Node, inc: list, integral: b
                 if f < f_min:
                     break
                 continue
-        g = 1.0 - (Dk[:, S] < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        g = 1.0 - (MS < lam[:, None]).sum(axis=1)  # subgradient: 1 - open sites assigned to i
+        g[(g > 0) & (lam >= npb.cap)] = 0.0  # lambda_i cannot rise above cap_i
         norm = float(g @ g)
-        if norm == 0.0:
+        if norm == 0.0:  # the relaxed solution is feasible (and costs L): optimal in the node
             return None
         lam = lam + (f * (inc[1] - L) / norm) * g
-    lam = best_lam if best_L > -math.inf else np.maximum(lam, row_min)
-    rel = _relaxed(Dk, lam, allowed, forced, p, buf)
-    if rel is None:
+    if npb.settled(inc):  # the last tests left at most one solution
         return None
-    L, rho, order, n_need, forced_idx = rel
-    S = np.concatenate([forced_idx, order[:n_need]])
-    if n_need == 0 or n_need == order.size:  # the tests left one solution: S
-        cost_S = float(Dk[:, S].min(axis=1).sum())
-        if cost_S < inc[1]:
-            inc[0], inc[1] = np.sort(S), cost_S
-        return None
+    lam = best_lam if best_L > -math.inf else np.minimum(np.maximum(lam, npb.row_min), npb.cap)
+    L, rho, order = _relaxed(npb, lam, buf)
+    lam_all[npb.rows] = lam
     # branch on the free site most often in and out of the relaxed solutions (the most fractional), else
     # on the free site of S with the smallest rho
     y = seen / max(seen.max(), 1.0)
-    y[forced | excluded] = -1.0
     frac = np.flatnonzero((y > 0) & (y < 1))
     if frac.size:
-        return L, lam, int(frac[np.argmin(np.abs(y[frac] - 0.5))])
-    free_S = order[:n_need]
-    return L, lam, int(free_S[np.argmin(rho[free_S])])
+        return L, lam_all, int(npb.cols[frac[np.argmin(np.abs(y[frac] - 0.5))]])
+    free_S = order[: npb.n_need]
+    return L, lam_all, int(npb.cols[free_S[np.argmin(rho[free_S])]])
 
 
 @dataclass
@@ -632,12 +742,12 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
                     integral: bool, deadline: float, max_nodes: int | None = None) -> _BranchAndBound:
     """Branch-and-bound on the Lagrangian relaxation (Beasley 1993) over the columns of ``Dk`` (the sites
     the root's reduction tests left, ``forced`` those proven open), best bound first. Each node runs
-    :func:`_lagrangian_node` from its parent's multipliers and branches on the free site most often in and
+    :func:`_lagrangian_node` on its reduced problem (:class:`_NodeProblem`) from its parent's multipliers
+    and branches on the free site most often in and
     out of the node's relaxed solutions (the most fractional, a proxy for the LP's y_j), else on the free
     site of the relaxed solution with the smallest rho: open in one child, closed in the other. Stops at ``deadline``
     (perf_counter) or after ``max_nodes`` nodes."""
     inc: list = [None, float(best_cost)]
-    buf = np.empty_like(Dk)
     heap = [(bound, 0, _Node(bound, forced.copy(), np.zeros(Dk.shape[1], dtype=bool), lam))]
     count, nodes = 1, 0
     while heap:
@@ -648,7 +758,7 @@ def _lagrangian_bnb(Dk: np.ndarray, p: int, forced: np.ndarray, lam: np.ndarray,
             break
         _, _, node = heapq.heappop(heap)
         nodes += 1
-        res = _lagrangian_node(Dk, p, node, inc, integral, buf)
+        res = _lagrangian_node(Dk, p, node, inc, integral)
         if res is None:
             continue
         L, lam_node, j = res
@@ -979,7 +1089,8 @@ def _radius_milp(A, c, rhs, y_lb, p, deadline, mip_rel_gap) -> _MilpOutcome:
         constraints.insert(0, LinearConstraint(A, rhs, np.inf))
     bounds = Bounds(np.concatenate([y_lb, np.zeros(n_z)]), np.concatenate([np.ones(m), np.full(n_z, np.inf)]))
     integrality = np.concatenate([np.ones(m), np.zeros(n_z)])
-    return _run_milp(c, constraints, integrality, bounds, deadline - time.perf_counter(), mip_rel_gap)
+    return _run_milp(c, constraints, integrality, bounds, deadline - time.perf_counter(), mip_rel_gap,
+                     RADIUS_MILP_HIGHS_OPTIONS)
 
 
 # long: the method dispatch (heuristic, Lagrangian, branch-and-bound, radius MILP) with its documented arguments
@@ -1076,9 +1187,8 @@ def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D:
        Beasley's reduction tests, which open or close every site when the bound meets the incumbent (large
        p: the incumbent is then proven optimal) and close most sites when p is small.
     3. Branch-and-bound on the Lagrangian (:func:`_lagrangian_bnb`) over the sites left, for at most
-       :data:`BNB_TIME_SHARE` of the time left, and only :data:`BNB_PROBE_NODES` nodes when more than
-       :data:`BNB_MAX_FREE` sites are left to choose (it proves small p fast; from p = 20 a fractional,
-       degenerate LP leaves its bounds flat).
+       :data:`BNB_TIME_SHARE` of the time left, when at most :data:`BNB_MAX_FREE` sites are left to
+       choose (it proves small p fast; from p = 20 a fractional, degenerate LP leaves its bounds flat).
     4. If still open, the radius method (:func:`_pmedian_radius`) on the sites the root left (and the
        incumbent's), with the sites proven open and in the incumbent forced in: a sub-problem that holds
        the incumbent and every better solution, so its bound is a bound of the whole problem.
@@ -1094,20 +1204,19 @@ def _pmedian_exact(problem: PlacementProblem, p: int, fixed_mask: np.ndarray, D:
         status += "; bound and reduction tests prove the incumbent optimal"
     else:
         cols = np.flatnonzero(~lr.closed)
-        now = time.perf_counter()
-        small_p = p - int(lr.opened.sum()) <= BNB_MAX_FREE
-        bb = _lagrangian_bnb(np.ascontiguousarray(D[:, cols]), p, lr.opened[cols], lr.lam, lr.bound, obj,
-                             problem.integral, now + BNB_TIME_SHARE * max(deadline - now, 0.0),
-                             max_nodes=None if small_p else BNB_PROBE_NODES)
-        if bb.best_sites is not None:
-            best_sites = cols[bb.best_sites]
-            obj = problem.pmedian_cost(best_sites)
-        method = "lagrangian-branch-and-bound"
-        status += (f"; reduction tests keep {cols.size} of {problem.n_candidates} sites; branch-and-bound: "
-                   f"{bb.nodes} nodes")
-        bound = obj if bb.complete else max(bound, min(bb.bound, obj))
-        if not bb.complete:
-            status += " (stopped)"
+        status += f"; reduction tests keep {cols.size} of {problem.n_candidates} sites"
+        complete = False
+        if p - int(lr.opened.sum()) <= BNB_MAX_FREE:
+            now = time.perf_counter()
+            bb = _lagrangian_bnb(np.ascontiguousarray(D[:, cols]), p, lr.opened[cols], lr.lam, lr.bound, obj,
+                                 problem.integral, now + BNB_TIME_SHARE * max(deadline - now, 0.0))
+            if bb.best_sites is not None:
+                best_sites = cols[bb.best_sites]
+                obj = problem.pmedian_cost(best_sites)
+            method, complete = "lagrangian-branch-and-bound", bb.complete
+            status += f"; branch-and-bound: {bb.nodes} nodes" + ("" if complete else " (stopped)")
+            bound = obj if complete else max(bound, min(bb.bound, obj))
+        if not complete:
             out = _radius_on_residual(problem, p, lr, best_sites, deadline, mip_rel_gap)
             status += "; " + out.status
             if out.objective < obj:

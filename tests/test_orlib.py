@@ -143,7 +143,6 @@ def exact_path(request, monkeypatch):
         monkeypatch.setattr(placement, "BNB_TIME_SHARE", 1.0)
     else:
         monkeypatch.setattr(placement, "BNB_MAX_FREE", -1)
-        monkeypatch.setattr(placement, "BNB_PROBE_NODES", 0)
     return request.param
 
 

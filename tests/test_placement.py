@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from pathlib import Path
 
 import networkx as nx
@@ -22,6 +23,8 @@ from planners.orlib import read_orlib_optima, read_orlib_pmedian
 from planners.placement import (
     PlacementProblem,
     PlacementResult,
+    _lagrangian_bnb,
+    _run_milp,
     solve_lscp,
     solve_mclp,
     solve_pcenter,
@@ -133,6 +136,36 @@ def test_pmedian_matches_brute_force(inst, method):
         assert res.optimal
     if res.optimal:
         assert res.objective == pytest.approx(best)
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(2, 5), st.booleans())
+def test_lagrangian_branch_and_bound_matches_brute_force(seed, p, with_forced):
+    """The branch-and-bound alone (no root tests), from an incumbent one unit above the optimum: it must
+    find the optimum and finish; from the optimum itself it finishes without a better solution."""
+    rng = np.random.default_rng(seed)
+    n = 12
+    D = rng.integers(1, 60, size=(n, n)).astype(float)
+    forced = np.zeros(n, dtype=bool)
+    forced[rng.integers(0, n)] = with_forced
+    subsets = [s for s in itertools.combinations(range(n), p) if forced[list(s)].sum() == forced.sum()]
+    best = min(D[:, list(s)].min(axis=1).sum() for s in subsets)
+    far = time.perf_counter() + 60
+    bb = _lagrangian_bnb(D, p, forced, D.min(axis=1), 0.0, best + 1, True, far)
+    assert bb.complete and bb.best_cost == best
+    assert bb.best_sites.size == p and forced[bb.best_sites].sum() == forced.sum()
+    assert D[:, bb.best_sites].min(axis=1).sum() == best
+    again = _lagrangian_bnb(D, p, forced, D.min(axis=1), 0.0, best, True, far)
+    assert again.complete and again.best_sites is None
+
+
+def test_milp_option_unknown_to_highs_is_dropped():
+    """The radius MILP passes HiGHS options by name; one this HiGHS lacks must not make the solve fail."""
+    from scipy.optimize import Bounds, LinearConstraint
+
+    out = _run_milp(np.array([1.0, 2.0]), [LinearConstraint(np.ones((1, 2)), 1, 1)], np.ones(2), Bounds(0, 1),
+                    10.0, 1e-9, {"no_such_highs_option": 1, "mip_allow_restart": False})
+    assert out.proven and out.objective == pytest.approx(1.0)
 
 
 @FAST
