@@ -50,6 +50,7 @@ import io
 import itertools
 import math
 import multiprocessing
+import re
 import signal
 import threading
 import time
@@ -79,20 +80,18 @@ def parse_line_spec(spec: str) -> tuple[str, float | None]:
     return name, loop_m
 
 
-#: Most concurrent calls a calibrated shared line is measured for (``OFFER@LOOP_M/SHARE``).
-MAX_CALIBRATION_SHARE = 64
 
 
 def parse_shared_line_spec(spec: str) -> tuple[str, float | None, int]:
     """``"OFFER[@LOOP_M][/SHARE]"`` -> ``(offer name, loop length in m or None, share)``: ``/SHARE``
     measures SHARE concurrent calls through the line (default 1)."""
+    from twin.quality import MAX_CALIBRATION_SHARE
+
     head, slash, share_text = spec.strip().partition("/")
     share = 1
     if slash:
-        try:
-            share = int(share_text)
-        except ValueError:
-            share = 0
+        digits = share_text.strip()
+        share = int(digits) if re.fullmatch(r"[0-9]{1,4}", digits) else 0  # no "2_0", no non-ASCII digits
         if not 1 <= share <= MAX_CALIBRATION_SHARE:
             raise TwinInputError(f"line {spec!r}: expected OFFER@LOOP_M/SHARE with SHARE an integer in "
                                  f"1..{MAX_CALIBRATION_SHARE}, got {share_text!r}")

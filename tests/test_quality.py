@@ -327,10 +327,16 @@ def test_calibration_shared_line_is_scored_from_rows_measured_at_its_share(tmp_p
     old = tmp_path / "old.csv"
     _write_csv(old, [_row()], columns=tuple(c for c in CALIBRATION_COLUMNS if c != "share"))
     assert read_calibration_csv(old).rows[0].share == 1
-    for bad in ("0", "1.5", "x"):
+    for bad in ("0", "1.5", "x", "65", ""):
         _write_csv(path, [_row(share=bad)])
         with pytest.raises(TwinInputError, match="line 2, column share"):
             read_calibration_csv(path)
+    text = path.read_text().splitlines()
+    path.write_text(text[0] + "\n" + text[1].rsplit(",", 1)[0] + "\n")  # a row cut before its share cell
+    with pytest.raises(TwinInputError, match="line 2, column share"):
+        read_calibration_csv(path)
+    with pytest.raises(TwinInputError, match="at most 64 calls through one line"):
+        table.score(line.shared_by(100), AGENT, gen1)
 
 
 def test_calibration_documents_enter_usable(tmp_path):

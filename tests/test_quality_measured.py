@@ -202,7 +202,7 @@ def test_calibrate_measures_n_concurrent_calls_through_one_line(tmp_path):
     with pytest.raises(TwinInputError, match=r"as one of 3 concurrent calls: not measured .*shares measured on "
                                              r"adsl-512-128: 1, 2"):
         table.point(whole.shared_by(3), get_profile("gen1"))
-    for bad in ("adsl-2048-256@1500/0", "adsl-2048-256/x"):
+    for bad in ("adsl-2048-256@1500/0", "adsl-2048-256/x", "adsl-2048-256/2_0", "adsl-2048-256/65"):
         proc = _twin("calibrate", "--lines", bad, "--profiles", "gen1", "--out", str(tmp_path / "bad"))
         assert proc.returncode == 2 and f"line {bad!r}: expected OFFER@LOOP_M/SHARE" in proc.stderr
         assert "Traceback" not in proc.stderr

@@ -764,7 +764,11 @@ CALIBRATION_COLUMNS: tuple[str, ...] = (
 )
 """Columns of a calibration CSV, in the order ``twin calibrate`` writes them (one row per emulated call)."""
 _DEFAULTED_COLUMNS = {"share": 1.0}
-"""Columns a table written before they existed lacks, with the value every row then has."""
+"""Columns a table written before they existed lacks, with the value every row then has (only when the
+header lacks them: a row missing a cell of its header is refused)."""
+MAX_CALIBRATION_SHARE = 64
+"""Most concurrent calls one calibration row was measured among (``twin calibrate OFFER@LOOP_M/N``): 64
+calls through one line are already far past what any ADSL line carries."""
 
 _TEXT_COLUMNS = ("profile", "line")
 _NUMERIC_COLUMNS = tuple(c for c in CALIBRATION_COLUMNS if c not in _TEXT_COLUMNS)
@@ -1021,10 +1025,12 @@ class CalibrationTable:
         if missing:
             raise TwinInputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(CALIBRATION_COLUMNS)}",
                                  path=path)
-        return cls([cls._parse_row(raw, line_num, path) for line_num, raw in records], path=path)
+        absent = frozenset(c for c in _DEFAULTED_COLUMNS if c not in header)
+        return cls([cls._parse_row(raw, line_num, path, absent) for line_num, raw in records], path=path)
 
     @staticmethod
-    def _parse_row(raw: Mapping[str, str | None], line_num: int, path: str) -> CalibrationRow:
+    def _parse_row(raw: Mapping[str, str | None], line_num: int, path: str,
+                   absent: frozenset[str] = frozenset()) -> CalibrationRow:
         values: dict[str, object] = {}
         for col in _TEXT_COLUMNS:
             text = (raw.get(col) or "").strip()
@@ -1032,7 +1038,7 @@ class CalibrationTable:
                 raise TwinInputError(f"row at line {line_num}, column {col}: empty value", path=path)
             values[col] = text
         for col in _NUMERIC_COLUMNS:
-            if col in _DEFAULTED_COLUMNS and raw.get(col) is None:
+            if col in absent:
                 values[col] = _DEFAULTED_COLUMNS[col]
                 continue
             text = (raw.get(col) or "").strip()
@@ -1051,7 +1057,7 @@ class CalibrationTable:
             if col in ("up_kbps", "down_kbps", "loop_length_m"):
                 ok = ok and v > 0
             if col == "share":
-                ok = ok and v >= 1 and v == int(v)
+                ok = ok and 1 <= v <= MAX_CALIBRATION_SHARE and v == int(v)
             if not ok:
                 raise TwinInputError(f"row at line {line_num}, column {col}: value out of range: {text!r}", path=path)
             values[col] = v
@@ -1115,6 +1121,11 @@ class CalibrationTable:
         share = kiosk_line.share
         shares = sorted({int(r.share) for r in rows})
         rows = [r for r in rows if r.share == share]
+        if not rows and share > MAX_CALIBRATION_SHARE:
+            raise TwinInputError(
+                f"line {label} as one of {share} concurrent calls: a calibration table holds at most "
+                f"{MAX_CALIBRATION_SHARE} calls through one line; use quality model 'opinion' for this site",
+                path=self.path)
         if not rows:
             how = "alone" if share == 1 else f"as one of {share} concurrent calls"
             raise TwinInputError(
