@@ -8,6 +8,7 @@ A Ctrl-C during ``emulate`` ends the call early, writes what was measured, and e
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -314,6 +315,7 @@ def calibrate_command(lines, profiles, seeds, loss_pct, documents, duration_s, j
     """Sweep lines x profiles with real emulated calls; write the calibration CSV the twin reads."""
 
     from emulators.calibrate import AUVERGNE_LINES, CALIBRATION_CSV, check_calibration, run_calibration, sweep_specs
+    from emulators.speech import MIN_PESQ_S
     from twin.run.outputs import prepare_output_folder, timestamped_path
 
     if lines == "auvergne":
@@ -341,11 +343,14 @@ def calibrate_command(lines, profiles, seeds, loss_pct, documents, duration_s, j
     def progress(row: dict, done: int, total: int) -> None:
         doc = f", scan {row['scan_s']:.0f} s" if row["documents"] else ""
         share = f"/{row['share']}" if row.get("share", 1) > 1 else ""
+        pesq = (f"PESQ {row['pesq_up']:.2f}/{row['pesq_down']:.2f}"
+                if not (math.isnan(row["pesq_up"]) and math.isnan(row["pesq_down"]))
+                else f"PESQ not scored (under {MIN_PESQ_S:g} s of speech decoded)")
         click.echo(
             f"[{done}/{total}] {row['profile']} on {row['line']}@{row['loop_length_m']:g}{share} loss {row['loss_pct']:g}%: "
             f"{row['video_fps_up']:.1f}/{row['video_fps_down']:.1f} fps, {row['video_kbps_up']:.0f} kbit/s up, "
             f"p95 {row['delay_p95_ms_up']:.0f}/{row['delay_p95_ms_down']:.0f} ms, "
-            f"PESQ {row['pesq_up']:.2f}/{row['pesq_down']:.2f}{doc}"
+            f"{pesq}{doc}"
         )
 
     summary: dict = {}

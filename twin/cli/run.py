@@ -121,7 +121,9 @@ def _print_live(folder: Path) -> None:
     measured, predicted = live.get("mos_measured_mean"), live.get("mos_predicted_mean")
     mos = (f"; MOS measured {measured:.2f} against {predicted:.2f} predicted for one call"
            if measured is not None and predicted is not None else "")
-    click.echo(f"live calls (replication 1): {live.get('calls')} of at most {live.get('media_s'):g} s media, at most "
+    calls = live.get("calls")
+    click.echo(f"live calls (replication 1): {calls} call{'' if calls == 1 else 's'} of at most {live.get('media_s'):g} s "
+               f"of media each, at most "
                f"{live.get('max_calls_on_one_line')} at once on one line, {live.get('wall_s', 0):.0f} s of wall time"
                f"{mos}: {folder / 'live_calls.csv'}", err=True)
 
