@@ -55,8 +55,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and ") Z " not in stat.read_text()  # a zombie is gone
+    try:
+        return ") Z " not in Path(f"/proc/{pid}/stat").read_text()  # a zombie is gone
+    except OSError:  # it ended between the two looks
+        return False
 
 
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
