@@ -384,10 +384,10 @@ def _run_in_processes(task_args: list[tuple], jobs: int, finished: Callable[[lis
                 index, args = pending.pop(0)
                 parent, child = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_calibration_child, args=(child, args), name=f"twin-calibrate-{index}")
-                with _signals_held():
+                with _signals_held():  # a signal held here is raised on leaving, the child already counted
                     proc.start()
-                child.close()
-                running[index] = (proc, parent)
+                    child.close()
+                    running[index] = (proc, parent)
             ready = mp_connection.wait([conn for _, conn in running.values()])
             for index in [i for i, (_, conn) in running.items() if conn in ready]:
                 proc, conn = running.pop(index)
