@@ -167,7 +167,7 @@ def rows_to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CALIBRATION_COLUMNS)
-    for row in sorted(rows, key=lambda r: (r["profile"], r["line"], r["loop_length_m"], r.get("share", 1), r["loss_pct"],
+    for row in sorted(rows, key=lambda r: (r["profile"], r["line"], r["loop_length_m"], r["share"], r["loss_pct"],
                                            r["documents"], r["seed"])):
         writer.writerow([_format(row[c]) for c in CALIBRATION_COLUMNS])
     return buf.getvalue()

@@ -109,6 +109,9 @@ DEADLOCK_GRACE_S = 0.5
 DTLS_MAX_TIMEOUT_S = 60.0
 """Longest DTLS retransmission timeout, s: RFC 6347 section 4.2.4.1 (OpenSSL's ``dtls1_double_timeout``
 caps it there too)."""
+DTLS_INITIAL_TIMEOUT_S = 1.0
+"""First DTLS retransmission timeout, s: RFC 6347 section 4.2.4.1 (OpenSSL's default timer, restarted at
+this value for every new flight)."""
 DTLS_TIMER_MARGIN_S = 0.5
 """A DTLS handshake read that finds OpenSSL's real retransmission timer this close to expiring, s, lets it
 expire and drops the retransmission first (:class:`_VirtualDtlsMixin`): a read takes far less, so only a
@@ -682,7 +685,7 @@ class _VirtualDtlsMixin:
 
     def _after_read(self, before: bytes) -> None:
         real = super().DTLSv1_get_timeout()
-        if real is None or (self._v_stash != before and real <= 1.0):
+        if real is None or (self._v_stash != before and real <= DTLS_INITIAL_TIMEOUT_S):
             self._v_extra_doublings = 0  # stopped, or restarted afresh for a new flight
 
     def _read(self, method, *args):
