@@ -35,7 +35,8 @@ def test_loads_with_census_total_and_every_mainland_departement(loaded):
     users = [s for s in loaded.spec.sites if s.kind == "user"]
     experts = [s for s in loaded.spec.sites if s.kind == "expert"]
     assert len(users) == maker.USER_SITES
-    assert len(experts) == 94 * len(maker.STATIONS_PER_MILLION)
+    assert len({(s.services[0], s.place.commune) for s in experts}) == 94 * len(maker.STATIONS_PER_MILLION)
+    assert all(s.kiosk_count == 1 for s in experts)  # one expert kiosk per station, each on its own line
     assert all(len(svc.offices) == 94 for svc in loaded.spec.services)
     for svc in loaded.spec.services:  # agents = the service's stations (expert kiosks or rooms)
         stations = sum(s.kiosk_count for s in experts if s.services == [svc.id]) + svc.standard_vc_rooms

@@ -275,7 +275,7 @@ def test_calibration_exact_match_and_usable(tmp_path):
     path = tmp_path / "cal.csv"
     _write_csv(path, [_row(), _row(seed=1, delay_p95_ms_up=500), _row(line="adsl-1024-256", up_kbps=256)])
     table = read_calibration_csv(path)
-    q = table.score(AdslLine("adsl-512-128", 1000), AGENT, get_profile("gen1"))
+    q = table.score_kiosk_side(AdslLine("adsl-512-128", 1000), get_profile("gen1"))
     assert isinstance(q, InterviewQuality) and isinstance(table, QualityModel)
     assert q.video_mos_up == 4.0 and q.frame_rate_fps_up == 15 and q.one_way_delay_ms == 350
     assert q.usable == 0.5  # the second call breaks G.114's 400 ms
@@ -293,18 +293,18 @@ def test_calibration_same_sync_rates_interpolates_and_refuses(tmp_path):
                       _row(line="adsl-512-128", loop_length_m=4000)])
     table = read_calibration_csv(path)
     gen1 = get_profile("gen1")
-    same = table.score(AdslLine("adsl-512-128", 1500), AGENT, gen1)  # 128/512 at 1.5 km as at 4 km
+    same = table.score_kiosk_side(AdslLine("adsl-512-128", 1500), gen1)  # 128/512 at 1.5 km as at 4 km
     assert "sync rates 128/512" in same.source
-    mid = table.score(AdslLine("adsl-max", 2000), AGENT, gen1)
+    mid = table.score_kiosk_side(AdslLine("adsl-max", 2000), gen1)
     assert "interpolated" in mid.source and 3.0 < mid.video_mos_up < 4.0
     with pytest.raises(TwinInputError, match=r"adsl-max at 6000 m.*outside the measured loop lengths"):
-        table.score(AdslLine("adsl-max", 6000), AGENT, gen1)
+        table.score_kiosk_side(AdslLine("adsl-max", 6000), gen1)
     with pytest.raises(TwinInputError, match=r"adsl-128-64.*not measured"):
-        table.score(AdslLine("adsl-128-64", 1000), AGENT, gen1)
+        table.score_kiosk_side(AdslLine("adsl-128-64", 1000), gen1)
     with pytest.raises(TwinInputError, match=r"loss 2 % not measured"):
-        table.score(AdslLine("adsl-512-128", 4000, loss_pct=2.0), AGENT, gen1)
+        table.score_kiosk_side(AdslLine("adsl-512-128", 4000, loss_pct=2.0), gen1)
     with pytest.raises(TwinInputError, match="gen2.*gen1"):
-        table.score(AdslLine("adsl-512-128", 4000), AGENT, get_profile("gen2"))
+        table.score_kiosk_side(AdslLine("adsl-512-128", 4000), get_profile("gen2"))
 
 
 def test_calibration_shared_line_is_scored_from_rows_measured_at_its_share(tmp_path):
@@ -317,13 +317,13 @@ def test_calibration_shared_line_is_scored_from_rows_measured_at_its_share(tmp_p
                       _row(**offer, up_kbps=256, down_kbps=2048, share=2, video_fps_up=9, delay_p95_ms_up=600)])
     table = read_calibration_csv(path)
     gen1, line = get_profile("gen1"), AdslLine("adsl-2048-256", 1500)
-    alone, shared = table.score(line, AGENT, gen1), table.score(line.shared_by(2), AGENT, gen1)
+    alone, shared = table.score_kiosk_side(line, gen1), table.score_kiosk_side(line.shared_by(2), gen1)
     assert (alone.frame_rate_fps_up, alone.one_way_delay_ms) == (15, 200)
     assert (shared.frame_rate_fps_up, shared.one_way_delay_ms) == (9, 600) and "one of 2 calls" in shared.source
     assert [p.share for p in table.points(gen1)] == [1] and [p.share for p in table.points(gen1, share=2)] == [2]
     with pytest.raises(TwinInputError, match=r"as one of 3 concurrent calls: not measured .*shares measured on adsl-2048-256: 1, 2"
                                              r".*twin calibrate --lines adsl-2048-256@1500/3"):
-        table.score(line.shared_by(3), AGENT, gen1)
+        table.score_kiosk_side(line.shared_by(3), gen1)
     old = tmp_path / "old.csv"
     _write_csv(old, [_row()], columns=tuple(c for c in CALIBRATION_COLUMNS if c != "share"))
     assert read_calibration_csv(old).rows[0].share == 1
@@ -336,7 +336,38 @@ def test_calibration_shared_line_is_scored_from_rows_measured_at_its_share(tmp_p
     with pytest.raises(TwinInputError, match="line 2, column share"):
         read_calibration_csv(path)
     with pytest.raises(TwinInputError, match="at most 64 calls through one line"):
-        table.score(line.shared_by(100), AGENT, gen1)
+        table.score_kiosk_side(line.shared_by(100), gen1)
+
+
+def test_calibration_scores_the_agents_line_as_a_second_hop_with_directions_swapped(tmp_path):
+    """The agent's line is looked up as a kiosk line and read from the other end (its uplink carries the
+    agent's media to the citizen): each value of the interview is the worse hop's; the agent's hop counts
+    its calls without a document (its documents would cross the other way); an agent line the table
+    lacks is refused as the agent's; an agent line that never limits leaves the kiosk's score as it is."""
+    path = tmp_path / "cal.csv"
+    agent_offer = {"line": "adsl-2048-256", "loop_length_m": 1500, "up_kbps": 256, "down_kbps": 2048}
+    _write_csv(path, [
+        _row(delay_p95_ms_up=200, delay_p95_ms_down=100),  # the kiosk's line (adsl-512-128)
+        # the agent's line: slow and late up (towards the citizen, once swapped), fine down
+        _row(**agent_offer, video_fps_up=6, delay_p95_ms_up=3000, pesq_up=1.5, delay_p95_ms_down=60, seed=1),
+        _row(**agent_offer, documents=1, seed=2, scan_s=900, print_s=20),  # a scan that never gets through
+        _row(line="adsl2plus", loop_length_m=1500, up_kbps=1000, down_kbps=16000, delay_p95_ms_up=50,
+             delay_p95_ms_down=50, pesq_up=4.0, pesq_down=4.0, video_mos_up=4.5, video_mos_down=4.5, seed=3),
+    ])
+    table = read_calibration_csv(path)
+    gen1, kiosk_line = get_profile("gen1"), AdslLine("adsl-512-128", 1000)
+    kiosk = table.score_kiosk_side(kiosk_line, gen1)
+    q = table.score(kiosk_line, AdslLine("adsl-2048-256", 1500), gen1)
+    assert (q.frame_rate_fps_up, q.one_way_delay_ms) == (15, 200)  # citizen -> agent: the kiosk's uplink
+    assert (q.frame_rate_fps_down, q.one_way_delay_ms_down) == (6, 3000)  # agent -> citizen: the agent's uplink
+    assert q.speech_mos_down < 2 < kiosk.speech_mos_down and q.speech_mos == q.speech_mos_down
+    assert q.mos < kiosk.mos and "agent's line adsl-2048-256@1500" in q.source and "the agent's line limits" in q.source
+    assert q.usable == 0  # its speech towards the citizen; not its scan, which would cross the other way
+    fine = table.score(kiosk_line, AdslLine("adsl2plus", 1500), gen1)
+    assert fine.mos == kiosk.mos and fine.usable == kiosk.usable and "the kiosk's line limits" in fine.source
+    assert (fine.frame_rate_fps_down, fine.one_way_delay_ms_down) == (15, 100)
+    with pytest.raises(TwinInputError, match=r"the agent's line: .*adsl-1024-256.*not measured"):
+        table.score(kiosk_line, AdslLine("adsl-1024-256", 1500), gen1)
 
 
 def test_calibration_documents_enter_usable(tmp_path):

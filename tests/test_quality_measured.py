@@ -145,7 +145,7 @@ def test_recommended_lines_meet_the_target_when_emulated():
         rows = verify_line(choice.offer, choice.loop_length_m, profile.name, documents=False, seed=11)
         measured = CalibrationTable([CalibrationRow(**r) for r in rows])
         line = AdslLine(choice.offer, choice.loop_length_m)
-        q = measured.score(line, line, profile)
+        q = measured.score_kiosk_side(line, profile)
         assert sizing.target.shortfall(q, profile) is None, (choice, q)
 
 

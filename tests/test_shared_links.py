@@ -127,7 +127,9 @@ def test_concurrent_interviews_get_the_time_average_of_the_shared_mos(small_scen
 
 def _measured_alone_and_shared(shares: tuple[int, ...]) -> CalibrationTable:
     """A calibration table of Vorey's line (adsl-512-128 at 3,200 m) measured with each of ``shares``
-    concurrent calls through it, each share its own frame rate and delay (worse with more calls)."""
+    concurrent calls through it, each share its own frame rate and delay (worse with more calls), and
+    of the office's line (adsl-2048-256 at 800 m) alone and two at a time, better than Vorey's (so the
+    kiosk's line is the worse hop)."""
     base = dict.fromkeys(CALIBRATION_COLUMNS, 0.0)
     base.update(profile="gen1", line="adsl-512-128", loop_length_m=3200.0, video_mos_up=4.0, video_mos_down=4.0,
                 audio_delay_ms_up=50.0, audio_delay_ms_down=30.0, pesq_up=3.5, pesq_down=3.5, scan_s=math.nan,
@@ -136,6 +138,10 @@ def _measured_alone_and_shared(shares: tuple[int, ...]) -> CalibrationTable:
                               "video_fps_up": 15.0 / n, "video_fps_down": 15.0, "delay_p95_ms_up": 200.0 * n,
                               "pesq_up": 3.5 - 0.5 * (n - 1)})
             for n in shares]
+    rows += [CalibrationRow(**{**base, "line": "adsl-2048-256", "loop_length_m": 800.0, "share": float(n),
+                               "up_kbps": 256.0, "down_kbps": 2048.0, "video_fps_up": 15.0, "video_fps_down": 15.0,
+                               "delay_p95_ms_up": 100.0, "delay_p95_ms_down": 50.0, "pesq_up": 4.0, "pesq_down": 4.0})
+             for n in (1, 2)]
     return CalibrationTable(rows, path="shared.csv")
 
 
@@ -181,6 +187,30 @@ class _CarryEveryOther:
 
     def interview(self, replication, citizen, token):
         return replication.env.timeout(citizen.duration_min, CarriedInterview(4.99, (4.99, 4.99, 4.99, 0.5)))
+
+
+def test_a_calibrated_model_refuses_an_agent_line_it_cannot_score_before_the_run(small_scenario):
+    """The agent's line is scored too: two expert kiosks sharing their office's line need that line
+    measured two calls at a time; without those rows the scenario is refused before the first event,
+    naming the office line, the generation and the command. A service's VC rooms each sit behind a line
+    of their own (never shared), which generation-1 kiosks never reach."""
+
+    def vc_rooms(data: dict) -> None:
+        data["services"][0]["standard_vc_rooms"] = 3
+        data["services"][0]["agents"] = 4
+        data["services"][0]["office_line"] = {"offer": "adsl-2048-256", "loop_length_m": 800}
+        data["sites"][0]["generation"] = 2
+        data["sites"][1]["line"] = {"offer": "adsl-2048-256", "loop_length_m": 800}
+
+    rows = [r for r in _measured_alone_and_shared((1,)).rows if r.share == 1]  # every line alone
+    both = CalibrationTable([*rows, *(CalibrationRow(**{**r.__dict__, "profile": "gen2"}) for r in rows)],
+                            path="shared.csv")
+    inputs = prepare(small_scenario(vc_rooms), both)
+    assert not inputs.link_shared[len(inputs.site_ids)]  # three rooms, one call on each room's line
+    with pytest.raises(TwinInputError, match=r"the office line shared by expert kiosks 'anpe-le-puy', 'anpe-le-puy-2' \(generation-1 calls"
+                                             r".*the agent's line: .*adsl-2048-256 at 800 m.*as one of 2 concurrent calls"
+                                             r".*twin calibrate --lines adsl-2048-256@800/2"):
+        prepare(small_scenario(_two_experts_at_one_office), both)
 
 
 def test_carried_interviews_count_on_the_links_they_share_with_modelled_ones(small_scenario):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from twin.errors import TwinInputError
@@ -869,7 +869,8 @@ class MeasuredPoint:
     ``with_documents`` the same means over the calls with a scan
     and a print in flight (empty when none was measured); ``usable_share`` the share of calls usable
     (no-document calls, times the share of document calls with no pause and both documents through in
-    time, when measured).
+    time, when measured); ``usable_share_without_documents`` the first factor alone (the calls without
+    a document).
     """
 
     profile: str
@@ -885,6 +886,7 @@ class MeasuredPoint:
     usable_share: float
     worst: Mapping[str, float]
     share: int = 1
+    usable_share_without_documents: float = math.nan
 
     def describe(self) -> str:
         """One line: the operating point the scores rest on."""
@@ -944,7 +946,7 @@ def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: Us
             observed = max(observed, bound) if higher_is_worse else min(observed, bound)
         # the bound stays on its scale: a score no lower than 1 (MOS, PESQ), a rate or a size no lower than 0
         worst[c] = max(observed, 1.0 if ("mos" in c or c.startswith("pesq")) else 0.0)
-    share = sum(s.usable for s in scores) / len(scores)
+    share = plain_share = sum(s.usable for s in scores) / len(scores)
     with_docs: dict[str, float] = {}
     if docs and plain:
         for c in _NUMERIC_COLUMNS:
@@ -953,7 +955,7 @@ def _summarise(rows: list[CalibrationRow], profile: EncoderProfile, criteria: Us
         share *= sum(criteria.documents_through(r) for r in docs) / len(docs)
     r0 = rows[0]
     return MeasuredPoint(r0.profile, r0.line, r0.loop_length_m, r0.loss_pct, r0.up_kbps, r0.down_kbps, len(base),
-                         mean, ci, with_docs, share, worst, int(r0.share))
+                         mean, ci, with_docs, share, worst, int(r0.share), plain_share)
 
 
 class CalibrationTable:
@@ -999,7 +1001,19 @@ class CalibrationTable:
     rates are the same line, measured with more seeds); else (2) linear interpolation between the two
     measured loop lengths around the kiosk line's. Anything else - a line, loss or profile not
     measured, a loop outside the measured ones - is refused with an error naming the line (no clamping).
-    The agent line is not used: the emulator puts the agent behind a line that does not limit the call.
+
+    The agent's line (:meth:`score`): the emulator measured each call with the agent behind a line that
+    does not limit it, so a measured point is one hop, the kiosk's line. The agent's line is the same
+    kind of hop seen from the other end: its point is looked up by the same rule (its share included: an
+    office line carrying n calls is read at share n) with its directions swapped (its uplink carries the
+    agent's media to the citizen, the interview's "down"), and the interview gets the worse of the two
+    hops in each value (lowest MOS, speech, video score, frame rate, bitrate and usable share; highest
+    delay and loss), as a kiosk behind an exchange gets the worse of its line and the backhaul. The
+    calibration's scan and print cross the measured line as the kiosk's (scan up, print down); on the
+    agent's line they would cross the other way, which is not measured, so the agent's hop counts the
+    usable share of its calls without a document.
+    ASSUMPTION: the bottleneck hop sets the call's quality; the delay the other hop adds is left out
+    (docs/facts.md). :meth:`score_kiosk_side` and :meth:`worst_score` score the kiosk's hop alone.
     """
 
     def __init__(self, rows: list[CalibrationRow], path: str = "<calibration>",
@@ -1160,12 +1174,34 @@ class CalibrationTable:
         point = MeasuredPoint(profile.name, offer, kiosk_line.loop_length_m, loss, up, down, min(a.seeds, b.seeds),
                               mix(a.mean, b.mean), {k: None for k in a.mean},
                               mix(a.with_documents, b.with_documents) if a.with_documents and b.with_documents else {},
-                              (1 - w) * a.usable_share + w * b.usable_share, mix(a.worst, b.worst), share)
+                              (1 - w) * a.usable_share + w * b.usable_share, mix(a.worst, b.worst), share,
+                              (1 - w) * a.usable_share_without_documents + w * b.usable_share_without_documents)
         return point, f"interpolated {offer}@{a.loop_length_m:g}-{b.loop_length_m:g}"
 
     def score(self, kiosk_line: AdslLine, agent_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
-        """Measured quality for ``profile`` on ``kiosk_line`` (lookup rule in the class docstring): means over
-        the point's calls without a document.
+        """Measured quality of an interview between a kiosk on ``kiosk_line`` and an agent on
+        ``agent_line``: the worse hop of the two lines' measured points (the agent's with its directions
+        swapped; rule in the class docstring), each the mean over its calls without a document.
+
+        Raises:
+            TwinInputError: no measured point for either line (naming it, and which end it is).
+        """
+        kiosk = self.score_kiosk_side(kiosk_line, profile)
+        try:
+            agent_point, agent_how = self.point(agent_line, profile)
+        except TwinInputError as exc:
+            raise TwinInputError(f"the agent's line: {exc}") from None
+        # the calibration's documents cross the measured line as the kiosk's scan (up) and print (down);
+        # on the agent's line they would cross the other way, which was not measured: its usable share
+        # is that of the calls without a document
+        agent = self._from_point(agent_point, agent_how, worst=False, documents=False)
+        q = worse_hop(kiosk, swap_directions(agent))
+        limits = "the agent's line limits" if agent.mos < kiosk.mos else "the kiosk's line limits"
+        return replace(q, source=f"{kiosk.source}; agent's {agent_how}; {limits}")
+
+    def score_kiosk_side(self, kiosk_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
+        """Measured quality for ``profile`` on ``kiosk_line`` alone, the agent's line not limiting (as
+        the calls were measured): means over the point's calls without a document.
 
         Raises:
             TwinInputError: no measured point for the line (naming it).
@@ -1173,12 +1209,16 @@ class CalibrationTable:
         return self._quality(kiosk_line, profile, worst=False)
 
     def worst_score(self, kiosk_line: AdslLine, profile: EncoderProfile) -> InterviewQuality:
-        """As :meth:`score`, with each value the worst over the point's calls (:attr:`MeasuredPoint.worst`):
-        what a planner can promise for any call, not on average."""
+        """As :meth:`score_kiosk_side`, with each value the worst over the point's calls
+        (:attr:`MeasuredPoint.worst`): what a planner can promise for any call on this kiosk line, not on
+        average."""
         return self._quality(kiosk_line, profile, worst=True)
 
     def _quality(self, kiosk_line: AdslLine, profile: EncoderProfile, worst: bool) -> InterviewQuality:
         point, how = self.point(kiosk_line, profile)
+        return self._from_point(point, how, worst)
+
+    def _from_point(self, point: MeasuredPoint, how: str, worst: bool, documents: bool = True) -> InterviewQuality:
         m = point.worst if worst else point.mean
         how = f"{how}, worst of" if worst else how
         return InterviewQuality(
@@ -1197,9 +1237,48 @@ class CalibrationTable:
             one_way_delay_ms_down=m["delay_p95_ms_down"],
             speech_mos_up=m["speech_mos_up"],
             speech_mos_down=m["speech_mos_down"],
-            usable=point.usable_share,
+            usable=point.usable_share if documents else point.usable_share_without_documents,
             mos_ci95=point.ci95.get("mos"),
         )
+
+
+#: The fields of :class:`InterviewQuality` per direction, (citizen -> agent, agent -> citizen).
+_DIRECTED_FIELDS = (("video_mos_up", "video_mos_down"), ("video_kbps_up", "video_kbps_down"),
+                    ("frame_rate_fps_up", "frame_rate_fps_down"), ("loss_pct", "loss_pct_down"),
+                    ("one_way_delay_ms", "one_way_delay_ms_down"), ("speech_mos_up", "speech_mos_down"))
+
+#: The fields of :class:`InterviewQuality` whose higher value is the worse.
+_HIGHER_IS_WORSE = frozenset({"loss_pct", "loss_pct_down", "one_way_delay_ms", "one_way_delay_ms_down"})
+
+
+def swap_directions(q: InterviewQuality) -> InterviewQuality:
+    """``q`` seen from the other end: a line's measured point read as the agent's line, whose uplink
+    carries the agent's media to the citizen (each ``_up`` value becomes the ``_down`` one and back). A
+    value measured one way only (None the other way) stays where it was."""
+    swapped: dict[str, object] = {}
+    for up, down in _DIRECTED_FIELDS:
+        a, b = getattr(q, up), getattr(q, down)
+        swapped[up], swapped[down] = (a, b) if b is None or a is None else (b, a)
+    return replace(q, **swapped)  # type: ignore[arg-type]
+
+
+def worse_hop(kiosk: InterviewQuality, agent: InterviewQuality) -> InterviewQuality:
+    """An interview crossing two hops in series, the kiosk's line and the agent's (both as the
+    interview's directions see them, :func:`swap_directions`): each value the worse of the two (lowest
+    score, rate and usable share; highest loss and delay; a value one hop lacks, None, is the other's),
+    the MOS interval the worse hop's. Its source is the kiosk's. ASSUMPTION: the bottleneck hop sets the
+    call's quality (docs/facts.md)."""
+    values: dict[str, object] = {}
+    for f in fields(InterviewQuality):
+        a, b = getattr(kiosk, f.name), getattr(agent, f.name)
+        if f.name in ("source", "mos_ci95") or b is None:
+            values[f.name] = a
+        elif a is None:
+            values[f.name] = b
+        else:
+            values[f.name] = max(a, b) if f.name in _HIGHER_IS_WORSE else min(a, b)
+    values["mos_ci95"] = kiosk.mos_ci95 if kiosk.mos <= agent.mos else agent.mos_ci95
+    return InterviewQuality(**values)  # type: ignore[arg-type]
 
 
 def quality_for_scenario(loaded: LoadedScenario) -> QualityModel:

@@ -227,7 +227,7 @@ def _verify_lines(console, sizing, target) -> None:
             path.write_text(rows_to_csv(rows))
             table = read_calibration_csv(path)
         line = AdslLine(offer, loop_m)
-        q = table.score(line, line, profile)
+        q = table.score_kiosk_side(line, profile)
         point, _ = table.point(line, profile)
         short = target.shortfall(q, profile)
         failed += short is not None

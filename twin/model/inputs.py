@@ -213,7 +213,8 @@ class ModelInputs:
         patience_min: per service, how long a walk-in citizen waits (inf for appointments).
         site_lines, office_lines: the lines of the sites and of the services' offices.
         links: every line calls cross, as one list: the sites' lines (index = site), then the services'
-            office lines (index ``n_sites + service``: the standard VC rooms' line), then the offices'
+            office lines (index ``n_sites + service``: the line each standard VC room sits behind, one
+            call on it), then the offices'
             own lines (``offices[].line``, shared by the expert kiosks at that office), then the
             exchanges' backhauls (the last ``len(backhaul_keys)``, :class:`twin.line.Backhaul`).
         station_link: per site, the link its calls cross on its side: a user kiosk its own line, an
@@ -646,7 +647,9 @@ def _links(loaded: LoadedScenario) -> tuple[tuple[Link, ...], tuple[int, ...], t
     spec = loaded.spec
     sites, services = spec.sites, spec.services
     links: list[Link] = [build_line(s.line) for s in sites] + [build_line(s.office_line) for s in services]
-    calls = [s.kiosk_count for s in sites] + [s.standard_vc_rooms for s in services]
+    # a service's VC rooms are not placed at its offices: each is taken behind a line of its own
+    # (office_line), so calls to them never share one (agents sharing a line: offices[].line)
+    calls = [s.kiosk_count for s in sites] + [min(1, s.standard_vc_rooms) for s in services]
     office_link: dict[tuple[int, int], int] = {}
     station_link = list(range(len(sites)))
     for k, site in enumerate(sites):
@@ -679,13 +682,14 @@ def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
     """The score every installed user kiosk's interviews get in each phase and where it comes from:
     one dict per (phase, site) with ``phase``, ``site_id``, ``generation``, ``offer``, ``loop_length_m``,
     ``loss_pct``, ``mos``, ``speech_mos``, ``video_mos``, ``usable`` and ``source`` (the quality model's
-    :attr:`twin.quality.InterviewQuality.source`). The agent side is the first service's office line; a
-    kiosk behind an exchange gets the worst hop of its line and the backhaul, one call on each
+    :attr:`twin.quality.InterviewQuality.source`). The agent side is the first service's office line, one
+    call; a kiosk behind an exchange gets the worst hop of its line and the backhaul, one call on each
     (:meth:`ModelInputs.path_quality`).
 
     Raises:
         TwinInputError: the quality model cannot score a kiosk's line (alone, and as each of its booths'
-            concurrent calls sees it) or its backhaul (message prefixed with the site).
+            concurrent calls sees it) or its backhaul (message prefixed with the site), or an agent's line
+            the phase's kiosks call (:func:`_check_agent_lines`).
     """
     rows: list[dict[str, object]] = []
     agent = inputs.office_lines[0]
@@ -711,7 +715,48 @@ def quality_sources(inputs: ModelInputs) -> list[dict[str, object]]:
                          "offer": line.offer.name, "loop_length_m": line.loop_length_m, "loss_pct": line.loss_pct,
                          "mos": mos, "speech_mos": speech, "video_mos": video,
                          "usable": usable, "source": source})
+        _check_agent_lines(inputs, cfg)
     return rows
+
+
+def _check_agent_lines(inputs: ModelInputs, cfg: PhaseConfig) -> None:
+    """Score every agent line a phase's kiosks can call (expert kiosks' lines, offices' shared lines, the
+    line of each standard VC room, which generation-2 kiosks reach), as each of the calls its stations can
+    hold at once sees it, against a kiosk of each generation installed: the quality model scores the
+    agent's line too (:meth:`twin.quality.CalibrationTable.score`), so one it cannot score is refused here.
+
+    Raises:
+        TwinInputError: naming the agent's line, the generation and what the model lacks.
+    """
+    kiosk_of_gen = {cfg.generation[site]: site for site in reversed(cfg.installed_user)}
+    n_sites = len(inputs.site_ids)
+    for gen, site in sorted(kiosk_of_gen.items()):
+        stations: dict[int, int] = {}
+        where: dict[int, str] = {}
+        experts: dict[int, dict[str, None]] = {}  # per office line, the expert kiosks behind it in order
+        for service, tokens in enumerate(cfg.stations):
+            for kind, index in tokens:
+                if kind == "expert":
+                    link = inputs.station_link[index]
+                    experts.setdefault(link, {})[inputs.site_ids[index]] = None
+                    names = ", ".join(map(repr, experts[link]))
+                    where[link] = (f"the line of expert kiosk {names}" if link == index
+                                   else f"the office line shared by expert kiosks {names}")
+                elif gen == 2:  # generation-1 kiosks reach expert kiosks only
+                    link = n_sites + service
+                    where[link] = f"the line of service {inputs.service_ids[service]!r}'s VC rooms (office_line)"
+                else:
+                    continue
+                stations[link] = stations.get(link, 0) + 1
+        for link, count in stations.items():
+            agent = inputs.links[link]
+            shares = range(1, count + 1) if inputs.link_shared and inputs.link_shared[link] else (1,)
+            try:
+                for n in shares:
+                    inputs.quality_model.score(inputs.site_lines[site], agent.shared_by(n),  # type: ignore[arg-type]
+                                               inputs.profiles[gen])
+            except (TwinInputError, AttributeError) as exc:
+                raise TwinInputError(f"{where[link]} (generation-{gen} calls, phase {cfg.window.name}): {exc}") from None
 
 
 __all__ = [

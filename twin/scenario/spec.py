@@ -310,7 +310,8 @@ class ServiceSpec(_Strict):
     """Standard videoconference rooms the service already owns (at most 1,000); reachable by
     generation-2 kiosks only, without an expert kiosk (seed article, 2008)."""
     office_line: LineSpec = LineSpec(offer="adsl-2048-256", loop_length_m=1500.0)
-    """Line of the service's office (used by expert kiosks without their own line and by VC rooms)."""
+    """The line each of the service's standard VC rooms sits behind, one call on it (the rooms are not
+    placed at offices; agents sharing one line are expert kiosks at an office with ``offices[].line``)."""
 
 
 class SiteSpec(_Strict):
